@@ -1,0 +1,117 @@
+// The one small interface every async I/O backend implements. A scenario is
+// written once against it; each backend turns its interface's own calls and
+// conventions into normalised Outcomes, and records a convention breach (for
+// example libaio touching errno, or a raw syscall returning -EINVAL instead of
+// -1) in its ConventionLog, which fails the case.
+#pragma once
+
+#include <sys/uio.h>
+#include <time.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "outcome.h"
+
+namespace aioh {
+
+enum class Op { read, write, readv, writev, fsync, fdatasync, poll, nop };
+std::string_view op_name(Op op);
+
+// One I/O request as the scenario describes it. The backend builds its own
+// control block (iocb, aiocb, sqe) from it and keeps that alive until the
+// request completes or the backend is torn down.
+struct Request {
+  Op op = Op::nop;
+  int fd = -1;
+  void* buf = nullptr;        // read/write
+  size_t len = 0;             // read/write (nbytes)
+  std::vector<iovec> iov;     // readv/writev
+  int64_t offset = 0;
+  int rw_flags = 0;           // RWF_* where the interface has them
+  short poll_events = 0;      // Op::poll
+  int reqprio = 0;            // aio_reqprio / IOCB_FLAG_IOPRIO / sqe->ioprio
+  int resfd = -1;             // kernel AIO IOCB_FLAG_RESFD eventfd
+  int raw_opcode = -1;        // >= 0: put this raw value in the opcode field
+  uint64_t tag = 0;           // chosen by the scenario, echoed in Completion
+};
+
+struct Completion {
+  uint64_t tag = 0;
+  Outcome result;             // phase completion; channel per interface
+};
+
+struct SetupParams {
+  unsigned entries = 64;      // io_setup nr_events / io_uring entries
+  unsigned flags = 0;         // io_uring setup flags
+  std::optional<unsigned> cq_entries;  // IORING_SETUP_CQSIZE
+};
+
+// Convention breaches seen by a backend during one case.
+struct ConventionLog {
+  std::vector<std::string> breaches;
+  void breach(std::string what) { breaches.push_back(std::move(what)); }
+};
+
+// What a backend can do on this machine, as facts a scenario can branch on
+// (never decided from the call under test: see probe.h for availability).
+struct BackendTraits {
+  bool vectored = false;          // readv/writev
+  bool rw_flags = false;          // per-request RWF_* flags
+  bool poll = false;              // Op::poll
+  bool nop = false;               // Op::nop
+  bool cancel_running_file_io = false;
+  // A read on an empty pipe blocks inside submit (kernel AIO: pipes are not
+  // async) rather than staying pending; scenarios then use Op::poll.
+  bool pipe_read_blocks_submit = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual BackendTraits traits() const = 0;
+
+  // Create the context/ring (posix-aio: aio_init). phase setup.
+  virtual Outcome setup(const SetupParams& p) = 0;
+  // Submit the requests as one batch in the interface's natural way
+  // (io_submit, io_uring_submit, aio_read/aio_write or lio_listio LIO_NOWAIT
+  // for more than one). phase submit; value = number accepted.
+  virtual Outcome submit(std::vector<Request*> reqs) = 0;
+  // Wait for at least min_nr completions (at most max_nr returned), or until
+  // the timeout (nullopt: no timeout). phase wait; value = count returned.
+  // A timeout with fewer than min_nr is reported the interface's way:
+  // kernel AIO value 0..min_nr-1, io_uring ETIME, posix-aio EAGAIN.
+  virtual Outcome wait(unsigned min_nr, unsigned max_nr,
+                       std::optional<timespec> timeout,
+                       std::vector<Completion>& out) = 0;
+  // Cancel one submitted request. phase cancel. kernel AIO: io_cancel's
+  // answer; io_uring: the IORING_OP_ASYNC_CANCEL cqe->res (the target's own
+  // completion stays queued for wait()); posix-aio: AIO_CANCELED /
+  // AIO_NOTCANCELED / AIO_ALLDONE as sym.
+  virtual Outcome cancel(const Request& r) = 0;
+  // Destroy the context/ring. phase teardown. Also run by the destructor.
+  virtual Outcome teardown() = 0;
+
+  ConventionLog& conventions() { return conv_; }
+
+ protected:
+  ConventionLog conv_;
+};
+
+// Backend names as used on the command line and in ids.
+inline constexpr std::string_view kInterfaces[] = {"posix-aio", "kernel-aio",
+                                                   "libaio", "io_uring"};
+
+std::unique_ptr<Backend> make_backend(std::string_view name);
+std::unique_ptr<Backend> make_posix_aio_backend();
+std::unique_ptr<Backend> make_kernel_aio_backend();
+std::unique_ptr<Backend> make_libaio_backend();
+std::unique_ptr<Backend> make_io_uring_backend();
+
+}  // namespace aioh

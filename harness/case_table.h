@@ -1,0 +1,78 @@
+// The case tables: TOML files in cases/, one row per case. Loading validates
+// everything a run depends on (keys, scenario names, interfaces, errno
+// names, facts, duplicate ids, sources) and refuses the whole set with
+// `file:line: what is wrong` on the first problem.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "expectation.h"
+#include "probe.h"
+#include "scenario.h"
+
+namespace aioh {
+
+struct LoadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// "fact", "!fact", "fact OP value".
+struct Predicate {
+  std::string fact;
+  std::string op;     // "" (truthy), "!", ==, !=, <, <=, >, >=
+  std::string value;
+  std::string text;
+  bool eval(const Environment& env) const;
+};
+
+// Expectation per interface; key "all" is the default.
+using ExpectMap = std::map<std::string, Expectation>;
+
+struct WhenClause {
+  Predicate pred;
+  ExpectMap expect;
+};
+
+struct XFail {
+  std::string reason;
+  std::string ref;
+  std::vector<std::string> interfaces;  // empty: all of the row's
+};
+
+struct CaseRow {
+  std::string id, area, scenario, source, doc, why;
+  std::string file;
+  int line = 0;
+  std::vector<std::string> interfaces;
+  std::map<std::string, Param> params;
+  ExpectMap expect;
+  std::vector<WhenClause> when;
+  std::vector<std::string> requires_;
+  std::optional<XFail> xfail;
+  std::optional<double> timeout_s;
+
+  std::string case_id() const { return area + "." + id; }
+  // The expectation that applies on this interface in this environment.
+  const Expectation* expectation_for(const std::string& iface, const Environment& env) const;
+  bool xfail_applies(const std::string& iface) const;
+};
+
+// One row crossed with one interface.
+struct CaseRun {
+  const CaseRow* row;
+  std::string interface;
+  std::string id;  // area.case@interface
+};
+
+std::vector<CaseRow> load_case_file(const std::string& path);
+// Every *.toml in dir, sorted by name; ids unique across files.
+std::vector<CaseRow> load_case_dir(const std::string& dir);
+// Cross rows with the chosen interfaces, in table order.
+std::vector<CaseRun> expand(const std::vector<CaseRow>& rows,
+                            const std::vector<std::string>& interfaces);
+
+}  // namespace aioh

@@ -1,0 +1,429 @@
+// The environment probe. Each interface's availability comes from a full
+// round trip run in a forked child (a seccomp policy may answer with SIGSYS),
+// and a refusal is classified so that every case of that interface can skip
+// with the real cause. Nothing here is decided from a version string.
+#include "probe.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <libaio.h>
+#include <liburing.h>
+#include <linux/magic.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "errno_names.h"
+
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN 0x00002000U
+#endif
+
+namespace aioh {
+namespace {
+
+using json = nlohmann::json;
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  if (f) std::getline(f, s);
+  return s;
+}
+
+std::optional<int64_t> read_int(const std::string& path) {
+  std::string s = read_first_line(path);
+  if (s.empty()) return std::nullopt;
+  try {
+    return std::stoll(s);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+// Runs fn in a forked child and returns its JSON, or {"killed": SIG} when a
+// signal ended it (seccomp SIGSYS, a crash in the library).
+json in_child(const std::function<json()>& fn) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return json{{"error", "pipe failed"}};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    std::string out = fn().dump();
+    (void)!write(p[1], out.data(), out.size());
+    _exit(0);
+  }
+  close(p[1]);
+  std::string buf;
+  char tmp[4096];
+  ssize_t n;
+  while ((n = read(p[0], tmp, sizeof tmp)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) buf.append(tmp, n);
+  close(p[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (WIFSIGNALED(st)) return json{{"killed", WTERMSIG(st)}};
+  try {
+    return json::parse(buf);
+  } catch (...) {
+    return json{{"error", "probe child wrote no result"}};
+  }
+}
+
+constexpr const char* kUringOps[] = {
+    "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED",
+    "POLL_ADD", "POLL_REMOVE", "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG",
+    "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT", "ASYNC_CANCEL", "LINK_TIMEOUT",
+    "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE", "STATX",
+    "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2",
+    "EPOLL_CTL", "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE",
+    "SHUTDOWN", "RENAMEAT", "UNLINKAT", "MKDIRAT", "SYMLINKAT", "LINKAT",
+    "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR", "GETXATTR", "SOCKET",
+    "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
+    "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL",
+    "FTRUNCATE", "BIND", "LISTEN", "RECV_ZC", "EPOLL_WAIT", "READV_FIXED",
+    "WRITEV_FIXED"};
+
+constexpr const char* kUringFeats[] = {
+    "SINGLE_MMAP", "NODROP", "SUBMIT_STABLE", "RW_CUR_POS", "CUR_PERSONALITY",
+    "FAST_POLL", "POLL_32BITS", "SQPOLL_NONFIXED", "EXT_ARG", "NATIVE_WORKERS",
+    "RSRC_TAGS", "CQE_SKIP", "LINKED_FILE", "REG_REG_RING", "RECVSEND_BUNDLE",
+    "MIN_TIMEOUT", "RW_ATTR", "NO_IOWAIT"};
+
+// Setup flags probed one at a time, with the companions each one needs.
+struct SetupFlag {
+  const char* name;
+  unsigned bit;
+  unsigned companions;
+};
+constexpr SetupFlag kSetupFlags[] = {
+    {"IOPOLL", 0, 0},          {"SQPOLL", 1, 0},
+    {"SQ_AFF", 2, 1u << 1},    {"CQSIZE", 3, 0},
+    {"CLAMP", 4, 0},           {"R_DISABLED", 6, 0},
+    {"SUBMIT_ALL", 7, 0},      {"COOP_TASKRUN", 8, 0},
+    {"TASKRUN_FLAG", 9, 1u << 8}, {"SQE128", 10, 0},
+    {"CQE32", 11, 0},          {"SINGLE_ISSUER", 12, 0},
+    {"DEFER_TASKRUN", 13, 1u << 12}, {"NO_SQARRAY", 16, 0},
+};
+
+std::string classify_uring_refusal(int err) {
+  auto disabled = read_int("/proc/sys/kernel/io_uring_disabled");
+  std::string seccomp;
+  {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("Seccomp:", 0) == 0) seccomp = line.substr(8);
+  }
+  bool filtered = seccomp.find('2') != std::string::npos;
+  if (disabled && *disabled == 2)
+    return fmt::format("io_uring_setup {}: kernel.io_uring_disabled=2 (io_uring disabled for all)", errno_name(err));
+  if (disabled && *disabled == 1 && err == EPERM)
+    return "io_uring_setup EPERM: kernel.io_uring_disabled=1 and not in kernel.io_uring_group";
+  if (err == ENOSYS)
+    return filtered ? "io_uring_setup ENOSYS under a seccomp filter (Podman/gVisor-style policy)"
+                    : "io_uring_setup ENOSYS: kernel without CONFIG_IO_URING";
+  if (err == EPERM)
+    return filtered ? "io_uring_setup EPERM under a seccomp filter (Docker-style default profile)"
+                    : "io_uring_setup EPERM";
+  if (err == ENOMEM) return "io_uring_setup ENOMEM: RLIMIT_MEMLOCK too small for the rings";
+  return "io_uring_setup failed: " + errno_name(err);
+}
+
+json probe_io_uring() {
+  json j;
+  io_uring_params p{};
+  int fd = static_cast<int>(syscall(__NR_io_uring_setup, 8, &p));
+  if (fd < 0) {
+    int err = errno;
+    j["ok"] = false;
+    j["reason"] = classify_uring_refusal(err);
+    return j;
+  }
+  j["ok"] = true;
+  json feats = json::object();
+  for (unsigned i = 0; i < std::size(kUringFeats); i++)
+    feats[kUringFeats[i]] = ((p.features >> i) & 1) != 0;
+  j["feat"] = feats;
+  close(fd);
+
+  json ops = json::object();
+  if (io_uring_probe* probe = io_uring_get_probe()) {
+    for (unsigned i = 0; i < std::size(kUringOps); i++)
+      ops[kUringOps[i]] = i <= probe->last_op && io_uring_opcode_supported(probe, i);
+    io_uring_free_probe(probe);
+  }
+  j["op"] = ops;
+
+  json setup = json::object();
+  for (const auto& f : kSetupFlags) {
+    io_uring_params q{};
+    q.flags = (1u << f.bit) | f.companions;
+    if (f.bit == 3) q.cq_entries = 16;
+    int rfd = static_cast<int>(syscall(__NR_io_uring_setup, 8, &q));
+    setup[f.name] = rfd >= 0;
+    if (rfd >= 0) close(rfd);
+  }
+  j["setup"] = setup;
+  return j;
+}
+
+std::string classify_aio_refusal(int err) {
+  if (err == ENOSYS) return "io_setup ENOSYS: kernel without CONFIG_AIO, or a seccomp filter";
+  if (err == EAGAIN) return "io_setup EAGAIN: fs.aio-max-nr exhausted";
+  if (err == EPERM) return "io_setup EPERM: refused by a seccomp filter";
+  return "io_setup failed: " + errno_name(err);
+}
+
+json probe_kernel_aio() {
+  unsigned long ctx = 0;  // aio_context_t (linux/aio_abi.h clashes with libaio.h)
+  if (syscall(__NR_io_setup, 1, &ctx) != 0)
+    return json{{"ok", false}, {"reason", classify_aio_refusal(errno)}};
+  syscall(__NR_io_destroy, ctx);
+  return json{{"ok", true}};
+}
+
+std::string fs_name(const std::string& dir) {
+  // The longest mount point that is a prefix of dir names its filesystem.
+  char real[PATH_MAX];
+  if (!realpath(dir.c_str(), real)) return "unknown";
+  std::string path = real, best_mp, best_fs = "unknown";
+  std::ifstream f("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string id, parent, devno, root, mp, opts, field;
+    is >> id >> parent >> devno >> root >> mp >> opts;
+    while (is >> field && field != "-") {}
+    std::string fstype;
+    is >> fstype;
+    bool prefix = path == mp || mp == "/" ||
+                  (path.rfind(mp, 0) == 0 && path.size() > mp.size() && path[mp.size()] == '/');
+    if (prefix && mp.size() >= best_mp.size()) {
+      best_mp = mp;
+      best_fs = fstype;
+    }
+  }
+  return best_fs;
+}
+
+void probe_dio(Environment& env, const std::string& scratch) {
+  std::string path = scratch + "/.probe-dio";
+  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    env.facts["dio"] = false;
+    env.info["dio_reason"] = "open(O_DIRECT) on the scratch filesystem: " + errno_name(errno);
+    unlink(path.c_str());
+    return;
+  }
+  env.facts["dio"] = true;
+  struct statx stx {};
+  bool have = statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+              (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align != 0;
+  env.facts["statx_dioalign"] = have;
+
+  struct stat st {};
+  fstat(fd, &st);
+  std::string sys = fmt::format("/sys/dev/block/{}:{}", major(st.st_dev), minor(st.st_dev));
+  auto lbs = read_int(sys + "/queue/logical_block_size");
+  if (!lbs) lbs = read_int(sys + "/../queue/logical_block_size");  // a partition
+  auto dma = read_int(sys + "/queue/dma_alignment");
+  if (!dma) dma = read_int(sys + "/../queue/dma_alignment");
+  if (lbs) env.facts["logical_block_size"] = *lbs;
+  if (dma) env.facts["dma_alignment"] = *dma;
+
+  if (have) {
+    env.facts["dio_mem_align"] = static_cast<int64_t>(stx.stx_dio_mem_align);
+    env.facts["dio_offset_align"] = static_cast<int64_t>(stx.stx_dio_offset_align);
+    env.info["dio_align_source"] = "statx(STATX_DIOALIGN)";
+  } else if (lbs) {
+    // Without STATX_DIOALIGN, the block layer's historical rule: memory and
+    // offsets aligned to the logical block size.
+    env.facts["dio_mem_align"] = *lbs;
+    env.facts["dio_offset_align"] = *lbs;
+    env.info["dio_align_source"] = "sysfs logical_block_size";
+  }
+  close(fd);
+  unlink(path.c_str());
+}
+
+std::string loaded_library(void* sym) {
+  Dl_info info{};
+  if (!sym || !dladdr(sym, &info) || !info.dli_fname) return "";
+  char real[PATH_MAX];
+  return realpath(info.dli_fname, real) ? real : info.dli_fname;
+}
+
+// "liburing.so.2.3" -> "2.3"; the file name is what the loader really opened.
+std::string version_from_soname_path(const std::string& path, const std::string& stem) {
+  auto pos = path.rfind(stem);
+  return pos == std::string::npos ? "" : path.substr(pos + stem.size());
+}
+
+// The Debian package that owns a library file and its version, from dpkg's
+// database (absent in a VM guest or on another distribution: then "").
+std::string package_version_of(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string pkg;
+  std::string alt = path;  // dpkg may list /lib/... for a /usr/lib/... file
+  if (alt.rfind("/usr/lib/", 0) == 0) alt = alt.substr(4);
+  for (auto& e : fs::directory_iterator("/var/lib/dpkg/info", ec)) {
+    if (e.path().extension() != ".list") continue;
+    std::ifstream f(e.path());
+    std::string line;
+    while (std::getline(f, line))
+      if (line == path || line == alt) {
+        pkg = e.path().stem().string();
+        break;
+      }
+    if (!pkg.empty()) break;
+  }
+  if (pkg.empty()) return "";
+  std::string name = pkg.substr(0, pkg.find(':'));
+  std::ifstream st("/var/lib/dpkg/status");
+  std::string line;
+  bool in = false;
+  while (std::getline(st, line)) {
+    if (line.rfind("Package: ", 0) == 0) in = line.substr(9) == name;
+    else if (in && line.rfind("Version: ", 0) == 0) return line.substr(9);
+  }
+  return "";
+}
+
+}  // namespace
+
+bool Environment::flag(const std::string& name) const {
+  auto it = facts.find(name);
+  if (it == facts.end()) return false;
+  if (auto* b = std::get_if<bool>(&it->second)) return *b;
+  if (auto* v = std::get_if<int64_t>(&it->second)) return *v != 0;
+  return !std::get<std::string>(it->second).empty();
+}
+
+std::optional<int64_t> Environment::number(const std::string& name) const {
+  auto it = facts.find(name);
+  if (it == facts.end()) return std::nullopt;
+  if (auto* v = std::get_if<int64_t>(&it->second)) return *v;
+  if (auto* b = std::get_if<bool>(&it->second)) return *b ? 1 : 0;
+  return std::nullopt;
+}
+
+std::string Environment::text(const std::string& name) const {
+  auto it = facts.find(name);
+  if (it == facts.end()) return "";
+  if (auto* s = std::get_if<std::string>(&it->second)) return *s;
+  if (auto* v = std::get_if<int64_t>(&it->second)) return std::to_string(*v);
+  return std::get<bool>(it->second) ? "true" : "false";
+}
+
+bool is_known_fact(const std::string& name) {
+  static const char* kNames[] = {
+      "root", "io_uring", "io_uring_disabled", "kernel_aio", "aio_max_nr",
+      "aio_nr", "dio", "statx_dioalign", "dio_mem_align", "dio_offset_align",
+      "logical_block_size", "dma_alignment", "memlock_soft", "memlock_hard",
+      "nofile_soft", "seccomp", "kmsg_writable", "scratch_fs", "cpus"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  for (const char* prefix : {"io_uring.op.", "io_uring.feat.", "io_uring.setup."})
+    if (name.rfind(prefix, 0) == 0 && name.size() > strlen(prefix)) return true;
+  return false;
+}
+
+Environment probe_environment(const std::string& scratch) {
+  Environment env;
+  env.scratch_dir = scratch;
+
+  utsname u{};
+  uname(&u);
+  env.info["kernel_release"] = u.release;
+  env.info["kernel_version"] = u.version;
+  env.info["machine"] = u.machine;
+  {
+    std::ifstream f("/etc/os-release");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("PRETTY_NAME=", 0) == 0) {
+        std::string v = line.substr(12);
+        if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+        env.info["distro"] = v;
+      }
+  }
+  env.info["glibc_version"] = gnu_get_libc_version();
+  env.info["liburing_path"] = loaded_library(reinterpret_cast<void*>(&io_uring_queue_init));
+  env.info["liburing_version"] = version_from_soname_path(env.info["liburing_path"], ".so.");
+  env.info["libaio_path"] = loaded_library(reinterpret_cast<void*>(&io_queue_init));
+  // libaio's file name carries its soname version (1.0.2), not the release:
+  // the release comes from the package that owns the file, when there is one.
+  env.info["libaio_soname_version"] = version_from_soname_path(env.info["libaio_path"], ".so.");
+  env.info["libaio_version"] = package_version_of(env.info["libaio_path"]);
+  if (env.info["libaio_version"].empty()) env.info["libaio_version"] = env.info["libaio_soname_version"];
+  env.info["liburing_package_version"] = package_version_of(env.info["liburing_path"]);
+
+  env.facts["root"] = geteuid() == 0;
+  env.facts["cpus"] = static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));
+  env.facts["kmsg_writable"] = access("/dev/kmsg", W_OK) == 0;
+  if (auto v = read_int("/proc/sys/kernel/io_uring_disabled")) env.facts["io_uring_disabled"] = *v;
+  if (auto v = read_int("/proc/sys/fs/aio-max-nr")) env.facts["aio_max_nr"] = *v;
+  if (auto v = read_int("/proc/sys/fs/aio-nr")) env.facts["aio_nr"] = *v;
+  {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("Seccomp:", 0) == 0) env.facts["seccomp"] = static_cast<int64_t>(std::stoll(line.substr(8)));
+  }
+  rlimit rl{};
+  auto lim = [](rlim_t v) { return v == RLIM_INFINITY ? int64_t{-1} : static_cast<int64_t>(v); };
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+    env.facts["memlock_soft"] = lim(rl.rlim_cur);
+    env.facts["memlock_hard"] = lim(rl.rlim_max);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) env.facts["nofile_soft"] = lim(rl.rlim_cur);
+
+  json uring = in_child(probe_io_uring);
+  bool uring_ok = uring.value("ok", false);
+  env.facts["io_uring"] = uring_ok;
+  std::string uring_reason;
+  if (uring.contains("killed"))
+    uring_reason = fmt::format("io_uring_setup killed the process with signal {} (seccomp SIGSYS policy)",
+                               uring["killed"].get<int>() == SIGSYS ? "SIGSYS" : std::to_string(uring["killed"].get<int>()));
+  else if (!uring_ok)
+    uring_reason = uring.value("reason", uring.value("error", "io_uring probe failed"));
+  for (const char* group : {"op", "feat", "setup"})
+    if (uring.contains(group))
+      for (auto& [k, v] : uring[group].items())
+        env.facts[fmt::format("io_uring.{}.{}", group, k)] = v.get<bool>();
+  env.interfaces["io_uring"] = {uring_ok, uring_reason};
+
+  json aio = in_child(probe_kernel_aio);
+  bool aio_ok = aio.value("ok", false);
+  std::string aio_reason = aio.contains("killed") ? "io_setup killed the process (seccomp SIGSYS policy)"
+                                                  : aio.value("reason", "");
+  env.facts["kernel_aio"] = aio_ok;
+  env.interfaces["kernel-aio"] = {aio_ok, aio_reason};
+  env.interfaces["libaio"] = {aio_ok, aio_reason};
+  env.interfaces["posix-aio"] = {true, ""};
+
+  env.facts["scratch_fs"] = fs_name(scratch);
+  probe_dio(env, scratch);
+  return env;
+}
+
+}  // namespace aioh

@@ -1,0 +1,281 @@
+// Forked, watched case execution and verdict classification (see runner.h).
+#include "runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "backend.h"
+#include "kernel_log.h"
+#include "reporter.h"
+
+namespace aioh {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void child_main(const CaseRun& c, const Environment& env, const std::string& dir, int out_fd) {
+  setpgid(0, 0);
+  // Default dispositions: the parent's handlers must not run in the case.
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  Reporter rep(out_fd);
+  auto be = make_backend(c.interface);
+  if (!be) {
+    rep.exit("broken", "no backend named " + c.interface);
+    _exit(0);
+  }
+  CaseContext ctx(c.row->params, *be, env, dir, rep);
+  try {
+    (*find_scenario(c.row->scenario))(ctx);
+  } catch (const ScenarioExit& e) {
+    for (auto& b : be->conventions().breaches) rep.convention(b);
+    rep.exit(e.kind == ScenarioExit::skip ? "skip" : "broken", e.reason);
+    _exit(0);
+  } catch (const std::exception& e) {
+    rep.exit("broken", std::string("scenario threw: ") + e.what());
+    _exit(0);
+  }
+  for (auto& b : be->conventions().breaches) rep.convention(b);
+  be.reset();
+  rep.done();
+  _exit(0);
+}
+
+// Everything the child said, parsed from its JSON lines.
+struct ChildReport {
+  std::vector<ObservedStep> seen;
+  nlohmann::json observations = nlohmann::json::array();
+  std::vector<std::string> failures, conventions, notes;
+  std::string exit_kind, exit_reason;
+  bool done = false;
+};
+
+void absorb(ChildReport& r, const std::string& line) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (...) {
+    r.failures.push_back("unparseable report line from the case: " + line.substr(0, 200));
+    return;
+  }
+  std::string t = j.value("t", "");
+  if (t == "obs") {
+    auto phase = phase_from_name(j.value("phase", "")).value_or(Phase::submit);
+    std::string tok = j.contains("errno") ? j["errno"].get<std::string>()
+                      : j.contains("sym") ? j["sym"].get<std::string>()
+                                          : std::to_string(j.value("value", int64_t{0}));
+    r.seen.push_back({tok, phase});
+    j.erase("t");
+    r.observations.push_back(j);
+  } else if (t == "fail") {
+    r.failures.push_back(j.value("what", ""));
+  } else if (t == "conv") {
+    r.conventions.push_back(j.value("what", ""));
+  } else if (t == "note") {
+    r.notes.push_back(j.value("text", ""));
+  } else if (t == "exit") {
+    r.exit_kind = j.value("kind", "");
+    r.exit_reason = j.value("reason", "");
+  } else if (t == "done") {
+    r.done = true;
+  }
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+void remove_tree(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+}  // namespace
+
+Result Runner::run_one(const CaseRun& c) {
+  const CaseRow& row = *c.row;
+  Result res;
+  res.id = c.id;
+  res.case_id = row.case_id();
+  res.area = row.area;
+  res.interface = c.interface;
+  res.scenario = row.scenario;
+  res.source = row.source;
+  res.doc = row.doc;
+  if (row.xfail_applies(c.interface))
+    res.xfail = {{"reason", row.xfail->reason}, {"ref", row.xfail->ref}};
+  const Expectation* exp = row.expectation_for(c.interface, env_);
+  res.expected = exp ? exp->text : "";
+
+  auto avail = env_.interfaces.find(c.interface);
+  if (avail != env_.interfaces.end() && !avail->second.available) {
+    res.verdict = "skip";
+    res.reason = c.interface + " unavailable: " + avail->second.reason;
+    return res;
+  }
+  for (auto& req : row.requires_) {
+    bool negate = req[0] == '!';
+    std::string fact = negate ? req.substr(1) : req;
+    if (env_.flag(fact) == negate) {
+      res.verdict = "skip";
+      res.reason = fmt::format("needs {}{} (probe: {} = {})", negate ? "!" : "", fact, fact,
+                               env_.facts.count(fact) ? env_.text(fact) : "absent");
+      return res;
+    }
+  }
+
+  std::string dir = fmt::format("{}/case-{:04}", opts_.scratch_dir, seq_++);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    res.verdict = "broken";
+    res.reason = fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno));
+    return res;
+  }
+
+  KernelLogWatch klog(opts_.kernel_log);
+  klog.mark(fmt::format("aioharness: begin {}", c.id));
+
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    res.verdict = "broken";
+    res.reason = "pipe2 failed";
+    return res;
+  }
+  fflush(nullptr);
+  auto t0 = Clock::now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, STDIN_FILENO);
+    dup2(devnull, STDOUT_FILENO);
+    dup2(err_pipe[1], STDERR_FILENO);
+    child_main(c, env_, dir, out_pipe[1]);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (pid < 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    res.verdict = "broken";
+    res.reason = "fork failed";
+    return res;
+  }
+  setpgid(pid, pid);
+
+  double limit = row.timeout_s.value_or(opts_.timeout_s);
+  auto deadline = t0 + std::chrono::duration<double>(limit);
+  ChildReport rep;
+  std::string pending, err_tail;
+  bool timed_out = false, out_open = true, err_open = true;
+  while (out_open || err_open) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd fds[2] = {{out_open ? out_pipe[0] : -1, POLLIN, 0}, {err_open ? err_pipe[0] : -1, POLLIN, 0}};
+    int n = poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000)));
+    if (n < 0 && errno != EINTR) break;
+    char buf[8192];
+    if (fds[0].revents) {
+      ssize_t k = read(out_pipe[0], buf, sizeof buf);
+      if (k <= 0) {
+        out_open = false;
+      } else {
+        pending.append(buf, k);
+        size_t nl;
+        while ((nl = pending.find('\n')) != std::string::npos) {
+          absorb(rep, pending.substr(0, nl));
+          pending.erase(0, nl + 1);
+        }
+      }
+    }
+    if (fds[1].revents) {
+      ssize_t k = read(err_pipe[0], buf, sizeof buf);
+      if (k <= 0) err_open = false;
+      else err_tail = (err_tail + std::string(buf, k)).substr(err_tail.size() + k > 2048 ? err_tail.size() + k - 2048 : 0);
+    }
+  }
+  // The whole group: glibc AIO worker threads die with the process, and any
+  // helper the scenario forked is in the same group.
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  res.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  res.observations = rep.observations;
+  res.observed = observed_text(rep.seen);
+  res.notes = rep.notes;
+  res.stderr_tail = err_tail;
+
+  std::string splat = klog.collect(c.id);
+  remove_tree(dir);
+
+  if (timed_out) {
+    res.verdict = "timeout";
+    res.reason = fmt::format("no end after {:.1f} s; observed so far: {}", limit, res.observed);
+  } else if (WIFSIGNALED(status) && !rep.done && rep.exit_kind.empty()) {
+    res.verdict = "crash";
+    res.reason = fmt::format("child killed by signal {} ({})", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
+                             strsignal(WTERMSIG(status)));
+    if (!err_tail.empty()) res.reason += "; stderr: " + err_tail.substr(err_tail.size() > 300 ? err_tail.size() - 300 : 0);
+  } else if (rep.exit_kind == "skip") {
+    res.verdict = "skip";
+    res.reason = rep.exit_reason;
+  } else if (rep.exit_kind == "broken") {
+    res.verdict = "broken";
+    res.reason = rep.exit_reason;
+  } else if (!rep.done) {
+    res.verdict = "broken";
+    res.reason = fmt::format("child ended (status {}) without finishing", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  } else {
+    std::vector<std::string> why;
+    for (auto& f : rep.failures) why.push_back(f);
+    for (auto& cv : rep.conventions) why.push_back("convention: " + cv);
+    if (rep.seen.empty() && why.empty()) {
+      res.verdict = "broken";
+      res.reason = "the case asserted nothing";
+    } else {
+      if (!exp) why.push_back("no expectation for this interface");
+      else if (auto d = compare(*exp, rep.seen); !d.empty()) why.insert(why.begin(), d);
+      res.verdict = why.empty() ? "pass" : "fail";
+      res.reason = join(why, "; ");
+    }
+  }
+  if (!splat.empty()) {
+    res.verdict = "fail";
+    res.reason = "kernel-log: " + splat + (res.reason.empty() ? "" : "; " + res.reason);
+  }
+  if (!res.xfail.is_null()) {
+    if (res.verdict == "fail") res.verdict = "xfail";
+    else if (res.verdict == "pass") {
+      res.verdict = "xpass";
+      res.reason = "known defect did not reproduce: " + row.xfail->ref;
+    }
+  }
+  return res;
+}
+
+void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result) {
+  for (auto& c : cases) on_result(run_one(c));
+}
+
+}  // namespace aioh

@@ -1,0 +1,35 @@
+// The runner: every case in a forked child in its own process group, under a
+// watchdog. The parent reads the child's JSON lines as they come, classifies
+// how the child ended (exit, signal, timeout) and turns that plus the
+// observations into one verdict. A hang or a crash is a verdict; the run goes on.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "case_table.h"
+#include "probe.h"
+#include "result.h"
+
+namespace aioh {
+
+struct RunOptions {
+  double timeout_s = 10;
+  std::string scratch_dir;   // each case gets a fresh subdirectory
+  bool kernel_log = true;    // watch /dev/kmsg and taint around each case
+};
+
+class Runner {
+ public:
+  Runner(const Environment& env, RunOptions opts) : env_(env), opts_(std::move(opts)) {}
+  Result run_one(const CaseRun& c);
+  void run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result);
+
+ private:
+  const Environment& env_;
+  RunOptions opts_;
+  unsigned seq_ = 0;
+};
+
+}  // namespace aioh

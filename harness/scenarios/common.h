@@ -1,0 +1,109 @@
+// Building blocks the shared scenarios use: set up or give up, submit and
+// observe, reap and observe in tag order, verify data, make a request that
+// stays pending. Each step observes exactly what the table expects to see.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pattern.h"
+#include "scenario.h"
+
+namespace aioh::scn {
+
+inline constexpr timespec kReapTimeout{5, 0};
+
+// A plain read request.
+inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
+  Request r;
+  r.op = Op::read;
+  r.fd = fd;
+  r.buf = buf;
+  r.len = len;
+  r.offset = offset;
+  r.tag = tag;
+  return r;
+}
+
+// Setup is not what these scenarios test: a refusal makes the case broken.
+inline void setup_or_broken(CaseContext& ctx, SetupParams p = {}) {
+  Outcome o = ctx.backend().setup(p);
+  if (o.is_error) ctx.broken("setup failed: " + o.str());
+}
+
+// Submits the batch and observes the submit outcome; returns how many the
+// interface accepted (0 on an error).
+inline int64_t submit_observed(CaseContext& ctx, std::vector<Request*> reqs) {
+  Outcome o = ctx.backend().submit(std::move(reqs));
+  ctx.observe(o);
+  return o.is_error ? 0 : o.value;
+}
+
+// Waits for n completions and observes each one in tag order. A wait error
+// or a short count is observed too, so a lost completion shows up.
+inline std::map<uint64_t, Completion> reap_observed(CaseContext& ctx, unsigned n,
+                                                    timespec timeout = kReapTimeout) {
+  std::map<uint64_t, Completion> got;
+  std::vector<Completion> out;
+  Outcome w = ctx.backend().wait(n, n, timeout, out);
+  for (auto& c : out) got[c.tag] = c;
+  if (w.is_error || got.size() < n) {
+    ctx.observe(w);
+    return got;
+  }
+  for (auto& [_, c] : got) ctx.observe(c.result);
+  return got;
+}
+
+// The read that was reported successful returned the file's bytes.
+inline void verify_read(CaseContext& ctx, const Completion& c, const void* buf, uint64_t offset) {
+  if (c.result.is_error || c.result.value <= 0) return;
+  std::string bad = verify_buffer(buf, static_cast<size_t>(c.result.value), kFileSeed, offset);
+  ctx.check(bad.empty(), bad);
+}
+
+// A pipe whose read end never has data until the scenario writes to it.
+struct Pipe {
+  int rd = -1, wr = -1;
+  Pipe() {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) == 0) {
+      rd = p[0];
+      wr = p[1];
+    }
+  }
+  ~Pipe() {
+    if (rd >= 0) close(rd);
+    if (wr >= 0) close(wr);
+  }
+  void feed(size_t n = 1) {
+    std::string s(n, 'x');
+    (void)!write(wr, s.data(), s.size());
+  }
+};
+
+// A request that stays pending on an empty pipe: a read where the interface
+// parks it, IOCB_CMD_POLL where a pipe read would block inside submit.
+inline Request pending_request(CaseContext& ctx, Pipe& p, void* buf, uint64_t tag) {
+  Request r;
+  r.tag = tag;
+  r.fd = p.rd;
+  if (ctx.backend().traits().pipe_read_blocks_submit) {
+    r.op = Op::poll;
+    r.poll_events = POLLIN;
+  } else {
+    r.op = Op::read;
+    r.buf = buf;
+    r.len = 1;
+  }
+  return r;
+}
+
+}  // namespace aioh::scn

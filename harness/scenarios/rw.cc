@@ -1,0 +1,125 @@
+// Shared read/write scenarios: one request through any interface, with the
+// submit and completion outcomes observed and the data verified. The case
+// tables vary the parameters (bad fd, zero length, bad buffer, write-only fd,
+// negative offset, unknown opcode, EOF) and say what each interface answers.
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include "common.h"
+
+namespace aioh {
+namespace {
+
+// params: op (read|write|readv|writev), file_size, offset, len, fd
+// (file|closed|wronly|rdonly), buf (normal|unmapped: PROT_NONE|kernel|null),
+// opcode (raw)
+void one_request(CaseContext& ctx) {
+  scn::setup_or_broken(ctx);
+  std::string op = ctx.str("op", "read");
+  bool is_write = op == "write" || op == "writev";
+  bool vectored = op == "readv" || op == "writev";
+  size_t file_size = ctx.num("file_size", 65536);
+  int64_t offset = ctx.num("offset", 0);
+  size_t len = ctx.num("len", 4096);
+
+  std::string fdkind = ctx.str("fd", "file");
+  int flags = fdkind == "wronly" ? O_WRONLY : fdkind == "rdonly" ? O_RDONLY : O_RDWR;
+  int fd = ctx.scratch_file("data", file_size, flags);
+  if (fd < 0) ctx.broken("cannot open the scratch file");
+  if (fdkind == "closed") close(fd);  // the number now names no open file
+
+  AlignedBuffer buf(std::max<size_t>(len, 1));
+  void* p = buf.data();
+  std::string bufkind = ctx.str("buf", "normal");
+  if (bufkind == "unmapped") {
+    // A PROT_NONE reservation rather than an munmap()ed hole: a hole can be
+    // reused by the next mapping (glibc's AIO worker stacks land there).
+    p = mmap(nullptr, std::max<size_t>(len, 4096), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) ctx.broken("mmap PROT_NONE failed");
+  } else if (bufkind == "kernel") {
+    p = reinterpret_cast<void*>(0xffff880000000000ULL);  // above TASK_SIZE: fails access_ok()
+  } else if (bufkind == "null") {
+    p = nullptr;
+  }
+  if (is_write && bufkind == "normal") fill_pattern(p, len, kWriteSeed, offset);
+
+  Request r;
+  r.tag = 1;
+  r.fd = fd;
+  r.offset = offset;
+  if (vectored) {
+    r.op = is_write ? Op::writev : Op::readv;
+    r.iov = {{p, len}};
+  } else {
+    r.op = is_write ? Op::write : Op::read;
+    r.buf = p;
+    r.len = len;
+  }
+  if (ctx.has("opcode")) r.raw_opcode = static_cast<int>(ctx.num("opcode"));
+
+  if (scn::submit_observed(ctx, {&r}) < 1) return;
+  auto got = scn::reap_observed(ctx, 1);
+  if (!got.count(1) || got[1].result.is_error || bufkind != "normal") return;
+  if (is_write) {
+    int64_t n = got[1].result.value;
+    std::string bad = verify_file(fd, offset, static_cast<size_t>(n), kWriteSeed);
+    ctx.check(bad.empty(), "write reported success but " + bad);
+  } else {
+    scn::verify_read(ctx, got[1], p, offset);
+  }
+}
+
+}  // namespace
+}  // namespace aioh
+
+AIOH_SCENARIO(rw_one) { aioh::one_request(ctx); }
+
+// A batch of reads at distinct offsets: every completion arrives once, with
+// its own tag, its own length and its own bytes.
+AIOH_SCENARIO(rw_batch) {
+  using namespace aioh;
+  scn::setup_or_broken(ctx);
+  unsigned n = static_cast<unsigned>(ctx.num("count", 8));
+  size_t len = ctx.num("len", 4096);
+  int fd = ctx.scratch_file("data", n * len, O_RDWR);
+  std::vector<std::unique_ptr<AlignedBuffer>> bufs;
+  std::vector<Request> reqs(n);
+  std::vector<Request*> ptrs;
+  for (unsigned i = 0; i < n; i++) {
+    bufs.push_back(std::make_unique<AlignedBuffer>(len));
+    reqs[i] = scn::read_req(fd, bufs[i]->data(), len, static_cast<int64_t>(i * len), 100 + i);
+    ptrs.push_back(&reqs[i]);
+  }
+  if (scn::submit_observed(ctx, ptrs) < n) return;
+  std::vector<Completion> out;
+  Outcome w = ctx.backend().wait(n, n, scn::kReapTimeout, out);
+  ctx.observe(w);
+  std::map<uint64_t, int> seen;
+  for (auto& c : out) {
+    seen[c.tag]++;
+    if (c.tag < 100 || c.tag >= 100 + n) {
+      ctx.check(false, "completion with a tag never submitted: " + std::to_string(c.tag));
+      continue;
+    }
+    unsigned i = static_cast<unsigned>(c.tag - 100);
+    ctx.check(!c.result.is_error && c.result.value == static_cast<int64_t>(len),
+              "request " + std::to_string(i) + " completed with " + c.result.str());
+    scn::verify_read(ctx, c, bufs[i]->data(), reqs[i].offset);
+  }
+  for (unsigned i = 0; i < n; i++)
+    ctx.check(seen[100 + i] == 1, "request " + std::to_string(i) + " completed " + std::to_string(seen[100 + i]) + " times");
+}
+
+// fsync / fdatasync of a file just written: both succeed with 0.
+AIOH_SCENARIO(rw_sync) {
+  using namespace aioh;
+  scn::setup_or_broken(ctx);
+  int fd = ctx.scratch_file("data", 8192, O_RDWR);
+  if (ctx.flag("closed")) close(fd);
+  Request r;
+  r.tag = 1;
+  r.fd = fd;
+  r.op = ctx.str("op", "fsync") == "fdatasync" ? Op::fdatasync : Op::fsync;
+  if (scn::submit_observed(ctx, {&r}) < 1) return;
+  scn::reap_observed(ctx, 1);
+}

@@ -1,0 +1,64 @@
+// JSON document and JSON-lines writers. The document is streamed: header and
+// environment first, each result as it ends, the summary last; a killed run
+// leaves every finished result on disk.
+#include <fmt/format.h>
+
+#include "writer.h"
+
+namespace aioh {
+namespace {
+
+class JsonWriter : public Writer {
+ public:
+  JsonWriter(FILE* out, bool lines) : out_(out), lines_(lines) {}
+
+  void begin(const RunInfo& run, const Environment& env) override {
+    auto envj = environment_to_json(env);
+    if (lines_) {
+      emit({{"type", "environment"}, {"schema", kResultSchema}, {"run", run_to_json(run)}, {"environment", envj}});
+      return;
+    }
+    nlohmann::json tool = {{"name", "aioharness"}, {"version", AIOH_VERSION}};
+    fmt::print(out_, "{{\n\"schema\": \"{}\",\n\"tool\": {},\n\"run\": {},\n\"environment\": {},\n\"results\": [",
+               kResultSchema, tool.dump(), run_to_json(run).dump(), envj.dump());
+    fflush(out_);
+  }
+
+  void result(const Result& r) override {
+    if (lines_) {
+      auto j = to_json(r);
+      j["type"] = "result";
+      emit(j);
+      return;
+    }
+    fmt::print(out_, "{}\n{}", first_ ? "" : ",", to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    first_ = false;
+    fflush(out_);
+  }
+
+  void end(const RunInfo& run, const Summary& s) override {
+    if (lines_) {
+      emit({{"type", "summary"}, {"finished", run.finished}, {"summary", to_json(s)}});
+      return;
+    }
+    fmt::print(out_, "\n],\n\"finished\": \"{}\",\n\"summary\": {}\n}}\n", run.finished, to_json(s).dump());
+    fflush(out_);
+  }
+
+ private:
+  void emit(const nlohmann::json& j) {
+    fmt::print(out_, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    fflush(out_);
+  }
+  FILE* out_;
+  bool lines_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Writer> make_json_writer(FILE* out, bool lines) {
+  return std::make_unique<JsonWriter>(out, lines);
+}
+
+}  // namespace aioh

@@ -1,0 +1,48 @@
+// KTAP version 1 (Documentation/dev-tools/ktap.rst): the plan is known before
+// the first case, so results stream. skip is "# SKIP reason"; a known defect
+// that failed is "not ok ... # TODO" (an expected failure in TAP terms);
+// diagnostics for failures go on "# " lines before the result line.
+#include <fmt/format.h>
+
+#include "writer.h"
+
+namespace aioh {
+namespace {
+
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '#') c = ' ';
+  return s;
+}
+
+class KtapWriter : public Writer {
+ public:
+  explicit KtapWriter(FILE* out) : out_(out) {}
+
+  void begin(const RunInfo& run, const Environment&) override {
+    fmt::print(out_, "KTAP version 1\n1..{}\n", run.planned);
+    fflush(out_);
+  }
+
+  void result(const Result& r) override {
+    ++n_;
+    const std::string& v = r.verdict;
+    if (v != "pass" && v != "skip")
+      fmt::print(out_, "# {}: {} expected {} observed {}: {}\n", r.id, v, r.expected, r.observed, one_line(r.reason));
+    if (v == "pass") fmt::print(out_, "ok {} {}\n", n_, r.id);
+    else if (v == "skip") fmt::print(out_, "ok {} {} # SKIP {}\n", n_, r.id, one_line(r.reason));
+    else if (v == "xfail") fmt::print(out_, "not ok {} {} # TODO known defect: {}\n", n_, r.id, one_line(r.xfail.value("ref", "")));
+    else fmt::print(out_, "not ok {} {}\n", n_, r.id);
+    fflush(out_);
+  }
+
+ private:
+  FILE* out_;
+  size_t n_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Writer> make_ktap_writer(FILE* out) { return std::make_unique<KtapWriter>(out); }
+
+}  // namespace aioh

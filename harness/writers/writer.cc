@@ -1,0 +1,44 @@
+// Writer selection and the JSON forms shared by the machine-readable writers.
+#include "writer.h"
+
+namespace aioh {
+
+std::unique_ptr<Writer> make_writer(std::string_view format, FILE* out, bool color) {
+  if (format == "table") return make_table_writer(out, color);
+  if (format == "json") return make_json_writer(out, false);
+  if (format == "jsonl") return make_json_writer(out, true);
+  if (format == "junit") return make_junit_writer(out);
+  if (format == "ktap") return make_ktap_writer(out);
+  return nullptr;
+}
+
+nlohmann::json environment_to_json(const Environment& env) {
+  using nlohmann::json;
+  json facts = json::object();
+  for (auto& [k, v] : env.facts) std::visit([&](auto&& x) { facts[k] = x; }, v);
+  json ifaces = json::object();
+  for (auto& [k, v] : env.interfaces) ifaces[k] = {{"available", v.available}, {"reason", v.reason}};
+  auto info = [&](const char* k) { auto it = env.info.find(k); return it == env.info.end() ? std::string() : it->second; };
+  json j = {
+      {"kernel_release", info("kernel_release")},
+      {"kernel_version", info("kernel_version")},
+      {"machine", info("machine")},
+      {"distro", info("distro")},
+      {"libraries",
+       {{"glibc", {{"version", info("glibc_version")}}},
+        {"liburing", {{"version", info("liburing_version")}, {"path", info("liburing_path")}}},
+        {"libaio", {{"version", info("libaio_version")}, {"path", info("libaio_path")}}}}},
+      {"facts", facts},
+      {"interfaces", ifaces},
+      {"scratch", {{"path", env.scratch_dir}, {"fs", env.text("scratch_fs")}}},
+      {"info", env.info},
+      {"vm", nullptr}};
+  return j;
+}
+
+nlohmann::json run_to_json(const RunInfo& run) {
+  return {{"started", run.started}, {"finished", run.finished.empty() ? nlohmann::json() : nlohmann::json(run.finished)},
+          {"argv", run.argv}, {"host", run.host}, {"planned", run.planned}};
+}
+
+}  // namespace aioh

@@ -1,0 +1,47 @@
+// Output writers. Every format is rendered from the same Result/Summary data;
+// the streaming ones (table, json, jsonl, ktap) write each result as it ends so
+// a run killed half-way keeps what it finished.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "probe.h"
+#include "result.h"
+
+namespace aioh {
+
+inline constexpr const char* kResultSchema = "aioharness-result/1";
+
+struct RunInfo {
+  std::string started, finished, host;
+  std::vector<std::string> argv;
+  size_t planned = 0;
+};
+
+class Writer {
+ public:
+  virtual ~Writer() = default;
+  virtual void begin(const RunInfo&, const Environment&) {}
+  virtual void result(const Result& r) = 0;
+  virtual void end(const RunInfo&, const Summary&) {}
+};
+
+inline constexpr std::string_view kFormats[] = {"table", "json", "jsonl", "junit", "ktap"};
+
+// nullptr for an unknown format. `out` stays owned by the caller.
+std::unique_ptr<Writer> make_writer(std::string_view format, FILE* out, bool color);
+std::unique_ptr<Writer> make_table_writer(FILE* out, bool color);
+std::unique_ptr<Writer> make_json_writer(FILE* out, bool lines);
+std::unique_ptr<Writer> make_junit_writer(FILE* out);
+std::unique_ptr<Writer> make_ktap_writer(FILE* out);
+
+nlohmann::json environment_to_json(const Environment& env);
+nlohmann::json run_to_json(const RunInfo& run);
+
+}  // namespace aioh

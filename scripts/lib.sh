@@ -1,0 +1,36 @@
+# Shared by the entry points: install what is missing (Debian/Ubuntu), then
+# configure and build into build/ when needed. Sourced, not run.
+set -euo pipefail
+
+AIOH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+AIOH_BUILD="${AIOH_BUILD:-$AIOH_ROOT/build}"
+
+AIOH_BUILD_DEPS=(build-essential cmake pkg-config liburing-dev libaio-dev libfiu-dev fiu-utils
+  libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
+  googletest libgtest-dev libgmock-dev)
+AIOH_PY_DEPS=(python3 python3-pytest)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the named Debian packages that are not installed yet.
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# Configures (once) and builds the harness and the tests into $AIOH_BUILD.
+build_harness() {
+  ensure_packages "${AIOH_BUILD_DEPS[@]}"
+  if [ ! -f "$AIOH_BUILD/CMakeCache.txt" ]; then
+    cmake -S "$AIOH_ROOT" -B "$AIOH_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+  fi
+  cmake --build "$AIOH_BUILD" -j "$(nproc)" >&2
+}

@@ -1,0 +1,176 @@
+// Verdict classification: the runner turns how a case's child ended into the
+// right verdict — a hang is timeout, a signal is crash, silence is broken — and
+// the run goes on. Test-only scenarios provoke each ending.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "case_table.h"
+#include "runner.h"
+#include "test_util.h"
+
+using namespace aioh;
+
+AIOH_SCENARIO(test_hang) {
+  (void)ctx;
+  for (;;) pause();
+}
+AIOH_SCENARIO(test_crash) {
+  (void)ctx;
+  raise(SIGSEGV);
+}
+AIOH_SCENARIO(test_abort) {
+  (void)ctx;
+  fprintf(stderr, "assertion went wrong\n");
+  abort();
+}
+AIOH_SCENARIO(test_silent) { (void)ctx; }
+AIOH_SCENARIO(test_exit_early) {
+  (void)ctx;
+  _exit(3);
+}
+AIOH_SCENARIO(test_observe_ebadf) {
+  ctx.observe(Outcome::error(EBADF, Channel::errno_, Phase::submit));
+}
+AIOH_SCENARIO(test_check_fails) {
+  ctx.observe(Outcome::error(EBADF, Channel::errno_, Phase::submit));
+  ctx.check(false, "data mismatch at file offset 12");
+}
+AIOH_SCENARIO(test_skip) { ctx.skip("needs a unicorn"); }
+AIOH_SCENARIO(test_convention_breach) {
+  ctx.backend().conventions().breach("returned -22 instead of -1 with errno");
+  ctx.observe(Outcome::error(EINVAL, Channel::ret, Phase::submit));
+}
+
+namespace {
+
+struct RunnerTest : ::testing::Test {
+  test::TempDir scratch;
+  Environment env;
+  std::vector<CaseRow> rows;  // stable storage for CaseRun::row
+
+  RunnerTest() {
+    for (auto i : kInterfaces) env.interfaces[std::string(i)] = {true, ""};
+    rows.reserve(16);
+  }
+
+  Result run(const std::string& scenario, const std::string& expect = "EBADF@submit", double timeout = 10,
+             std::optional<XFail> xfail = std::nullopt) {
+    CaseRow r;
+    r.id = scenario;
+    r.area = "t";
+    r.scenario = scenario;
+    r.source = "test";
+    r.interfaces = {"libaio"};
+    std::string err;
+    r.expect["all"] = *parse_expectation(expect, &err);
+    r.xfail = xfail;
+    rows.push_back(r);
+    Runner runner(env, RunOptions{timeout, scratch.path, false});
+    return runner.run_one(CaseRun{&rows.back(), "libaio", r.case_id() + "@libaio"});
+  }
+};
+
+}  // namespace
+
+TEST_F(RunnerTest, MatchingObservationPasses) {
+  auto r = run("test_observe_ebadf");
+  EXPECT_EQ(r.verdict, "pass") << r.reason;
+  EXPECT_EQ(r.observed, "EBADF@submit");
+  EXPECT_EQ(r.observations[0]["channel"], "errno");
+}
+
+TEST_F(RunnerTest, DifferentObservationFails) {
+  auto r = run("test_observe_ebadf", "EINVAL@submit");
+  EXPECT_EQ(r.verdict, "fail");
+  EXPECT_NE(r.reason.find("expected EINVAL@submit, observed EBADF@submit"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, HangIsTimeoutAndIsKilled) {
+  auto r = run("test_hang", "EBADF@submit", 0.3);
+  EXPECT_EQ(r.verdict, "timeout");
+  EXPECT_LT(r.duration_ms, 5000);
+}
+
+TEST_F(RunnerTest, SignalIsCrash) {
+  auto r = run("test_crash");
+  EXPECT_EQ(r.verdict, "crash");
+  EXPECT_NE(r.reason.find("SEGV"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, AbortIsCrashWithStderr) {
+  auto r = run("test_abort");
+  EXPECT_EQ(r.verdict, "crash");
+  EXPECT_NE(r.reason.find("assertion went wrong"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, AssertingNothingIsBroken) {
+  auto r = run("test_silent");
+  EXPECT_EQ(r.verdict, "broken");
+  EXPECT_EQ(r.reason, "the case asserted nothing");
+}
+
+TEST_F(RunnerTest, ExitingBeforeTheEndIsBroken) {
+  auto r = run("test_exit_early");
+  EXPECT_EQ(r.verdict, "broken");
+  EXPECT_NE(r.reason.find("status 3"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, FailedCheckFailsEvenWhenObservationsMatch) {
+  auto r = run("test_check_fails");
+  EXPECT_EQ(r.verdict, "fail");
+  EXPECT_NE(r.reason.find("data mismatch at file offset 12"), std::string::npos);
+}
+
+TEST_F(RunnerTest, SkipCarriesItsReason) {
+  auto r = run("test_skip");
+  EXPECT_EQ(r.verdict, "skip");
+  EXPECT_EQ(r.reason, "needs a unicorn");
+}
+
+TEST_F(RunnerTest, ConventionBreachFails) {
+  auto r = run("test_convention_breach", "EINVAL@submit");
+  EXPECT_EQ(r.verdict, "fail");
+  EXPECT_NE(r.reason.find("convention: returned -22"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, KnownDefectTurnsFailIntoXfailAndPassIntoXpass) {
+  XFail x{"a known bug", "linux commit 0123456789ab", {}};
+  EXPECT_EQ(run("test_observe_ebadf", "EINVAL@submit", 10, x).verdict, "xfail");
+  auto r = run("test_observe_ebadf", "EBADF@submit", 10, x);
+  EXPECT_EQ(r.verdict, "xpass");
+  EXPECT_NE(r.reason.find("0123456789ab"), std::string::npos);
+}
+
+TEST_F(RunnerTest, UnavailableInterfaceSkipsWithTheProbeReason) {
+  env.interfaces["libaio"] = {false, "io_uring_setup EPERM under a seccomp filter"};
+  auto r = run("test_observe_ebadf");
+  EXPECT_EQ(r.verdict, "skip");
+  EXPECT_NE(r.reason.find("seccomp"), std::string::npos);
+}
+
+TEST_F(RunnerTest, MissingRequiredFactSkipsNamingIt) {
+  CaseRow row;
+  row.id = "needs";
+  row.area = "t";
+  row.scenario = "test_observe_ebadf";
+  row.source = "test";
+  row.interfaces = {"libaio"};
+  row.requires_ = {"io_uring.op.TIMEOUT"};
+  std::string err;
+  row.expect["all"] = *parse_expectation("EBADF@submit", &err);
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  auto r = runner.run_one(CaseRun{&row, "libaio", "t.needs@libaio"});
+  EXPECT_EQ(r.verdict, "skip");
+  EXPECT_NE(r.reason.find("io_uring.op.TIMEOUT"), std::string::npos) << r.reason;
+}
+
+TEST_F(RunnerTest, RunGoesOnAfterHangsAndCrashes) {
+  std::vector<std::string> verdicts;
+  for (auto s : {"test_hang", "test_crash", "test_observe_ebadf"})
+    verdicts.push_back(run(s, "EBADF@submit", 0.3).verdict);
+  EXPECT_EQ(verdicts, (std::vector<std::string>{"timeout", "crash", "pass"}));
+}
