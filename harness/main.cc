@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "case_table.h"
 #include "compare.h"
+#include "journal.h"
 #include "probe.h"
 #include "runner.h"
 #include "writers/writer.h"
@@ -93,7 +94,7 @@ int main(int argc, char** argv) {
   std::string interfaces = "all", format = "table", output, scratch, cases_dir = default_cases_dir(), ids_file;
   std::vector<std::string> filters;
   double timeout = 10;
-  bool list = false, list_scenarios = false, probe_only = false, compare = false, no_kmsg = false;
+  bool list = false, list_scenarios = false, probe_only = false, compare = false, no_kmsg = false, cleanup = false;
   std::string color = "auto";
   app.add_option("-i,--interface", interfaces, "posix-aio, kernel-aio, libaio, io_uring, a comma list, or all")
       ->capture_default_str();
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   app.add_option("--scratch", scratch, "directory for scratch files (default: a fresh temp dir, removed after)");
   app.add_option("--timeout", timeout, "watchdog per case, in seconds")->capture_default_str();
   app.add_option("--cases", cases_dir, "directory of case tables")->capture_default_str();
+  app.add_flag("--cleanup", cleanup, "undo what killed runs left behind (sysctls, loop devices, mounts) and exit");
   app.add_flag("--probe", probe_only, "print the probed environment as JSON and exit");
   app.add_flag("--compare", compare, "after the run, show each scenario side by side across interfaces");
   app.add_flag("--no-kernel-log", no_kmsg, "do not watch /dev/kmsg and taint around cases");
@@ -125,6 +127,10 @@ int main(int argc, char** argv) {
     usage_error(fmt::format("unknown format '{}' (table, json, jsonl, junit, ktap)", format));
   if (timeout <= 0) usage_error("--timeout must be positive");
   auto ifaces = parse_interfaces(interfaces);
+
+  // Undo what earlier runs that were killed left behind, before anything else.
+  for (auto& line : Journal::recover()) fmt::print(stderr, "cleanup: {}\n", line);
+  if (cleanup) return 0;
 
   if (list_scenarios) {
     for (auto& s : scenario_names()) fmt::print("{}\n", s);
@@ -181,6 +187,8 @@ int main(int argc, char** argv) {
   std::string tmpl = base + "/aioharness-XXXXXX";
   if (!mkdtemp(tmpl.data())) usage_error(fmt::format("cannot create a scratch dir in {}: {}", base, strerror(errno)));
   std::string scratch_dir = tmpl;
+  // A run killed with SIGKILL leaves its scratch dir to the next run's cleanup.
+  long scratch_undo = Journal::run_journal().record(UndoKind::remove_tree, {scratch_dir});
   struct ScratchGuard {
     std::string dir;
     ~ScratchGuard() {
@@ -232,6 +240,9 @@ int main(int argc, char** argv) {
     for (auto& w : writers) w->result(r);
     if (compare) all.push_back(r);
   });
+  std::filesystem::remove_all(scratch_dir, ec);
+  Journal::run_journal().done(scratch_undo);
+  for (auto& line : Journal::run_journal().finish()) fmt::print(stderr, "restored at the end of the run: {}\n", line);
   run.finished = now_iso();
   for (auto& w : writers) w->end(run, summary);
   if (compare) print_comparison(stdout, all, ifaces, use_color);

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
+#include "journal.h"
 #include "kernel_log.h"
 #include "reporter.h"
 
@@ -228,6 +229,14 @@ Result Runner::run_one(const CaseRun& c) {
 
   std::string splat = klog.collect(c.id);
   remove_tree(dir);
+  // Whatever the child changed and could not restore (it was killed, or it
+  // crashed) is undone now, before the next case runs.
+  std::vector<std::string> restored = Journal::run_journal().undo_pid(pid);
+  bool restore_failed = false;
+  for (auto& r : restored) {
+    res.notes.push_back("restored after the case: " + r);
+    restore_failed |= r.size() < 4 || r.compare(r.size() - 4, 4, ": ok") != 0;
+  }
 
   if (timed_out) {
     res.verdict = "timeout";
@@ -259,6 +268,11 @@ Result Runner::run_one(const CaseRun& c) {
       res.verdict = why.empty() ? "pass" : "fail";
       res.reason = join(why, "; ");
     }
+  }
+  if (restore_failed) {
+    res.verdict = "broken";
+    res.reason = "could not restore what the case changed: " + join(restored, "; ") +
+                 (res.reason.empty() ? "" : "; " + res.reason);
   }
   if (!splat.empty()) {
     res.verdict = "fail";
