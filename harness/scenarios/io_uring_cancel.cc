@@ -1,0 +1,300 @@
+// Cancellation in io_uring. Through the backend's cancel() (one
+// IORING_OP_ASYNC_CANCEL by user_data): 0 and the target's -ECANCELED for a
+// pending request, -ENOENT for one that is unknown or already complete. A
+// request blocked inside an io-wq worker answers -EALREADY (the worker is
+// signalled). The IORING_ASYNC_CANCEL_ALL/FD/ANY flags (res = number
+// cancelled with ALL), unknown flags, and the synchronous
+// IORING_REGISTER_SYNC_CANCEL. Cancel flags and sync cancel are gated by a
+// separate round trip on a throwaway ring with nothing to cancel (-ENOENT
+// means understood), never by the call under test.
+#include <dirent.h>
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "convention.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+constexpr uint64_t kCancelTag = 100;
+
+// mode: pending | missing | completed | twice
+AIOH_SCENARIO(uring_cancel) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode", "pending");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  Request r;
+  r.tag = 7;
+  if (mode == "pending" || mode == "twice") {
+    r.op = Op::poll;
+    r.fd = p.r();
+    r.poll_events = POLLIN;
+    ctx.observe(be.submit({&r}));
+  } else if (mode == "completed") {
+    r.op = Op::nop;
+    ctx.observe(be.submit({&r}));
+    std::vector<Completion> out;
+    be.wait(1, 1, ms(3000), out);
+    for (const Completion& c : out) ctx.observe(c.result);
+  }
+  ctx.observe(be.cancel(r));
+  if (mode == "twice") ctx.observe(be.cancel(r));
+  if (mode == "pending" || mode == "twice") {
+    std::vector<Completion> out;
+    Outcome w = be.wait(1, 8, ms(3000), out);
+    if (w.is_error) ctx.observe(w);
+    for (const Completion& c : out) ctx.observe(c.result);
+  }
+}
+
+// True when the kernel understands `flags` on IORING_OP_ASYNC_CANCEL: a
+// cancel with them on a ring that has nothing to cancel.
+bool cancel_flags_understood(unsigned flags) {
+  io_uring ring{};
+  if (io_uring_queue_init(4, &ring, 0) < 0) return false;
+  // A real fd for the FD key: a bad one would answer EBADF, not the flags.
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  io_uring_sqe* s = io_uring_get_sqe(&ring);
+  if (flags & IORING_ASYNC_CANCEL_FD)
+    io_uring_prep_cancel_fd(s, fd, flags);
+  else
+    io_uring_prep_cancel64(s, 12345, static_cast<int>(flags));
+  int res = -EINVAL;
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_submit(&ring) == 1 && io_uring_wait_cqe(&ring, &cqe) == 0) {
+    res = cqe->res;
+    io_uring_cqe_seen(&ring, cqe);
+  }
+  io_uring_queue_exit(&ring);
+  if (fd >= 0) close(fd);
+  // Nothing matches: -ENOENT, or 0 cancelled with ALL. Unknown flags are
+  // refused with -EINVAL by io_async_cancel_prep().
+  return res == -ENOENT || res == 0;
+}
+
+// Three pending polls: user_data 1 on pipe A twice, user_data 2 on pipe B.
+// key: data | fd | any; flags: ALL etc. by name; observes the cancel's
+// answer, the cancelled targets, then whether anything is left pending.
+AIOH_SCENARIO(uring_cancel_flags) {
+  unsigned flags = 0;
+  const std::string names = ctx.str("flags");
+  if (names.find("ALL") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ALL;
+  if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
+  if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
+  flags |= static_cast<unsigned>(ctx.num("raw_flags", 0));
+  const unsigned known = flags & (IORING_ASYNC_CANCEL_ALL |
+                                  IORING_ASYNC_CANCEL_FD |
+                                  IORING_ASYNC_CANCEL_ANY);
+  // Each flag on its own: a combination may be refused on purpose.
+  for (unsigned bit = 1; bit <= known; bit <<= 1)
+    if ((known & bit) && !cancel_flags_understood(bit))
+      ctx.skip("IORING_OP_ASYNC_CANCEL flag " + std::to_string(bit) +
+               " not understood by this kernel");
+  IoUringBackend& be = up(ctx, 16);
+  Pipe a, b;
+  if (!a.ok() || !b.ok()) ctx.broken("pipe");
+  const bool empty = ctx.flag("empty");
+  unsigned pending = 0;
+  if (!empty) {
+    const std::pair<int, uint64_t> polls[] = {{a.r(), 1}, {a.r(), 1}, {b.r(), 2}};
+    for (auto [fd, tag] : polls) {
+      io_uring_sqe* s = sqe(ctx, be);
+      io_uring_prep_poll_add(s, fd, POLLIN);
+      io_uring_sqe_set_data64(s, tag);
+    }
+    submit_n(ctx, be, 3);
+    pending = 3;
+  }
+  io_uring_sqe* s = sqe(ctx, be);
+  if (flags & IORING_ASYNC_CANCEL_FD)
+    io_uring_prep_cancel_fd(s, a.r(), flags);
+  else
+    io_uring_prep_cancel64(s, 1, static_cast<int>(flags));
+  io_uring_sqe_set_data64(s, kCancelTag);
+  submit_n(ctx, be, 1);
+  // The cancel's CQE, then every target it cancelled (all arrive before or
+  // with the cancel's own CQE).
+  std::vector<RawCqe> got = reap(ctx, be, 1);
+  std::vector<RawCqe> more;
+  be.reap(0, std::nullopt, more);
+  got.insert(got.end(), more.begin(), more.end());
+  const RawCqe* c = find_tag(got, kCancelTag);
+  if (!c) ctx.broken("no CQE for the ASYNC_CANCEL");
+  Outcome co = IoUringBackend::res_outcome(c->res);
+  co.phase = Phase::cancel;
+  ctx.observe(co);
+  std::vector<RawCqe> targets;
+  for (const RawCqe& x : got)
+    if (x.user_data != kCancelTag) targets.push_back(x);
+  if (targets.size() < static_cast<size_t>(std::max<int32_t>(c->res, 0)))
+    // Cancelled targets complete asynchronously on some paths.
+    for (RawCqe& x : reap(ctx, be, c->res - static_cast<int>(targets.size())))
+      targets.push_back(x);
+  observe_cqes(ctx, targets);
+  pending -= static_cast<unsigned>(targets.size());
+  if (pending) {
+    // What was not matched must still be pending.
+    std::vector<RawCqe> rest;
+    ctx.observe(be.reap(1, ms(20), rest));
+    ctx.check(rest.empty(), "a request the cancel did not match completed");
+  }
+}
+
+// Waits (bounded, ~2 s) until an io-wq worker of this process is asleep:
+// a request handed to io-wq has started and blocked, not merely queued.
+bool io_wq_worker_asleep() {
+  for (int i = 0; i < 2000; ++i) {
+    bool asleep = false;
+    if (DIR* d = opendir("/proc/self/task")) {
+      while (dirent* e = readdir(d)) {
+        std::string base = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(base + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name.rfind("iou-wrk-", 0) != 0) continue;
+        std::ifstream st(base + "/stat");
+        std::string line;
+        std::getline(st, line);
+        auto rp = line.rfind(')');
+        if (rp != std::string::npos && rp + 2 < line.size() &&
+            line[rp + 2] == 'S')
+          asleep = true;
+      }
+      closedir(d);
+    }
+    if (asleep) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// Queues IORING_OP_OPENAT of a new FIFO for writing with IOSQE_ASYNC: it
+// blocks in fifo_open() inside an io-wq worker until a reader comes.
+std::string queue_blocking_open(CaseContext& ctx, IoUringBackend& be,
+                                uint64_t tag) {
+  const std::string fifo = ctx.scratch_dir() + "/fifo";
+  if (mkfifo(fifo.c_str(), 0600) != 0) ctx.broken("mkfifo");
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_openat(s, AT_FDCWD, fifo.c_str(), O_WRONLY | O_CLOEXEC, 0);
+  s->flags |= IOSQE_ASYNC;
+  io_uring_sqe_set_data64(s, tag);
+  submit_n(ctx, be, 1);
+  if (!io_wq_worker_asleep())
+    ctx.broken("the OPENAT never blocked in an io-wq worker");
+  return fifo;
+}
+
+// Observes the blocked OPENAT's own completion; if the cancel did not end
+// it, a reader is opened so it can finish (and the ring can be torn down).
+void observe_open_completion(CaseContext& ctx, IoUringBackend& be,
+                             const std::string& fifo) {
+  std::vector<RawCqe> out;
+  Outcome w = be.reap(1, ms(1000), out);
+  int reader = -1;
+  if (out.empty()) {
+    ctx.observe(w);
+    reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    out = reap(ctx, be, 1);
+  }
+  Outcome t = IoUringBackend::res_outcome(out[0].res);
+  if (out[0].res >= 0) {
+    // An opened fd: its number is not stable, so observe 0 and say so.
+    ctx.note("OPENAT completed with fd " + std::to_string(out[0].res));
+    close(out[0].res);
+    t = Outcome::ok(0, Channel::cqe_res, Phase::completion);
+  }
+  ctx.observe(t);
+  if (reader >= 0) close(reader);
+}
+
+// A request blocked in an io-wq worker: IORING_OP_OPENAT of a FIFO for
+// writing with IOSQE_ASYNC waits in fifo_open() for a reader. Cancel finds
+// it running (-EALREADY) and signals the worker; the target's own completion
+// is then observed.
+AIOH_SCENARIO(uring_cancel_running) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string fifo = queue_blocking_open(ctx, be, 1);
+  Request target;
+  target.tag = 1;
+  ctx.observe(be.cancel(target));
+  observe_open_completion(ctx, be, fifo);
+}
+
+// IORING_REGISTER_SYNC_CANCEL: the cancel runs inside io_uring_register(2)
+// and returns when the target is gone. mode: pending | missing | fd |
+// running (an OPENAT blocked in io-wq) |
+// nonzero-pad (a non-zero pad word)
+AIOH_SCENARIO(uring_sync_cancel) {
+  {
+    // Support: a sync cancel of nothing on a throwaway ring.
+    io_uring t{};
+    if (io_uring_queue_init(4, &t, 0) < 0) ctx.broken("throwaway ring");
+    io_uring_sync_cancel_reg reg{};
+    reg.addr = 12345;
+    reg.fd = -1;
+    reg.timeout.tv_sec = -1;
+    reg.timeout.tv_nsec = -1;
+    int r = io_uring_register_sync_cancel(&t, &reg);
+    io_uring_queue_exit(&t);
+    if (r != -ENOENT)
+      ctx.skip("IORING_REGISTER_SYNC_CANCEL not understood (probe gave " +
+               errno_name(-r) + ")");
+  }
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode", "pending");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  if (mode == "running") {
+    // The cancel finds the OPENAT running (-EALREADY inside), signals the
+    // worker and waits for the request to go away.
+    const std::string fifo = queue_blocking_open(ctx, be, 1);
+    io_uring_sync_cancel_reg reg{};
+    reg.addr = 1;
+    reg.fd = -1;
+    reg.timeout.tv_sec = 2;
+    arm_errno();
+    int ret = io_uring_register_sync_cancel(&be.ring(), &reg);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::cancel,
+                                "io_uring_register_sync_cancel"));
+    observe_open_completion(ctx, be, fifo);
+    return;
+  }
+  if (mode != "missing" && mode != "nonzero-pad") {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_poll_add(s, p.r(), POLLIN);
+    io_uring_sqe_set_data64(s, 1);
+    submit_n(ctx, be, 1);
+  }
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = 1;
+  reg.fd = -1;
+  if (mode == "nonzero-pad") {
+    // Reserved words must be zero. liburing 2.3's pad[0] overlays the
+    // kernel's later `opcode` byte (IORING_ASYNC_CANCEL_OP, 6.6), so a
+    // reserved word on every kernel is pad[1] (the kernel's pad2[0]).
+    reg.pad[1] = 1;
+  }
+  if (mode == "fd") {
+    reg.fd = p.r();
+    reg.flags = IORING_ASYNC_CANCEL_FD;
+  }
+  reg.timeout.tv_sec = -1;  // no timeout
+  reg.timeout.tv_nsec = -1;
+  arm_errno();
+  int ret = io_uring_register_sync_cancel(&be.ring(), &reg);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::cancel,
+                              "io_uring_register_sync_cancel"));
+  if (mode != "missing" && mode != "nonzero-pad")
+    observe_cqes(ctx, reap(ctx, be, 1));
+}
+
+}  // namespace
+}  // namespace aioh

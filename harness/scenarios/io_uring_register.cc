@@ -1,0 +1,209 @@
+// io_uring_register(2) resources and their use: registered files
+// (IOSQE_FIXED_FILE with an index out of range, with no table, a sparse
+// slot, a set that holds a closed fd, an empty set, registering twice,
+// unregistering nothing, an update past the table) and registered buffers
+// (IORING_OP_READ_FIXED/WRITE_FIXED inside the buffer, with an index out of
+// range, an address outside it, no table, zero-length, NULL and over-1 GiB
+// iovecs, twice, unregistering nothing), an unknown register opcode or a fd
+// that is not a ring, and IORING_REGISTER_RESTRICTIONS.
+// Register calls are phase setup; fixed I/O results are cqe->res.
+#include <sys/mman.h>
+
+#include "convention.h"
+#include "pattern.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+// mode: read | index-oob | no-table | sparse-slot | closed-fd-in-set |
+// empty-set | twice | unregister-none | update-past-end
+AIOH_SCENARIO(uring_register_files) {
+  IoUringBackend& be = up(ctx, 8);
+  io_uring& ring = be.ring();
+  const std::string mode = ctx.str("mode", "read");
+  int fd = ctx.scratch_file("files", 8192, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ctx.broken("scratch file");
+  auto done = [&](int ret, int e, const char* call) {
+    ctx.observe(be.liburing_ret(ret, e, Phase::setup, call));
+  };
+  int ret;
+  if (mode == "closed-fd-in-set") {
+    int fds[] = {fd, closed_fd()};
+    arm_errno();
+    ret = io_uring_register_files(&ring, fds, 2);
+    done(ret, errno, "io_uring_register_files");
+  } else if (mode == "empty-set") {
+    arm_errno();
+    ret = io_uring_register_files(&ring, &fd, 0);
+    done(ret, errno, "io_uring_register_files");
+  } else if (mode == "twice") {
+    for (int i = 0; i < 2; ++i) {
+      arm_errno();
+      ret = io_uring_register_files(&ring, &fd, 1);
+      done(ret, errno, "io_uring_register_files");
+    }
+  } else if (mode == "unregister-none") {
+    arm_errno();
+    ret = io_uring_unregister_files(&ring);
+    done(ret, errno, "io_uring_unregister_files");
+  } else if (mode == "update-past-end") {
+    arm_errno();
+    ret = io_uring_register_files(&ring, &fd, 1);
+    done(ret, errno, "io_uring_register_files");
+    arm_errno();
+    ret = io_uring_register_files_update(&ring, 4, &fd, 1);
+    done(ret, errno, "io_uring_register_files_update");
+  } else {
+    // A fixed-file read: index 0 normally, or an index/table that is wrong.
+    int index = 0;
+    if (mode == "read" || mode == "index-oob") {
+      arm_errno();
+      ret = io_uring_register_files(&ring, &fd, 1);
+      done(ret, errno, "io_uring_register_files");
+      if (mode == "index-oob") index = 5;
+    } else if (mode == "sparse-slot") {
+      arm_errno();
+      ret = io_uring_register_files_sparse(&ring, 2);
+      done(ret, errno, "io_uring_register_files_sparse");
+    } else if (mode != "no-table") {
+      ctx.broken("unknown mode " + mode);
+    }
+    AlignedBuffer buf(4096);
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_read(s, index, buf.data(), 4096, 4096);
+    s->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(s, 1);
+    submit_n(ctx, be, 1);
+    auto c = reap(ctx, be, 1);
+    observe_cqes(ctx, c);
+    if (c[0].res > 0)
+      ctx.check(verify_buffer(buf.data(), c[0].res, kFileSeed, 4096).empty(),
+                "fixed-file read data mismatch");
+  }
+  close(fd);
+}
+
+// mode: read | write | index-oob | outside | no-table | zero-len |
+// null-base | too-big | twice | unregister-none
+AIOH_SCENARIO(uring_register_buffers) {
+  IoUringBackend& be = up(ctx, 8);
+  io_uring& ring = be.ring();
+  const std::string mode = ctx.str("mode", "read");
+  int fd = ctx.scratch_file("bufs", 16384, O_RDWR | O_CLOEXEC);
+  if (fd < 0) ctx.broken("scratch file");
+  AlignedBuffer buf(8192);
+  iovec iov{buf.data(), 8192};
+  auto done = [&](int ret, int e, const char* call) {
+    ctx.observe(be.liburing_ret(ret, e, Phase::setup, call));
+  };
+  int ret;
+  if (mode == "zero-len" || mode == "null-base" || mode == "too-big") {
+    void* big = MAP_FAILED;
+    if (mode == "zero-len") iov.iov_len = 0;
+    if (mode == "null-base") iov.iov_base = nullptr;
+    if (mode == "too-big") {
+      // Address space only (never touched): the size check comes first.
+      big = mmap(nullptr, (1UL << 30) + 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (big == MAP_FAILED) ctx.broken("mmap");
+      iov = {big, (1UL << 30) + 4096};
+    }
+    arm_errno();
+    ret = io_uring_register_buffers(&ring, &iov, 1);
+    done(ret, errno, "io_uring_register_buffers");
+    if (big != MAP_FAILED) munmap(big, (1UL << 30) + 4096);
+  } else if (mode == "twice") {
+    for (int i = 0; i < 2; ++i) {
+      arm_errno();
+      ret = io_uring_register_buffers(&ring, &iov, 1);
+      done(ret, errno, "io_uring_register_buffers");
+    }
+  } else if (mode == "unregister-none") {
+    arm_errno();
+    ret = io_uring_unregister_buffers(&ring);
+    done(ret, errno, "io_uring_unregister_buffers");
+  } else {
+    if (mode != "no-table") {
+      arm_errno();
+      ret = io_uring_register_buffers(&ring, &iov, 1);
+      done(ret, errno, "io_uring_register_buffers");
+    }
+    const bool write = mode == "write";
+    int index = mode == "index-oob" ? 3 : 0;
+    uint8_t* addr = buf.data();
+    if (mode == "outside") addr = buf.data() + 8192 - 2048;  // runs 2 KiB past
+    if (write) fill_pattern(addr, 4096, kWriteSeed, 4096);
+    io_uring_sqe* s = sqe(ctx, be);
+    if (write)
+      io_uring_prep_write_fixed(s, fd, addr, 4096, 4096, index);
+    else
+      io_uring_prep_read_fixed(s, fd, addr, 4096, 4096, index);
+    io_uring_sqe_set_data64(s, 1);
+    submit_n(ctx, be, 1);
+    auto c = reap(ctx, be, 1);
+    observe_cqes(ctx, c);
+    if (c[0].res > 0) {
+      std::string bad =
+          write ? verify_file(fd, 4096, static_cast<size_t>(c[0].res), kWriteSeed)
+                : verify_buffer(addr, static_cast<size_t>(c[0].res), kFileSeed, 4096);
+      ctx.check(bad.empty(), "fixed-buffer data: " + bad);
+    }
+  }
+  close(fd);
+}
+
+// io_uring_register(2) with an opcode (default: one the kernel does not
+// know) on the ring, on a regular file, or on a closed fd.
+AIOH_SCENARIO(uring_register_raw) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string target = ctx.str("fd", "ring");
+  int fd = be.ring().ring_fd;
+  int file = -1;
+  if (target == "file") fd = file = ctx.scratch_file("reg", 4096, O_RDONLY | O_CLOEXEC);
+  if (target == "closed") fd = closed_fd();
+  arm_errno();
+  int ret = io_uring_register(static_cast<unsigned>(fd),
+                              static_cast<unsigned>(ctx.num("opcode", 250)),
+                              nullptr, 0);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::setup, "io_uring_register"));
+  if (file >= 0) close(file);
+}
+
+// IORING_REGISTER_RESTRICTIONS: on a ring created R_DISABLED, allow only
+// IORING_OP_NOP; after IORING_REGISTER_ENABLE_RINGS a NOP runs and a READ is
+// refused with -EACCES in its CQE. On a ring that is not disabled the
+// registration itself is refused (EBADFD). liburing 2.3's .so lacks
+// io_uring_register_restrictions(), so the raw register call is used.
+AIOH_SCENARIO(uring_restrictions) {
+  const bool disabled = !ctx.flag("enabled_ring");
+  IoUringBackend& be = up(ctx, 8, disabled ? IORING_SETUP_R_DISABLED : 0);
+  const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);
+  io_uring_restriction res{};
+  res.opcode = IORING_RESTRICTION_SQE_OP;
+  res.sqe_op = IORING_OP_NOP;
+  arm_errno();
+  int ret = io_uring_register(fd, IORING_REGISTER_RESTRICTIONS, &res, 1);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::setup,
+                              "io_uring_register(RESTRICTIONS)"));
+  if (!disabled || ret < 0) return;
+  arm_errno();
+  ret = io_uring_register(fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::setup,
+                              "io_uring_register(ENABLE_RINGS)"));
+  char buf[64];
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_nop(s);
+  io_uring_sqe_set_data64(s, 1);
+  s = sqe(ctx, be);
+  io_uring_prep_read(s, static_cast<int>(fd), buf, sizeof buf, 0);
+  io_uring_sqe_set_data64(s, 2);
+  Outcome o = be.submit_queued();
+  ctx.observe(o);
+  if (!o.is_error) observe_cqes(ctx, reap(ctx, be, static_cast<unsigned>(o.value)));
+}
+
+}  // namespace
+}  // namespace aioh

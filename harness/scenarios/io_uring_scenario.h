@@ -1,0 +1,146 @@
+// Small helpers shared by the io_uring-only scenario families: reach the
+// concrete backend, bring the ring up (a failed setup outside the call under
+// test is `broken`, never a verdict), queue raw SQEs, reap CQEs with a bound,
+// and observe them in a stable order (by user_data) unless a scenario is
+// about order itself.
+#pragma once
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backends/io_uring_backend.h"
+#include "scenario.h"
+
+namespace aioh::uring {
+
+inline IoUringBackend& backend(CaseContext& ctx) {
+  auto* b = dynamic_cast<IoUringBackend*>(&ctx.backend());
+  if (!b) ctx.broken("io_uring scenario run on backend " +
+                     std::string(ctx.backend().name()));
+  return *b;
+}
+
+inline timespec ms(long n) { return timespec{n / 1000, (n % 1000) * 1000000}; }
+inline __kernel_timespec kms(long n) {
+  __kernel_timespec t{};
+  t.tv_sec = n / 1000;
+  t.tv_nsec = (n % 1000) * 1000000;
+  return t;
+}
+
+// Setup outside the call under test.
+inline IoUringBackend& up(CaseContext& ctx, unsigned entries = 8,
+                          unsigned flags = 0) {
+  IoUringBackend& be = backend(ctx);
+  io_uring_params p{};
+  p.flags = flags;
+  Outcome o = be.setup_raw(entries, p);
+  if (o.is_error) ctx.broken("io_uring setup failed: " + o.str());
+  return be;
+}
+
+inline io_uring_sqe* sqe(CaseContext& ctx, IoUringBackend& be) {
+  io_uring_sqe* s = be.get_sqe();
+  if (!s) ctx.broken("no free SQE");
+  return s;
+}
+
+// Submit queued SQEs when the submit itself is not under test.
+inline void submit_n(CaseContext& ctx, IoUringBackend& be, unsigned n) {
+  Outcome o = be.submit_queued();
+  if (o.is_error || o.value != n)
+    ctx.broken("io_uring_submit gave " + o.str() + ", wanted " +
+               std::to_string(n));
+}
+
+// Reap exactly `n` CQEs within `timeout_ms`; fewer is broken (a hang of the
+// thing under test shows up as ETIME in scenarios that observe the wait).
+inline std::vector<RawCqe> reap(CaseContext& ctx, IoUringBackend& be,
+                                unsigned n, long timeout_ms = 3000) {
+  std::vector<RawCqe> out;
+  Outcome o = be.reap(n, ms(timeout_ms), out, n);
+  if (o.is_error || out.size() != n)
+    ctx.broken("reaping " + std::to_string(n) + " CQEs gave " + o.str() +
+               " with " + std::to_string(out.size()));
+  return out;
+}
+
+inline void sort_by_tag(std::vector<RawCqe>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const RawCqe& a, const RawCqe& b) {
+    return a.user_data < b.user_data;
+  });
+}
+
+inline void observe_cqes(CaseContext& ctx, std::vector<RawCqe> v,
+                         bool by_tag = true) {
+  if (by_tag) sort_by_tag(v);
+  for (const RawCqe& c : v) ctx.observe(IoUringBackend::res_outcome(c.res));
+}
+
+inline const RawCqe* find_tag(const std::vector<RawCqe>& v, uint64_t tag) {
+  for (const RawCqe& c : v)
+    if (c.user_data == tag) return &c;
+  return nullptr;
+}
+
+// A pipe closed on every path.
+struct Pipe {
+  int fd[2] = {-1, -1};
+  Pipe() {
+    if (pipe2(fd, O_CLOEXEC) != 0) fd[0] = fd[1] = -1;
+  }
+  ~Pipe() {
+    for (int f : fd)
+      if (f >= 0) close(f);
+  }
+  bool ok() const { return fd[0] >= 0; }
+  int r() const { return fd[0]; }
+  int w() const { return fd[1]; }
+};
+
+// An fd number that is certainly closed: opened, then closed.
+inline int closed_fd() {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  close(fd);
+  return fd;
+}
+
+// "SQPOLL|SQ_AFF" -> IORING_SETUP_* bits; unknown names are broken.
+inline unsigned setup_flags(CaseContext& ctx, const std::string& list) {
+  static const std::map<std::string, unsigned> names = {
+      {"IOPOLL", IORING_SETUP_IOPOLL},
+      {"SQPOLL", IORING_SETUP_SQPOLL},
+      {"SQ_AFF", IORING_SETUP_SQ_AFF},
+      {"CQSIZE", IORING_SETUP_CQSIZE},
+      {"CLAMP", IORING_SETUP_CLAMP},
+      {"ATTACH_WQ", IORING_SETUP_ATTACH_WQ},
+      {"R_DISABLED", IORING_SETUP_R_DISABLED},
+      {"SUBMIT_ALL", IORING_SETUP_SUBMIT_ALL},
+      {"COOP_TASKRUN", IORING_SETUP_COOP_TASKRUN},
+      {"TASKRUN_FLAG", IORING_SETUP_TASKRUN_FLAG},
+      {"SQE128", IORING_SETUP_SQE128},
+      {"CQE32", IORING_SETUP_CQE32},
+      {"SINGLE_ISSUER", IORING_SETUP_SINGLE_ISSUER},
+      {"DEFER_TASKRUN", IORING_SETUP_DEFER_TASKRUN},
+  };
+  unsigned bits = 0;
+  size_t pos = 0;
+  while (pos < list.size()) {
+    size_t bar = list.find('|', pos);
+    if (bar == std::string::npos) bar = list.size();
+    std::string n = list.substr(pos, bar - pos);
+    auto it = names.find(n);
+    if (it == names.end()) ctx.broken("unknown setup flag name " + n);
+    bits |= it->second;
+    pos = bar + 1;
+  }
+  return bits;
+}
+
+}  // namespace aioh::uring

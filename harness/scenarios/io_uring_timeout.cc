@@ -1,0 +1,193 @@
+// Timeouts in io_uring: IORING_OP_TIMEOUT with and without a completion
+// count (-ETIME when the time runs out, 0 when the count is reached first),
+// absolute timeouts, bad timeout arguments, IORING_OP_TIMEOUT_REMOVE and
+// its IORING_TIMEOUT_UPDATE form, IORING_OP_LINK_TIMEOUT on a linked request
+// (the request gets -ECANCELED and the timeout -ETIME, or the timeout gets
+// -ECANCELED when the request wins), and the waiting side: a wait with a
+// timeout (-ETIME), io_uring_enter(2) with IORING_ENTER_EXT_ARG, and
+// min_complete. Every CQE is observed, in user_data order.
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include "convention.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+constexpr uint64_t kTimeoutTag = 1, kOtherTag = 2, kRemoveTag = 3;
+
+// mode: expire | count | abs-past | bad-flags | bad-ts | remove |
+// remove-missing | update | update-missing
+AIOH_SCENARIO(uring_timeout) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode", "expire");
+  __kernel_timespec ts = kms(ctx.num("ms", 10000));
+  unsigned count = static_cast<unsigned>(ctx.num("count", 0));
+  unsigned flags = static_cast<unsigned>(ctx.num("flags", 0));
+  unsigned expect = 1;
+
+  if (mode == "abs-past") {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ts.tv_sec = now.tv_sec - 1;
+    ts.tv_nsec = now.tv_nsec;
+    flags |= IORING_TIMEOUT_ABS;
+  } else if (mode == "bad-ts") {
+    ts.tv_sec = -1;
+  }
+  if (mode != "remove-missing" && mode != "update-missing") {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_timeout(s, &ts, count, flags);
+    io_uring_sqe_set_data64(s, kTimeoutTag);
+  } else {
+    expect = 0;
+  }
+  if (mode == "count") {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_nop(s);
+    io_uring_sqe_set_data64(s, kOtherTag);
+    ++expect;
+  }
+  __kernel_timespec upd = kms(1);
+  if (mode == "remove" || mode == "remove-missing" || mode == "update" ||
+      mode == "update-missing") {
+    // Submitted separately so the target is armed first.
+    submit_n(ctx, be, expect);
+    io_uring_sqe* s = sqe(ctx, be);
+    if (mode.rfind("remove", 0) == 0)
+      io_uring_prep_timeout_remove(s, kTimeoutTag, 0);
+    else
+      io_uring_prep_timeout_update(s, &upd, kTimeoutTag, 0);
+    io_uring_sqe_set_data64(s, kRemoveTag);
+    submit_n(ctx, be, 1);
+    ++expect;
+  } else {
+    submit_n(ctx, be, expect);
+  }
+  observe_cqes(ctx, reap(ctx, be, expect));
+}
+
+// An IORING_OP_LINK_TIMEOUT after an IOSQE_IO_LINK request.
+// target: poll (never ready) | nop; mode: plain | update | unlinked
+AIOH_SCENARIO(uring_link_timeout) {
+  // Observed in this order: the target, the LINK_TIMEOUT, the update.
+  constexpr uint64_t kLinkTarget = 1, kLinkTimeout = 2, kLinkUpdate = 3;
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode", "plain");
+  const std::string target = ctx.str("target", "poll");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  __kernel_timespec ts = kms(ctx.num("ms", 10000));
+  unsigned n = 0;
+  if (mode != "unlinked") {
+    io_uring_sqe* s = sqe(ctx, be);
+    if (target == "poll")
+      io_uring_prep_poll_add(s, p.r(), POLLIN);
+    else
+      io_uring_prep_nop(s);
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(s, kLinkTarget);
+    ++n;
+  }
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_link_timeout(s, &ts, 0);
+  io_uring_sqe_set_data64(s, kLinkTimeout);
+  ++n;
+  submit_n(ctx, be, n);
+  __kernel_timespec upd = kms(1);
+  if (mode == "update") {
+    s = sqe(ctx, be);
+    io_uring_prep_timeout_update(s, &upd, kLinkTimeout,
+                                 IORING_LINK_TIMEOUT_UPDATE);
+    io_uring_sqe_set_data64(s, kLinkUpdate);
+    submit_n(ctx, be, 1);
+    ++n;
+  }
+  observe_cqes(ctx, reap(ctx, be, n));
+}
+
+// The backend's wait() with a timeout: nothing pending, a request pending
+// that never completes, or a NOP that completes at once.
+// pending: none | poll | nop
+AIOH_SCENARIO(uring_wait_timeout) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string pending = ctx.str("pending", "none");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  Request r;
+  r.tag = 5;
+  if (pending == "poll") {
+    r.op = Op::poll;
+    r.fd = p.r();
+    r.poll_events = POLLIN;
+  } else {
+    r.op = Op::nop;
+  }
+  if (pending != "none") ctx.observe(be.submit({&r}));
+  std::vector<Completion> out;
+  ctx.observe(be.wait(1, 8, ms(ctx.num("ms", 1)), out));
+  for (const Completion& c : out) ctx.observe(c.result);
+}
+
+// io_uring_enter(2) directly: IORING_ENTER_EXT_ARG with a timeout (or a
+// malformed argument size), min_complete honoured on return, and the
+// call's own argument checks. mode: ext-arg | ext-arg-bad-size |
+// min-complete | bad-flags | not-a-ring | closed-fd
+AIOH_SCENARIO(uring_enter) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode", "ext-arg");
+  const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);
+  if (mode == "min-complete") {
+    // NOPs forced through io-wq complete asynchronously, so the kernel
+    // really has to wait for min_complete of them.
+    const unsigned n = static_cast<unsigned>(ctx.num("n", 3));
+    for (unsigned i = 0; i < n; ++i) {
+      io_uring_sqe* s = sqe(ctx, be);
+      io_uring_prep_nop(s);
+      s->flags |= IOSQE_ASYNC;
+      io_uring_sqe_set_data64(s, 10 + i);
+    }
+    arm_errno();
+    int ret = io_uring_submit_and_wait(&be.ring(), n);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::submit,
+                                "io_uring_submit_and_wait"));
+    // Ready at the moment enter returned, before any further wait.
+    ctx.observe(Outcome::ok(io_uring_cq_ready(&be.ring()), Channel::ret,
+                            Phase::wait));
+    reap(ctx, be, n);
+    return;
+  }
+  if (mode == "bad-flags" || mode == "not-a-ring" || mode == "closed-fd") {
+    unsigned target = fd;
+    int file = -1;
+    if (mode == "not-a-ring")
+      target = static_cast<unsigned>(
+          file = ctx.scratch_file("enter", 4096, O_RDONLY | O_CLOEXEC));
+    if (mode == "closed-fd") target = static_cast<unsigned>(closed_fd());
+    unsigned flags = mode == "bad-flags" ? 0x80000000u : IORING_ENTER_GETEVENTS;
+    arm_errno();
+    int ret = io_uring_enter(target, 0, 0, flags, nullptr);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter"));
+    if (file >= 0) close(file);
+    return;
+  }
+  __kernel_timespec ts = kms(ctx.num("ms", 5));
+  io_uring_getevents_arg arg{};
+  arg.sigmask = 0;
+  arg.sigmask_sz = _NSIG / 8;
+  arg.ts = reinterpret_cast<uint64_t>(&ts);
+  size_t sz = sizeof arg;
+  if (mode == "ext-arg-bad-size") sz -= 1;
+  arm_errno();
+  int ret = io_uring_enter2(fd, 0, 1,
+                            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                            reinterpret_cast<sigset_t*>(&arg), sz);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter2"));
+}
+
+}  // namespace
+}  // namespace aioh
