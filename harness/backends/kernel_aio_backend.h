@@ -1,0 +1,34 @@
+// The kernel AIO backend: the io_* system calls through syscall(2), no
+// library in between. Convention: -1 and errno. Exposed so kernel-AIO-only
+// scenarios can pass what no wrapper can (a wrong sigsetsize to
+// io_pgetevents).
+#pragma once
+
+#include <cstddef>
+
+#include "aio_iocb.h"
+
+namespace aioh {
+
+class KernelAioBackend final : public AioBackendBase {
+ public:
+  ~KernelAioBackend() override { teardown(); }
+  std::string_view name() const override { return "kernel-aio"; }
+
+  Outcome raw_setup(long nr_events, AioContext* ctxp) override;
+  Outcome raw_destroy(AioContext ctx) override;
+  Outcome raw_submit(AioContext ctx, long nr, KIocb** iocbs) override;
+  Outcome raw_getevents(AioContext ctx, long min_nr, long nr, KIoEvent* events,
+                        timespec* timeout) override;
+  Outcome raw_pgetevents(AioContext ctx, long min_nr, long nr,
+                         KIoEvent* events, timespec* timeout,
+                         const sigset_t* sigmask) override;
+  Outcome raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) override;
+
+  // io_pgetevents with an explicit struct __aio_sigset size.
+  Outcome raw_pgetevents_sized(AioContext ctx, long min_nr, long nr,
+                               KIoEvent* events, timespec* timeout,
+                               const sigset_t* sigmask, size_t sigsetsize);
+};
+
+}  // namespace aioh

@@ -1,0 +1,90 @@
+// io_cancel(2) on kernel AIO and libaio. In fs/aio.c only requests with a
+// ki_cancel method can be cancelled, and among the iocb opcodes only
+// IOCB_CMD_POLL installs one (aio_poll_cancel); io_cancel then answers
+// EINPROGRESS and the cancelled poll still completes through the ring (res
+// 0). File reads and writes, finished requests, a second cancel, an iocb that
+// was never submitted (aio_key is not KIOCB_KEY) and a bad context are EINVAL.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "kaio_util.h"
+#include "pattern.h"
+
+namespace aioh {
+namespace {
+
+using kaio::aio;
+
+void reap_one(CaseContext& ctx, AioBackendBase& be) {
+  std::vector<Completion> out;
+  Outcome w = be.wait(1, 1, timespec{5, 0}, out);
+  if (w.is_error || out.size() != 1) {
+    ctx.observe(w);
+    return;
+  }
+  ctx.observe(out[0].result);
+}
+
+// Params: target = completed_read | submitted_read | pending_poll |
+// poll_twice | never_submitted | bad_key | bad_ctx.
+AIOH_SCENARIO(kaio_cancel) {
+  AioBackendBase& be = aio(ctx);
+  kaio::setup_or_broken(ctx);
+  const std::string target = ctx.str("target", "pending_poll");
+  int fd = ctx.scratch_file("data", 4096, O_RDONLY);
+  int p[2];
+  if (fd < 0 || pipe2(p, O_CLOEXEC) != 0) ctx.broken("cannot make fds");
+  AlignedBuffer buf(4096);
+  Request r;
+  r.tag = 7;
+  const bool file = target == "completed_read" || target == "submitted_read";
+  if (file) {
+    r.op = Op::read;
+    r.fd = fd;
+    r.buf = buf.data();
+    r.len = 4096;
+  } else {
+    r.op = Op::poll;
+    r.fd = p[0];  // the write end stays open and silent: the poll pends
+    r.poll_events = POLLIN;
+  }
+  if (target != "never_submitted") ctx.observe(be.submit({&r}));
+
+  if (target == "completed_read") {
+    reap_one(ctx, be);
+    ctx.observe(be.cancel(r));
+  } else if (target == "submitted_read" || target == "pending_poll") {
+    ctx.observe(be.cancel(r));
+    reap_one(ctx, be);
+  } else if (target == "poll_twice") {
+    ctx.observe(be.cancel(r));
+    ctx.observe(be.cancel(r));
+    reap_one(ctx, be);
+  } else if (target == "never_submitted") {
+    ctx.observe(be.cancel(r));
+  } else if (target == "bad_key") {
+    // fs/aio.c io_cancel(): aio_key must still hold KIOCB_KEY (0).
+    KIocb* cb = be.iocb_of(r.tag);
+    if (!cb) ctx.broken("no iocb for the submitted tag");
+    const uint32_t key = cb->aio_key;
+    cb->aio_key = 0xbad;
+    ctx.observe(be.cancel(r));
+    cb->aio_key = key;
+  } else if (target == "bad_ctx") {
+    KIoEvent ev;
+    ctx.observe(be.raw_cancel(0x1000, be.iocb_of(r.tag), &ev));
+  } else {
+    ctx.broken("unknown target " + target);
+  }
+  if (file && !ctx.has("no_verify")) {
+    std::string bad = verify_buffer(buf.data(), 4096, kFileSeed, 0);
+    ctx.check(bad.empty(), bad);
+  }
+  close(fd);
+  close(p[0]);
+  close(p[1]);
+}
+
+}  // namespace
+}  // namespace aioh

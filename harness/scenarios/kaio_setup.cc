@@ -1,0 +1,190 @@
+// io_setup(2) and io_destroy(2) on kernel AIO and libaio: the nr_events
+// bounds (0, a count that overflows fs/aio.c ioctx_alloc()'s ring size check,
+// one more than fs.aio-max-nr), the *ctxp argument, the system-wide
+// fs.aio-max-nr budget being used up, and destroying a context twice, a
+// context that never existed, and one with I/O still in flight (which must
+// wait for that I/O: the buffers are checked afterwards).
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "journal.h"
+#include "kaio_util.h"
+#include "pattern.h"
+
+namespace aioh {
+namespace {
+
+using kaio::aio;
+
+constexpr const char* kAioMaxNr = "/proc/sys/fs/aio-max-nr";
+constexpr const char* kAioNr = "/proc/sys/fs/aio-nr";
+
+long read_long(const char* path) {
+  std::ifstream f(path);
+  long v = -1;
+  f >> v;
+  return f ? v : -1;
+}
+
+bool write_long(const char* path, long v) {
+  FILE* f = fopen(path, "w");
+  if (!f) return false;
+  bool ok = fprintf(f, "%ld\n", v) > 0;
+  return fclose(f) == 0 && ok;
+}
+
+// Holds fs.aio-max-nr at a lowered value and restores the original on every
+// path: the destructor on a normal or exceptional exit, and the run's undo
+// journal (journal.h) when the case's child is killed before it can - the
+// runner undoes what a dead child left open.
+class AioMaxNrGuard {
+ public:
+  explicit AioMaxNrGuard(long original)
+      : original_(original),
+        id_(Journal::run_journal().record(
+            UndoKind::sysctl, {kAioMaxNr, std::to_string(original)})) {}
+  ~AioMaxNrGuard() {
+    if (read_long(kAioMaxNr) != original_) write_long(kAioMaxNr, original_);
+    if (read_long(kAioMaxNr) == original_) Journal::run_journal().done(id_);
+  }
+  AioMaxNrGuard(const AioMaxNrGuard&) = delete;
+  AioMaxNrGuard& operator=(const AioMaxNrGuard&) = delete;
+
+ private:
+  long original_;
+  long id_;
+};
+
+// Params: entries; over_max (entries = fs.aio-max-nr + 1); ctx_init (the
+// value *ctxp holds on entry); ctxp = "null".
+AIOH_SCENARIO(kaio_setup_nr) {
+  AioBackendBase& be = aio(ctx);
+  long nr = ctx.num("entries", 64);
+  if (ctx.flag("over_max")) {
+    long max = read_long(kAioMaxNr);
+    if (max < 0) ctx.broken("cannot read fs.aio-max-nr");
+    nr = max + 1;
+    // Past 2^28 / sizeof(io_event) / 2 ioctx_alloc() answers EINVAL first.
+    if (nr > (0x10000000L / 32) / 2)
+      ctx.skip("fs.aio-max-nr is too large to reach the EAGAIN branch");
+  }
+  AioContext c = static_cast<AioContext>(ctx.num("ctx_init", 0));
+  Outcome o = be.raw_setup(nr, ctx.str("ctxp") == "null" ? nullptr : &c);
+  ctx.observe(o);
+  if (!o.is_error) {
+    auto* ring = reinterpret_cast<const AioRingHeader*>(c);
+    ctx.check(ring->magic == kAioRingMagic && ring->nr >= static_cast<unsigned>(nr),
+              "the mapped ring does not hold nr_events entries");
+    be.raw_destroy(c);
+  }
+}
+
+// fs.aio-max-nr used up: lower it to aio-nr + room, take all of it with one
+// context, ask for one more event (EAGAIN), give it back with io_destroy and
+// ask again. fs/aio.c ioctx_alloc() counts what the caller asked for.
+// aio-nr is system-wide and other processes may move it mid-sequence; an
+// attempt during which it moved is discarded and retried (only the attempt
+// that ran undisturbed is observed).
+AIOH_SCENARIO(kaio_setup_exhaust) {
+  AioBackendBase& be = aio(ctx);
+  const long room = ctx.num("room", 32);
+  const long original = read_long(kAioMaxNr);
+  if (original < 0) ctx.broken("cannot read fs.aio-max-nr");
+  AioMaxNrGuard guard(original);
+  for (int attempt = 1;; ++attempt) {
+    const long used = read_long(kAioNr);
+    if (used < 0) ctx.broken("cannot read fs.aio-nr");
+    if (!write_long(kAioMaxNr, used + room)) ctx.broken("cannot write fs.aio-max-nr");
+    AioContext a = 0, b = 0;
+    Outcome first = be.raw_setup(room, &a);
+    Outcome second = be.raw_setup(1, &b);
+    const long after = read_long(kAioNr);
+    const bool undisturbed =
+        after == used + (first.is_error ? 0 : room) + (second.is_error ? 0 : 1);
+    if (!undisturbed && attempt < 20) {
+      if (a) be.raw_destroy(a);
+      if (b) be.raw_destroy(b);
+      continue;
+    }
+    ctx.note("fs.aio-max-nr lowered from " + std::to_string(original) + " to " +
+             std::to_string(used + room) + " (attempt " + std::to_string(attempt) +
+             ") and restored");
+    ctx.observe(first);
+    ctx.observe(second);
+    if (!first.is_error) ctx.observe(be.raw_destroy(a));
+    AioContext d = 0;
+    Outcome again = be.raw_setup(1, &d);
+    ctx.observe(again);
+    if (!again.is_error) be.raw_destroy(d);
+    if (b) be.raw_destroy(b);
+    return;
+  }
+}
+
+// Params: mode = twice | bad_ctx | pending_poll | dio_inflight.
+AIOH_SCENARIO(kaio_destroy) {
+  AioBackendBase& be = aio(ctx);
+  const std::string mode = ctx.str("mode", "twice");
+  if (mode == "bad_ctx") {
+    ctx.observe(be.raw_destroy(0x1000));
+    return;
+  }
+  kaio::setup_or_broken(ctx);
+  const AioContext c = be.context();
+  int p[2] = {-1, -1};
+  int fd = -1;
+  const size_t nreq = 16, chunk = 65536;
+  AlignedBuffer buf(mode == "dio_inflight" ? nreq * chunk : 4096);
+  std::vector<Request> reqs;
+  if (mode == "pending_poll") {
+    if (pipe2(p, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
+    Request r;
+    r.op = Op::poll;
+    r.fd = p[0];
+    r.poll_events = POLLIN;
+    reqs.push_back(r);
+  } else if (mode == "dio_inflight") {
+    fd = ctx.scratch_file("data", nreq * chunk, O_RDONLY | O_DIRECT);
+    if (fd < 0) ctx.broken("cannot open the scratch file with O_DIRECT");
+    for (size_t i = 0; i < nreq; ++i) {
+      Request r;
+      r.op = Op::read;
+      r.fd = fd;
+      r.buf = buf.data() + i * chunk;
+      r.len = chunk;
+      r.offset = static_cast<int64_t>(i * chunk);
+      r.tag = i;
+      reqs.push_back(r);
+    }
+  }
+  if (!reqs.empty()) {
+    std::vector<Request*> ptrs;
+    for (auto& r : reqs) ptrs.push_back(&r);
+    ctx.observe(be.submit(ptrs));
+  }
+  ctx.observe(be.raw_destroy(c));
+  be.forget_context();
+  if (mode == "twice") ctx.observe(be.raw_destroy(c));
+  if (mode == "pending_poll") {
+    KIoEvent ev;
+    timespec zero{0, 0};
+    ctx.observe(be.raw_getevents(c, 0, 1, &ev, &zero));
+  }
+  if (mode == "dio_inflight") {
+    // io_destroy(2): "will block on the completion of all operations that
+    // could not be canceled" -- so every buffer is complete now.
+    std::string bad = verify_buffer(buf.data(), nreq * chunk, kFileSeed, 0);
+    ctx.check(bad.empty(), "after io_destroy: " + bad);
+  }
+  for (int f : {p[0], p[1], fd})
+    if (f >= 0) close(f);
+}
+
+}  // namespace
+}  // namespace aioh

@@ -1,0 +1,114 @@
+// What libaio answers without entering the kernel, and what that costs.
+// libaio's io_getevents/io_pgetevents (src/aio_ring.h aio_ring_is_empty())
+// read the completion ring at the context address: with a zero timeout and
+// an empty ring they return 0 on their own. A seccomp filter that fails the
+// io_getevents system call with EPERM proves it (kernel AIO sees EPERM,
+// libaio 0), and shows libaio skipping the kernel's argument checks too.
+// The same read makes a garbage or destroyed context a SIGSEGV inside libaio
+// where the kernel answers EINVAL; that call runs in a forked child.
+#include <fcntl.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+
+#include "kaio_util.h"
+
+namespace aioh {
+namespace {
+
+using kaio::aio;
+
+// Params: call (getevents pgetevents), min_nr, nr, timeout (zero short),
+// ready (completions queued).
+AIOH_SCENARIO(kaio_seccomp_getevents) {
+  AioBackendBase& be = aio(ctx);
+  kaio::setup_or_broken(ctx);
+  const long ready = ctx.num("ready", 0);
+  int fd = ctx.scratch_file("data", 4096, O_RDONLY);
+  if (fd < 0) ctx.broken("cannot open scratch file");
+  char buf[512];
+  for (long i = 0; i < ready; ++i) {
+    Request r;
+    r.op = Op::read;
+    r.fd = fd;
+    r.buf = buf;
+    r.len = sizeof buf;
+    r.tag = static_cast<uint64_t>(i);
+    if (be.submit({&r}).is_error) ctx.broken("cannot queue a completion");
+  }
+  scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+  if (!f) ctx.broken("seccomp_init failed");
+  bool ok = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_getevents), 0) == 0 &&
+            seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_pgetevents), 0) == 0 &&
+            seccomp_load(f) == 0;
+  seccomp_release(f);
+  if (!ok) ctx.broken("cannot load the seccomp filter");
+  timespec ts{0, ctx.str("timeout", "zero") == "short" ? 1000000L : 0};
+  KIoEvent ev[4];
+  if (ctx.str("call", "getevents") == "pgetevents") {
+    sigset_t mask;
+    sigemptyset(&mask);
+    ctx.observe(be.raw_pgetevents(be.context(), ctx.num("min_nr", 1),
+                                  ctx.num("nr", 1), ev, &ts, &mask));
+  } else {
+    ctx.observe(be.raw_getevents(be.context(), ctx.num("min_nr", 1),
+                                 ctx.num("nr", 1), ev, &ts));
+  }
+  close(fd);
+}
+
+// io_getevents on a context that is no ring. Params: ctx = unmapped |
+// destroyed. Runs in a child; a death by signal is observed as the signal
+// number (the vocabulary has no signal tokens).
+AIOH_SCENARIO(kaio_getevents_garbage_ctx) {
+  AioBackendBase& be = aio(ctx);
+  kaio::setup_or_broken(ctx);
+  AioContext c = 0;
+  kaio::FaultPage fault;
+  if (ctx.str("ctx", "unmapped") == "unmapped") {
+    c = reinterpret_cast<AioContext>(fault.get());
+  } else {
+    c = be.context();
+    if (be.raw_destroy(c).is_error) ctx.broken("io_destroy failed");
+    be.forget_context();
+  }
+  struct Wire {
+    bool is_error;
+    int err;
+    int64_t value;
+    Channel channel;
+  } w{};
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0) ctx.broken("fork failed");
+  if (pid == 0) {
+    KIoEvent ev;
+    timespec zero{0, 0};
+    Outcome o = be.raw_getevents(c, 1, 1, &ev, &zero);
+    w = Wire{o.is_error, o.err, o.value, o.channel};
+    _exit(write(p[1], &w, sizeof w) == sizeof w ? 0 : 1);
+  }
+  close(p[1]);
+  ssize_t n = read(p[0], &w, sizeof w);
+  close(p[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) {
+    ctx.note("io_getevents killed the process with signal " +
+             std::to_string(WTERMSIG(status)));
+    ctx.observe(Outcome::ok(WTERMSIG(status), Channel::ret, Phase::wait));
+  } else if (n == sizeof w) {
+    ctx.observe(w.is_error ? Outcome::error(w.err, w.channel, Phase::wait)
+                           : Outcome::ok(w.value, w.channel, Phase::wait));
+  } else {
+    ctx.broken("child neither answered nor died of a signal");
+  }
+}
+
+}  // namespace
+}  // namespace aioh

@@ -1,0 +1,157 @@
+// The kernel-aio backend normalises real io_* system calls: errors arrive as
+// -1 and errno (Channel::errno_) in the call's phase, per-request results in
+// io_event.res (Channel::io_event_res), and a read's bytes are the file's.
+// Every call here is a real call on this kernel; none may log a breach.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include "backends/kernel_aio_backend.h"
+#include "pattern.h"
+#include "test_util.h"
+
+using namespace aioh;
+
+namespace {
+
+// A scratch file holding the kFileSeed pattern.
+int pattern_file(const test::TempDir& dir, size_t size) {
+  std::string p = dir.path + "/data";
+  int fd = open(p.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
+  std::vector<uint8_t> b(size);
+  fill_pattern(b.data(), size, kFileSeed, 0);
+  EXPECT_EQ(pwrite(fd, b.data(), size, 0), static_cast<ssize_t>(size));
+  return fd;
+}
+
+}  // namespace
+
+TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
+  auto be = make_kernel_aio_backend();
+  EXPECT_EQ(be->name(), "kernel-aio");
+  SetupParams p;
+  p.entries = 0;
+  Outcome o = be->setup(p);
+  EXPECT_TRUE(o.is_error);
+  EXPECT_EQ(o.err, EINVAL);
+  EXPECT_EQ(o.channel, Channel::errno_);
+  EXPECT_EQ(o.phase, Phase::setup);
+  EXPECT_EQ(o.str(), "EINVAL@setup");
+  EXPECT_TRUE(be->conventions().breaches.empty());
+}
+
+TEST(KernelAioBackend, PatternReadCompletesWithLength) {
+  test::TempDir dir;
+  int fd = pattern_file(dir, 8192);
+  auto be = make_kernel_aio_backend();
+  ASSERT_FALSE(be->setup({}).is_error);
+  AlignedBuffer buf(4096);
+  Request r;
+  r.op = Op::read;
+  r.fd = fd;
+  r.buf = buf.data();
+  r.len = 4096;
+  r.offset = 4096;
+  r.tag = 42;
+  Outcome s = be->submit({&r});
+  EXPECT_EQ(s.str(), "1@submit");
+  EXPECT_EQ(s.channel, Channel::ret);
+  std::vector<Completion> out;
+  Outcome w = be->wait(1, 1, timespec{5, 0}, out);
+  EXPECT_EQ(w.str(), "1@wait");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].tag, 42u);
+  EXPECT_FALSE(out[0].result.is_error);
+  EXPECT_EQ(out[0].result.value, 4096);
+  EXPECT_EQ(out[0].result.channel, Channel::io_event_res);
+  EXPECT_EQ(out[0].result.phase, Phase::completion);
+  EXPECT_EQ(verify_buffer(buf.data(), 4096, kFileSeed, 4096), "");
+  EXPECT_EQ(be->teardown().str(), "0@teardown");
+  EXPECT_TRUE(be->conventions().breaches.empty());
+  close(fd);
+}
+
+TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
+  auto be = make_kernel_aio_backend();
+  ASSERT_FALSE(be->setup({}).is_error);
+  char b[16];
+  Request r;
+  r.op = Op::read;
+  r.fd = 0x7ffffff0;
+  r.buf = b;
+  r.len = sizeof b;
+  Outcome s = be->submit({&r});
+  EXPECT_EQ(s.str(), "EBADF@submit");
+  EXPECT_EQ(s.channel, Channel::errno_);
+}
+
+TEST(KernelAioBackend, ReadErrorArrivesInIoEventRes) {
+  test::TempDir dir;
+  int fd = pattern_file(dir, 4096);
+  auto be = make_kernel_aio_backend();
+  ASSERT_FALSE(be->setup({}).is_error);
+  Request r;
+  r.op = Op::read;
+  r.fd = fd;
+  r.buf = reinterpret_cast<void*>(16);  // never mapped: the copy faults
+  r.len = 4096;
+  EXPECT_EQ(be->submit({&r}).str(), "1@submit");
+  std::vector<Completion> out;
+  ASSERT_EQ(be->wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
+  EXPECT_EQ(out.at(0).result.str(), "EFAULT@completion");
+  EXPECT_EQ(out.at(0).result.channel, Channel::io_event_res);
+  close(fd);
+}
+
+TEST(KernelAioBackend, PendingPollCancelIsEinprogress) {
+  auto be = make_kernel_aio_backend();
+  ASSERT_FALSE(be->setup({}).is_error);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  Request r;
+  r.op = Op::poll;
+  r.fd = p[0];
+  r.poll_events = POLLIN;
+  r.tag = 3;
+  EXPECT_EQ(be->submit({&r}).str(), "1@submit");
+  std::vector<Completion> out;
+  EXPECT_EQ(be->wait(0, 1, timespec{0, 0}, out).str(), "0@wait");
+  EXPECT_EQ(be->cancel(r).str(), "EINPROGRESS@cancel");
+  ASSERT_EQ(be->wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
+  EXPECT_EQ(out.at(0).tag, 3u);
+  EXPECT_EQ(out.at(0).result.str(), "0@completion");
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST(KernelAioBackend, TraitsMatchTheKernel) {
+  auto be = make_kernel_aio_backend();
+  BackendTraits t = be->traits();
+  EXPECT_TRUE(t.vectored);
+  EXPECT_TRUE(t.poll);
+  // IOCB_CMD_NOOP is not implemented: nop must be false because of this.
+  EXPECT_FALSE(t.nop);
+  ASSERT_FALSE(be->setup({}).is_error);
+  Request r;
+  r.op = Op::nop;
+  r.fd = 0;
+  EXPECT_EQ(be->submit({&r}).str(), "EINVAL@submit");
+  EXPECT_TRUE(t.pipe_read_blocks_submit);
+}
+
+TEST(KernelAioBackend, DestructorTearsDown) {
+  AioContext ctx = 0;
+  {
+    auto be = std::make_unique<KernelAioBackend>();
+    ASSERT_FALSE(be->setup({}).is_error);
+    ctx = be->context();
+  }
+  // The destructor ran io_destroy: the context is gone.
+  EXPECT_EQ(syscall(SYS_io_destroy, ctx), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
