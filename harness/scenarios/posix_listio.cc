@@ -1,0 +1,228 @@
+// POSIX AIO lio_listio (area posix-listio): LIO_WAIT and LIO_NOWAIT with a
+// failing member, an invalid mode, LIO_NOP and NULL entries, nent 0, raw
+// aio_lio_opcode values, and an LIO_WAIT interrupted by a signal. glibc
+// answers EIO for LIO_WAIT when any member failed, passes an enqueue error
+// (EINVAL for aio_reqprio) through for LIO_NOWAIT, hands unknown opcodes to
+// its worker (EINVAL at completion) except its internal LIO_DSYNC/LIO_SYNC
+// values 3 and 4, which it runs as fdatasync/fsync, and restarts an
+// interrupted LIO_WAIT under SA_RESTART. Without SA_RESTART it returns EINTR
+// (as POSIX allows) but leaves its wait list, a VLA already popped off the
+// stack, linked to the still-running request; glibc's own next calls write
+// return addresses over it, and the request's completion then follows those
+// words (free() of a code address: SIGABRT, or a hang, depending on what the
+// words happen to be). That sequence runs in a
+// forked grandchild so the crash is observed, not suffered.
+#include <poll.h>
+#include <sys/wait.h>
+
+#include <cstring>
+
+#include "convention.h"
+
+#include "posix_util.h"
+
+namespace aioh {
+namespace {
+
+int lio_mode(CaseContext& ctx) {
+  std::string m = ctx.str("mode", "wait");
+  if (m == "wait") return LIO_WAIT;
+  if (m == "nowait") return LIO_NOWAIT;
+  if (m == "invalid") return static_cast<int>(ctx.num("raw_mode", 5));
+  ctx.broken("unknown mode " + m);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> v;
+  size_t at = 0;
+  while (at <= s.size() && !s.empty()) {
+    size_t c = s.find(',', at);
+    if (c == std::string::npos) c = s.size();
+    v.push_back(s.substr(at, c - at));
+    at = c + 1;
+  }
+  return v;
+}
+
+int closed_fd(CaseContext& ctx) {
+  int fd = dup(STDIN_FILENO);
+  if (fd < 0) ctx.broken("dup failed");
+  close(fd);
+  return fd;
+}
+
+// members: comma list of read | write | bad-fd | bad-prio | nop | null |
+// op=N; member i works on [i*4096, (i+1)*4096) of a pattern file.
+AIOH_SCENARIO(posix_listio_batch) {
+  auto& be = posix::setup(ctx);
+  const size_t blk = 4096;
+  auto members = split(ctx.str("members"));
+  int fd = posix::data_file(ctx, "f", blk * (members.size() + 1));
+  int bad = closed_fd(ctx);
+  AlignedBuffer buf(blk * (members.size() + 1));
+  std::memset(buf.data(), 0, buf.size());
+  std::vector<Request> reqs(members.size());
+  std::vector<Request*> list;
+  std::vector<size_t> tracked;
+  for (size_t i = 0; i < members.size(); i++) {
+    const std::string& m = members[i];
+    Request& r = reqs[i];
+    r = posix::req(Op::read, fd, buf.data() + i * blk, blk, static_cast<int64_t>(i * blk), i + 1);
+    if (m == "null") {
+      list.push_back(nullptr);
+      continue;
+    }
+    if (m == "write") {
+      r.op = Op::write;
+      fill_pattern(r.buf, blk, kWriteSeed, i * blk);
+    } else if (m == "bad-fd") {
+      r.fd = bad;
+    } else if (m == "bad-prio") {
+      r.reqprio = static_cast<int>(ctx.num("bad_prio", 21));
+    } else if (m == "nop") {
+      r.op = Op::nop;
+    } else if (m.rfind("op=", 0) == 0) {
+      r.raw_opcode = std::stoi(m.substr(3));
+    } else if (m != "read") {
+      ctx.broken("unknown member " + m);
+    }
+    list.push_back(&r);
+    if (m != "nop") tracked.push_back(i);
+  }
+  std::vector<uint8_t> nop_before(sizeof(aiocb));
+  Outcome s = be.submit_listio(lio_mode(ctx), list);
+  ctx.observe(s);
+  if (!ctx.flag("reap", true)) return;
+  posix::Reaper reaper(be);
+  for (size_t i : tracked) {
+    Outcome c = reaper.get(i + 1);
+    ctx.observe(c);
+    if (c.is_error || members[i].rfind("op=", 0) == 0) continue;
+    if (members[i] == "write")
+      ctx.check(verify_file(fd, i * blk, c.value, kWriteSeed).empty(),
+                "member " + std::to_string(i) + " wrote wrong bytes");
+    else
+      ctx.check(verify_buffer(reqs[i].buf, c.value, kFileSeed, i * blk).empty(),
+                "member " + std::to_string(i) + " read wrong bytes");
+  }
+  // A LIO_NOP member's aiocb is never touched by glibc.
+  for (size_t i = 0; i < members.size(); i++)
+    if (members[i] == "nop") {
+      aiocb* cb = be.control_block(i + 1);
+      ctx.check(cb && cb->__error_code == 0 && cb->__return_value == 0,
+                "glibc wrote a status into the LIO_NOP member's aiocb");
+    }
+}
+
+// The interrupted LIO_WAIT runs in a grandchild forked before any AIO use
+// (so it is single-threaded and its glibc state is its own): it reports
+// lio_listio's {rc, errno}, then (with `complete`) feeds the pipe and reports
+// the request's {aio_error, aio_return}. The parent observes both and learns
+// from waitpid whether the completion killed the grandchild.
+struct GrandchildReport {
+  int rc = -2, err = 0;           // lio_listio
+  int status = -2, ret = 0;       // aio_error / aio_return
+};
+
+void interrupted_lio_wait(int out_fd, bool complete) {
+  GrandchildReport rep;
+  posix::install_sigusr1(false);
+  int p[2];
+  char buf[16];
+  if (pipe(p) != 0) _exit(1);
+  aiocb cb;
+  std::memset(&cb, 0, sizeof cb);
+  cb.aio_fildes = p[0];
+  cb.aio_buf = buf;
+  cb.aio_nbytes = sizeof buf;
+  cb.aio_lio_opcode = LIO_READ;
+  aiocb* list[1] = {&cb};
+  {
+    posix::Interrupter intr(gettid(), [] {});
+    errno = 0;
+    rep.rc = lio_listio(LIO_WAIT, list, 1, nullptr);
+    rep.err = errno;
+    intr.join();
+  }
+  (void)!write(out_fd, &rep, sizeof rep);
+  if (!complete) _exit(0);
+  std::vector<uint8_t> data(sizeof buf);
+  fill_pattern(data.data(), data.size(), kWriteSeed, 0);
+  (void)!write(p[1], data.data(), data.size());
+  const aiocb* l[1] = {&cb};
+  const timespec five{5, 0};
+  while (aio_error(&cb) == EINPROGRESS && aio_suspend(l, 1, &five) == 0) {
+  }
+  rep.status = aio_error(&cb);
+  rep.ret = static_cast<int>(aio_return(&cb));
+  if (rep.status == 0 && !verify_buffer(buf, rep.ret, kWriteSeed, 0).empty()) rep.status = -3;
+  (void)!write(out_fd, &rep, sizeof rep);
+  _exit(0);
+}
+
+AIOH_SCENARIO(posix_listio_eintr) {
+  auto& be = posix::setup(ctx);
+  const bool restart = ctx.flag("restart");
+  if (restart) {
+    // Restarted: the pipe is fed once the handler ran, and LIO_WAIT ends
+    // normally when the request completes.
+    posix::install_sigusr1(true);
+    posix::Pipe p(ctx);
+    const size_t n = 16;
+    std::vector<uint8_t> buf(n);
+    Request r = posix::req(Op::read, p.r, buf.data(), n, 0, 1);
+    Outcome s;
+    {
+      posix::Interrupter intr(gettid(), [&] { (void)p.feed(n); });
+      s = be.submit_listio(LIO_WAIT, {&r});
+      intr.join();
+      if (intr.gave_up()) ctx.broken("lio_listio was never seen in futex(2)");
+    }
+    ctx.observe(s);
+    posix::Reaper reaper(be);
+    Outcome c = reaper.get(1);
+    ctx.observe(c);
+    if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
+    return;
+  }
+  const bool complete = ctx.flag("complete");
+  int res[2];
+  if (pipe2(res, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0) ctx.broken("fork failed");
+  if (pid == 0) interrupted_lio_wait(res[1], complete);
+  close(res[1]);
+  bool alive = false;  // still running when a report was due: a hang
+  auto next = [&](GrandchildReport* rep) {
+    pollfd pfd{res[0], POLLIN, 0};
+    int n = poll(&pfd, 1, 5000);
+    alive = n == 0;
+    return n == 1 && read(res[0], rep, sizeof *rep) == sizeof *rep;
+  };
+  GrandchildReport first, second;
+  bool got_first = next(&first);
+  bool got_second = got_first && complete && next(&second);
+  close(res[0]);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!got_first) ctx.broken("the grandchild reported nothing from lio_listio");
+  ctx.observe(from_minus1_errno(first.rc, first.rc == -1 ? first.err : kErrnoSentinel,
+                                Phase::submit, be.conventions(), "lio_listio"));
+  if (!complete) return;
+  if (!got_second) {
+    std::string how = alive ? "a hang (no report within 5 s, killed)"
+                      : WIFSIGNALED(status) ? std::string("SIG") + (sigabbrev_np(WTERMSIG(status)) ?: "?")
+                                            : "an exit without a report";
+    ctx.note("the grandchild ended by " + how + " when the interrupted request completed");
+    ctx.check(false, "completing the request of an interrupted LIO_WAIT killed the process (" +
+                         how + "): glibc's __aio_notify followed the stale on-stack wait list");
+    return;
+  }
+  if (second.status == -3) ctx.check(false, "pipe bytes read back wrong");
+  ctx.observe(second.status > 0 ? Outcome::error(second.status, Channel::aio_error, Phase::completion)
+                                : Outcome::ok(second.ret, Channel::aio_return, Phase::completion));
+}
+
+}  // namespace
+}  // namespace aioh
