@@ -1,0 +1,78 @@
+#!/bin/busybox sh
+# aioharness guest init: mount the pseudo filesystems, load the modules the cases need, make
+# and mount the scratch filesystem on the disk under test, run the harness on the ids in
+# /job/ids, and stream its JSON lines to the result port while the console keeps the log.
+# Markers `AIOH-PHASE <name>` on the console let the host type where a boot ended.
+/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /run /mnt/scratch
+/bin/busybox --install -s /bin
+export PATH=/opt/aioh/bin:/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /dev/shm
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+. /job/env
+phase() { echo "AIOH-PHASE $1 t=$(cut -d" " -f1 /proc/uptime) $2" > /dev/console; }
+fail() { echo "AIOH-SETUP-FAILED $*" > /dev/console; [ -n "$PORT" ] && echo "{\"type\":\"aioh-setup-failed\",\"reason\":\"$*\"}" >&3; sync; poweroff -f; sleep 10; exit 1; }
+phase setup
+KVER=$(uname -r)
+# Module parameters come from the job as MODPARAMS_<module>, e.g. MODPARAMS_nvme_core=max_retries=0
+# (with device faults: the NVMe driver retries a failed command, hiding a one-shot fault).
+while read -r m; do
+  name=$(basename "$m" .ko | tr - _)
+  eval "params=\${MODPARAMS_$name:-}"
+  insmod "/lib/modules/$KVER/$m" $params 2>/dev/null || echo "AIOH-WARN insmod $m failed" > /dev/console
+done < /etc/aioh/modules.load
+# The scratch filesystem's module (and what it needs), by modules.dep; built-in is fine too.
+modprobe "$FS" 2>/dev/null
+phase setup-modules
+PORT=
+i=0
+while [ -z "$PORT" ] && [ $i -lt 100 ]; do
+  for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = aioh.result ] && PORT=/dev/${p##*/}
+  done
+  [ -z "$PORT" ] && { sleep 0.1; i=$((i+1)); }
+done
+[ -n "$PORT" ] || fail "no result port (virtio-serial name aioh.result)"
+# A virtio port admits one opener at a time: hold it open once as fd 3 for everything.
+exec 3> "$PORT"
+echo "{\"type\":\"aioh-phase\",\"phase\":\"setup\",\"boot\":$BOOT}" >&3
+i=0
+while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+[ -b "/dev/$DISK" ] || fail "disk /dev/$DISK did not appear"
+case "$FS" in
+  ext4) mkfs.ext4 -q -F "/dev/$DISK" > /dev/console 2>&1 ;;
+  xfs) mkfs.xfs -q -f "/dev/$DISK" > /dev/console 2>&1 ;;
+  btrfs) mkfs.btrfs -q -f "/dev/$DISK" > /dev/console 2>&1 ;;
+esac || fail "mkfs.$FS /dev/$DISK failed"
+phase setup-mkfs
+mount -t "$FS" "/dev/$DISK" /mnt/scratch || fail "mount $FS /dev/$DISK failed"
+# The harness marks each case in /dev/kmsg at KERN_INFO; show those on the console so a panic
+# or hang names the case it happened in.
+echo 7 > /proc/sys/kernel/printk
+phase run "$(wc -l < /job/ids) ids"
+echo "{\"type\":\"aioh-phase\",\"phase\":\"run\"}" >&3
+# The harness creates its output exclusively (it never overwrites a report): follow the file
+# once it exists.
+( while [ ! -e /run/out.jsonl ]; do sleep 0.1; done; exec tail -c +1 -f /run/out.jsonl ) >&3 &
+TAIL=$!
+cd /tmp
+"$HARNESS" --ids /job/ids --format jsonl --output /run/out.jsonl --scratch /mnt/scratch $HARNESS_ARGS > /dev/console 2>&1
+RC=$?
+sleep 1.5
+kill $TAIL 2>/dev/null
+wait $TAIL 2>/dev/null
+# The stream above may have been cut mid-line by the kill: resend the whole file; the host
+# keeps the last copy of each result.
+echo "" >&3
+[ -e /run/out.jsonl ] && cat /run/out.jsonl >&3
+phase collect "rc=$RC"
+echo "{\"type\":\"aioh-exit\",\"rc\":$RC}" >&3
+sync
+umount /mnt/scratch 2>/dev/null
+poweroff -f
+sleep 30

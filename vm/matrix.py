@@ -1,0 +1,280 @@
+"""`scripts/matrix`: the harness's catalog across kernels x emulated devices.
+
+Asks the harness for the case list (`--list --format json`), resolves and fetches each kernel,
+boots one guest per kernel x device (in parallel with --jobs), writes one JSON document and its
+console logs per target into --out, shows live progress and ends with a summary table.
+Exit: 0 when every target produced a result for every case and nothing failed, 1 otherwise,
+2 on bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import catalog, deps, kernel, qemu, shard
+from .phases import VM_VERDICTS
+from .results import TEST_VERDICTS, document, vm_result
+from .run import Options, run_target, stem
+
+REPO = Path(__file__).resolve().parent.parent
+# Measured on this repo's 2-core host under TCG (6.1, time to the init's first marker): PVH
+# entry of the extracted vmlinux ~9-10 s vs bzImage ~15-25 s; SeaBIOS and qboot within noise.
+# `scripts/bench-matrix` re-measures and records the fastest working path per kernel.
+BOOT_PREFERENCE = "pvh+seabios"
+BOOT_PATHS_FILE = "boot-paths.json"    # {kernel release: fastest working path}, by bench-matrix
+
+
+def boot_path_for(abi: str, requested: str, cache: Path) -> qemu.BootPath:
+    if requested != "auto":
+        return qemu.BootPath(*requested.split("+"))
+    f = cache / BOOT_PATHS_FILE
+    measured = json.loads(f.read_text()).get(abi) if f.exists() else None
+    return qemu.BootPath(*(measured or BOOT_PREFERENCE).split("+"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AIOH_CACHE") or Path.home() / ".cache" / "aioharness")
+
+
+def default_cases() -> Path:
+    return Path(os.environ.get("AIOH_CASES") or REPO / "cases")
+
+
+def find_harness(given: str | None) -> Path | None:
+    for cand in (given, os.environ.get("AIOH_HARNESS"), REPO / "build" / "harness"):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return Path(cand).resolve()
+    return None
+
+
+def list_cases(harness: Path, cases_dir: Path, interface: str, filters: list[str]) -> list[dict]:
+    argv = [str(harness), "--list", "--format", "json", "--cases", str(cases_dir),
+            "--interface", interface]
+    for f in filters:
+        argv += ["--filter", f]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"harness --list failed: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+class Progress:
+    """One line per change of phase (and at most every 15 s while cases finish)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.t0 = time.time()
+        self.lock = threading.Lock()
+        self.stream = stream
+        self.last: dict[str, tuple] = {}
+
+    def __call__(self, target: str, phase: str, done: int, total: int, boot: int = 1,
+                 ending: str | None = None) -> None:
+        now = time.time()
+        with self.lock:
+            prev = self.last.get(target)
+            if prev and prev[0] == phase and ending is None and now - prev[1] < 15 and done != total:
+                return
+            self.last[target] = (phase, now)
+            el = int(now - self.t0)
+            extra = f" boot {boot}" if boot > 1 else ""
+            extra += f" ended: {ending}" if ending else ""
+            print(f"[{el // 60:3d}:{el % 60:02d}] {target:<34} {phase:<11} {done:4d}/{total:<4d}{extra}",
+                  file=self.stream, flush=True)
+
+
+def summary_table(rows: list[tuple[str, dict]]) -> str:
+    cols = ["total", *dict.fromkeys(TEST_VERDICTS + VM_VERDICTS)]
+    head = f"{'kernel x device':<36}" + "".join(f"{c:>13}" if len(c) > 7 else f"{c:>8}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for name, s in rows:
+        lines.append(f"{name:<36}" + "".join(
+            f"{s.get(c, 0):>13}" if len(c) > 7 else f"{s.get(c, 0):>8}" for c in cols))
+    return "\n".join(lines)
+
+
+def default_jobs() -> int:
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gb = 4
+    return max(1, min(os.cpu_count() or 1, int(mem_gb // 3)))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="scripts/matrix", description=__doc__.split("\n\n")[0])
+    p.add_argument("--kernels", help="series from vm/kernels.toml, comma-separated (default: its default rows)")
+    p.add_argument("--devices", default="nvme-512,nvme-4k,virtio",
+                   help=f"comma-separated, of: {', '.join(qemu.DEVICES)}")
+    p.add_argument("--interface", default="all", help="passed to harness --list")
+    p.add_argument("--filter", action="append", default=[], help="glob on ids; repeatable")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="guests in parallel (default: one per core, memory allowing; on the 2-core "
+                        "dev host 2 jobs ran 2 targets in 40 s vs 59 s for 1)")
+    p.add_argument("--out", default=None, help="output dir (default results/matrix-<time>)")
+    p.add_argument("--shard", default=None, help="i/n: run the i-th of n deterministic slices")
+    p.add_argument("--refresh", action="store_true", help="re-fetch package lists and kernels")
+    p.add_argument("--kernel-image", help="boot this bzImage instead of the catalog")
+    p.add_argument("--modules", help="with --kernel-image: its lib/modules/<release> dir")
+    p.add_argument("--kernel-deb", help="boot the kernel in this linux-image .deb")
+    p.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"])
+    p.add_argument("--boot", default="auto",
+                   help="boot path: auto or one of " + ", ".join(b.name for b in qemu.BOOT_PATHS))
+    p.add_argument("--fs", default="ext4", choices=["ext4", "xfs", "btrfs"], help="scratch filesystem")
+    p.add_argument("--timeout", type=int, default=None, help="harness --timeout (per case, seconds)")
+    p.add_argument("--boot-timeout", type=float, default=240.0)
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="seconds without a finished case before the guest counts as hung")
+    p.add_argument("--memory", type=int, default=2048, help="guest MiB")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--harness", help="harness binary (default: $AIOH_HARNESS or build/harness)")
+    p.add_argument("--cases", default=str(default_cases()),
+                   help="case tables (default: $AIOH_CASES, as the harness, else the repo's cases/)")
+    p.add_argument("--list-targets", action="store_true", help="print this shard's targets and exit")
+    p.add_argument("--no-install", action="store_true", help="do not apt-get missing tools")
+    p.add_argument("--device-fault", action="append", default=[], metavar="EVENT:ERRNO[:sector=N][:always]",
+                   help="blkdebug rule on the disk under test, from boot on (so also during mkfs: pick a "
+                        "sector past the filesystem's metadata); NVMe retries are turned off; repeatable")
+    p.add_argument("--inject-panic-after", type=int, default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def snapshot_inputs(harness: Path, cases: Path, dest: Path) -> tuple[Path, Path]:
+    import shutil
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copy2(harness, dest / "harness")
+    shutil.copytree(cases, dest / "cases")
+    return dest / "harness", dest / "cases"
+
+
+def write_new(dest: Path, doc: dict) -> None:
+    """Write a report atomically, never over an existing one."""
+    tmp = dest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; a result is never overwritten")
+    tmp.rename(dest)
+
+
+def usage(msg: str) -> int:
+    print(f"matrix: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    a = parse_args(argv)
+    try:
+        i, n = shard.parse_shard(a.shard)
+    except ValueError as e:
+        return usage(str(e))
+    devices = [d.strip() for d in a.devices.split(",") if d.strip()]
+    bad = [d for d in devices if d not in qemu.DEVICES]
+    if bad:
+        return usage(f"unknown device {bad[0]} (known: {', '.join(qemu.DEVICES)})")
+    if a.boot != "auto" and a.boot not in {b.name for b in qemu.BOOT_PATHS}:
+        return usage(f"unknown boot path {a.boot}")
+    try:
+        faults = tuple(qemu.DeviceFault.parse(f) for f in a.device_fault)
+        qemu.blkdebug_config(list(faults))
+    except ValueError as e:
+        return usage(str(e))
+    cache = cache_dir()
+    user_kernel = a.kernel_image or a.kernel_deb
+    specs = [] if user_kernel else catalog.select(catalog.load_catalog(), a.kernels)
+    labels = [Path(user_kernel).name] if user_kernel else [s.series for s in specs]
+    mine = shard.shard(shard.targets(labels, devices), i, n)
+    if a.list_targets:
+        for k, d in mine:
+            print(f"{k} {d}")
+        return 0
+    harness = find_harness(a.harness)
+    if harness is None:
+        return usage("no harness binary: build it (./scripts/build) or set AIOH_HARNESS")
+    if not a.no_install:
+        deps.ensure(log=lambda s: print(f"matrix: {s}", file=sys.stderr))
+    out = Path(a.out or REPO / "results" / time.strftime("matrix-%Y%m%dT%H%M%SZ", time.gmtime()))
+    out.mkdir(parents=True, exist_ok=True)
+    # Every guest must run the binary and tables that --list saw, even if the tree changes
+    # while the matrix runs (a rebuild, a new table): snapshot both once.
+    harness, cases_dir = snapshot_inputs(harness, Path(a.cases), out / "work" / "inputs")
+    try:
+        cases = list_cases(harness, cases_dir, a.interface, a.filter)
+    except RuntimeError as e:
+        return usage(str(e))
+    accel, why = qemu.choose_accel(a.accel)
+    print(f"matrix: {len(cases)} cases x {len(mine)} targets (shard {i}/{n}); accel {accel}"
+          f"{f' ({why})' if why and accel == 'tcg' else ''}; out {out}", file=sys.stderr)
+    progress = Progress()
+
+    kernels: dict[str, kernel.Kernel | Exception] = {}
+    for label in dict.fromkeys(k for k, _ in mine):
+        progress(target=label, phase="fetch", done=0, total=len(cases))
+        try:
+            if a.kernel_image:
+                kernels[label] = kernel.from_image(Path(a.kernel_image).resolve(),
+                                                   Path(a.modules).resolve() if a.modules else None, cache)
+            elif a.kernel_deb:
+                kernels[label] = kernel.from_deb(Path(a.kernel_deb).resolve(), cache)
+            else:
+                spec = next(s for s in specs if s.series == label)
+                kernels[label] = kernel.fetch(spec, cache, refresh=a.refresh,
+                                              refresh_lists=a.refresh and not kernels,
+                                              log=lambda s: print(f"matrix: fetch {s}", file=sys.stderr))
+        except Exception as e:   # one kernel that cannot be fetched must not stop the others
+            kernels[label] = e
+            print(f"matrix: fetch {label} failed: {e}", file=sys.stderr)
+
+    # A report is never overwritten: refuse before booting anything.
+    for label, device in mine:
+        k = kernels[label]
+        if not isinstance(k, Exception) and (out / f"{stem(k, device)}.json").exists():
+            return usage(f"{out / (stem(k, device) + '.json')} exists; a result is never overwritten "
+                         "(choose another --out)")
+
+    def one(target: tuple[str, str]) -> tuple[str, dict]:
+        label, device = target
+        k = kernels[label]
+        if isinstance(k, Exception):
+            # Still one document per target: every case says why it did not run.
+            name = f"{label}__{device}"
+            res = {c["id"]: vm_result(c, "no-result", f"kernel fetch failed: {k}", "fetch", 0, "")
+                   for c in cases}
+            doc = document(cases, res, None, {"kernel": {"series": label}, "device": device},
+                           time.time(), ["scripts/matrix", *argv])
+            write_new(out / f"{name}.json", doc)
+            return name, doc["summary"]
+        boot = boot_path_for(k.abi, a.boot, cache)
+        if boot.image == "pvh" and k.vmlinux() is None:
+            boot = qemu.BootPath("bzimage", boot.firmware)
+        o = Options(harness=harness, cases_dir=cases_dir, cache=cache, out=out,
+                    accel=accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
+                    boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
+                    memory_mb=a.memory, cpus=a.cpus, argv=tuple(["scripts/matrix", *argv]),
+                    inject_panic_after=a.inject_panic_after, device_faults=faults)
+        name = stem(k, device)
+        dest = out / f"{name}.json"
+        doc = run_target(k, device, cases, o, progress)
+        write_new(dest, doc)
+        return name, doc["summary"]
+
+    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        rows = list(pool.map(one, mine))
+    print(summary_table(rows))
+    try:
+        with open(out / f"matrix-summary.shard{i}of{n}.json", "x") as f:
+            f.write(json.dumps(dict(rows), indent=2) + "\n")
+    except FileExistsError:
+        print(f"matrix: {out}/matrix-summary.shard{i}of{n}.json exists; not overwritten", file=sys.stderr)
+    bad = any("total" not in s or s.get("fail") or s.get("total") == 0 or
+              any(s.get(v) for v in VM_VERDICTS + ("broken", "timeout", "crash", "xpass"))
+              for _, s in rows)
+    return 1 if bad else 0

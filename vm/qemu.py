@@ -1,0 +1,241 @@
+"""QEMU argv, built by small pure functions with one concern each, and the KVM probe.
+
+Every function returns a list of arguments; `vm_argv` only concatenates.  The probe decides KVM
+by running guest code under it (a boot sector that writes to isa-debug-exit), because on some
+hosts /dev/kvm opens fine but cannot run an ordinary guest.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+QBOOT = "/usr/share/qemu/qboot.rom"
+RESULT_PORT = "aioh.result"
+
+# Device geometries: name -> (driver, logical block size).  Names are what --devices takes.
+DEVICES = {
+    "nvme-512": ("nvme", 512),
+    "nvme-4k": ("nvme", 4096),
+    "virtio": ("virtio-blk-pci", 512),
+}
+# How the guest names the first disk of each driver.
+GUEST_DISK = {"nvme": "nvme0n1", "virtio-blk-pci": "vda"}
+
+
+@dataclass(frozen=True)
+class BootPath:
+    """How the kernel is entered: `bzimage` through the firmware's linuxboot, or `pvh` (ELF
+    vmlinux entered directly); `firmware` is 'seabios' (QEMU's default) or 'qboot'."""
+    image: str = "bzimage"
+    firmware: str = "seabios"
+
+    @property
+    def name(self) -> str:
+        return f"{self.image}+{self.firmware}"
+
+
+BOOT_PATHS = [BootPath("pvh", "qboot"), BootPath("bzimage", "qboot"),
+              BootPath("pvh", "seabios"), BootPath("bzimage", "seabios")]
+
+
+@dataclass
+class VmConfig:
+    kernel: Path                      # bzImage or vmlinux, matching boot.image
+    initrd: Path
+    console_log: Path
+    result_file: Path
+    disk: Path | None = None
+    device: str | None = None         # key of DEVICES
+    boot: BootPath = field(default_factory=BootPath)
+    accel: str = "tcg"
+    memory_mb: int = 2048
+    cpus: int = 2
+    cmdline_extra: tuple[str, ...] = ()
+    monitor: Path | None = None       # a HMP socket, for the test-only panic injection
+    blkdebug: Path | None = None      # blkdebug config: device-level faults on the disk
+
+
+def accel_args(accel: str) -> list[str]:
+    if accel == "kvm":
+        return ["-accel", "kvm", "-cpu", "host"]
+    # One translation-block cache big enough for a whole boot; `max` exposes every CPU
+    # feature TCG emulates so the guest kernel takes its ordinary paths.
+    return ["-accel", "tcg,tb-size=256", "-cpu", "max"]
+
+
+def machine_args(memory_mb: int, cpus: int) -> list[str]:
+    return ["-M", "q35", "-m", str(memory_mb), "-smp", str(cpus)]
+
+
+def firmware_args(boot: BootPath) -> list[str]:
+    return ["-bios", QBOOT] if boot.firmware == "qboot" else []
+
+
+def quiet_args() -> list[str]:
+    """No display, no default devices, never reboot: a guest reboot (panic=-1) ends QEMU."""
+    return ["-nodefaults", "-display", "none", "-no-reboot", "-no-user-config"]
+
+
+def console_args(console_log: Path) -> list[str]:
+    return ["-chardev", f"file,id=con,path={console_log}", "-serial", "chardev:con"]
+
+
+def result_channel_args(result_file: Path) -> list[str]:
+    return ["-device", "virtio-serial-pci,id=vser",
+            "-chardev", f"file,id=res,path={result_file}",
+            "-device", f"virtserialport,bus=vser.0,chardev=res,name={RESULT_PORT}"]
+
+
+def monitor_args(sock: Path | None) -> list[str]:
+    return ["-monitor", f"unix:{sock},server=on,wait=off"] if sock else []
+
+
+def kernel_cmdline(extra: tuple[str, ...] = ()) -> str:
+    # panic=-1 reboots at once on a panic, which -no-reboot turns into QEMU exiting;
+    # oops=panic makes an oops end the run rather than leave a half-dead kernel;
+    # no_timer_check: under TCG on a loaded host the IO-APIC timer check can miss ticks and
+    # panic "IO-APIC + timer doesn't work!" at boot (seen with 6.1 and two guests on 2 cores).
+    base = ["console=ttyS0", "panic=-1", "oops=panic", "loglevel=4", "rdinit=/init", "no_timer_check",
+            "random.trust_cpu=on", "mitigations=off", "nokaslr", "i8042.noaux", "i8042.nokbd"]
+    return " ".join(base + list(extra))
+
+
+def kernel_args(kernel: Path, initrd: Path, cmdline: str) -> list[str]:
+    return ["-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline]
+
+
+def disk_args(disk: Path, device: str) -> list[str]:
+    driver, lbs = DEVICES[device]
+    drive = ["-drive", f"file={disk},if=none,id=d0,format=raw,cache=unsafe,aio=threads"]
+    if driver == "nvme":
+        return drive + ["-device", f"nvme,drive=d0,serial=aioh0,logical_block_size={lbs},"
+                                   f"physical_block_size={lbs}"]
+    return drive + ["-device", f"{driver},drive=d0,logical_block_size={lbs},physical_block_size={lbs}"]
+
+
+@dataclass(frozen=True)
+class DeviceFault:
+    """One blkdebug rule: fail the `event` (read_aio, write_aio, flush_to_disk, ...) with an errno
+    name, optionally at one sector and only once.  QEMU's blkdebug config takes the number."""
+    event: str
+    errno: str
+    sector: int | None = None
+    once: bool = True
+
+    @staticmethod
+    def parse(text: str) -> "DeviceFault":
+        """`EVENT:ERRNO[:sector=N][:always]`, e.g. `read_aio:EIO:sector=4096`."""
+        parts = text.split(":")
+        if len(parts) < 2:
+            raise ValueError(f"device fault {text!r}: want EVENT:ERRNO[:sector=N][:always]")
+        sector, once = None, True
+        for p in parts[2:]:
+            if p.startswith("sector="):
+                sector = int(p[len("sector="):])
+            elif p == "always":
+                once = False
+            else:
+                raise ValueError(f"device fault {text!r}: unknown part {p!r}")
+        return DeviceFault(parts[0], parts[1], sector, once)
+
+
+def blkdebug_config(faults: list[DeviceFault]) -> str:
+    import errno as errno_mod
+    out = []
+    for f in faults:
+        num = getattr(errno_mod, f.errno, None)
+        if not isinstance(num, int):
+            raise ValueError(f"unknown errno name {f.errno}")
+        out += ["[inject-error]", f'event = "{f.event}"', f'errno = "{num}"']
+        if f.sector is not None:
+            out.append(f'sector = "{f.sector}"')
+        out += [f'once = "{"on" if f.once else "off"}"', ""]
+    return "\n".join(out)
+
+
+def faulty_disk_args(disk: Path, device: str, config: Path) -> list[str]:
+    """disk_args with the image behind QEMU's blkdebug driver, which applies `config`."""
+    a = disk_args(disk, device)
+    i = a.index("-drive") + 1
+    a[i] = a[i].replace(f"file={disk},", f"file.driver=blkdebug,file.config={config},"
+                                         f"file.image.filename={disk},", 1)
+    return a
+
+
+def vm_argv(c: VmConfig) -> list[str]:
+    argv = [QEMU]
+    argv += quiet_args()
+    argv += accel_args(c.accel)
+    argv += machine_args(c.memory_mb, c.cpus)
+    argv += firmware_args(c.boot)
+    argv += console_args(c.console_log)
+    argv += result_channel_args(c.result_file)
+    argv += monitor_args(c.monitor)
+    if c.disk and c.device:
+        argv += faulty_disk_args(c.disk, c.device, c.blkdebug) if c.blkdebug else disk_args(c.disk, c.device)
+    argv += kernel_args(c.kernel, c.initrd, kernel_cmdline(c.cmdline_extra))
+    return argv
+
+
+# A boot sector: `mov al,0x2a; out 0xf4,al; hlt` -- isa-debug-exit turns the write into
+# QEMU's exit status (0x2a << 1) | 1 = 85.
+PROBE_SECTOR = bytes([0xB0, 0x2A, 0xE6, 0xF4, 0xF4]) + bytes(505) + b"\x55\xAA"
+PROBE_EXIT = (0x2A << 1) | 1
+
+
+def probe_argv(image: Path, accel: str) -> list[str]:
+    return [QEMU, *quiet_args(), "-accel", accel, "-M", "pc", "-m", "64",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-drive", f"file={image},format=raw,if=ide"]
+
+
+def probe_accel(accel: str, timeout: float = 20.0) -> tuple[bool, str]:
+    """Run the boot sector under `accel`; works only if guest code ran and reached the port."""
+    if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm absent or not accessible"
+    with tempfile.TemporaryDirectory() as d:
+        img = Path(d) / "probe.img"
+        img.write_bytes(PROBE_SECTOR)
+        try:
+            r = subprocess.run(probe_argv(img, accel), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, f"{accel}: probe guest did not finish in {timeout:.0f}s"
+    if r.returncode == PROBE_EXIT:
+        return True, ""
+    err = (r.stderr.strip().splitlines() or [""])[-1]
+    return False, f"{accel}: probe guest exited {r.returncode}: {err}"
+
+
+def choose_accel(requested: str = "auto") -> tuple[str, str]:
+    """('kvm'|'tcg', why).  'auto' tries KVM for real and falls back to TCG."""
+    if requested == "tcg":
+        return "tcg", "requested"
+    ok, why = probe_accel("kvm")
+    if ok:
+        return "kvm", "probe guest ran under KVM"
+    if requested == "kvm":
+        raise RuntimeError(f"KVM requested but unusable: {why}")
+    return "tcg", why
+
+
+def qemu_version() -> str:
+    r = subprocess.run([QEMU, "--version"], capture_output=True, text=True)
+    first = r.stdout.split("\n", 1)[0]
+    return first.split("version", 1)[1].strip().split()[0] if "version" in first else first
+
+
+def hmp(sock: Path, command: str, timeout: float = 5.0) -> str:
+    """Send one human-monitor command (e.g. `nmi`) over the monitor socket."""
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock))
+        s.sendall(command.encode() + b"\n")
+        try:
+            return s.recv(4096).decode(errors="replace")
+        except OSError:
+            return ""
