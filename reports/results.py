@@ -1,0 +1,339 @@
+"""Load aioharness result documents (schema aioharness-result/1) into runs and columns.
+
+Every view (HTML, Markdown, the gate) is rendered from this one model, so the rules for
+reading a result set live here: a file is a JSON document or a JSONL stream; a directory
+is every *.json/*.jsonl under it; a JSON document cut short by a killed run (the harness
+streams header, results, summary) is read up to its last complete result and marked
+truncated. Runs with the same kernel x device x library build (VM matrix shards) merge
+into one column. Anything that is not a result document is an InputError (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = "aioharness-result/1"
+
+# Verdicts of the harness and the VM orchestrator (STYLE.md "Verdicts").
+VERDICTS = ("pass", "fail", "skip", "xfail", "xpass", "broken", "timeout", "crash",
+            "boot-failed", "kernel-panic", "no-result")
+# Verdicts that mean "something went wrong", as the harness's exit status 1 does.
+BAD_VERDICTS = frozenset({"fail", "xpass", "broken", "timeout", "crash",
+                          "boot-failed", "kernel-panic", "no-result"})
+INTERFACES = ("kernel-aio", "libaio", "posix-aio", "io_uring")
+
+
+class InputError(Exception):
+    """A file or argument that is not usable; reported as one line, exit status 2."""
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one InputError line (exit 2), not a usage dump."""
+
+    def error(self, message):
+        raise InputError(f"usage: {message} (see --help)")
+
+
+@dataclasses.dataclass
+class Run:
+    """One result document: its header, environment and results keyed by id."""
+    path: str
+    tool: dict
+    run: dict
+    environment: dict
+    results: dict[str, dict]
+    summary: dict | None
+    truncated: bool = False
+    name: str = ""  # for display: relative to the directory given, or the file's own name
+
+    @property
+    def vm(self) -> dict:
+        return self.environment.get("vm") or {}
+
+    @property
+    def kernel(self) -> str:
+        """The kernel release: the VM orchestrator's {"package","version","release"} (or a
+        plain string) for VM runs, else the host's uname release."""
+        k = self.vm.get("kernel")
+        if isinstance(k, dict):
+            k = k.get("release") or k.get("version") or k.get("package")
+        return str(k or self.environment.get("kernel_release") or "unknown")
+
+    @property
+    def device(self) -> str:
+        return str(self.vm.get("device") or "host")
+
+    @property
+    def library_build(self) -> str:
+        """Names the AIO library build under test: an explicit label if the runner set one,
+        else the liburing/libaio versions and paths (a different build changes them)."""
+        env = self.environment
+        explicit = env.get("library_build") or self.vm.get("library_build")
+        if explicit:
+            return str(explicit)
+        libs = env.get("libraries") or {}
+        parts = []
+        for name in ("glibc", "liburing", "libaio"):
+            lib = libs.get(name) or {}
+            if lib:
+                parts.append(f"{name} {lib.get('version', '?')}" +
+                             (f" ({lib['path']})" if lib.get("path") else ""))
+        return ", ".join(parts)
+
+
+@dataclasses.dataclass
+class Column:
+    """One report column: all runs of one kernel x device [x library build]."""
+    kernel: str
+    device: str
+    library: str
+    label: str = ""
+    runs: list[Run] = dataclasses.field(default_factory=list)
+    results: dict[str, dict] = dataclasses.field(default_factory=dict)
+    duplicates: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kernel, self.device, self.library)
+
+
+def kernel_sort_key(release: str) -> tuple:
+    """Orders kernel releases numerically: 5.10 < 6.1 < 6.12 < 6.18 < 7.0."""
+    nums = re.match(r"(\d+(?:\.\d+)*)", release)
+    if not nums:
+        return ((), release)
+    return (tuple(int(n) for n in nums.group(1).split(".")), release)
+
+
+def _check_result(obj: Any, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: a result is not an object")
+    for key in ("id", "verdict"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            raise InputError(f"{where}: result without a string '{key}'")
+    if obj["verdict"] not in VERDICTS:
+        raise InputError(f"{where}: result {obj['id']}: unknown verdict '{obj['verdict']}'")
+    # Fill the derived fields a minimal writer may omit, from the id "area.case@interface".
+    # (A VM-level row for a case the guest never finished may carry nulls for these.)
+    case, _, iface = obj["id"].partition("@")
+    for key, value in (("case", case), ("interface", iface), ("area", case.split(".", 1)[0])):
+        if not obj.get(key):
+            obj[key] = value
+    for key in ("expected", "observed", "reason", "source"):
+        if obj.get(key) is None:
+            obj[key] = ""
+    obj.setdefault("observations", [])
+    return obj
+
+
+class NotResult(InputError):
+    """Valid JSON, but some other document than a result (another or no schema)."""
+
+
+def _check_header(doc: Any, where: str) -> None:
+    if not isinstance(doc, dict):
+        raise NotResult(f"{where}: not a JSON object")
+    if doc.get("schema") != SCHEMA:
+        raise NotResult(f"{where}: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
+    if not isinstance(doc.get("environment"), dict):
+        raise InputError(f"{where}: no 'environment' object")
+
+
+def _make_run(path: str, header: dict, results: Iterable[Any], summary, truncated) -> Run:
+    by_id: dict[str, dict] = {}
+    for i, r in enumerate(results):
+        r = _check_result(r, f"{path}: results[{i}]")
+        # A rerun of one id inside a single document (e.g. after a VM reboot) keeps the last.
+        by_id[r["id"]] = r
+    return Run(path=path, tool=header.get("tool") or {}, run=header.get("run") or {},
+               environment=header["environment"], results=by_id,
+               summary=summary if isinstance(summary, dict) else None, truncated=truncated)
+
+
+def _salvage_prefix(path: str, text: str) -> Run:
+    """Reads a streamed JSON document cut short: the header before "results", then each
+    complete result; a partial last result is dropped."""
+    m = re.search(r'"results"\s*:\s*\[', text)
+    if not m:
+        raise InputError(f"{path}: not valid JSON and no streamed 'results' array to recover")
+    try:
+        header = json.loads(text[:m.start()].rstrip().rstrip(",") + "}")
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: unreadable header before 'results': {e.msg}") from None
+    _check_header(header, path)
+    dec = json.JSONDecoder()
+    pos, results = m.end(), []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            obj, pos = dec.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        results.append(obj)
+    return _make_run(path, header, results, None, truncated=True)
+
+
+def _load_jsonl(path: str, text: str) -> Run:
+    header = None
+    results, summary = [], None
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines):  # a killed run leaves a partial last line
+                break
+            raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "environment":
+            header = dict(obj)
+            if "environment" not in header:
+                header = {k: v for k, v in obj.items() if k not in ("type", "schema", "tool", "run")}
+                header = {"schema": obj.get("schema", SCHEMA), "tool": obj.get("tool"),
+                          "run": obj.get("run"), "environment": header}
+            header.setdefault("schema", SCHEMA)
+            _check_header(header, f"{path}:{n}")
+        elif kind == "result":
+            if header is None:
+                raise InputError(f"{path}:{n}: result before the environment line")
+            results.append({k: v for k, v in obj.items() if k != "type"})
+        elif kind == "summary":
+            summary = {k: v for k, v in obj.items() if k != "type"}
+        elif isinstance(kind, str) and kind.startswith("aioh-"):
+            # The VM orchestrator's raw guest stream (vm/results.py); the result document
+            # it merges from such streams is the .json next to it.
+            raise NotResult(f"{path}:{n}: a VM guest's raw stream ({kind!r} record)")
+        else:
+            raise InputError(f"{path}:{n}: unknown line type {kind!r}")
+    if header is None:
+        raise InputError(f"{path}: no environment line")
+    return _make_run(path, header, results, summary, truncated=summary is None)
+
+
+def load_file(path: str) -> Run:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: {e}") from None
+    if path.endswith(".jsonl"):
+        return _load_jsonl(path, text)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return _salvage_prefix(path, text)
+    _check_header(doc, path)
+    if not isinstance(doc.get("results"), list):
+        raise InputError(f"{path}: 'results' is not an array")
+    return _make_run(path, doc, doc["results"], doc.get("summary"), truncated="summary" not in doc)
+
+
+def expand(paths: Iterable[str]) -> list[str]:
+    """Files as given; directories become their *.json and *.jsonl files, sorted."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(str(f) for f in Path(p).rglob("*")
+                           if f.is_file() and f.suffix in (".json", ".jsonl"))
+            if not found:
+                raise InputError(f"{p}: directory holds no .json/.jsonl result files")
+            out.extend(found)
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return out
+
+
+def load(paths: Iterable[str], notes: list[str] | None = None) -> list[Run]:
+    """Loads files as given (each must be a result document) and the result documents in
+    directories; a directory's other JSON files (a matrix summary, a gate report) are passed
+    over with a note, since result sets are published next to such files."""
+    runs = []
+    for p in paths:
+        for f in expand([p]):
+            try:
+                run = load_file(f)
+                # Pages name files independently of where they were rendered from.
+                run.name = os.path.relpath(f, p) if os.path.isdir(p) else os.path.basename(f)
+                runs.append(run)
+            except NotResult as e:
+                if not os.path.isdir(p):
+                    raise
+                if notes is not None:
+                    notes.append(f"{f}: skipped, not a result document ({e})")
+    if not runs:
+        raise InputError("no result documents in " + ", ".join(paths) if paths else "no result files given")
+    return runs
+
+
+def columns(runs: list[Run]) -> list[Column]:
+    """Merges runs into columns ordered by device, library build, then kernel version.
+    The library build appears in a label only when one kernel x device has several."""
+    cols: dict[tuple, Column] = {}
+    for run in runs:
+        key = (run.kernel, run.device, run.library_build)
+        col = cols.setdefault(key, Column(*key))
+        col.runs.append(run)
+        for rid, r in run.results.items():
+            if rid in col.results:
+                col.duplicates.append(rid)
+            col.results[rid] = r
+    ordered = sorted(cols.values(), key=lambda c: (c.device, c.library, kernel_sort_key(c.kernel)))
+    libs_per_kd: dict[tuple, set] = {}
+    for c in ordered:
+        libs_per_kd.setdefault((c.kernel, c.device), set()).add(c.library)
+    for c in ordered:
+        c.label = f"{c.kernel} × {c.device}"
+        if len(libs_per_kd[(c.kernel, c.device)]) > 1:
+            c.label += f" × {c.library}"
+    return ordered
+
+
+def neighbours(cols: list[Column]) -> dict[int, int]:
+    """Index of each column's previous kernel in the same device and library build."""
+    prev: dict[int, int] = {}
+    last: dict[tuple, int] = {}
+    for i, c in enumerate(cols):  # cols are sorted by (device, library, kernel)
+        group = (c.device, c.library)
+        if group in last:
+            prev[i] = last[group]
+        last[group] = i
+    return prev
+
+
+def outcome_key(r: dict) -> tuple:
+    """What was observed, as (token, phase) pairs: errno name, symbol or value. Channels are
+    fixed by each interface's convention, so they are not part of the outcome."""
+    obs = r.get("observations") or []
+    if obs:
+        out = []
+        for o in obs:
+            token = o.get("errno") or o.get("sym")
+            if token is None:
+                token = o.get("value")
+            out.append((str(token), str(o.get("phase", ""))))
+        return tuple(out)
+    return tuple((t.rpartition("@")[0], t.rpartition("@")[2])
+                 for t in (s.strip() for s in (r.get("observed") or "").split(",")) if t)
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    return fnmatch.fnmatchcase(text, pattern)
+
+
+def case_sort_key(rid: str) -> tuple:
+    case, _, iface = rid.partition("@")
+    order = INTERFACES.index(iface) if iface in INTERFACES else len(INTERFACES)
+    return (case, order, iface)
