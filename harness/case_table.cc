@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "backend.h"
+#include "targets/target.h"
 
 namespace aioh {
 namespace {
@@ -29,7 +30,7 @@ Predicate parse_predicate(const std::string& file, const toml::node& n, const st
   Predicate p;
   p.text = text;
   p.fact = m[2];
-  if (!is_known_fact(p.fact)) fail_at(file, n, fmt::format("unknown fact '{}'", p.fact));
+  if (!is_known_fact(p.fact) && !is_target_fact(p.fact)) fail_at(file, n, fmt::format("unknown fact '{}'", p.fact));
   if (m[1].length() && m[3].length()) fail_at(file, n, fmt::format("'!' with a comparison in '{}'", text));
   p.op = m[1].length() ? "!" : std::string(m[3]);
   p.value = m[4];
@@ -89,7 +90,7 @@ std::string req_string(const std::string& file, const toml::table& t, const toml
 CaseRow parse_row(const std::string& file, const toml::table& t, const std::string& file_area) {
   static const std::set<std::string> kKeys = {
       "id", "area", "scenario", "interfaces", "params", "expect", "when", "requires",
-      "why", "doc", "xfail", "timeout", "source"};
+      "why", "doc", "xfail", "timeout", "source", "targets", "fault"};
   for (auto& [k, v] : t)
     if (!kKeys.count(std::string(k.str())))
       fail_at(file, v, fmt::format("unknown key '{}'", k.str()));
@@ -153,9 +154,13 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
   if (auto* q = t.get("requires"))
     for (auto& s : string_list(file, *q, "requires")) {
       std::string f = s[0] == '!' ? s.substr(1) : s;
-      if (!is_known_fact(f)) fail_at(file, *q, fmt::format("unknown fact '{}'", f));
+      if (!is_known_fact(f) && !is_target_fact(f)) fail_at(file, *q, fmt::format("unknown fact '{}'", f));
       r.requires_.push_back(s);
     }
+  if (auto* tg = t.get("targets")) {
+    r.targets = string_list(file, *tg, "targets");
+    if (r.targets.empty()) fail_at(file, *tg, "targets must name at least one target");
+  }
   if (t.get("why")) r.why = req_string(file, t, t, "why");
   if (t.get("doc")) r.doc = req_string(file, t, t, "doc");
   bool alternatives = false;
@@ -177,6 +182,23 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
     }
     if (xf.reason.empty() || xf.ref.empty()) fail_at(file, *x, "xfail needs 'reason' and 'ref'");
     r.xfail = xf;
+  }
+  if (auto* fn = t.get("fault")) {
+    auto* ft = fn->as_table();
+    if (!ft) fail_at(file, *fn, "fault must be a table { layer, target, effect, trigger }");
+    faults::FaultSpec f;
+    for (auto& [k, v] : *ft) {
+      std::string key(k.str());
+      auto s = v.value<std::string>();
+      if (!s) fail_at(file, v, fmt::format("fault.{} must be a string", key));
+      if (key == "layer") f.layer = *s;
+      else if (key == "target") f.target = *s;
+      else if (key == "effect") f.effect = *s;
+      else if (key == "trigger") f.trigger = *s;
+      else fail_at(file, v, fmt::format("unknown key '{}' in fault", key));
+    }
+    if (auto err = faults::validate(f); !err.empty()) fail_at(file, *fn, err);
+    r.fault = f;
   }
   if (auto* to = t.get("timeout")) {
     auto v = to->value<double>();
@@ -280,11 +302,23 @@ std::vector<CaseRow> load_case_dir(const std::string& dir) {
 }
 
 std::vector<CaseRun> expand(const std::vector<CaseRow>& rows, const std::vector<std::string>& interfaces) {
+  return expand(rows, interfaces, default_targets());
+}
+
+std::vector<CaseRun> expand(const std::vector<CaseRow>& rows, const std::vector<std::string>& interfaces,
+                            const std::vector<Target>& targets) {
   std::vector<CaseRun> out;
   for (auto& r : rows)
-    for (auto& i : r.interfaces)
-      if (std::find(interfaces.begin(), interfaces.end(), i) != interfaces.end())
+    for (auto& i : r.interfaces) {
+      if (std::find(interfaces.begin(), interfaces.end(), i) == interfaces.end()) continue;
+      if (r.targets.empty()) {
         out.push_back({&r, i, r.case_id() + "@" + i});
+        continue;
+      }
+      for (auto& t : targets)
+        if (std::any_of(r.targets.begin(), r.targets.end(), [&](auto& s) { return target_selected(s, t); }))
+          out.push_back({&r, i, r.case_id() + "@" + i + "/" + t.name});
+    }
   return out;
 }
 

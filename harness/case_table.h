@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "expectation.h"
+#include "faults/fault.h"
 #include "probe.h"
 #include "scenario.h"
 
@@ -54,6 +55,11 @@ struct CaseRow {
   std::vector<std::string> requires_;
   std::optional<XFail> xfail;
   std::optional<double> timeout_s;
+  // `fault = { layer, target, effect, trigger }` (faults/fault.h), validated at load.
+  std::optional<faults::FaultSpec> fault;
+  // `targets`: selectors (targets/target.h target_selected); empty: the row
+  // runs once per interface, in the scratch dir, without a target.
+  std::vector<std::string> targets;
 
   std::string case_id() const { return area + "." + id; }
   // The expectation that applies on this interface in this environment.
@@ -65,14 +71,29 @@ struct CaseRow {
 struct CaseRun {
   const CaseRow* row;
   std::string interface;
-  std::string id;  // area.case@interface
+  std::string id;  // area.case@interface[/target]
 };
+
+// The target a run is on: what follows "/" after the interface in its id
+// ("" for a row without targets).
+inline std::string run_target(const CaseRun& r) {
+  auto at = r.id.find('@');
+  auto slash = at == std::string::npos ? std::string::npos : r.id.find('/', at);
+  return slash == std::string::npos ? std::string() : r.id.substr(slash + 1);
+}
 
 std::vector<CaseRow> load_case_file(const std::string& path);
 // Every *.toml in dir, sorted by name; ids unique across files.
 std::vector<CaseRow> load_case_dir(const std::string& dir);
 // Cross rows with the chosen interfaces, in table order.
+// A row with `targets` runs once per matching target in `targets` (names
+// and kinds; default: targets/target.h default_targets()), its id suffixed
+// with "/<target>" so `area.case@interface` stays the prefix for --filter.
+struct Target;
 std::vector<CaseRun> expand(const std::vector<CaseRow>& rows,
                             const std::vector<std::string>& interfaces);
+std::vector<CaseRun> expand(const std::vector<CaseRow>& rows,
+                            const std::vector<std::string>& interfaces,
+                            const std::vector<Target>& targets);
 
 }  // namespace aioh

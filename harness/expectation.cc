@@ -10,8 +10,12 @@
 namespace aioh {
 namespace {
 
-// Symbolic values an interface returns instead of a number.
-constexpr std::string_view kSymbols[] = {"AIO_CANCELED", "AIO_NOTCANCELED", "AIO_ALLDONE"};
+// Symbolic values: glibc's aio_cancel answers, and the signal that killed a
+// call's process where a scenario observes a death (a libaio read of a garbage
+// context, a glibc assertion, a seccomp SIGSYS, RLIMIT_FSIZE's SIGXFSZ).
+constexpr std::string_view kSymbols[] = {"AIO_CANCELED", "AIO_NOTCANCELED", "AIO_ALLDONE",
+                                         "SIGSEGV", "SIGBUS", "SIGABRT", "SIGSYS", "SIGXFSZ",
+                                         "SIGKILL", "SIGILL", "SIGFPE"};
 
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();

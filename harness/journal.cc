@@ -49,13 +49,14 @@ bool kind_from(const std::string& s, UndoKind* k) {
 }
 
 // The process start time (field 22 of /proc/PID/stat), to tell a live run
-// from a recycled pid.
+// from a recycled pid; "" for a process that is gone or a zombie (a harness
+// killed with SIGKILL and not yet reaped has already stopped running).
 std::string start_time(pid_t pid) {
   std::ifstream f(fmt::format("/proc/{}/stat", pid));
   std::string s;
   std::getline(f, s);
   auto close = s.rfind(')');
-  if (close == std::string::npos) return "";
+  if (close == std::string::npos || close + 2 >= s.size() || s[close + 2] == 'Z') return "";
   std::istringstream is(s.substr(close + 2));
   std::string field;
   for (int i = 3; i <= 22 && (is >> field); i++) {}
@@ -219,7 +220,7 @@ std::vector<std::string> Journal::recover(bool include_live) {
     auto dash = stem.find('-', 4);
     pid_t pid = static_cast<pid_t>(std::stol(stem.substr(4, dash - 4)));
     std::string start = dash == std::string::npos ? "" : stem.substr(dash + 1);
-    if (!include_live && kill(pid, 0) == 0 && start_time(pid) == start) continue;
+    if (!include_live && kill(pid, 0) == 0 && !start.empty() && start_time(pid) == start) continue;
     auto entries = open_entries(e.path());
     bool all_ok = true;
     for (auto it = entries.rbegin(); it != entries.rend(); ++it) {

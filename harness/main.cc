@@ -22,9 +22,12 @@
 #include "backend.h"
 #include "case_table.h"
 #include "compare.h"
+#include "faults/fault.h"
 #include "journal.h"
 #include "probe.h"
 #include "runner.h"
+#include "targets/alignment_table.h"
+#include "targets/target.h"
 #include "writers/writer.h"
 
 namespace {
@@ -94,6 +97,8 @@ int main(int argc, char** argv) {
   std::string interfaces = "all", format = "table", output, scratch, cases_dir = default_cases_dir(), ids_file;
   std::vector<std::string> filters;
   double timeout = 10;
+  uint64_t fault_seed = 0;
+  std::string policy;
   bool list = false, list_scenarios = false, probe_only = false, compare = false, no_kmsg = false, cleanup = false;
   std::string color = "auto";
   app.add_option("-i,--interface", interfaces, "posix-aio, kernel-aio, libaio, io_uring, a comma list, or all")
@@ -106,7 +111,15 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "write the chosen format to FILE (stdout keeps the table); never overwrites");
   app.add_option("--scratch", scratch, "directory for scratch files (default: a fresh temp dir, removed after)");
   app.add_option("--timeout", timeout, "watchdog per case, in seconds")->capture_default_str();
+  app.add_option("--fault-seed", fault_seed, "seed of the random fault triggers (random:P); the same seed, the same faults")
+      ->capture_default_str();
+  app.add_option("--policy", policy, "run under a host policy profile: " + faults::policy_names());
   app.add_option("--cases", cases_dir, "directory of case tables")->capture_default_str();
+  std::string target_dir, device;
+  bool destructive = false;
+  app.add_option("--target", target_dir, "run the target cases (the O_DIRECT sweep) in this directory instead of the created targets");
+  app.add_option("--device", device, "run the target cases on this block device (overwrites it; needs --destructive)");
+  app.add_flag("--destructive", destructive, "allow --device to overwrite the device's contents");
   app.add_flag("--cleanup", cleanup, "undo what killed runs left behind (sysctls, loop devices, mounts) and exit");
   app.add_flag("--probe", probe_only, "print the probed environment as JSON and exit");
   app.add_flag("--compare", compare, "after the run, show each scenario side by side across interfaces");
@@ -127,6 +140,14 @@ int main(int argc, char** argv) {
     usage_error(fmt::format("unknown format '{}' (table, json, jsonl, junit, ktap)", format));
   if (timeout <= 0) usage_error("--timeout must be positive");
   auto ifaces = parse_interfaces(interfaces);
+  if (!device.empty() && !destructive)
+    usage_error(fmt::format("--device {} overwrites the device's data; add --destructive to allow it", device));
+  if (destructive && device.empty()) usage_error("--destructive applies only to --device");
+  // Targets are fixed before expansion so ids can be listed without root.
+  std::vector<Target> target_specs;
+  if (!target_dir.empty()) target_specs.push_back(dir_target(target_dir));
+  if (!device.empty()) target_specs.push_back(device_target(device));
+  if (target_specs.empty()) target_specs = default_targets();
 
   // Undo what earlier runs that were killed left behind, before anything else.
   for (auto& line : Journal::recover()) fmt::print(stderr, "cleanup: {}\n", line);
@@ -144,7 +165,7 @@ int main(int argc, char** argv) {
     usage_error(e.what());
   }
 
-  auto runs = expand(rows, ifaces);
+  auto runs = expand(rows, ifaces, target_specs);
   if (!filters.empty())
     std::erase_if(runs, [&](const CaseRun& r) {
       for (auto& f : filters)
@@ -197,7 +218,24 @@ int main(int argc, char** argv) {
     }
   } guard{scratch_dir};
 
-  Environment env = probe_environment(scratch_dir);
+  // A policy profile applies to the harness itself, as a container runtime
+  // would, so the probe (and each case's child) meets it: seccomp profiles
+  // stay for the run; a sysctl profile holds only while the probe runs.
+  Environment env;
+  if (!policy.empty()) {
+    if (auto err = faults::apply_policy(policy); !err.empty()) usage_error(err);
+    bool seccomp_profile = policy == "docker" || policy == "podman" || policy == "android";
+    if (!seccomp_profile) {
+      if (auto err = faults::with_policy_sysctl(policy, [&] { env = probe_environment(scratch_dir); }); !err.empty())
+        usage_error(err);
+    } else {
+      env = probe_environment(scratch_dir);
+    }
+    env.info["policy"] = policy;
+  } else {
+    env = probe_environment(scratch_dir);
+  }
+  env.info["fault_seed"] = std::to_string(fault_seed);  // reproduces the run's random faults
   if (probe_only) {
     print_environment(env);
     return 0;
@@ -230,25 +268,51 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof host - 1);
   run.host = host;
   run.planned = runs.size();
+  // The targets this run's cases use, created now and torn down right after
+  // the run (a killed run leaves them to the journal).
+  TargetSet targets(target_specs);
+  {
+    std::vector<std::string> wanted, log;
+    for (auto& r : runs)
+      if (auto t = run_target(r); !t.empty() && std::find(wanted.begin(), wanted.end(), t) == wanted.end())
+        wanted.push_back(t);
+    if (!wanted.empty()) targets.create(wanted, scratch_dir, &log);
+    for (auto& l : log) fmt::print(stderr, "{}\n", l);
+    if (!wanted.empty()) run.targets = targets.to_json();
+  }
   for (auto& w : writers) w->begin(run, env);
 
   Summary summary;
   std::vector<Result> all;
-  Runner runner(env, RunOptions{timeout, scratch_dir, !no_kmsg});
+  Runner runner(env, RunOptions{timeout, scratch_dir, !no_kmsg, &targets, fault_seed});
+  install_stop_handlers();
   runner.run(runs, [&](const Result& r) {
     summary.add(r);
     for (auto& w : writers) w->result(r);
     if (compare) all.push_back(r);
   });
+  for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   std::filesystem::remove_all(scratch_dir, ec);
   Journal::run_journal().done(scratch_undo);
   for (auto& line : Journal::run_journal().finish()) fmt::print(stderr, "restored at the end of the run: {}\n", line);
   run.finished = now_iso();
   for (auto& w : writers) w->end(run, summary);
-  if (compare) print_comparison(stdout, all, ifaces, use_color);
+  if (compare) {
+    std::vector<Result> plain;
+    for (auto& r : all)
+      if (r.target.is_null()) plain.push_back(r);
+    if (!plain.empty()) print_comparison(stdout, plain, ifaces, use_color);
+    print_alignment_tables(stdout, all, ifaces, use_color);
+  }
   if (file_out) {
     fclose(file_out);
     fmt::print("results written to {}\n", output);
+  }
+  if (int sig = stop_signal()) {
+    fmt::print(stderr, "harness: stopped by {} after {} of {} cases; set-up restored\n",
+               sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : std::to_string(sig), summary.total(),
+               runs.size());
+    return 128 + sig;
   }
   return summary.failed() ? 1 : 0;
 }

@@ -11,7 +11,7 @@ nlohmann::json to_json(const Result& r) {
       {"observations", r.observations}, {"reason", r.reason},
       {"duration_ms", r.duration_ms}, {"source", r.source},
       {"doc", r.doc.empty() ? nlohmann::json() : nlohmann::json(r.doc)},
-      {"xfail", r.xfail},   {"target", nullptr}, {"fault", nullptr},
+      {"xfail", r.xfail},   {"target", r.target}, {"fault", r.fault},
       {"notes", r.notes}};
   if (!r.stderr_tail.empty()) j["stderr"] = r.stderr_tail;
   return j;

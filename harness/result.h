@@ -23,6 +23,8 @@ struct Result {
   double duration_ms = 0;
   std::string source, doc;
   nlohmann::json xfail;                 // null or {reason, ref}
+  nlohmann::json target;                // null or the target's kind and geometry
+  nlohmann::json fault;                 // null or {layer, target, effect, trigger, fired, ...}
   std::vector<std::string> notes;
   std::string stderr_tail;              // the child's last stderr bytes, if any
 };

@@ -18,13 +18,19 @@
 #include "journal.h"
 #include "kernel_log.h"
 #include "reporter.h"
+#include "faults/fault.h"
 
 namespace aioh {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void child_main(const CaseRun& c, const Environment& env, const std::string& dir, int out_fd) {
+// The fault of the case about to fork: its shared readback page and seed.
+faults::FaultState* g_fault_state = nullptr;
+uint64_t g_fault_seed = 0;
+
+[[noreturn]] void child_main(const CaseRun& c, const Environment& env, const std::string& dir, int out_fd,
+                             const std::map<std::string, Param>& params) {
   setpgid(0, 0);
   // Default dispositions: the parent's handlers must not run in the case.
   for (int s = 1; s < NSIG; s++)
@@ -39,17 +45,32 @@ using Clock = std::chrono::steady_clock;
     rep.exit("broken", "no backend named " + c.interface);
     _exit(0);
   }
-  CaseContext ctx(c.row->params, *be, env, dir, rep);
+  // The row's fault goes in before the scenario: seccomp filters, rlimits and
+  // mount namespaces are per process, and this child is the case's process.
+  std::string case_dir = dir;
+  if (c.row->fault) {
+    auto in = faults::install(*c.row->fault, g_fault_seed, g_fault_state, dir, c.row->scenario.rfind("fault_", 0) != 0);
+    if (in.kind != faults::Installed::ok) {
+      faults::release();
+      rep.exit(in.kind == faults::Installed::skip ? "skip" : "broken", in.reason);
+      _exit(0);
+    }
+    case_dir = in.scratch_dir;
+  }
+  CaseContext ctx(params, *be, env, case_dir, rep);
   try {
     (*find_scenario(c.row->scenario))(ctx);
   } catch (const ScenarioExit& e) {
+    faults::release();
     for (auto& b : be->conventions().breaches) rep.convention(b);
     rep.exit(e.kind == ScenarioExit::skip ? "skip" : "broken", e.reason);
     _exit(0);
   } catch (const std::exception& e) {
+    faults::release();
     rep.exit("broken", std::string("scenario threw: ") + e.what());
     _exit(0);
   }
+  faults::release();
   for (auto& b : be->conventions().breaches) rep.convention(b);
   be.reset();
   rep.done();
@@ -121,11 +142,29 @@ Result Runner::run_one(const CaseRun& c) {
   res.doc = row.doc;
   if (row.xfail_applies(c.interface))
     res.xfail = {{"reason", row.xfail->reason}, {"ref", row.xfail->ref}};
-  const Expectation* exp = row.expectation_for(c.interface, env_);
+  // A case on a target sees the target's facts over the environment, runs in
+  // the target's directory, or is handed the target's block device.
+  const Target* tgt = nullptr;
+  Environment tenv;
+  std::map<std::string, Param> params = row.params;
+  if (std::string tname = run_target(c); !tname.empty()) {
+    tgt = opts_.targets ? opts_.targets->find(tname) : nullptr;
+    if (!tgt || !tgt->reason.empty()) {
+      res.verdict = "skip";
+      res.reason = fmt::format("target {} unavailable: {}", tname, tgt ? tgt->reason : "not created by this run");
+      if (tgt) res.target = tgt->to_json();
+      return res;
+    }
+    res.target = tgt->to_json();
+    tenv = overlay(env_, *tgt);
+    if (tgt->raw()) params["target_device"] = tgt->device;
+  }
+  const Environment& env = tgt ? tenv : env_;
+  const Expectation* exp = row.expectation_for(c.interface, env);
   res.expected = exp ? exp->text : "";
 
-  auto avail = env_.interfaces.find(c.interface);
-  if (avail != env_.interfaces.end() && !avail->second.available) {
+  auto avail = env.interfaces.find(c.interface);
+  if (avail != env.interfaces.end() && !avail->second.available) {
     res.verdict = "skip";
     res.reason = c.interface + " unavailable: " + avail->second.reason;
     return res;
@@ -133,15 +172,19 @@ Result Runner::run_one(const CaseRun& c) {
   for (auto& req : row.requires_) {
     bool negate = req[0] == '!';
     std::string fact = negate ? req.substr(1) : req;
-    if (env_.flag(fact) == negate) {
+    if (env.flag(fact) == negate) {
       res.verdict = "skip";
       res.reason = fmt::format("needs {}{} (probe: {} = {})", negate ? "!" : "", fact, fact,
-                               env_.facts.count(fact) ? env_.text(fact) : "absent");
+                               env.facts.count(fact) ? env.text(fact) : "absent");
+      if (tgt) {
+        auto why = tgt->info.find(fact + "_reason");
+        res.reason += fmt::format(" on target {}{}", tgt->name, why == tgt->info.end() ? "" : ": " + why->second);
+      }
       return res;
     }
   }
 
-  std::string dir = fmt::format("{}/case-{:04}", opts_.scratch_dir, seq_++);
+  std::string dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, seq_++);
   if (mkdir(dir.c_str(), 0700) != 0) {
     res.verdict = "broken";
     res.reason = fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno));
@@ -157,6 +200,10 @@ Result Runner::run_one(const CaseRun& c) {
     res.reason = "pipe2 failed";
     return res;
   }
+  faults::FaultState* fault_state = row.fault ? faults::state_alloc() : nullptr;
+  uint64_t fault_seed = row.fault ? faults::case_seed(opts_.fault_seed, c.id) : 0;
+  g_fault_state = fault_state;
+  g_fault_seed = fault_seed;
   fflush(nullptr);
   auto t0 = Clock::now();
   pid_t pid = fork();
@@ -167,7 +214,7 @@ Result Runner::run_one(const CaseRun& c) {
     dup2(devnull, STDIN_FILENO);
     dup2(devnull, STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    child_main(c, env_, dir, out_pipe[1]);
+    child_main(c, env, dir, out_pipe[1], params);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -226,6 +273,10 @@ Result Runner::run_one(const CaseRun& c) {
   res.observed = observed_text(rep.seen);
   res.notes = rep.notes;
   res.stderr_tail = err_tail;
+  if (row.fault) {
+    res.fault = faults::result_json(*row.fault, fault_seed, fault_state);
+    faults::state_free(fault_state);
+  }
 
   std::string splat = klog.collect(c.id);
   remove_tree(dir);
@@ -269,6 +320,12 @@ Result Runner::run_one(const CaseRun& c) {
       res.reason = join(why, "; ");
     }
   }
+  // A fault that did not fire tested nothing: broken, never pass (or fail).
+  if (!res.fault.is_null() && !res.fault["fired"].get<bool>() && (res.verdict == "pass" || res.verdict == "fail")) {
+    res.reason = fmt::format("the fault did not fire ({}, {} matching calls)", res.fault["fiu"].get<std::string>(),
+                             res.fault["calls"].get<long>()) + (res.reason.empty() ? "" : "; " + res.reason);
+    res.verdict = "broken";
+  }
   if (restore_failed) {
     res.verdict = "broken";
     res.reason = "could not restore what the case changed: " + join(restored, "; ") +
@@ -288,8 +345,29 @@ Result Runner::run_one(const CaseRun& c) {
   return res;
 }
 
+namespace {
+volatile sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;  // no SA_RESTART: the watchdog's poll wakes up
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+int stop_signal() { return g_stop_signal; }
+
 void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result) {
-  for (auto& c : cases) on_result(run_one(c));
+  // A case already running finishes (or meets its watchdog); then the run
+  // stops so targets, sysctls and the scratch dir are restored as usual.
+  for (auto& c : cases) {
+    if (g_stop_signal) break;
+    on_result(run_one(c));
+  }
 }
 
 }  // namespace aioh

@@ -4,6 +4,7 @@
 // observations into one verdict. A hang or a crash is a verdict; the run goes on.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "case_table.h"
 #include "probe.h"
 #include "result.h"
+#include "targets/target.h"
 
 namespace aioh {
 
@@ -18,7 +20,14 @@ struct RunOptions {
   double timeout_s = 10;
   std::string scratch_dir;   // each case gets a fresh subdirectory
   bool kernel_log = true;    // watch /dev/kmsg and taint around each case
+  const TargetSet* targets = nullptr;  // where cases with a target run
+  uint64_t fault_seed = 0;   // --fault-seed: random fault triggers derive from it
 };
+
+// SIGINT/SIGTERM/SIGHUP stop the run between cases, so everything the run
+// set up is torn down on the normal path; stop_signal() says which arrived.
+void install_stop_handlers();
+int stop_signal();
 
 class Runner {
  public:

@@ -7,8 +7,9 @@ AIOH_BUILD="${AIOH_BUILD:-$AIOH_ROOT/build}"
 
 AIOH_BUILD_DEPS=(build-essential cmake pkg-config liburing-dev libaio-dev libfiu-dev fiu-utils
   libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
-  googletest libgtest-dev libgmock-dev)
-AIOH_PY_DEPS=(python3 python3-pytest)
+  googletest libgtest-dev libgmock-dev
+  e2fsprogs xfsprogs btrfs-progs util-linux)  # mkfs.* and losetup for the O_DIRECT sweep targets
+AIOH_PY_DEPS=(python3 python3-pytest python3-yaml)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "kaio_util.h"
 
@@ -62,8 +63,8 @@ AIOH_SCENARIO(kaio_seccomp_getevents) {
 }
 
 // io_getevents on a context that is no ring. Params: ctx = unmapped |
-// destroyed. Runs in a child; a death by signal is observed as the signal
-// number (the vocabulary has no signal tokens).
+// destroyed. Runs in a child; a death by signal is observed as the signal's
+// name (SIGSEGV).
 AIOH_SCENARIO(kaio_getevents_garbage_ctx) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
@@ -101,7 +102,9 @@ AIOH_SCENARIO(kaio_getevents_garbage_ctx) {
   if (WIFSIGNALED(status)) {
     ctx.note("io_getevents killed the process with signal " +
              std::to_string(WTERMSIG(status)));
-    ctx.observe(Outcome::ok(WTERMSIG(status), Channel::ret, Phase::wait));
+    const char* abbrev = sigabbrev_np(WTERMSIG(status));
+    ctx.observe(Outcome::ok(WTERMSIG(status), Channel::ret, Phase::wait,
+                            abbrev ? std::string("SIG") + abbrev : ""));
   } else if (n == sizeof w) {
     ctx.observe(w.is_error ? Outcome::error(w.err, w.channel, Phase::wait)
                            : Outcome::ok(w.value, w.channel, Phase::wait));

@@ -126,14 +126,14 @@ inline bool worker_in_read(int fd) {
   snprintf(want, sizeof want, "%d 0x%x ", static_cast<int>(SYS_read), fd);
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < until) {
-    char path[320], buf[128];
+    char buf[128];
     DIR* d = opendir("/proc/self/task");
     if (!d) return false;
     bool hit = false;
     while (dirent* e = readdir(d)) {
       if (e->d_name[0] == '.') continue;
-      snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
-      int f = open(path, O_RDONLY | O_CLOEXEC);
+      std::string path = std::string("/proc/self/task/") + e->d_name + "/syscall";
+      int f = open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (f < 0) continue;
       ssize_t n = read(f, buf, sizeof buf - 1);
       close(f);

@@ -14,6 +14,7 @@ class JsonWriter : public Writer {
 
   void begin(const RunInfo& run, const Environment& env) override {
     auto envj = environment_to_json(env);
+    envj["targets"] = run.targets;
     if (lines_) {
       emit({{"type", "environment"}, {"schema", kResultSchema}, {"run", run_to_json(run)}, {"environment", envj}});
       return;

@@ -1,7 +1,9 @@
 // KTAP version 1 (Documentation/dev-tools/ktap.rst): the plan is known before
-// the first case, so results stream. skip is "# SKIP reason"; a known defect
-// that failed is "not ok ... # TODO" (an expected failure in TAP terms);
-// diagnostics for failures go on "# " lines before the result line.
+// the first case, so results stream. The spec's directives carry the verdicts
+// TAP lacks: SKIP with its reason, XFAIL for a known defect that reproduced,
+// TIMEOUT, and ERROR for a case that crashed or could not assert anything
+// (KTAP does not recognise TAP's TODO). Diagnostics for anything that is not
+// a pass go on "# " lines before the result line.
 #include <fmt/format.h>
 
 #include "writer.h"
@@ -31,7 +33,9 @@ class KtapWriter : public Writer {
       fmt::print(out_, "# {}: {} expected {} observed {}: {}\n", r.id, v, r.expected, r.observed, one_line(r.reason));
     if (v == "pass") fmt::print(out_, "ok {} {}\n", n_, r.id);
     else if (v == "skip") fmt::print(out_, "ok {} {} # SKIP {}\n", n_, r.id, one_line(r.reason));
-    else if (v == "xfail") fmt::print(out_, "not ok {} {} # TODO known defect: {}\n", n_, r.id, one_line(r.xfail.value("ref", "")));
+    else if (v == "xfail") fmt::print(out_, "not ok {} {} # XFAIL {}\n", n_, r.id, one_line(r.xfail.value("ref", "")));
+    else if (v == "timeout") fmt::print(out_, "not ok {} {} # TIMEOUT {}\n", n_, r.id, one_line(r.reason));
+    else if (v == "crash" || v == "broken") fmt::print(out_, "not ok {} {} # ERROR {}: {}\n", n_, r.id, v, one_line(r.reason));
     else fmt::print(out_, "not ok {} {}\n", n_, r.id);
     fflush(out_);
   }

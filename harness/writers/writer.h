@@ -22,6 +22,7 @@ struct RunInfo {
   std::string started, finished, host;
   std::vector<std::string> argv;
   size_t planned = 0;
+  nlohmann::json targets = nlohmann::json::array();  // each target's kind and probed geometry
 };
 
 class Writer {

@@ -1,0 +1,138 @@
+// ENOSPC for real: a tiny ext4 on a loop device, mounted in a private mount
+// namespace of the case's child and filled to the brim, leaving exactly the
+// bytes the scenario's own file needs (effect "full:BYTES"). A write that then
+// needs a new block gets ENOSPC from the filesystem (ext4_da_write_begin /
+// ext4_map_blocks), the same way through every interface, io_uring included.
+// The namespace dies with the child and the loop device is LO_FLAGS_AUTOCLEAR,
+// so a killed case leaves nothing; the detach is journalled as well. Proof it
+// fired: statfs() reads back zero free blocks after the scenario.
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "faults/fault.h"
+#include "journal.h"
+
+namespace aioh::faults {
+namespace {
+
+std::string g_mnt;
+long g_loop_id = -1;
+
+int run(const std::vector<std::string>& argv) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execvp(a[0], a.data());
+    _exit(127);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Writes until the filesystem refuses, in shrinking chunks.
+void fill(int fd) {
+  std::vector<char> buf(1 << 20, 'f');
+  off_t off = lseek(fd, 0, SEEK_END);
+  for (size_t chunk = buf.size(); chunk >= 4096; chunk /= 16) {
+    for (;;) {
+      ssize_t n = pwrite(fd, buf.data(), chunk, off);
+      if (n <= 0) break;
+      off += n;
+    }
+    fsync(fd);
+  }
+}
+
+}  // namespace
+
+Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
+  long leave = f.effect.size() > 5 ? strtol(f.effect.c_str() + 5, nullptr, 0) : 0;
+  if (access("/dev/loop-control", W_OK) != 0) return {Installed::skip, "no /dev/loop-control: cannot make a loop device here", ""};
+  if (unshare(CLONE_NEWNS) != 0) return {Installed::skip, std::string("unshare(CLONE_NEWNS): ") + strerror(errno), ""};
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return {Installed::broken, std::string("cannot make / private in the case's namespace: ") + strerror(errno), ""};
+
+  std::string img = case_dir + "/enospc.img";
+  g_mnt = case_dir + "/enospc";
+  int ifd = open(img.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (ifd < 0 || ftruncate(ifd, 8 << 20) != 0) return {Installed::broken, "cannot create the loop image", ""};
+  close(ifd);
+  // No journal (freed blocks are reusable at once), no reserved blocks, few inodes.
+  if (run({"mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-N", "64", "-b", "4096", img}) != 0)
+    return {Installed::skip, "mkfs.ext4 failed or is not installed", ""};
+
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  int n = ctl >= 0 ? ioctl(ctl, LOOP_CTL_GET_FREE) : -1;
+  if (ctl >= 0) close(ctl);
+  if (n < 0) return {Installed::skip, "LOOP_CTL_GET_FREE failed: no free loop device", ""};
+  std::string dev = fmt::format("/dev/loop{}", n);
+  int lfd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+  int bfd = open(img.c_str(), O_RDWR | O_CLOEXEC);
+  if (lfd < 0 || bfd < 0) return {Installed::broken, "cannot open " + dev, ""};
+  g_loop_id = Journal::run_journal().record(UndoKind::loop_detach, {dev, img});
+  loop_config cfg{};
+  cfg.fd = static_cast<__u32>(bfd);
+  cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;  // detaches when the last mount/fd goes
+  strncpy(reinterpret_cast<char*>(cfg.info.lo_file_name), img.c_str(), LO_NAME_SIZE - 1);
+  if (ioctl(lfd, LOOP_CONFIGURE, &cfg) != 0) {
+    int e = errno;
+    close(lfd);
+    close(bfd);
+    Journal::run_journal().done(g_loop_id);
+    return {Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", dev, strerror(e)), ""};
+  }
+  close(bfd);
+  mkdir(g_mnt.c_str(), 0700);
+  int rc = mount(dev.c_str(), g_mnt.c_str(), "ext4", 0, nullptr);
+  int e = errno;
+  close(lfd);  // the mount holds the device now
+  if (rc != 0) return {Installed::broken, fmt::format("mount {} on {}: {}", dev, g_mnt, strerror(e)), ""};
+
+  int ffd = open((g_mnt + "/filler").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (ffd < 0) return {Installed::broken, "cannot create the filler file", ""};
+  fill(ffd);
+  // Give back exactly what the scenario's own file will take.
+  off_t size = lseek(ffd, 0, SEEK_END);
+  if (leave > 0 && ftruncate(ffd, size > leave ? size - leave : 0) != 0) return {Installed::broken, "cannot trim the filler", ""};
+  close(ffd);
+  snprintf(st->detail, sizeof st->detail, "8 MiB ext4 on %s mounted at %s, filled leaving %ld bytes", dev.c_str(), g_mnt.c_str(), leave);
+  return {Installed::ok, "", g_mnt};
+}
+
+void release_enospc(FaultState* st) {
+  struct statfs sf {};
+  if (statfs(g_mnt.c_str(), &sf) == 0) {
+    st->calls = 1;
+    // f_bavail: what a write may still take (ext4 keeps a few clusters back
+    // for metadata, so f_bfree is not 0 on a full filesystem).
+    if (sf.f_bavail == 0) st->fired = 1;
+    size_t len = strnlen(st->detail, sizeof st->detail);
+    snprintf(st->detail + len, sizeof st->detail - len, "; after the case statfs f_bavail=%llu f_bfree=%llu",
+             static_cast<unsigned long long>(sf.f_bavail), static_cast<unsigned long long>(sf.f_bfree));
+  }
+  // The mount dies with this process's namespace and the loop device with it
+  // (autoclear); unmount now so that happens before the runner looks.
+  umount2(g_mnt.c_str(), MNT_DETACH);
+  if (g_loop_id >= 0) Journal::run_journal().done(g_loop_id);
+}
+
+}  // namespace aioh::faults

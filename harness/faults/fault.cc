@@ -1,0 +1,196 @@
+// The fault model shared by every layer: validation of a row's `fault`, the
+// seeded trigger, libfiu as the control plane that makes each per-call
+// decision, the shared readback page, and the result's `fault` object.
+#include "faults/fault.h"
+
+// libfiu compiles its points away unless FIU_ENABLE is defined (fiu.h).
+#define FIU_ENABLE 1
+#include <fiu-control.h>
+#include <fiu.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <new>
+#include <cstring>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "errno_names.h"
+
+namespace aioh::faults {
+namespace {
+
+struct Trigger {
+  enum Kind { always, nth, random } kind = always;
+  long n = 1;
+  double p = 1.0;
+};
+
+FaultSpec g_spec;
+Trigger g_trig;
+uint64_t g_seed = 0;
+FaultState* g_st = nullptr;
+bool g_installed = false;
+
+std::optional<Trigger> parse_trigger(const std::string& t) {
+  Trigger tr;
+  if (t == "always") return tr;
+  if (t == "once") {
+    tr.kind = Trigger::nth;
+    return tr;
+  }
+  char* end = nullptr;
+  if (t.rfind("nth:", 0) == 0) {
+    tr.kind = Trigger::nth;
+    tr.n = strtol(t.c_str() + 4, &end, 10);
+    if (*end || tr.n < 1) return std::nullopt;
+    return tr;
+  }
+  if (t.rfind("random:", 0) == 0) {
+    tr.kind = Trigger::random;
+    tr.p = strtod(t.c_str() + 7, &end);
+    if (*end || tr.p <= 0 || tr.p > 1) return std::nullopt;
+    return tr;
+  }
+  return std::nullopt;
+}
+
+// splitmix64: the k-th decision of a case depends only on (seed, k).
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// libfiu asks this for every fiu_fail() of the point while it is enabled the
+// harness's way; `fiu-ctrl -c "enable name=..."` replaces it with its own rule.
+int trigger_cb(const char*, int*, void**, unsigned*) {
+  long k = g_st->calls.load();  // 1-based index of the call being decided
+  switch (g_trig.kind) {
+    case Trigger::always: return 1;
+    case Trigger::nth: return k == g_trig.n;
+    case Trigger::random: return static_cast<double>(mix(g_seed ^ static_cast<uint64_t>(k)) >> 11) / 9007199254740992.0 < g_trig.p;
+  }
+  return 0;
+}
+
+const std::set<std::string> kSyscalls = {
+    "io_setup", "io_destroy", "io_submit", "io_getevents", "io_pgetevents", "io_cancel",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
+    "clone", "clone3", "openat", "eventfd2"};
+
+}  // namespace
+
+int errno_of(const std::string& name) { return errno_from_name(name).value_or(0); }
+
+std::string validate(const FaultSpec& f) {
+  if (!parse_trigger(f.trigger))
+    return fmt::format("fault trigger '{}' is not always, once, nth:N (N >= 1) or random:P (0 < P <= 1)", f.trigger);
+  if (f.layer == "syscall") {
+    if (!kSyscalls.count(f.target)) return fmt::format("fault target '{}' is not a syscall this layer knows", f.target);
+    if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name", f.effect);
+    return "";
+  }
+  // A limit, a sysctl or a full filesystem is in force for the whole case.
+  if ((f.layer == "rlimit" || f.layer == "sysctl" || f.layer == "enospc") && f.trigger != "always")
+    return fmt::format("the {} layer is in force for the whole case: trigger must be \"always\"", f.layer);
+  if (f.layer == "rlimit") {
+    if (f.target != "fsize") return fmt::format("rlimit target '{}': only fsize (RLIMIT_FSIZE)", f.target);
+    if (f.effect.rfind("limit:", 0) != 0) return "rlimit effect must be limit:BYTES";
+    return "";
+  }
+  if (f.layer == "sysctl") {
+    if (f.target == "aio-max-nr" && f.effect == "exhaust") return "";
+    if (f.target == "io_uring_disabled" && (f.effect == "1" || f.effect == "2")) return "";
+    return fmt::format("sysctl fault '{}'='{}': known are aio-max-nr=exhaust, io_uring_disabled=1|2", f.target, f.effect);
+  }
+  if (f.layer == "enospc") {
+    if (f.target != "ext4-loop" || (f.effect != "full" && f.effect.rfind("full:", 0) != 0))
+      return "enospc fault: target = \"ext4-loop\", effect = \"full\" or \"full:BYTES\" (left for the scenario's file)";
+    return "";
+  }
+  if (f.layer == "vm") return "";  // declared for the VM orchestrator; skipped on the host
+  return fmt::format("unknown fault layer '{}' (syscall, rlimit, sysctl, enospc, vm)", f.layer);
+}
+
+FaultState* state_alloc() {
+  void* p = mmap(nullptr, sizeof(FaultState), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  return new (p) FaultState{};
+}
+
+void state_free(FaultState* st) {
+  if (st) munmap(st, sizeof(FaultState));
+}
+
+uint64_t case_seed(uint64_t run_seed, const std::string& case_id) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a of the id
+  for (unsigned char c : case_id) h = (h ^ c) * 1099511628211ULL;
+  return mix(run_seed ^ h);
+}
+
+bool decide(const std::string& fiu_name) {
+  if (!g_st || !g_st->armed.load()) return false;
+  g_st->calls++;
+  bool f = fiu_fail(fiu_name.c_str()) != 0;
+  if (f) g_st->fired++;
+  return f;
+}
+
+void arm() {
+  if (g_st) g_st->armed = 1;
+}
+void disarm() {
+  if (!g_st) return;
+  g_st->armed = 0;
+  if (g_installed && g_spec.layer == "rlimit") checkpoint_rlimit(g_st);
+}
+
+Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::string& case_dir, bool arm_now) {
+  g_spec = f;
+  g_trig = *parse_trigger(f.trigger);
+  g_seed = seed;
+  g_st = st;
+  if (!st) return {Installed::broken, "no shared fault state", case_dir};
+  fiu_init(0);
+  fiu_enable_external(f.fiu_name().c_str(), 1, nullptr, 0, trigger_cb);
+  // A user can drive this case's points with `fiu-ctrl -f PREFIX PID`.
+  if (const char* fifo = getenv("AIOH_FIU_FIFO"); fifo && *fifo) fiu_rc_fifo(fifo);
+  Installed r;
+  r.scratch_dir = case_dir;
+  if (f.layer == "syscall") r = install_syscall(f, st);
+  else if (f.layer == "rlimit") r = install_rlimit(f, st);
+  else if (f.layer == "sysctl") r = install_sysctl(f, st);
+  else if (f.layer == "enospc") r = install_enospc(f, st, case_dir);
+  else if (f.layer == "vm") r = {Installed::skip, "needs a VM: the " + f.target + " fault runs under the VM orchestrator", case_dir};
+  if (r.scratch_dir.empty()) r.scratch_dir = case_dir;
+  g_installed = r.kind == Installed::ok;
+  if (g_installed && arm_now) arm();
+  return r;
+}
+
+void release() {
+  if (!g_installed) return;
+  g_installed = false;
+  disarm();
+  if (g_spec.layer == "sysctl") release_sysctl(g_st);
+  else if (g_spec.layer == "enospc") release_enospc(g_st);
+  else if (g_spec.layer == "rlimit") release_rlimit(g_st);
+}
+
+nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* st) {
+  nlohmann::json j = {{"layer", f.layer}, {"target", f.target}, {"effect", f.effect},
+                      {"trigger", f.trigger}, {"fiu", f.fiu_name()}, {"seed", seed},
+                      {"fired", st && st->fired.load() > 0},
+                      {"fired_count", st ? st->fired.load() : 0},
+                      {"calls", st ? st->calls.load() : 0}};
+  if (st && st->detail[0]) j["readback"] = std::string(st->detail, strnlen(st->detail, sizeof st->detail));
+  return j;
+}
+
+}  // namespace aioh::faults

@@ -1,0 +1,99 @@
+// Fault injection: a fault is a property of a case row (layer, target,
+// effect, trigger). The runner installs it in the case's forked child before
+// the scenario runs, and reads back from the mechanism itself whether it
+// fired: the seccomp supervisor counts the calls it failed, SIGXFSZ is counted
+// by a handler, a sysctl/filesystem layer re-reads the kernel's own counters.
+// A row whose fault did not fire is broken, never pass. libfiu is the control
+// plane: every injection point is a fiu name ("syscall/io_submit",
+// "limit/fsize", "sysctl/aio-max-nr", "fs/enospc") whose fiu decision, made
+// by a seeded trigger, decides each call, so `fiu-ctrl` can drive a running
+// case and `--fault-seed N` reproduces a random run.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace aioh::faults {
+
+struct FaultSpec {
+  std::string layer;    // syscall | rlimit | sysctl | enospc | vm
+  std::string target;   // syscall name, limit name, sysctl name, ...
+  std::string effect;   // errno name, or a layer-specific effect
+  std::string trigger = "always";  // always | once | nth:N | random:P
+  // The libfiu point: syscall/io_submit, limit/fsize, sysctl/aio-max-nr, fs/enospc, vm/<target>.
+  std::string fiu_name() const {
+    if (layer == "rlimit") return "limit/" + target;
+    if (layer == "enospc") return "fs/enospc";
+    return layer + "/" + target;
+  }
+};
+
+// "" when the spec is valid, else what is wrong (checked at table load).
+std::string validate(const FaultSpec& f);
+
+// What the mechanism saw, in memory shared with the parent across fork(), so
+// it survives a child that crashed or was killed by the watchdog.
+struct FaultState {
+  std::atomic<long> calls;   // matching calls the mechanism saw while armed
+  std::atomic<long> fired;   // faults it injected
+  std::atomic<int> armed;
+  char detail[512];          // readback text, NUL-terminated
+};
+FaultState* state_alloc();
+void state_free(FaultState* st);
+
+// The case's seed: the run's --fault-seed mixed with the case id, so a case
+// decides the same whatever else runs.
+uint64_t case_seed(uint64_t run_seed, const std::string& case_id);
+
+struct Installed {
+  enum Kind { ok, skip, broken } kind = ok;
+  std::string reason;
+  std::string scratch_dir;  // where the scenario's files go (a fault fs may replace it)
+};
+
+// In the case's child, before the scenario. `arm_now` false: the scenario
+// arms it (fault-aware scenarios prepare their files first, uncounted).
+Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::string& case_dir, bool arm_now);
+// In the child after the scenario: restores what install changed (sysctls)
+// and records the readback in the shared state.
+void release();
+// Start counting/injecting (fault-aware scenarios call it after preparing).
+void arm();
+// Stop injecting (before a scenario's own verification reads and its
+// teardown); also reads back what only the live process can show (a
+// SIGXFSZ pending on a worker thread that blocks signals).
+void disarm();
+
+// The result's `fault` object (parent side).
+nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* st);
+
+// Run-level policy profiles (`harness --policy NAME`), applied to the harness
+// process itself before the probe, the way a container runtime applies them:
+// docker (io_uring_* EPERM), podman (ENOSYS), android (SIGSYS). Returns "" or
+// an error. Sysctl profiles (io_uring-disabled-1/2, aio-max-nr) are set only
+// around the probe and restored at once (journalled): `probe` runs the probe.
+std::string policy_names();
+std::string apply_policy(const std::string& name);
+// For sysctl profiles: set, call probe(), restore. Returns "" or an error.
+std::string with_policy_sysctl(const std::string& name, const std::function<void()>& probe);
+
+// Layer entry points (one file each).
+Installed install_syscall(const FaultSpec& f, FaultState* st);
+Installed install_rlimit(const FaultSpec& f, FaultState* st);
+Installed install_sysctl(const FaultSpec& f, FaultState* st);
+Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir);
+void release_sysctl(FaultState* st);
+void release_enospc(FaultState* st);
+void release_rlimit(FaultState* st);
+void checkpoint_rlimit(FaultState* st);
+
+// The trigger, decided per call through libfiu (fault.cc).
+bool decide(const std::string& fiu_name);
+int errno_of(const std::string& name);
+
+}  // namespace aioh::faults

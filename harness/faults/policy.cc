@@ -1,0 +1,198 @@
+// Host policy layers: RLIMIT_FSIZE (a write past the limit gets EFBIG and the
+// writer SIGXFSZ, which a handler counts as the proof the fault fired:
+// mm/filemap.c generic_write_check_limits()), and the global sysctls users
+// meet in the field: fs.aio-max-nr exhausted (fs/aio.c ioctx_alloc() EAGAIN)
+// and kernel.io_uring_disabled 1/2 (io_uring/io_uring.c io_uring_allowed()).
+// A sysctl is journalled with its old value BEFORE it is changed and
+// restored right after the case, so a killed case or harness is undone by the
+// runner, the next run or `harness --cleanup`. The window is one case (or,
+// for the run-level profiles, one probe).
+#include <dirent.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "faults/fault.h"
+#include "journal.h"
+
+namespace aioh::faults {
+namespace {
+
+FaultState* g_rl_st = nullptr;
+struct SysctlChange {
+  std::string path, old;
+  long id = -1;
+};
+SysctlChange g_change;
+std::string g_sysctl_target;
+long g_set_value = 0;
+bool g_dropped_admin = false;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+bool write_text(const std::string& path, const std::string& v) {
+  std::ofstream out(path);
+  out << v << "\n";
+  out.flush();
+  return out.good();
+}
+
+// Journal first, then change.
+std::string set_sysctl(const std::string& path, const std::string& value, SysctlChange& ch) {
+  ch.path = path;
+  ch.old = read_text(path);
+  if (ch.old.empty()) return "cannot read " + path;
+  ch.id = Journal::run_journal().record(UndoKind::sysctl, {path, ch.old});
+  if (!write_text(path, value)) {
+    Journal::run_journal().done(ch.id);
+    ch.id = -1;
+    return fmt::format("cannot write {} = {}: {}", path, value, strerror(errno));
+  }
+  return "";
+}
+
+void restore_sysctl(SysctlChange& ch) {
+  if (ch.id < 0) return;
+  if (write_text(ch.path, ch.old)) Journal::run_journal().done(ch.id);
+  ch.id = -1;
+}
+
+void on_sigxfsz(int) {
+  if (g_rl_st) g_rl_st->fired++;
+}
+
+// CAP_SYS_ADMIN lets io_uring_allowed() through kernel.io_uring_disabled=1;
+// dropping it from the effective set makes this process an ordinary user.
+bool set_admin_effective(bool on) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  if (on) d[CAP_SYS_ADMIN / 32].effective |= 1u << (CAP_SYS_ADMIN % 32);
+  else d[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
+  return syscall(SYS_capset, &h, d) == 0;
+}
+
+}  // namespace
+
+Installed install_rlimit(const FaultSpec& f, FaultState* st) {
+  g_rl_st = st;
+  long limit = strtol(f.effect.c_str() + 6, nullptr, 0);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigxfsz;  // counted, not fatal: the write then returns EFBIG
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGXFSZ, &sa, nullptr);
+  rlimit rl{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
+  if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return {Installed::broken, std::string("setrlimit(RLIMIT_FSIZE) failed: ") + strerror(errno), ""};
+  snprintf(st->detail, sizeof st->detail, "RLIMIT_FSIZE=%ld in the case's process; SIGXFSZ counted by a handler", limit);
+  return {Installed::ok, "", ""};
+}
+
+// glibc's AIO workers and io_uring's io-wq workers block signals, so their
+// SIGXFSZ stays pending on the worker (SigPnd in /proc/self/task/*/status),
+// readable only while the worker lives: before the scenario's teardown.
+void checkpoint_rlimit(FaultState* st) {
+  if (st->fired.load() > 0) return;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/status");
+      std::string line;
+      while (std::getline(in, line))
+        if (line.rfind("SigPnd:", 0) == 0 || line.rfind("ShdPnd:", 0) == 0) {
+          unsigned long long mask = strtoull(line.c_str() + 7, nullptr, 16);
+          if (mask & (1ULL << (SIGXFSZ - 1))) {
+            st->fired++;
+            break;
+          }
+        }
+    }
+    closedir(d);
+  }
+}
+
+void release_rlimit(FaultState* st) {
+  long n = st->fired.load();
+  size_t len = strnlen(st->detail, sizeof st->detail);
+  snprintf(st->detail + len, sizeof st->detail - len, "; SIGXFSZ raised in %ld thread(s) (handled or pending on a worker)", n);
+}
+
+Installed install_sysctl(const FaultSpec& f, FaultState* st) {
+  g_sysctl_target = f.target;
+  std::string err;
+  if (f.target == "aio-max-nr") {
+    // 0: any io_setup now fails, whatever other processes hold or free
+    // meanwhile (fs/aio.c ioctx_alloc() "aio_nr + nr_events > aio_max_nr").
+    g_set_value = 0;
+    err = set_sysctl("/proc/sys/fs/aio-max-nr", std::to_string(g_set_value), g_change);
+  } else {
+    g_set_value = strtol(f.effect.c_str(), nullptr, 10);
+    if (g_set_value == 1 && !(g_dropped_admin = set_admin_effective(false)))
+      return {Installed::broken, "cannot drop CAP_SYS_ADMIN for kernel.io_uring_disabled=1", ""};
+    err = set_sysctl("/proc/sys/kernel/io_uring_disabled", f.effect, g_change);
+  }
+  if (!err.empty()) return {Installed::broken, err, ""};
+  st->calls = 1;
+  return {Installed::ok, "", ""};
+}
+
+void release_sysctl(FaultState* st) {
+  // Read the kernel's own state back before restoring it.
+  std::string now = read_text(g_change.path);
+  long held = strtol(now.c_str(), nullptr, 10);
+  if (g_sysctl_target == "aio-max-nr") {
+    long nr = strtol(read_text("/proc/sys/fs/aio-nr").c_str(), nullptr, 10);
+    if (held == 0) st->fired = 1;
+    snprintf(st->detail, sizeof st->detail, "fs.aio-max-nr=%ld (was %s) with fs.aio-nr=%ld: no room for an io_setup", held,
+             g_change.old.c_str(), nr);
+  } else {
+    bool ok = held == g_set_value;
+    if (g_set_value == 1) {
+      std::string gid = read_text("/proc/sys/kernel/io_uring_group");
+      ok = ok && gid == "-1";
+      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s), io_uring_group=%s, CAP_SYS_ADMIN dropped",
+               held, g_change.old.c_str(), gid.c_str());
+    } else {
+      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s)", held, g_change.old.c_str());
+    }
+    if (ok) st->fired = 1;
+  }
+  restore_sysctl(g_change);
+  if (g_dropped_admin) set_admin_effective(true);
+}
+
+std::string with_policy_sysctl(const std::string& name, const std::function<void()>& probe) {
+  SysctlChange ch;
+  std::string err;
+  bool drop = false;
+  if (name == "io_uring-disabled-2") {
+    err = set_sysctl("/proc/sys/kernel/io_uring_disabled", "2", ch);
+  } else if (name == "io_uring-disabled-1") {
+    drop = set_admin_effective(false);
+    if (!drop) return "cannot drop CAP_SYS_ADMIN";
+    err = set_sysctl("/proc/sys/kernel/io_uring_disabled", "1", ch);
+  } else if (name == "aio-max-nr-exhausted") {
+    err = set_sysctl("/proc/sys/fs/aio-max-nr", "0", ch);
+  } else {
+    return fmt::format("unknown policy '{}' (known: {})", name, policy_names());
+  }
+  if (err.empty()) probe();  // the only thing that runs under the changed sysctl
+  restore_sysctl(ch);
+  if (drop) set_admin_effective(true);
+  return err;
+}
+
+}  // namespace aioh::faults

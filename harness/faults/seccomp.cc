@@ -1,0 +1,106 @@
+// The syscall layer (libseccomp): a filter in the case's child sends each
+// call of the target syscall to a user-notification supervisor, a thread
+// created before the filter is loaded and therefore outside it. The
+// supervisor asks libfiu (the row's seeded trigger) per call and either
+// fails the call with the row's errno or lets it CONTINUE into the kernel, and
+// counts what it did. Threads created after the filter inherit it, so this
+// reaches glibc's AIO worker threads (pread64, pwrite64, fsync, clone3),
+// which an LD_PRELOAD cannot. io_uring requests never pass through seccomp:
+// only io_uring_setup/enter/register do (seccomp(2), "SECCOMP_RET_USER_NOTIF";
+// seccomp_unotify(2)). Also the run-level policy profiles (docker, podman,
+// android), which filter the harness itself as a container runtime would.
+#include <linux/seccomp.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "faults/fault.h"
+
+namespace aioh::faults {
+namespace {
+
+struct Supervisor {
+  int ready[2] = {-1, -1};  // the listener fd travels over this pipe
+  std::string fiu;
+  int err = 0;
+};
+Supervisor g_sup;
+
+void* supervise(void*) {
+  int fd = -1;
+  if (read(g_sup.ready[0], &fd, sizeof fd) != sizeof fd || fd < 0) return nullptr;
+  for (;;) {
+    seccomp_notif req;
+    memset(&req, 0, sizeof req);  // SECCOMP_IOCTL_NOTIF_RECV wants it zeroed
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      return nullptr;
+    }
+    seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    if (decide(g_sup.fiu)) {
+      resp.error = -g_sup.err;
+    } else {
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;  // run the real call
+    }
+    // ENOENT: the caller was interrupted meanwhile; the call restarts and
+    // comes back as a new notification.
+    ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  }
+}
+
+}  // namespace
+
+Installed install_syscall(const FaultSpec& f, FaultState* st) {
+  int nr = seccomp_syscall_resolve_name(f.target.c_str());
+  if (nr == __NR_SCMP_ERROR) return {Installed::broken, "libseccomp does not know syscall " + f.target, ""};
+  g_sup.fiu = f.fiu_name();
+  g_sup.err = errno_of(f.effect);
+  if (pipe2(g_sup.ready, O_CLOEXEC) != 0) return {Installed::broken, "pipe2 failed", ""};
+  pthread_t th;
+  if (pthread_create(&th, nullptr, supervise, nullptr) != 0) return {Installed::broken, "cannot start the seccomp supervisor", ""};
+  pthread_detach(th);
+
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return {Installed::broken, "seccomp_init failed", ""};
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
+  // Only this thread (and what it creates later) is filtered: no TSYNC, so
+  // the supervisor stays outside.
+  if (rc == 0) rc = seccomp_load(ctx);
+  int fd = rc == 0 ? seccomp_notify_fd(ctx) : -1;
+  seccomp_release(ctx);
+  if (rc != 0 || fd < 0) return {Installed::broken, fmt::format("cannot load the seccomp notify filter for {}: {}", f.target, strerror(-rc)), ""};
+  (void)!write(g_sup.ready[1], &fd, sizeof fd);
+  snprintf(st->detail, sizeof st->detail, "seccomp SECCOMP_RET_USER_NOTIF on %s; the supervisor answers %s", f.target.c_str(), f.effect.c_str());
+  return {Installed::ok, "", ""};
+}
+
+std::string policy_names() { return "docker, podman, android, io_uring-disabled-1, io_uring-disabled-2, aio-max-nr-exhausted"; }
+
+std::string apply_policy(const std::string& name) {
+  uint32_t action;
+  if (name == "docker") action = SCMP_ACT_ERRNO(EPERM);        // moby profiles/seccomp/default.json: defaultAction SCMP_ACT_ERRNO, io_uring_* removed (moby#46762)
+  else if (name == "podman") action = SCMP_ACT_ERRNO(ENOSYS);  // containers/common seccomp.json defaultErrnoRet ENOSYS; gVisor answers ENOSYS
+  else if (name == "android") action = SCMP_ACT_TRAP;           // bionic's app filter: SECCOMP_RET_TRAP, SIGSYS kills the app
+  else return "";                                               // not a seccomp profile
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return "seccomp_init failed";
+  int rc = 0;
+  for (const char* s : {"io_uring_setup", "io_uring_enter", "io_uring_register"})
+    if (rc == 0) rc = seccomp_rule_add(ctx, action, seccomp_syscall_resolve_name(s), 0);
+  // TSYNC: every thread of the harness, as a runtime filters the whole container.
+  if (rc == 0) rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+  if (rc == 0) rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  return rc == 0 ? "" : fmt::format("cannot load the {} seccomp profile: {}", name, strerror(-rc));
+}
+
+}  // namespace aioh::faults

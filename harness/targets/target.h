@@ -1,0 +1,99 @@
+// Test targets for the O_DIRECT sweep: where a case's file (or block device)
+// lives. A target is a raw loop device with a chosen logical sector size, a
+// filesystem made on one, tmpfs, the scratch directory's own filesystem, a
+// directory the user names (--target) or a block device they name (--device).
+// Each target is created for the run, recorded in the undo journal BEFORE it
+// exists, probed for its O_DIRECT geometry (STATX_DIOALIGN on a file in it,
+// else sysfs logical_block_size and dma_alignment), and torn down after.
+// The probed geometry becomes facts overlaid on the environment, so the case
+// tables predict each request's answer from the target it runs on.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "probe.h"
+
+namespace aioh {
+
+struct Target {
+  // What it is (fixed before the run, so ids can be listed without root).
+  std::string name;          // "xfs-4096", "loop-512", "tmpfs", "scratch", "dir", "device"
+  std::string kind;          // raw | fs | tmpfs | scratch | dir | device
+  std::string fs;            // ext4, xfs, btrfs, tmpfs; "" for a raw device
+  int64_t sector_size = 0;   // the loop device's logical sector size, 0 if none
+  std::string user_path;     // --target PATH / --device /dev/X
+  // What it became (filled by TargetSet::create).
+  std::string dir;           // where case directories go (file targets)
+  std::string device;        // the block device (raw targets; the loop under a fs)
+  std::string backing;       // the loop's backing file
+  std::string reason;        // non-empty: unavailable, and why
+  std::map<std::string, Fact> facts;
+  std::map<std::string, std::string> info;
+
+  bool raw() const { return kind == "raw" || kind == "device"; }
+  bool needs_root() const { return kind == "raw" || kind == "fs" || kind == "tmpfs"; }
+  // {"name","kind","fs","logical_block_size","dio_mem_align",...}
+  nlohmann::json to_json() const;
+};
+
+// Facts only targets publish (besides dio, dio_mem_align, dio_offset_align,
+// logical_block_size, dma_alignment, statx_dioalign, which the scratch probe
+// has too): dio_fallback, dio_read_offset_align, target_raw, target_fs,
+// target_size. Used by the case-table loader to accept them in predicates.
+bool is_target_fact(const std::string& name);
+
+// The targets a run uses. Without --target/--device: loop-512, loop-4096,
+// ext4-512, xfs-4096, btrfs-4096, tmpfs, scratch.
+std::vector<Target> default_targets();
+// --target PATH: one target, the user's directory (cases go in a private
+// subdirectory that is removed after).
+Target dir_target(const std::string& path);
+// --device /dev/X (with --destructive): one raw target, the user's device.
+Target device_target(const std::string& path);
+
+// A row's `targets` selector matches a target by name, kind or fs, or one of
+// the groups "all", "files" (I/O to a file in a directory) and "blockdev"
+// (I/O to the block device itself).
+bool target_selected(const std::string& selector, const Target& t);
+
+// The environment a case on target t sees: t's facts over env's.
+Environment overlay(const Environment& env, const Target& t);
+
+class TargetSet {
+ public:
+  explicit TargetSet(std::vector<Target> specs) : targets_(std::move(specs)) {}
+  ~TargetSet() { teardown(); }
+  TargetSet(const TargetSet&) = delete;
+  TargetSet& operator=(const TargetSet&) = delete;
+
+  // Creates and probes the targets named in `wanted` (the others stay
+  // unavailable with "not used by this run"); artefacts go under
+  // scratch_dir. Progress and failures go to `log` lines.
+  void create(const std::vector<std::string>& wanted, const std::string& scratch_dir,
+              std::vector<std::string>* log);
+  // Unmounts, detaches and removes what create() made, newest first, marking
+  // each journal entry done. Idempotent. Returns what failed ("" entries ok).
+  std::vector<std::string> teardown();
+
+  const Target* find(const std::string& name) const;
+  const std::vector<Target>& all() const { return targets_; }
+  nlohmann::json to_json() const;  // the environment's "targets" array
+
+ private:
+  struct Undo {
+    long journal_id;
+    int kind;  // UndoKind
+    std::vector<std::string> args;
+  };
+  void create_one(Target& t, const std::string& scratch_dir);
+  void probe(Target& t);
+  std::vector<Target> targets_;
+  std::vector<Undo> undo_;
+  std::vector<int> held_fds_;  // loop devices held open while the run lasts
+};
+
+}  // namespace aioh

@@ -1,0 +1,156 @@
+// Tests for the sweep's targets: row selection and id expansion, the fact
+// overlay (a target never inherits the scratch filesystem's geometry), the
+// --device safety refusal, and, as root, that a created loop device and mount
+// really have the probed geometry and are gone after teardown.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "case_table.h"
+#include "targets/target.h"
+#include "test_util.h"
+
+namespace aioh {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+TEST(Targets, SelectorsMatchNameKindFsAndGroups) {
+  auto ts = default_targets();
+  auto find = [&](const std::string& n) {
+    for (auto& t : ts)
+      if (t.name == n) return t;
+    ADD_FAILURE() << "no default target " << n;
+    return Target{};
+  };
+  Target loop = find("loop-4096"), xfs = find("xfs-4096"), tmp = find("tmpfs");
+  EXPECT_TRUE(target_selected("all", loop));
+  EXPECT_TRUE(target_selected("blockdev", loop));
+  EXPECT_FALSE(target_selected("files", loop));
+  EXPECT_TRUE(target_selected("files", xfs));
+  EXPECT_TRUE(target_selected("xfs", xfs));
+  EXPECT_TRUE(target_selected("xfs-4096", xfs));
+  EXPECT_FALSE(target_selected("ext4", xfs));
+  EXPECT_TRUE(target_selected("tmpfs", tmp));
+  EXPECT_FALSE(target_selected("blockdev", tmp));
+}
+
+TEST(Targets, OverlayDropsScratchGeometry) {
+  Environment env;
+  env.facts["dio_mem_align"] = int64_t{512};
+  env.facts["dio_offset_align"] = int64_t{512};
+  env.facts["root"] = true;
+  Target t;
+  t.name = "tmpfs";
+  t.facts["dio"] = true;
+  t.facts["dio_fallback"] = true;
+  Environment e = overlay(env, t);
+  EXPECT_FALSE(e.number("dio_mem_align").has_value()) << "tmpfs must not inherit the scratch fs's alignment";
+  EXPECT_TRUE(e.flag("dio_fallback"));
+  EXPECT_TRUE(e.flag("root"));
+}
+
+TEST(Targets, RowsExpandPerTargetWithSuffixedIds) {
+  test::TempDir d;
+  d.write("t.toml", R"(area = "dio"
+[[case]]
+id = "x"
+scenario = "dio_sweep"
+interfaces = ["io_uring"]
+targets = ["blockdev", "tmpfs"]
+params = { op = "read" }
+expect = "0@open"
+when = [{ if = "dio_fallback", expect = "0@open" }]
+source = "test"
+)");
+  auto rows = load_case_dir(d.path);
+  auto runs = expand(rows, {"io_uring"}, default_targets());
+  std::vector<std::string> ids;
+  for (auto& r : runs) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"dio.x@io_uring/loop-512", "dio.x@io_uring/loop-4096",
+                                           "dio.x@io_uring/tmpfs"}));
+  EXPECT_EQ(run_target(runs[0]), "loop-512");
+  EXPECT_EQ(run_target(CaseRun{nullptr, "io_uring", "errors.bad-fd@io_uring"}), "");
+}
+
+TEST(Targets, UnknownFactStillRejected) {
+  test::TempDir d;
+  d.write("t.toml", R"(area = "dio"
+[[case]]
+id = "x"
+scenario = "dio_sweep"
+interfaces = "all"
+targets = "all"
+expect = "0@open"
+when = [{ if = "no_such_fact", expect = "0@open" }]
+source = "test"
+)");
+  EXPECT_THROW(load_case_dir(d.path), LoadError);
+}
+
+TEST(Targets, DeviceWithoutDestructiveIsRefused) {
+  auto r = test::run_cmd(test::harness_bin() + " --device /dev/null --list");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--destructive"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+}
+
+TEST(Targets, NonRootTargetsAreUnavailableWithTheReason) {
+  test::TempDir d;
+  std::filesystem::permissions(d.path, std::filesystem::perms::all);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (geteuid() == 0 && setuid(65534) != 0) _exit(3);
+    TargetSet set(default_targets());
+    set.create({"loop-512", "tmpfs"}, d.path, nullptr);
+    bool ok = set.find("loop-512")->reason.find("needs root") != std::string::npos &&
+              set.find("tmpfs")->reason.find("needs root") != std::string::npos;
+    _exit(ok ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 3) GTEST_SKIP() << "cannot drop to uid 65534";
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+TEST(Targets, LoopAndTmpfsHaveProbedGeometryAndLeaveNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to create loop devices and mounts";
+  test::TempDir d;
+  std::string dev, mp;
+  {
+    TargetSet set(default_targets());
+    set.create({"loop-4096", "tmpfs"}, d.path, nullptr);
+    const Target* loop = set.find("loop-4096");
+    const Target* tmp = set.find("tmpfs");
+    if (!loop->reason.empty()) GTEST_SKIP() << "loop device unavailable here: " << loop->reason;
+    dev = loop->device;
+    mp = tmp->dir;
+    auto num = [](const Target* t, const char* k) {
+      auto it = t->facts.find(k);
+      return it == t->facts.end() ? int64_t{-1} : std::get<int64_t>(it->second);
+    };
+    EXPECT_EQ(num(loop, "logical_block_size"), 4096);
+    EXPECT_EQ(num(loop, "dio_offset_align"), 4096);
+    EXPECT_TRUE(std::get<bool>(loop->facts.at("dio")));
+    EXPECT_TRUE(std::get<bool>(loop->facts.at("target_raw")));
+    ASSERT_TRUE(tmp->reason.empty()) << tmp->reason;
+    EXPECT_TRUE(std::get<bool>(tmp->facts.at("dio_fallback")));
+    EXPECT_NE(slurp("/proc/mounts").find(mp), std::string::npos);
+    auto errs = set.teardown();
+    EXPECT_TRUE(errs.empty()) << errs.front();
+  }
+  std::string blk = std::filesystem::path(dev).filename();
+  std::string backing = slurp("/sys/block/" + blk + "/loop/backing_file");
+  EXPECT_EQ(backing.find(d.path), std::string::npos) << dev << " still backed by " << backing;
+  EXPECT_EQ(slurp("/proc/mounts").find(mp), std::string::npos) << mp << " still mounted";
+}
+
+}  // namespace
+}  // namespace aioh
