@@ -178,6 +178,11 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
       if (key == "reason") xf.reason = v.value<std::string>().value_or("");
       else if (key == "ref") xf.ref = v.value<std::string>().value_or("");
       else if (key == "interfaces") xf.interfaces = string_list(file, v, "xfail.interfaces");
+      else if (key == "if") {
+        auto cond = v.value<std::string>();
+        if (!cond) fail_at(file, v, "xfail 'if' must be a string");
+        xf.cond = parse_predicate(file, v, *cond);
+      }
       else fail_at(file, v, fmt::format("unknown key '{}' in xfail", key));
     }
     if (xf.reason.empty() || xf.ref.empty()) fail_at(file, *x, "xfail needs 'reason' and 'ref'");
@@ -195,6 +200,7 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
       else if (key == "target") f.target = *s;
       else if (key == "effect") f.effect = *s;
       else if (key == "trigger") f.trigger = *s;
+      else if (key == "range") f.range = *s;
       else fail_at(file, v, fmt::format("unknown key '{}' in fault", key));
     }
     if (auto err = faults::validate(f); !err.empty()) fail_at(file, *fn, err);

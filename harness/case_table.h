@@ -42,6 +42,8 @@ struct XFail {
   std::string reason;
   std::string ref;
   std::vector<std::string> interfaces;  // empty: all of the row's
+  // `if`: the defect is expected only where this probed fact holds.
+  std::optional<Predicate> cond;
 };
 
 struct CaseRow {

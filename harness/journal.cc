@@ -24,6 +24,8 @@
 
 #include <fmt/format.h>
 
+#include "faults/block.h"
+
 namespace aioh {
 namespace {
 
@@ -35,12 +37,16 @@ const char* kind_name(UndoKind k) {
     case UndoKind::umount: return "umount";
     case UndoKind::loop_detach: return "loop_detach";
     case UndoKind::remove_tree: return "remove_tree";
+    case UndoKind::dm_remove: return "dm_remove";
+    case UndoKind::nullb_remove: return "nullb_remove";
+    case UndoKind::module_unload: return "module_unload";
   }
   return "?";
 }
 
 bool kind_from(const std::string& s, UndoKind* k) {
-  for (UndoKind c : {UndoKind::sysctl, UndoKind::umount, UndoKind::loop_detach, UndoKind::remove_tree})
+  for (UndoKind c : {UndoKind::sysctl, UndoKind::umount, UndoKind::loop_detach, UndoKind::remove_tree,
+                     UndoKind::dm_remove, UndoKind::nullb_remove, UndoKind::module_unload})
     if (s == kind_name(c)) {
       *k = c;
       return true;
@@ -176,6 +182,12 @@ std::string Journal::undo(UndoKind kind, const std::vector<std::string>& args) {
       fs::remove_all(args[0], ec);
       return ec ? fmt::format("remove {}: {}", args[0], ec.message()) : "";
     }
+    case UndoKind::dm_remove:
+      return args.size() == 1 ? faults::dm_remove(args[0]) : "malformed entry";
+    case UndoKind::nullb_remove:
+      return args.size() == 1 ? faults::undo_nullb(args[0]) : "malformed entry";
+    case UndoKind::module_unload:
+      return args.size() == 1 ? faults::undo_module(args[0]) : "malformed entry";
   }
   return "unknown kind";
 }

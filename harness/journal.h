@@ -18,6 +18,9 @@ enum class UndoKind {
   umount,        // args: mount point
   loop_detach,   // args: /dev/loopN, backing file (detached only if it still matches)
   remove_tree,   // args: path
+  dm_remove,     // args: device-mapper device name (DM_DEV_REMOVE)
+  nullb_remove,  // args: null_blk configfs item directory (power=0, rmdir)
+  module_unload, // args: module name (delete_module; only modules a case loaded)
 };
 
 class Journal {

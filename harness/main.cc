@@ -190,9 +190,13 @@ int main(int argc, char** argv) {
   if (list) {
     if (format == "json") {
       nlohmann::json arr = nlohmann::json::array();
-      for (auto& r : runs)
+      for (auto& r : runs) {
         arr.push_back({{"id", r.id}, {"case", r.row->case_id()}, {"area", r.row->area},
                        {"interface", r.interface}, {"scenario", r.row->scenario}, {"source", r.row->source}});
+        // The VM orchestrator builds each guest's device faults from these.
+        if (auto& f = r.row->fault)
+          arr.back()["fault"] = {{"layer", f->layer}, {"target", f->target}, {"effect", f->effect}, {"trigger", f->trigger}};
+      }
       fmt::print("{}\n", arr.dump(2));
     } else {
       for (auto& r : runs) fmt::print("{}\n", r.id);

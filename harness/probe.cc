@@ -9,6 +9,7 @@
 #include <gnu/libc-version.h>
 #include <libaio.h>
 #include <liburing.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -31,6 +32,9 @@
 #include <nlohmann/json.hpp>
 
 #include "errno_names.h"
+#include "faults/block.h"
+#include "faults/fault.h"
+#include "probe_kernel.h"
 
 #ifndef STATX_DIOALIGN
 #define STATX_DIOALIGN 0x00002000U
@@ -339,10 +343,13 @@ bool is_known_fact(const std::string& name) {
       "root", "io_uring", "io_uring_disabled", "kernel_aio", "aio_max_nr",
       "aio_nr", "dio", "statx_dioalign", "dio_mem_align", "dio_offset_align",
       "logical_block_size", "dma_alignment", "memlock_soft", "memlock_hard",
-      "nofile_soft", "seccomp", "kmsg_writable", "scratch_fs", "cpus"};
+      "nofile_soft", "seccomp", "fuse", "kmsg_writable", "scratch_fs", "cpus",
+      "null_blk", "device_mapper", "scsi_debug", "vm_guest", "nvme_max_retries", "bpf_lsm",
+      "memlock_charged", "ring_memlock_charged"};
   for (const char* n : kNames)
     if (name == n) return true;
-  for (const char* prefix : {"io_uring.op.", "io_uring.feat.", "io_uring.setup."})
+  if (is_kernel_behaviour_fact(name)) return true;
+  for (const char* prefix : {"io_uring.op.", "io_uring.feat.", "io_uring.setup.", "liburing.", "libaio."})
     if (name.rfind(prefix, 0) == 0 && name.size() > strlen(prefix)) return true;
   return false;
 }
@@ -396,6 +403,37 @@ Environment probe_environment(const std::string& scratch) {
     env.facts["memlock_hard"] = lim(rl.rlim_max);
   }
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) env.facts["nofile_soft"] = lim(rl.rlim_cur);
+  // io_uring charges RLIMIT_MEMLOCK only to a ring made without CAP_IPC_LOCK
+  // (io_uring/io_uring.c io_uring_create(): ctx->user), so root's limit is moot.
+  {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    bool ipc_lock = syscall(SYS_capget, &h, d) == 0 && (d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
+    env.facts["memlock_charged"] = !ipc_lock;
+    // Whether the ring itself is charged (not from 5.12, again from the
+    // io_uring/memmap.c io_create_region() rework): a ring made under
+    // RLIMIT_MEMLOCK=0 without CAP_IPC_LOCK, in a child.
+    json charged = in_child([] {
+      __user_cap_header_struct ch{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct cd[2]{};
+      syscall(SYS_capget, &ch, cd);
+      cd[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+      cd[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+      rlimit zero{0, 0};
+      if (syscall(SYS_capset, &ch, cd) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0) return json{{"error", "cannot drop CAP_IPC_LOCK"}};
+      io_uring ring;
+      int ret = io_uring_queue_init(8, &ring, 0);
+      if (ret == 0) io_uring_queue_exit(&ring);
+      return json{{"ret", ret}};
+    });
+    if (charged.contains("ret") && (charged["ret"] == 0 || charged["ret"] == -ENOMEM))
+      env.facts["ring_memlock_charged"] = charged["ret"] == -ENOMEM;
+  }
+  // A guest of the VM orchestrator (vm/guest/init.sh), and what its disk carries: device faults
+  // run only there, and a one-shot fault is visible only with the NVMe driver's retries off.
+  env.facts["vm_guest"] = getenv("AIOH_VM_GUEST") != nullptr;
+  if (const char* d = getenv("AIOH_DEVICE_FAULT")) env.info["vm_device_fault"] = d;
+  if (auto v = read_int("/sys/module/nvme_core/parameters/max_retries")) env.facts["nvme_max_retries"] = *v;
 
   json uring = in_child(probe_io_uring);
   bool uring_ok = uring.value("ok", false);
@@ -422,7 +460,31 @@ Environment probe_environment(const std::string& scratch) {
   env.interfaces["posix-aio"] = {true, ""};
 
   env.facts["scratch_fs"] = fs_name(scratch);
+  // The fs fault layer's own round trip: mount, an EIO read that fires, unmount.
+  json fuse = in_child([&] {
+    std::string why = faults::probe_fs(scratch);
+    return json{{"ok", why.empty()}, {"reason", why}};
+  });
+  env.facts["fuse"] = fuse.value("ok", false);
+  if (!env.flag("fuse")) env.info["fuse_reason"] = fuse.value("reason", fuse.value("error", "fuse probe failed"));
   probe_dio(env, scratch);
+  // The lsm fault layer: a BPF LSM program loaded, attached and seen denying
+  // a read, in a child so nothing outlives the probe (faults/lsm.cc).
+  {
+    json lsm = in_child([&] { return json{{"reason", faults::probe_bpf_lsm(scratch)}}; });
+    std::string why = lsm.contains("killed") ? "the BPF LSM probe died of signal " + std::to_string(lsm["killed"].get<int>())
+                                             : lsm.value("reason", lsm.value("error", "BPF LSM probe failed"));
+    env.facts["bpf_lsm"] = why.empty();
+    if (!why.empty()) env.info["bpf_lsm_reason"] = why;
+  }
+  probe_kernel_behaviour(env, scratch);
+  probe_libraries(env);  // probe_libs.cc: what the loaded liburing/libaio do
+  // Block fault facilities (faults/block.cc): usable when the module is here.
+  for (const char* fac : {"null_blk", "device_mapper", "scsi_debug"}) {
+    std::string why = faults::block_facility_reason(fac);
+    env.facts[fac] = why.empty();
+    if (!why.empty()) env.info[std::string(fac) + "_reason"] = why;
+  }
   return env;
 }
 

@@ -35,6 +35,10 @@ struct Environment {
 // Runs every probe. scratch_dir must exist.
 Environment probe_environment(const std::string& scratch_dir);
 
+// Library behaviour facts ("liburing.*", "libaio.*"), observed in forked
+// children under a seccomp trap filter (probe_libs.cc).
+void probe_libraries(Environment& env);
+
 // The fact names a case table may refer to (for load-time validation).
 // Patterned names ("io_uring.op.*", "io_uring.feat.*") are matched by prefix.
 bool is_known_fact(const std::string& name);

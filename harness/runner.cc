@@ -160,6 +160,8 @@ Result Runner::run_one(const CaseRun& c) {
     if (tgt->raw()) params["target_device"] = tgt->device;
   }
   const Environment& env = tgt ? tenv : env_;
+  // A defect keyed on a probed fact is expected only where the fact holds.
+  if (!res.xfail.is_null() && row.xfail->cond && !row.xfail->cond->eval(env)) res.xfail = nullptr;
   const Expectation* exp = row.expectation_for(c.interface, env);
   res.expected = exp ? exp->text : "";
 
@@ -179,6 +181,8 @@ Result Runner::run_one(const CaseRun& c) {
       if (tgt) {
         auto why = tgt->info.find(fact + "_reason");
         res.reason += fmt::format(" on target {}{}", tgt->name, why == tgt->info.end() ? "" : ": " + why->second);
+      } else if (auto why = env.info.find(fact + "_reason"); why != env.info.end()) {
+        res.reason += ": " + why->second;  // the probe's own why (e.g. fuse_reason)
       }
       return res;
     }

@@ -6,8 +6,9 @@ AIOH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AIOH_BUILD="${AIOH_BUILD:-$AIOH_ROOT/build}"
 
 AIOH_BUILD_DEPS=(build-essential cmake pkg-config liburing-dev libaio-dev libfiu-dev fiu-utils
-  libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
+  libseccomp-dev libfuse3-dev fuse3 nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
   googletest libgtest-dev libgmock-dev
+  clang libbpf-dev  # the BPF LSM fault layer (harness/faults/lsm.bpf.c); optional, its rows skip without
   e2fsprogs xfsprogs btrfs-progs util-linux)  # mkfs.* and losetup for the O_DIRECT sweep targets
 AIOH_PY_DEPS=(python3 python3-pytest python3-yaml)
 

@@ -139,3 +139,17 @@ TEST(Predicate, EvaluatesFactsAndComparisons) {
   EXPECT_TRUE(p("scratch_fs", "==", "ext4").eval(env));
   EXPECT_FALSE(p("io_uring.op.READ", "", "").eval(env));  // absent facts are false
 }
+
+TEST(CaseTable, XfailIfParsesAFactPredicateAndRejectsUnknownFacts) {
+  test::TempDir d;
+  auto rows = load_case_file(d.write("t.toml", row("xfail = { if = \"!rwf.noappend\", reason = \"r\", ref = \"x\" }\n")));
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_TRUE(rows[0].xfail && rows[0].xfail->cond);
+  Environment env;
+  env.facts["rwf.noappend"] = true;
+  EXPECT_FALSE(rows[0].xfail->cond->eval(env));
+  env.facts["rwf.noappend"] = false;
+  EXPECT_TRUE(rows[0].xfail->cond->eval(env));
+  EXPECT_NE(load_error(row("xfail = { if = \"io_uring.shiny\", reason = \"r\", ref = \"x\" }\n")).find("unknown fact 'io_uring.shiny'"),
+            std::string::npos);
+}

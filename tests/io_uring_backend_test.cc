@@ -17,6 +17,7 @@
 #include "backends/io_uring_backend.h"
 #include "convention.h"
 #include "pattern.h"
+#include "test_util.h"
 
 namespace aioh {
 namespace {
@@ -44,39 +45,23 @@ class IoUringBackendTest : public ::testing::Test {
       EXPECT_TRUE(be_->conventions().breaches.empty())
           << be_->conventions().breaches.front();
     }
-    if (fd_ >= 0) close(fd_);
-    if (!path_.empty()) unlink(path_.c_str());
   }
   int pattern_file(size_t size) {
-    char tmpl[] = "/tmp/aioh-uring-test-XXXXXX";
-    fd_ = mkstemp(tmpl);
-    path_ = tmpl;
-    std::string data(size, '\0');
-    fill_pattern(data.data(), size, kFileSeed, 0);
-    EXPECT_EQ(pwrite(fd_, data.data(), size, 0), static_cast<ssize_t>(size));
-    return fd_;
+    file_ = std::make_unique<test::PatternFile>(size);
+    return file_->fd;
   }
   std::unique_ptr<IoUringBackend> be_;
-  int fd_ = -1;
-  std::string path_;
+  std::unique_ptr<test::PatternFile> file_;
 };
 
 TEST_F(IoUringBackendTest, ReadGivesLengthOnCqeResAtCompletion) {
-  int fd = pattern_file(16384);
   AlignedBuffer buf(4096);
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf.data();
-  r.len = 4096;
-  r.offset = 4096;
-  r.tag = 42;
-  Outcome s = be_->submit({&r});
-  EXPECT_EQ(s.str(), "1@submit");
-  EXPECT_EQ(s.channel, Channel::ret);
-  std::vector<Completion> out;
-  Outcome w = be_->wait(1, 4, timespec{5, 0}, out);
-  EXPECT_EQ(w.str(), "1@wait");
+  Request r = test::read_req(pattern_file(16384), buf.data(), 4096, 4096, 42);
+  test::OneShot o = test::submit_and_reap(*be_, r, 4);
+  EXPECT_EQ(o.submit.str(), "1@submit");
+  EXPECT_EQ(o.submit.channel, Channel::ret);
+  EXPECT_EQ(o.wait.str(), "1@wait");
+  const std::vector<Completion>& out = o.out;
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].tag, 42u);
   EXPECT_EQ(out[0].result.str(), "4096@completion");

@@ -17,20 +17,6 @@
 
 using namespace aioh;
 
-namespace {
-
-// A scratch file holding the kFileSeed pattern.
-int pattern_file(const test::TempDir& dir, size_t size) {
-  std::string p = dir.path + "/data";
-  int fd = open(p.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
-  std::vector<uint8_t> b(size);
-  fill_pattern(b.data(), size, kFileSeed, 0);
-  EXPECT_EQ(pwrite(fd, b.data(), size, 0), static_cast<ssize_t>(size));
-  return fd;
-}
-
-}  // namespace
-
 TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
   auto be = make_kernel_aio_backend();
   EXPECT_EQ(be->name(), "kernel-aio");
@@ -46,24 +32,16 @@ TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
 }
 
 TEST(KernelAioBackend, PatternReadCompletesWithLength) {
-  test::TempDir dir;
-  int fd = pattern_file(dir, 8192);
+  test::PatternFile f(8192);
   auto be = make_kernel_aio_backend();
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf.data();
-  r.len = 4096;
-  r.offset = 4096;
-  r.tag = 42;
-  Outcome s = be->submit({&r});
-  EXPECT_EQ(s.str(), "1@submit");
-  EXPECT_EQ(s.channel, Channel::ret);
-  std::vector<Completion> out;
-  Outcome w = be->wait(1, 1, timespec{5, 0}, out);
-  EXPECT_EQ(w.str(), "1@wait");
+  Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 42);
+  test::OneShot o = test::submit_and_reap(*be, r);
+  EXPECT_EQ(o.submit.str(), "1@submit");
+  EXPECT_EQ(o.submit.channel, Channel::ret);
+  EXPECT_EQ(o.wait.str(), "1@wait");
+  const std::vector<Completion>& out = o.out;
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].tag, 42u);
   EXPECT_FALSE(out[0].result.is_error);
@@ -73,7 +51,6 @@ TEST(KernelAioBackend, PatternReadCompletesWithLength) {
   EXPECT_EQ(verify_buffer(buf.data(), 4096, kFileSeed, 4096), "");
   EXPECT_EQ(be->teardown().str(), "0@teardown");
   EXPECT_TRUE(be->conventions().breaches.empty());
-  close(fd);
 }
 
 TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
@@ -91,21 +68,16 @@ TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
 }
 
 TEST(KernelAioBackend, ReadErrorArrivesInIoEventRes) {
-  test::TempDir dir;
-  int fd = pattern_file(dir, 4096);
+  test::PatternFile f(4096);
   auto be = make_kernel_aio_backend();
   ASSERT_FALSE(be->setup({}).is_error);
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = reinterpret_cast<void*>(16);  // never mapped: the copy faults
-  r.len = 4096;
-  EXPECT_EQ(be->submit({&r}).str(), "1@submit");
-  std::vector<Completion> out;
-  ASSERT_EQ(be->wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
-  EXPECT_EQ(out.at(0).result.str(), "EFAULT@completion");
-  EXPECT_EQ(out.at(0).result.channel, Channel::io_event_res);
-  close(fd);
+  // Never mapped: the copy faults.
+  Request r = test::read_req(f.fd, reinterpret_cast<void*>(16), 4096, 0, 0);
+  test::OneShot o = test::submit_and_reap(*be, r);
+  EXPECT_EQ(o.submit.str(), "1@submit");
+  ASSERT_EQ(o.wait.str(), "1@wait");
+  EXPECT_EQ(o.out.at(0).result.str(), "EFAULT@completion");
+  EXPECT_EQ(o.out.at(0).result.channel, Channel::io_event_res);
 }
 
 TEST(KernelAioBackend, PendingPollCancelIsEinprogress) {

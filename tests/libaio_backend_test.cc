@@ -32,25 +32,16 @@ TEST(LibaioBackend, SetupZeroEventsIsEinvalOnReturn) {
 }
 
 TEST(LibaioBackend, PatternReadCompletesWithLength) {
-  test::TempDir dir;
-  std::string path = dir.path + "/data";
-  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
-  std::vector<uint8_t> b(8192);
-  fill_pattern(b.data(), b.size(), kFileSeed, 0);
-  ASSERT_EQ(pwrite(fd, b.data(), b.size(), 0), 8192);
+  test::PatternFile f(8192);
   auto be = make_libaio_backend();
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf.data();
-  r.len = 4096;
-  r.offset = 4096;
-  r.tag = 7;
-  EXPECT_EQ(be->submit({&r}).str(), "1@submit");
-  std::vector<Completion> out;
-  EXPECT_EQ(be->wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
+  Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 7);
+  test::OneShot o = test::submit_and_reap(*be, r);
+  EXPECT_EQ(o.submit.str(), "1@submit");
+  EXPECT_EQ(o.submit.channel, Channel::ret);
+  EXPECT_EQ(o.wait.str(), "1@wait");
+  const std::vector<Completion>& out = o.out;
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].tag, 7u);
   EXPECT_EQ(out[0].result.value, 4096);
@@ -58,7 +49,6 @@ TEST(LibaioBackend, PatternReadCompletesWithLength) {
   EXPECT_EQ(out[0].result.phase, Phase::completion);
   EXPECT_EQ(verify_buffer(buf.data(), 4096, kFileSeed, 4096), "");
   EXPECT_TRUE(be->conventions().breaches.empty());
-  close(fd);
 }
 
 TEST(LibaioBackend, BadFdIsEbadfOnReturn) {

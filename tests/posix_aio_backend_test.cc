@@ -23,28 +23,12 @@ using namespace aioh;
 
 namespace {
 
-struct DataFile {
-  test::TempDir dir;
-  int fd = -1;
-  explicit DataFile(size_t size = 16384) {
-    fd = open((dir.path + "/data").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
-    std::vector<uint8_t> b(size);
-    fill_pattern(b.data(), b.size(), kFileSeed, 0);
-    EXPECT_EQ(pwrite(fd, b.data(), b.size(), 0), static_cast<ssize_t>(size));
-  }
-  ~DataFile() { close(fd); }
+// The kFileSeed pattern file these tests read (16 KiB unless told).
+struct DataFile : test::PatternFile {
+  explicit DataFile(size_t size = 16384) : test::PatternFile(size) {}
 };
 
-Request read_req(int fd, void* buf, size_t len, int64_t off, uint64_t tag) {
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf;
-  r.len = len;
-  r.offset = off;
-  r.tag = tag;
-  return r;
-}
+using test::read_req;
 
 int closed_fd() {
   int fd = dup(STDIN_FILENO);
@@ -94,9 +78,10 @@ TEST(PosixAioBackend, PatternReadCompletesWithLengthOnAioReturn) {
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
   Request r = read_req(f.fd, buf.data(), 4096, 8192, 7);
-  EXPECT_EQ(be->submit({&r}).str(), "1@submit");
-  std::vector<Completion> out;
-  EXPECT_EQ(be->wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
+  test::OneShot o = test::submit_and_reap(*be, r);
+  EXPECT_EQ(o.submit.str(), "1@submit");
+  EXPECT_EQ(o.wait.str(), "1@wait");
+  const std::vector<Completion>& out = o.out;
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].tag, 7u);
   EXPECT_FALSE(out[0].result.is_error);

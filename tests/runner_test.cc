@@ -138,11 +138,24 @@ TEST_F(RunnerTest, ConventionBreachFails) {
 }
 
 TEST_F(RunnerTest, KnownDefectTurnsFailIntoXfailAndPassIntoXpass) {
-  XFail x{"a known bug", "linux commit 0123456789ab", {}};
+  XFail x{"a known bug", "linux commit 0123456789ab", {}, std::nullopt};
   EXPECT_EQ(run("test_observe_ebadf", "EINVAL@submit", 10, x).verdict, "xfail");
   auto r = run("test_observe_ebadf", "EBADF@submit", 10, x);
   EXPECT_EQ(r.verdict, "xpass");
   EXPECT_NE(r.reason.find("0123456789ab"), std::string::npos);
+}
+
+TEST_F(RunnerTest, KnownDefectWithIfAppliesOnlyWhereTheFactHolds) {
+  XFail x{"a defect the probe reproduces", "linux commit 0123456789ab", {}, std::nullopt};
+  x.cond = Predicate{"io_uring.cancel.running_leaks_erestartsys", "", "", "io_uring.cancel.running_leaks_erestartsys"};
+  env.facts["io_uring.cancel.running_leaks_erestartsys"] = true;
+  EXPECT_EQ(run("test_observe_ebadf", "EINVAL@submit", 10, x).verdict, "xfail");
+  env.facts["io_uring.cancel.running_leaks_erestartsys"] = false;
+  // Where the fact does not hold the row is an ordinary row: a fail is a fail.
+  auto r = run("test_observe_ebadf", "EINVAL@submit", 10, x);
+  EXPECT_EQ(r.verdict, "fail");
+  EXPECT_TRUE(r.xfail.is_null());
+  EXPECT_EQ(run("test_observe_ebadf", "EBADF@submit", 10, x).verdict, "pass");
 }
 
 TEST_F(RunnerTest, UnavailableInterfaceSkipsWithTheProbeReason) {

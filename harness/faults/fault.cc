@@ -19,12 +19,13 @@
 #include <fmt/format.h>
 
 #include "errno_names.h"
+#include "faults/block.h"
 
 namespace aioh::faults {
 namespace {
 
 struct Trigger {
-  enum Kind { always, nth, random } kind = always;
+  enum Kind { always, nth, random, external } kind = always;
   long n = 1;
   double p = 1.0;
 };
@@ -38,6 +39,10 @@ bool g_installed = false;
 std::optional<Trigger> parse_trigger(const std::string& t) {
   Trigger tr;
   if (t == "always") return tr;
+  if (t == "external") {  // only `fiu-ctrl -c "enable name=POINT"` makes it fire
+    tr.kind = Trigger::external;
+    return tr;
+  }
   if (t == "once") {
     tr.kind = Trigger::nth;
     return tr;
@@ -66,6 +71,24 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The "external" trigger: the case holds before arming until a user has
+// enabled the point with `fiu-ctrl` (libfiu's remote control replaces the
+// harness's rule, so fiu_fail() turns true); it gives up after 5 s, and the
+// fault then does not fire (broken). fiu has no change notification, hence
+// the poll; fiu_fail() here is not counted as a call.
+void wait_external() {
+  const std::string name = g_spec.fiu_name();
+  size_t len = strnlen(g_st->detail, sizeof g_st->detail);
+  for (int i = 0; i < 1000; i++) {
+    if (fiu_fail(name.c_str())) {
+      snprintf(g_st->detail + len, sizeof g_st->detail - len, "; %s enabled from outside (fiu-ctrl) after %d ms", name.c_str(), i * 5);
+      return;
+    }
+    usleep(5000);
+  }
+  snprintf(g_st->detail + len, sizeof g_st->detail - len, "; %s was not enabled from outside within 5 s", name.c_str());
+}
+
 // libfiu asks this for every fiu_fail() of the point while it is enabled the
 // harness's way; `fiu-ctrl -c "enable name=..."` replaces it with its own rule.
 int trigger_cb(const char*, int*, void**, unsigned*) {
@@ -73,6 +96,7 @@ int trigger_cb(const char*, int*, void**, unsigned*) {
   switch (g_trig.kind) {
     case Trigger::always: return 1;
     case Trigger::nth: return k == g_trig.n;
+    case Trigger::external: return 0;
     case Trigger::random: return static_cast<double>(mix(g_seed ^ static_cast<uint64_t>(k)) >> 11) / 9007199254740992.0 < g_trig.p;
   }
   return 0;
@@ -90,17 +114,22 @@ int errno_of(const std::string& name) { return errno_from_name(name).value_or(0)
 
 std::string validate(const FaultSpec& f) {
   if (!parse_trigger(f.trigger))
-    return fmt::format("fault trigger '{}' is not always, once, nth:N (N >= 1) or random:P (0 < P <= 1)", f.trigger);
+    return fmt::format("fault trigger '{}' is not always, once, nth:N (N >= 1), random:P (0 < P <= 1) or external", f.trigger);
   if (f.layer == "syscall") {
     if (!kSyscalls.count(f.target)) return fmt::format("fault target '{}' is not a syscall this layer knows", f.target);
-    if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name", f.effect);
+    // SIGSYS: SECCOMP_RET_TRAP, the call never runs and the caller is sent SIGSYS (Android's app policy).
+    if (f.effect == "SIGSYS") return f.trigger == "always" ? "" : "a SIGSYS fault kills the caller: trigger must be \"always\"";
+    if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name or SIGSYS", f.effect);
     return "";
   }
   // A limit, a sysctl or a full filesystem is in force for the whole case.
   if ((f.layer == "rlimit" || f.layer == "sysctl" || f.layer == "enospc") && f.trigger != "always")
     return fmt::format("the {} layer is in force for the whole case: trigger must be \"always\"", f.layer);
   if (f.layer == "rlimit") {
-    if (f.target != "fsize") return fmt::format("rlimit target '{}': only fsize (RLIMIT_FSIZE)", f.target);
+    if (f.target == "nofile")
+      return f.effect == "exhaust" ? "" : "rlimit nofile effect must be \"exhaust\" (no fd slot left once armed)";
+    if (f.target != "fsize" && f.target != "memlock")
+      return fmt::format("rlimit target '{}': fsize (RLIMIT_FSIZE), memlock (RLIMIT_MEMLOCK) or nofile (RLIMIT_NOFILE)", f.target);
     if (f.effect.rfind("limit:", 0) != 0) return "rlimit effect must be limit:BYTES";
     return "";
   }
@@ -114,8 +143,20 @@ std::string validate(const FaultSpec& f) {
       return "enospc fault: target = \"ext4-loop\", effect = \"full\" or \"full:BYTES\" (left for the scenario's file)";
     return "";
   }
-  if (f.layer == "vm") return "";  // declared for the VM orchestrator; skipped on the host
-  return fmt::format("unknown fault layer '{}' (syscall, rlimit, sysctl, enospc, vm)", f.layer);
+  if (f.layer == "fs") return validate_fs(f);
+  if (f.layer == "block") return validate_block(f);
+  if (f.layer == "lsm") {
+    if (f.target != "read" && f.target != "write") return "lsm fault target must be read or write";
+    if (!errno_from_name(f.effect)) return fmt::format("lsm fault effect '{}' is not an errno name", f.effect);
+    // Counted in the BPF program, which has no libfiu: always, once or nth:N.
+    if (f.trigger.rfind("random:", 0) == 0 || f.trigger == "external") return "lsm fault trigger must be always, once or nth:N";
+    return "";
+  }
+  if (f.layer == "vm") {  // a blkdebug rule the VM orchestrator arms (device.cc)
+    std::string why;
+    return parse_device_rule(f, &why) ? "" : why;
+  }
+  return fmt::format("unknown fault layer '{}' (syscall, rlimit, sysctl, enospc, fs, lsm, vm, block)", f.layer);
 }
 
 FaultState* state_alloc() {
@@ -142,13 +183,21 @@ bool decide(const std::string& fiu_name) {
   return f;
 }
 
+bool armed() { return g_st && g_st->armed.load(); }
+
 void arm() {
-  if (g_st) g_st->armed = 1;
+  if (!g_st) return;
+  if (g_installed && g_trig.kind == Trigger::external) wait_external();
+  g_st->armed = 1;
+  if (g_installed && g_spec.layer == "lsm") arm_lsm(true);
+  if (g_installed && g_spec.layer == "rlimit") arm_rlimit();
 }
 void disarm() {
   if (!g_st) return;
   g_st->armed = 0;
   if (g_installed && g_spec.layer == "rlimit") checkpoint_rlimit(g_st);
+  if (g_installed && g_spec.layer == "lsm") arm_lsm(false);
+  if (g_installed && g_spec.layer == "vm") readback_vm(g_st);
 }
 
 Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::string& case_dir, bool arm_now) {
@@ -167,7 +216,10 @@ Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::
   else if (f.layer == "rlimit") r = install_rlimit(f, st);
   else if (f.layer == "sysctl") r = install_sysctl(f, st);
   else if (f.layer == "enospc") r = install_enospc(f, st, case_dir);
-  else if (f.layer == "vm") r = {Installed::skip, "needs a VM: the " + f.target + " fault runs under the VM orchestrator", case_dir};
+  else if (f.layer == "fs") r = install_fs(f, st, case_dir);
+  else if (f.layer == "block") r = install_block(f, st, case_dir);
+  else if (f.layer == "lsm") r = install_lsm(f, st, case_dir);
+  else if (f.layer == "vm") r = install_vm(f, st, case_dir);
   if (r.scratch_dir.empty()) r.scratch_dir = case_dir;
   g_installed = r.kind == Installed::ok;
   if (g_installed && arm_now) arm();
@@ -178,9 +230,13 @@ void release() {
   if (!g_installed) return;
   g_installed = false;
   disarm();
+  if (g_spec.layer == "vm") release_vm();
   if (g_spec.layer == "sysctl") release_sysctl(g_st);
   else if (g_spec.layer == "enospc") release_enospc(g_st);
   else if (g_spec.layer == "rlimit") release_rlimit(g_st);
+  else if (g_spec.layer == "fs") release_fs(g_st);
+  else if (g_spec.layer == "block") release_block(g_st);
+  else if (g_spec.layer == "lsm") release_lsm(g_st);
 }
 
 nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* st) {
@@ -189,6 +245,7 @@ nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* 
                       {"fired", st && st->fired.load() > 0},
                       {"fired_count", st ? st->fired.load() : 0},
                       {"calls", st ? st->calls.load() : 0}};
+  if (!f.range.empty()) j["range"] = f.range;
   if (st && st->detail[0]) j["readback"] = std::string(st->detail, strnlen(st->detail, sizeof st->detail));
   return j;
 }

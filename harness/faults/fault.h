@@ -13,7 +13,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +26,7 @@ struct FaultSpec {
   std::string target;   // syscall name, limit name, sysctl name, ...
   std::string effect;   // errno name, or a layer-specific effect
   std::string trigger = "always";  // always | once | nth:N | random:P
+  std::string range = {};  // fs layer: "LO:HI", the byte range [LO, HI) a request must overlap
   // The libfiu point: syscall/io_submit, limit/fsize, sysctl/aio-max-nr, fs/enospc, vm/<target>.
   std::string fiu_name() const {
     if (layer == "rlimit") return "limit/" + target;
@@ -90,10 +93,63 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
 void release_sysctl(FaultState* st);
 void release_enospc(FaultState* st);
 void release_rlimit(FaultState* st);
+void arm_rlimit();  // nofile: the limit goes in once the scenario holds its fds
+
+// The vm layer (device.cc): a QEMU blkdebug rule on the guest's disk, armed
+// by the VM orchestrator. `text()` is the rule as the orchestrator names it
+// (AIOH_DEVICE_FAULT, vm/devfaults.py): EVENT:ERRNO[:sector=N][:always].
+struct DeviceRule {
+  std::string event;       // read_aio | write_aio | flush_to_disk | throttle (a slow disk)
+  std::string errno_name;
+  int64_t sector = -1;     // 512-byte sectors; -1: none (flush, throttle)
+  bool once = true;
+  int64_t iops = 0;        // throttle: the disk's requests per second
+  std::string text() const;
+};
+std::optional<DeviceRule> parse_device_rule(const FaultSpec& f, std::string* why);
+// posix-aio 0, kernel-aio 1, libaio 2, io_uring 3: which copy of a rule is this interface's.
+int64_t device_slot(std::string_view iface);
+Installed install_vm(const FaultSpec& f, FaultState* st, const std::string& case_dir);
+struct DeviceTarget {
+  std::string device;       // "" when no device fault is armed
+  DeviceRule rule;
+  int64_t sector = -1;      // this interface's faulted sector (-1 for a flush)
+  int64_t where = 0;        // the sector the case's first request starts at
+};
+DeviceTarget device_target(std::string_view iface);
+// The block layer's failed-request log line: its sector, and its op into *op.
+std::optional<int64_t> parse_block_error(const std::string& line, const std::string& disk, std::string* op);
+void readback_vm(FaultState* st);
+// A slow-disk row saw its request held at the device (the throttle took effect).
+void device_fired(const std::string& detail);
+void release_vm();
+// The lsm layer (lsm.cc): a BPF LSM program on file_permission. arm_lsm names
+// the scratch files and switches the program on/off (off reads back counts).
+Installed install_lsm(const FaultSpec& f, FaultState* st, const std::string& case_dir);
+void arm_lsm(bool on);
+void release_lsm(FaultState* st);
+// The probe's round trip for the lsm layer: "" when a loaded program denied a
+// read here, else the classified reason (no BTF, not built, LSM not active).
+std::string probe_bpf_lsm(const std::string& scratch_dir);
+// How many of the layer's programs the kernel holds now (-1: cannot tell).
+int count_lsm_programs();
+// The fs layer (fuse.cc): a libfuse3 fault filesystem mounted on <case>/fs.
+Installed install_fs(const FaultSpec& f, FaultState* st, const std::string& case_dir);
+void release_fs(FaultState* st);
+std::string validate_fs(const FaultSpec& f);
+// Scenarios: waits until a delayed request is inside the fault fs daemon
+// (an eventfd it signals); false after timeout_ms.
+bool fs_wait_entered(int timeout_ms);
+// The probe's round trip: mounts the fault fs under scratch_dir, reads a file
+// through it with an EIO rule armed, unmounts. "" when the EIO came back and
+// fired, else why not (no /dev/fuse, mount refused, ...). Run it in a child.
+std::string probe_fs(const std::string& scratch_dir);
 void checkpoint_rlimit(FaultState* st);
 
 // The trigger, decided per call through libfiu (fault.cc).
 bool decide(const std::string& fiu_name);
+// Whether the case's fault is armed now (shared with the fault fs daemon).
+bool armed();
 int errno_of(const std::string& name);
 
 }  // namespace aioh::faults

@@ -7,11 +7,15 @@
 // reaches glibc's AIO worker threads (pread64, pwrite64, fsync, clone3),
 // which an LD_PRELOAD cannot. io_uring requests never pass through seccomp:
 // only io_uring_setup/enter/register do (seccomp(2), "SECCOMP_RET_USER_NOTIF";
-// seccomp_unotify(2)). Also the run-level policy profiles (docker, podman,
-// android), which filter the harness itself as a container runtime would.
+// seccomp_unotify(2)). Effect SIGSYS is Android's answer instead: the filter
+// TRAPs the call, the kernel sends SIGSYS (si_code SYS_SECCOMP), a handler
+// counts it and lets the default action kill the process. Also the run-level
+// policy profiles (docker, podman, android), which filter the harness itself
+// as a container runtime would.
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -32,6 +36,36 @@ struct Supervisor {
   int err = 0;
 };
 Supervisor g_sup;
+FaultState* g_trap_st = nullptr;
+int g_trap_nr = -1;
+
+// Counts the kernel's trap, then dies of it: SA_RESETHAND restored the
+// default action, and the SIGSYS raised here is delivered on return.
+void on_sigsys(int, siginfo_t* si, void*) {
+  if (g_trap_st && si->si_code == 1 /* SYS_SECCOMP */ && si->si_syscall == g_trap_nr) {
+    g_trap_st->calls++;
+    g_trap_st->fired++;
+  }
+  raise(SIGSYS);
+}
+
+Installed install_trap(int nr, const FaultSpec& f, FaultState* st) {
+  g_trap_st = st;
+  g_trap_nr = nr;
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sigsys;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSYS, &sa, nullptr);
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return {Installed::broken, "seccomp_init failed", ""};
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_TRAP, nr, 0);
+  if (rc == 0) rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (rc != 0) return {Installed::broken, fmt::format("cannot load the seccomp TRAP filter for {}: {}", f.target, strerror(-rc)), ""};
+  snprintf(st->detail, sizeof st->detail, "seccomp SECCOMP_RET_TRAP on %s: SIGSYS (SYS_SECCOMP) counted, then fatal", f.target.c_str());
+  return {Installed::ok, "", ""};
+}
 
 void* supervise(void*) {
   int fd = -1;
@@ -62,6 +96,7 @@ void* supervise(void*) {
 Installed install_syscall(const FaultSpec& f, FaultState* st) {
   int nr = seccomp_syscall_resolve_name(f.target.c_str());
   if (nr == __NR_SCMP_ERROR) return {Installed::broken, "libseccomp does not know syscall " + f.target, ""};
+  if (f.effect == "SIGSYS") return install_trap(nr, f, st);
   g_sup.fiu = f.fiu_name();
   g_sup.err = errno_of(f.effect);
   if (pipe2(g_sup.ready, O_CLOEXEC) != 0) return {Installed::broken, "pipe2 failed", ""};

@@ -4,9 +4,10 @@
 // request blocked inside an io-wq worker answers -EALREADY (the worker is
 // signalled). The IORING_ASYNC_CANCEL_ALL/FD/ANY flags (res = number
 // cancelled with ALL), unknown flags, and the synchronous
-// IORING_REGISTER_SYNC_CANCEL. Cancel flags and sync cancel are gated by a
-// separate round trip on a throwaway ring with nothing to cancel (-ENOENT
-// means understood), never by the call under test.
+// IORING_REGISTER_SYNC_CANCEL. Support for the cancel flags and for sync
+// cancel is a probe fact (probe_kernel.cc: io_uring.cancel.*,
+// io_uring.register.sync_cancel) that the rows require, never the call
+// under test.
 #include <dirent.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -55,34 +56,6 @@ AIOH_SCENARIO(uring_cancel) {
   }
 }
 
-// True when the kernel understands `flags` on IORING_OP_ASYNC_CANCEL: a
-// cancel with them on a ring that has nothing to cancel.
-// The answer of a cancel-of-nothing with these flags on a throwaway ring:
-// -ENOENT or 0 when understood, -EINVAL when not, anything else is a failure
-// of the support check itself (never a reason to skip).
-int cancel_flags_answer(unsigned flags) {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return r;
-  // A real fd for the FD key: a bad one would answer EBADF, not the flags.
-  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  io_uring_sqe* s = io_uring_get_sqe(&ring);
-  if (flags & IORING_ASYNC_CANCEL_FD)
-    io_uring_prep_cancel_fd(s, fd, flags);
-  else
-    io_uring_prep_cancel64(s, 12345, static_cast<int>(flags));
-  int res = -EINVAL;
-  io_uring_cqe* cqe = nullptr;
-  if (io_uring_submit(&ring) == 1 && io_uring_wait_cqe(&ring, &cqe) == 0) {
-    res = cqe->res;
-    io_uring_cqe_seen(&ring, cqe);
-  }
-  io_uring_queue_exit(&ring);
-  if (fd >= 0) close(fd);
-  // Nothing matches: -ENOENT, or 0 cancelled with ALL. Unknown flags are
-  // refused with -EINVAL by io_async_cancel_prep().
-  return res;
-}
-
 // Three pending polls: user_data 1 on pipe A twice, user_data 2 on pipe B.
 // key: data | fd | any; flags: ALL etc. by name; observes the cancel's
 // answer, the cancelled targets, then whether anything is left pending.
@@ -93,20 +66,6 @@ AIOH_SCENARIO(uring_cancel_flags) {
   if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
   if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
   flags |= static_cast<unsigned>(ctx.num("raw_flags", 0));
-  const unsigned known = flags & (IORING_ASYNC_CANCEL_ALL |
-                                  IORING_ASYNC_CANCEL_FD |
-                                  IORING_ASYNC_CANCEL_ANY);
-  // Each flag on its own: a combination may be refused on purpose.
-  for (unsigned bit = 1; bit <= known; bit <<= 1) {
-    if (!(known & bit)) continue;
-    int answer = cancel_flags_answer(bit);
-    if (answer == -EINVAL)
-      ctx.skip("IORING_OP_ASYNC_CANCEL flag " + std::to_string(bit) +
-               " not understood by this kernel (a cancel of nothing answered EINVAL)");
-    if (answer != -ENOENT && answer != 0)
-      ctx.broken("support check for IORING_OP_ASYNC_CANCEL flag " + std::to_string(bit) +
-                 " failed: " + errno_name(-answer));
-  }
   IoUringBackend& be = up(ctx, 16);
   Pipe a, b;
   if (!a.ok() || !b.ok()) ctx.broken("pipe");
@@ -242,21 +201,6 @@ AIOH_SCENARIO(uring_cancel_running) {
 // running (an OPENAT blocked in io-wq) |
 // nonzero-pad (a non-zero pad word)
 AIOH_SCENARIO(uring_sync_cancel) {
-  {
-    // Support: a sync cancel of nothing on a throwaway ring.
-    io_uring t{};
-    if (io_uring_queue_init(4, &t, 0) < 0) ctx.broken("throwaway ring");
-    io_uring_sync_cancel_reg reg{};
-    reg.addr = 12345;
-    reg.fd = -1;
-    reg.timeout.tv_sec = -1;
-    reg.timeout.tv_nsec = -1;
-    int r = io_uring_register_sync_cancel(&t, &reg);
-    io_uring_queue_exit(&t);
-    if (r != -ENOENT)
-      ctx.skip("IORING_REGISTER_SYNC_CANCEL not understood (probe gave " +
-               errno_name(-r) + ")");
-  }
   IoUringBackend& be = up(ctx, 8);
   const std::string mode = ctx.str("mode", "pending");
   Pipe p;

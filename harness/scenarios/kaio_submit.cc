@@ -7,7 +7,6 @@
 // sent through the backend's own io_submit, so the convention is checked too.
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/ioprio.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <poll.h>
@@ -167,8 +166,13 @@ AIOH_SCENARIO(kaio_submit_one) {
   build_iocb(r, r.iov, cb);
   if (ctx.has("ioprio_class")) {
     cb.aio_flags |= kIocbFlagIoprio;
-    cb.aio_reqprio = static_cast<int16_t>(IOPRIO_PRIO_VALUE(
-        ctx.num("ioprio_class"), ctx.num("ioprio_level")));
+    // The raw uapi encoding (include/uapi/linux/ioprio.h: class in bits
+    // 13..15, data in 0..12). Not <linux/ioprio.h>: linux-libc-dev 6.1.192
+    // names a parameter `class` there (no longer C++), and its
+    // IOPRIO_PRIO_VALUE now turns a bad class into IOPRIO_CLASS_INVALID
+    // instead of sending it to the kernel.
+    cb.aio_reqprio = static_cast<int16_t>(((ctx.num("ioprio_class") & 0x7) << 13) |
+                                          (ctx.num("ioprio_level") & 0x1fff));
   }
   if (ctx.has("reserved2")) cb.aio_reserved2 = static_cast<uint64_t>(ctx.num("reserved2"));
   if (ctx.has("nbytes_raw")) cb.aio_nbytes = static_cast<uint64_t>(ctx.num("nbytes_raw"));

@@ -124,6 +124,24 @@ struct GrandchildReport {
   int status = -2, ret = 0;       // aio_error / aio_return
 };
 
+// Feeds the pipe and waits for the request from a frame whose zeroed 64 KiB
+// cover the stack lio_listio used: a wait list glibc left linked to the
+// request then reads as NULL (its counter pointer), so __aio_notify faults
+// the same way on every run instead of following whatever stale words later
+// calls left there (which made the outcome vary between runs and kernels).
+// Where glibc unlinks its list, the zeroes are never read and the request
+// completes normally.
+[[gnu::noinline]] void complete_on_poisoned_stack(int pipe_w, const std::vector<uint8_t>& data, aiocb* cb) {
+  char area[64 * 1024];
+  explicit_bzero(area, sizeof area);
+  (void)!write(pipe_w, data.data(), data.size());
+  const aiocb* l[1] = {cb};
+  const timespec five{5, 0};
+  while (aio_error(cb) == EINPROGRESS && aio_suspend(l, 1, &five) == 0) {
+  }
+  asm volatile("" : : "r"(area) : "memory");  // keep the area (and the zeroes) live until here
+}
+
 void interrupted_lio_wait(int out_fd, bool complete) {
   GrandchildReport rep;
   posix::install_sigusr1(false);
@@ -148,11 +166,7 @@ void interrupted_lio_wait(int out_fd, bool complete) {
   if (!complete) _exit(0);
   std::vector<uint8_t> data(sizeof buf);
   fill_pattern(data.data(), data.size(), kWriteSeed, 0);
-  (void)!write(p[1], data.data(), data.size());
-  const aiocb* l[1] = {&cb};
-  const timespec five{5, 0};
-  while (aio_error(&cb) == EINPROGRESS && aio_suspend(l, 1, &five) == 0) {
-  }
+  complete_on_poisoned_stack(p[1], data, &cb);
   rep.status = aio_error(&cb);
   rep.ret = static_cast<int>(aio_return(&cb));
   if (rep.status == 0 && !verify_buffer(buf, rep.ret, kWriteSeed, 0).empty()) rep.status = -3;

@@ -1,0 +1,76 @@
+// The block fault layer (faults/block.cc): a faulty block device made for one
+// case inside a VM guest — null_blk with bad blocks or a completion delay,
+// scsi_debug with a medium-error range, device-mapper error/flakey/delay
+// tables driven by their ioctls (the guest has no dmsetup). This header holds
+// what the rest of the harness calls (the probe's facts, the journal's undo,
+// the fault model's dispatch) and the pure pieces the unit tests check.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "faults/fault.h"
+
+namespace aioh::faults {
+
+// The targets of layer "block" and the facility each needs.
+// null_blk-badblocks, null_blk-delay -> null_blk; scsi_debug-medium-error ->
+// scsi_debug; dm-error, dm-flakey, dm-delay -> device_mapper. "" if unknown.
+std::string block_facility(const std::string& target);
+
+// "" when the facility can be used on this kernel (its module is loaded,
+// built in, or listed in modules.dep), else why not. Facility names are the
+// probe's facts: null_blk, device_mapper, scsi_debug.
+std::string block_facility_reason(const std::string& facility);
+// The pure part: `loaded` (/sys/module/NAME exists), `modules_dep` and
+// `modules_builtin` (the text of those files for the running kernel).
+bool module_present(const std::string& module, bool loaded, const std::string& modules_dep,
+                    const std::string& modules_builtin);
+// The skip reason a row gets when its facility is missing.
+std::string block_skip_reason(const std::string& facility, const std::string& why);
+
+// Validation of a block row's effect (called by validate()).
+std::string validate_block(const FaultSpec& f);
+
+// A parsed effect "sectors:S-E" (inclusive, 512-byte sectors) or "delay_ms:N".
+struct SectorRange {
+  uint64_t first = 0, last = 0;
+};
+bool parse_sectors(const std::string& effect, SectorRange* r);
+bool parse_delay_ms(const std::string& effect, uint64_t* ms);
+
+// One device-mapper target line, as DM_TABLE_LOAD takes it.
+struct DmTarget {
+  uint64_t start = 0;    // sectors
+  uint64_t length = 0;   // sectors
+  std::string type;      // "error", "flakey", "delay"
+  std::string params;    // the target's constructor arguments
+};
+// The table for a target/effect over `under` ("MAJ:MIN" of the device below,
+// unused by dm-error) of `sectors` sectors. Documentation/admin-guide/
+// device-mapper/{dm-flakey,delay}.rst give the argument order.
+DmTarget dm_table_for(const std::string& target, const std::string& effect, const std::string& under,
+                      uint64_t sectors);
+// The DM_TABLE_LOAD argument: struct dm_ioctl, then each dm_target_spec with
+// its NUL-terminated parameters, `next` 8-byte aligned (linux/dm-ioctl.h).
+std::vector<char> dm_table_load_buffer(const std::string& name, const std::vector<DmTarget>& targets);
+
+// Device-mapper control through /dev/mapper/control. Each returns "" or an
+// error text; remove treats a device that is already gone as success.
+std::string dm_create(const std::string& name, uint64_t* dev);
+std::string dm_load_and_resume(const std::string& name, const std::vector<DmTarget>& targets);
+std::string dm_status(const std::string& name, bool table, std::string* out);
+std::string dm_remove(const std::string& name);
+
+// Layer entry points (dispatched from fault.cc).
+Installed install_block(const FaultSpec& f, FaultState* st, const std::string& case_dir);
+void release_block(FaultState* st);
+// The faulty device the scenario is pointed at ("" when none is installed).
+std::string block_device();
+
+// Journal undo actions for what this layer makes (journal.cc calls them).
+std::string undo_nullb(const std::string& configfs_dir);
+std::string undo_module(const std::string& module);
+
+}  // namespace aioh::faults
