@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import catalog, deps, kernel, qemu, shard
+from . import catalog, deps, devfaults, kernel, libs, qemu, shard
 from .phases import VM_VERDICTS
 from .results import TEST_VERDICTS, document, vm_result
 from .run import Options, run_target, stem
@@ -141,7 +141,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device-fault", action="append", default=[], metavar="EVENT:ERRNO[:sector=N][:always]",
                    help="blkdebug rule on the disk under test, from boot on (so also during mkfs: pick a "
                         "sector past the filesystem's metadata); NVMe retries are turned off; repeatable")
+    p.add_argument("--libs", help="library builds of libmatrix/libs.toml to swap in (ids or library names, "
+                                  "comma-separated): each target runs once per build (vm/libs.py)")
     p.add_argument("--inject-panic-after", type=int, default=None, help=argparse.SUPPRESS)
+    # Test-only: the guests may run the sysrq panic row (tests/fixtures/cases/panic.toml).
+    p.add_argument("--test-allow-panic", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -192,9 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     specs = [] if user_kernel else catalog.select(catalog.load_catalog(), a.kernels)
     labels = [Path(user_kernel).name] if user_kernel else [s.series for s in specs]
     mine = shard.shard(shard.targets(labels, devices), i, n)
+    try:
+        lib_builds = libs.resolve(a.libs, cache, a.refresh)
+    except ValueError as e:
+        return usage(str(e))
+    # kernel x device x library build (one run of the system libraries without --libs).
+    runs = [(k, d, lib) for k, d in mine for lib in (lib_builds or [("", None)])]
     if a.list_targets:
-        for k, d in mine:
-            print(f"{k} {d}")
+        for k, d, (lib_id, _) in runs:
+            print(f"{k} {d}" + (f" {lib_id}" if lib_id else ""))
         return 0
     harness = find_harness(a.harness)
     if harness is None:
@@ -208,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     harness, cases_dir = snapshot_inputs(harness, Path(a.cases), out / "work" / "inputs")
     try:
         cases = list_cases(harness, cases_dir, a.interface, a.filter)
-    except RuntimeError as e:
+        devfaults.groups(cases)
+    except (RuntimeError, ValueError) as e:
         return usage(str(e))
     accel, why = qemu.choose_accel(a.accel)
     print(f"matrix: {len(cases)} cases x {len(mine)} targets (shard {i}/{n}); accel {accel}"
@@ -234,18 +245,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"matrix: fetch {label} failed: {e}", file=sys.stderr)
 
     # A report is never overwritten: refuse before booting anything.
-    for label, device in mine:
+    for label, device, (lib_id, _) in runs:
         k = kernels[label]
-        if not isinstance(k, Exception) and (out / f"{stem(k, device)}.json").exists():
-            return usage(f"{out / (stem(k, device) + '.json')} exists; a result is never overwritten "
-                         "(choose another --out)")
+        if not isinstance(k, Exception) and (out / f"{stem(k, device)}{libs.tag(lib_id)}.json").exists():
+            return usage(f"{out / (stem(k, device) + libs.tag(lib_id) + '.json')} exists; a result is never "
+                         "overwritten (choose another --out)")
 
-    def one(target: tuple[str, str]) -> tuple[str, dict]:
-        label, device = target
+    def one(target: tuple[str, str, tuple[str, Path | None]]) -> tuple[str, dict]:
+        label, device, (lib_id, lib_dir) = target
         k = kernels[label]
         if isinstance(k, Exception):
             # Still one document per target: every case says why it did not run.
-            name = f"{label}__{device}"
+            name = f"{label}__{device}{libs.tag(lib_id)}"
             res = {c["id"]: vm_result(c, "no-result", f"kernel fetch failed: {k}", "fetch", 0, "")
                    for c in cases}
             doc = document(cases, res, None, {"kernel": {"series": label}, "device": device},
@@ -255,19 +266,28 @@ def main(argv: list[str] | None = None) -> int:
         boot = boot_path_for(k.abi, a.boot, cache)
         if boot.image == "pvh" and k.vmlinux() is None:
             boot = qemu.BootPath("bzimage", boot.firmware)
-        o = Options(harness=harness, cases_dir=cases_dir, cache=cache, out=out,
-                    accel=accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
-                    boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
-                    memory_mb=a.memory, cpus=a.cpus, argv=tuple(["scripts/matrix", *argv]),
-                    inject_panic_after=a.inject_panic_after, device_faults=faults)
-        name = stem(k, device)
+        name = stem(k, device) + libs.tag(lib_id)
         dest = out / f"{name}.json"
-        doc = run_target(k, device, cases, o, progress)
+        # Rows with a device fault run in their own guests (vm/devfaults.py groups them); the
+        # run-wide --device-fault rule instead goes on the one guest that runs everything.
+        docs = []
+        for armed, rules, group in (devfaults.groups(cases) if not faults else [((), list(faults), cases)]):
+            o = Options(harness=harness, cases_dir=cases_dir, cache=cache, out=out,
+                        accel=accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
+                        boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
+                        memory_mb=a.memory, cpus=a.cpus, argv=tuple(["scripts/matrix", *argv]),
+                        inject_panic_after=a.inject_panic_after, device_faults=tuple(rules),
+                        armed=armed, tag=devfaults.tag(armed) + libs.tag(lib_id), allow_panic=a.test_allow_panic,
+                        lib_id=lib_id, lib_dir=lib_dir)
+            docs.append((armed, run_target(k, device, group, o, progress)))
+        doc = devfaults.merge(cases, docs)
+        if lib_id:
+            libs.label(doc, lib_id, lib_dir)
         write_new(dest, doc)
         return name, doc["summary"]
 
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        rows = list(pool.map(one, mine))
+        rows = list(pool.map(one, runs))
     print(summary_table(rows))
     try:
         with open(out / f"matrix-summary.shard{i}of{n}.json", "x") as f:

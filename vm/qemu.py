@@ -57,6 +57,7 @@ class VmConfig:
     cmdline_extra: tuple[str, ...] = ()
     monitor: Path | None = None       # a HMP socket, for the test-only panic injection
     blkdebug: Path | None = None      # blkdebug config: device-level faults on the disk
+    throttle_iops: int | None = None  # a slow disk: QEMU's I/O throttling caps its requests/s
 
 
 def accel_args(accel: str) -> list[str]:
@@ -99,8 +100,12 @@ def kernel_cmdline(extra: tuple[str, ...] = ()) -> str:
     # oops=panic makes an oops end the run rather than leave a half-dead kernel;
     # no_timer_check: under TCG on a loaded host the IO-APIC timer check can miss ticks and
     # panic "IO-APIC + timer doesn't work!" at boot (seen with 6.1 and two guests on 2 cores).
+    # lsm=: Debian's CONFIG_LSM plus bpf, so the BPF LSM fault layer (harness/faults/lsm.cc) runs
+    # on every series: 5.10's CONFIG_LSM lacks bpf; names a kernel lacks are ignored
+    # (security/security.c ordered_lsm_parse()), and apparmor stays the one exclusive LSM.
     base = ["console=ttyS0", "panic=-1", "oops=panic", "loglevel=4", "rdinit=/init", "no_timer_check",
-            "random.trust_cpu=on", "mitigations=off", "nokaslr", "i8042.noaux", "i8042.nokbd"]
+            "random.trust_cpu=on", "mitigations=off", "nokaslr", "i8042.noaux", "i8042.nokbd",
+            "lsm=landlock,lockdown,yama,loadpin,safesetid,integrity,apparmor,selinux,smack,tomoyo,bpf,ipe"]
     return " ".join(base + list(extra))
 
 
@@ -142,6 +147,16 @@ class DeviceFault:
                 raise ValueError(f"device fault {text!r}: unknown part {p!r}")
         return DeviceFault(parts[0], parts[1], sector, once)
 
+    def text(self) -> str:
+        """The inverse of parse; also how the harness names the rule (faults::DeviceRule::text)."""
+        return ":".join([self.event, self.errno] + ([f"sector={self.sector}"] if self.sector is not None else [])
+                        + ([] if self.once else ["always"]))
+
+
+# A rule activated by its event stays active for every request type unless `iotype` narrows it
+# (QEMU block/blkdebug.c rule_check): without it an active read rule would also fail writes.
+IOTYPE = {"read_aio": "read", "write_aio": "write", "flush_to_disk": "flush"}
+
 
 def blkdebug_config(faults: list[DeviceFault]) -> str:
     import errno as errno_mod
@@ -153,7 +168,10 @@ def blkdebug_config(faults: list[DeviceFault]) -> str:
         out += ["[inject-error]", f'event = "{f.event}"', f'errno = "{num}"']
         if f.sector is not None:
             out.append(f'sector = "{f.sector}"')
-        out += [f'once = "{"on" if f.once else "off"}"', ""]
+        out.append(f'once = "{"on" if f.once else "off"}"')
+        if f.event in IOTYPE:
+            out.append(f'iotype = "{IOTYPE[f.event]}"')
+        out.append("")
     return "\n".join(out)
 
 
@@ -163,6 +181,30 @@ def faulty_disk_args(disk: Path, device: str, config: Path) -> list[str]:
     i = a.index("-drive") + 1
     a[i] = a[i].replace(f"file={disk},", f"file.driver=blkdebug,file.config={config},"
                                          f"file.image.filename={disk},", 1)
+    # cache=unsafe ignores guest flushes above the driver (block/io.c bdrv_co_flush, BDRV_O_NO_FLUSH),
+    # so a flush rule would never see one: honour them on a faulty disk.
+    a[i] = a[i].replace("cache=unsafe", "cache=writeback")
+    return a
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A slow disk: QEMU's block throttling (docs/throttle.txt, `throttling.iops-total`) holds
+    requests past `iops` per second in QEMU, so a guest request stays in flight at the device."""
+    iops: int
+    once = False
+
+    def text(self) -> str:
+        return f"throttle:iops={self.iops}"
+
+
+def throttled(args: list[str], iops: int | None) -> list[str]:
+    """disk args with the drive's request rate capped (unchanged when iops is None)."""
+    if not iops:
+        return args
+    a = list(args)
+    i = a.index("-drive") + 1
+    a[i] += f",throttling.iops-total={iops}"
     return a
 
 
@@ -176,7 +218,8 @@ def vm_argv(c: VmConfig) -> list[str]:
     argv += result_channel_args(c.result_file)
     argv += monitor_args(c.monitor)
     if c.disk and c.device:
-        argv += faulty_disk_args(c.disk, c.device, c.blkdebug) if c.blkdebug else disk_args(c.disk, c.device)
+        argv += throttled(faulty_disk_args(c.disk, c.device, c.blkdebug) if c.blkdebug
+                          else disk_args(c.disk, c.device), c.throttle_iops)
     argv += kernel_args(c.kernel, c.initrd, kernel_cmdline(c.cmdline_extra))
     return argv
 

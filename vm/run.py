@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import initramfs, phases, qemu
+from . import devfaults, initramfs, libs, phases, qemu
 from .kernel import Kernel
 from .results import Stream, document, vm_result
 
@@ -40,6 +40,14 @@ class Options:
     # unknown_nmi_panic set, so the kernel really panics mid-run and the resume path runs.
     inject_panic_after: int | None = None
     device_faults: tuple[qemu.DeviceFault, ...] = ()
+    # The row rules those disk rules implement (AIOH_DEVICE_FAULT in the guest), and a suffix
+    # that keeps this guest's files apart from the ordinary guest of the same target.
+    armed: tuple[str, ...] = ()
+    tag: str = ""
+    allow_panic: bool = False            # test-only: the guest may run the sysrq panic row
+    # A library build swapped in (scripts/matrix --libs, vm/libs.py): its id and host directory.
+    lib_id: str = ""
+    lib_dir: Path | None = None
 
 
 @dataclass
@@ -59,7 +67,7 @@ def stem(kernel: Kernel, device: str) -> str:
 def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
                progress=lambda **kw: None) -> dict:
     started = time.time()
-    label = stem(kernel, device)
+    label = stem(kernel, device) + o.tag
     workdir = o.out / "work" / label
     workdir.mkdir(parents=True, exist_ok=True)
     progress(target=label, phase="build-guest", done=0, total=len(cases))
@@ -87,16 +95,23 @@ def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
                "HARNESS": initramfs.HARNESS_IN_GUEST, "BOOT": str(n),
                "HARNESS_ARGS": " ".join(["--cases", initramfs.CASES_IN_GUEST] + list(o.harness_args) + (
                    ["--timeout", str(o.case_timeout)] if o.case_timeout else []))}
+        env.update(devfaults.guest_env(o.armed, list(o.device_faults), env["DISK"]))
+        if o.allow_panic:
+            env["AIOH_ALLOW_PANIC"] = "1"
+        env.update(libs.guest_env(o.lib_id))
         blkdebug = None
-        if o.device_faults:
+        errors = [f for f in o.device_faults if isinstance(f, qemu.DeviceFault)]
+        if errors:
             blkdebug = workdir / "blkdebug.conf"
-            blkdebug.write_text(qemu.blkdebug_config(list(o.device_faults)))
-            env["MODPARAMS_nvme_core"] = "max_retries=0"
-        initrd = initramfs.boot_initrd(base, initramfs.job_archive(env, [c["id"] for c in remaining]),
-                                       workdir / "initrd")
+            blkdebug.write_text(qemu.blkdebug_config(errors))
+        throttle = next((f.iops for f in o.device_faults if isinstance(f, qemu.Throttle)), None)
+        job = initramfs.job_archive(env, [c["id"] for c in remaining])
+        if o.lib_id and o.lib_dir:
+            job += libs.archive(o.lib_dir, o.lib_id)
+        initrd = initramfs.boot_initrd(base, job, workdir / "initrd")
         cfg = qemu.VmConfig(kernel=image, initrd=initrd, console_log=con, result_file=res,
                             disk=disk, device=device, boot=o.boot, accel=o.accel,
-                            memory_mb=o.memory_mb, cpus=o.cpus, blkdebug=blkdebug,
+                            memory_mb=o.memory_mb, cpus=o.cpus, blkdebug=blkdebug, throttle_iops=throttle,
                             monitor=workdir / "monitor.sock" if o.inject_panic_after is not None else None,
                             cmdline_extra=("unknown_nmi_panic",) if o.inject_panic_after is not None else ())
         injected = n > 1
@@ -199,9 +214,11 @@ def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
     vm = {"kernel": kernel.to_json(), "device": device, "device_spec": dict(zip(
               ("driver", "logical_block_size"), qemu.DEVICES[device])),
           "console_logs": [f"{label}.console{'' if b.boot == 1 else f'.{b.boot}'}.log" for b in boots],
-          "qemu": qemu.qemu_version(), "accel": o.accel, "boot_path": o.boot.name, "fs": o.fs,
+          "qemu": qemu.qemu_version(), "accel": o.accel, "boot_path": o.boot.name,
+          "fs": "tmpfs" if o.armed else o.fs,
           "memory_mb": o.memory_mb, "cpus": o.cpus,
-          "device_faults": [f.__dict__ for f in o.device_faults],
+          "device_faults": [dict(f.__dict__, rule=f.text()) for f in o.device_faults],
+          "nvme_core_params": devfaults.guest_env(o.armed, list(o.device_faults), "").get("MODPARAMS_nvme_core"),
           "boots": [{"boot": b.boot, "ending": b.ending.verdict or "finished", "phase": b.ending.phase,
                      "reason": b.ending.reason, "seconds": round(b.seconds, 1),
                      "boot_seconds": round(b.setup_at, 1) if b.setup_at else None,

@@ -15,6 +15,8 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 . /job/env
+# For the harness: this is an orchestrator guest, and (fault guests) the disk's armed rules.
+export AIOH_VM_GUEST AIOH_FAULT_DEVICE AIOH_DEVICE_FAULT AIOH_ALLOW_PANIC
 phase() { echo "AIOH-PHASE $1 t=$(cut -d" " -f1 /proc/uptime) $2" > /dev/console; }
 fail() { echo "AIOH-SETUP-FAILED $*" > /dev/console; [ -n "$PORT" ] && echo "{\"type\":\"aioh-setup-failed\",\"reason\":\"$*\"}" >&3; sync; poweroff -f; sleep 10; exit 1; }
 phase setup
@@ -44,6 +46,11 @@ echo "{\"type\":\"aioh-phase\",\"phase\":\"setup\",\"boot\":$BOOT}" >&3
 i=0
 while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -b "/dev/$DISK" ] || fail "disk /dev/$DISK did not appear"
+if [ "$FS" = tmpfs ]; then
+  # A device-fault guest: the disk stays raw, so nothing but the case touches a faulted sector.
+  mount -t tmpfs tmpfs /mnt/scratch || fail "mount tmpfs scratch failed"
+  phase setup-mkfs "raw /dev/$DISK, max_retries=$(cat /sys/module/nvme_core/parameters/max_retries 2>/dev/null)"
+else
 case "$FS" in
   ext4) mkfs.ext4 -q -F "/dev/$DISK" > /dev/console 2>&1 ;;
   xfs) mkfs.xfs -q -f "/dev/$DISK" > /dev/console 2>&1 ;;
@@ -51,6 +58,7 @@ case "$FS" in
 esac || fail "mkfs.$FS /dev/$DISK failed"
 phase setup-mkfs
 mount -t "$FS" "/dev/$DISK" /mnt/scratch || fail "mount $FS /dev/$DISK failed"
+fi
 # The harness marks each case in /dev/kmsg at KERN_INFO; show those on the console so a panic
 # or hang names the case it happened in.
 echo 7 > /proc/sys/kernel/printk
@@ -61,7 +69,8 @@ echo "{\"type\":\"aioh-phase\",\"phase\":\"run\"}" >&3
 ( while [ ! -e /run/out.jsonl ]; do sleep 0.1; done; exec tail -c +1 -f /run/out.jsonl ) >&3 &
 TAIL=$!
 cd /tmp
-"$HARNESS" --ids /job/ids --format jsonl --output /run/out.jsonl --scratch /mnt/scratch $HARNESS_ARGS > /dev/console 2>&1
+# A library build under test (scripts/matrix --libs): its .so files, for the harness only.
+LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS" --ids /job/ids --format jsonl --output /run/out.jsonl --scratch /mnt/scratch $HARNESS_ARGS > /dev/console 2>&1
 RC=$?
 sleep 1.5
 kill $TAIL 2>/dev/null

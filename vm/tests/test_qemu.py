@@ -60,6 +60,14 @@ def test_cmdline_panics_end_the_vm():
     assert "panic=-1" in line and "console=ttyS0" in line and line.endswith("foo=1")
 
 
+def test_cmdline_enables_the_bpf_lsm():
+    # 5.10's CONFIG_LSM lacks bpf: without lsm= the BPF LSM fault rows would skip there.
+    lsm = [a for a in qemu.kernel_cmdline().split() if a.startswith("lsm=")]
+    assert len(lsm) == 1
+    names = lsm[0][4:].split(",")
+    assert "bpf" in names and "apparmor" in names and names.index("apparmor") < names.index("selinux")
+
+
 def test_vm_argv_concatenates_the_parts():
     c = cfg(boot=qemu.BootPath("pvh", "qboot"))
     argv = qemu.vm_argv(c)
@@ -107,5 +115,6 @@ def test_faulty_disk_keeps_the_device_and_wraps_the_image():
     a = qemu.faulty_disk_args(Path("/d.img"), "nvme-512", Path("/c.conf"))
     drive = a[a.index("-drive") + 1]
     assert drive.startswith("file.driver=blkdebug,file.config=/c.conf,file.image.filename=/d.img,")
+    assert "cache=writeback" in drive          # guest flushes reach blkdebug (unsafe drops them)
     assert "logical_block_size=512" in a[a.index("-device") + 1]
     assert qemu.vm_argv(cfg(blkdebug=Path("/c.conf"))).count("-drive") == 1

@@ -67,14 +67,21 @@ def test_smallest_kernel_runs_a_handful_of_cases(tmp_path: Path):
     assert list(tmp_path.glob("*__nvme-4k.console.log"))
 
 
+PANIC_CASES = REPO / "tests" / "fixtures" / "cases"
+
+
 def test_panic_is_reported_and_the_rest_still_runs(tmp_path: Path):
+    """A test-only row (tests/fixtures/cases/panic.toml, never in the catalog) panics the guest
+    with sysrq 'c': it is reported as kernel-panic and the rows after it run after the reboot."""
     h = harness_or_skip()
-    cases = listed(h)
-    panics = [c["id"] for c in cases if "panic" in c["id"] or "sysrq" in c["id"]]
-    if not panics:
-        pytest.skip("the catalog has no test-only panic case (an id containing 'panic' or 'sysrq')")
-    others = [c["id"] for c in cases if c["id"] not in panics][:2]
-    r = matrix(tmp_path, [panics[0]] + others)
+    r = subprocess.run([str(h), "--list", "--format", "json", "--cases", str(PANIC_CASES)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cases = json.loads(r.stdout)
+    panics = [c["id"] for c in cases if "sysrq" in c["id"]]
+    others = [c["id"] for c in cases if c["id"] not in panics]
+    assert panics and len(others) == 2, cases
+    r = matrix(tmp_path, [panics[0]] + others, extra=("--cases", str(PANIC_CASES), "--test-allow-panic"))
     doc = json.loads(next(tmp_path.glob("*__nvme-4k.json")).read_text())
     got = {x["id"]: x["verdict"] for x in doc["results"]}
     assert got[panics[0]] == "kernel-panic", r.stderr[-3000:]
