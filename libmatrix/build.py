@@ -26,16 +26,29 @@ def build_dir(cache: Path, uring: Path | None, aio: Path | None, repo: Path = RE
     return cache / "libs" / "builds" / f"{name}-{key}"
 
 
-def cmake_args(repo: Path, out: Path, uring: Path | None, aio: Path | None) -> list[str]:
-    args = ["cmake", "-S", str(repo), "-B", str(out), "-DAIOH_TESTS=OFF", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+def cmake_args(repo: Path, out: Path, uring: Path | None, aio: Path | None,
+               build_type: str = "RelWithDebInfo") -> list[str]:
+    args = ["cmake", "-S", str(repo), "-B", str(out), "-DAIOH_TESTS=OFF", f"-DCMAKE_BUILD_TYPE={build_type}",
             f"-DAIOH_LIBURING_PREFIX={uring or ''}", f"-DAIOH_LIBAIO_PREFIX={aio or ''}"]
     if shutil.which("ccache"):
         args += ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache", "-DCMAKE_C_COMPILER_LAUNCHER=ccache"]
     return args
 
 
+def build_type_of(harness: Path) -> str | None:
+    """CMAKE_BUILD_TYPE of the build directory holding `harness` (None when it has no
+    CMakeCache.txt): rebuilds compared with a given system harness use its flags."""
+    cache = harness.parent / "CMakeCache.txt"
+    if not cache.is_file():
+        return None
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith("CMAKE_BUILD_TYPE:"):
+            return line.split("=", 1)[1]
+    return None
+
+
 def build(cache: Path, uring: Path | None = None, aio: Path | None = None, jobs: int = 2,
-          repo: Path = REPO) -> Path:
+          repo: Path = REPO, build_type: str = "RelWithDebInfo") -> Path:
     """Configure and build the harness; returns its path. The log is kept next to the build."""
     out = build_dir(cache, uring, aio, repo)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +60,7 @@ def build(cache: Path, uring: Path | None = None, aio: Path | None = None, jobs:
     env.setdefault("CCACHE_MAXSIZE", "4G")
     log = out / "libmatrix-build.log"
     with open(log, "w") as f:
-        for cmd in (cmake_args(repo, out, uring, aio),
+        for cmd in (cmake_args(repo, out, uring, aio, build_type),
                     ["cmake", "--build", str(out), "--target", "harness", "-j", str(jobs)]):
             f.write("$ " + " ".join(cmd) + "\n")
             f.flush()

@@ -34,6 +34,10 @@ class Job:
     summary: dict = field(default_factory=dict)
     seconds: float = 0.0
     gate_rc: int | None = None
+    applicable: int = 0           # cases the harness lists for this run's interface and selection
+    not_executed: dict[str, int] = field(default_factory=dict)   # why a case did not run -> count
+    gate_changes: dict[str, int] = field(default_factory=dict)   # regressions / allowed / other
+    lib_facts: dict = field(default_factory=dict)  # the probe's liburing.* / libaio.* facts
 
     @property
     def name(self) -> str:
@@ -41,15 +45,50 @@ class Job:
 
     @property
     def executed(self) -> int:
+        """Cases that ran to a verdict that asserted something (not skip, not broken)."""
         s = self.summary
-        return int(s.get("total", 0)) - int(s.get("skip", 0))
+        return int(s.get("total", 0)) - int(s.get("skip", 0)) - int(s.get("broken", 0))
+
+    @property
+    def coverage(self) -> float | None:
+        return self.executed / self.applicable if self.applicable else None
 
     def as_dict(self) -> dict:
         return {"build": self.build, "mode": self.mode, "status": self.status, "reason": self.reason,
                 "result": str(self.result) if self.result else None, "loaded": self.loaded,
                 "expect": {k: str(v) for k, v in self.expect.items()},
                 "ld_library_path": self.env.get("LD_LIBRARY_PATH"), "summary": self.summary,
-                "executed": self.executed, "seconds": round(self.seconds, 1), "gate_rc": self.gate_rc}
+                "executed": self.executed, "applicable": self.applicable,
+                "coverage": None if self.coverage is None else round(self.coverage, 4),
+                "not_executed": self.not_executed, "seconds": round(self.seconds, 1),
+                "gate_rc": self.gate_rc, "gate_changes": self.gate_changes, "lib_facts": self.lib_facts}
+
+
+def not_executed(results: list[dict], applicable: list[str]) -> dict[str, int]:
+    """Why each applicable case did not execute, counted per reason: a skip or broken verdict
+    with the harness's reason, or a listed case the result does not hold at all (the run
+    stopped early)."""
+    out: dict[str, int] = {}
+    seen = set()
+    for r in results:
+        seen.add(r.get("id"))
+        if r.get("verdict") in ("skip", "broken"):
+            why = f"{r['verdict']}: {r.get('reason') or '(no reason given)'}"
+            out[why] = out.get(why, 0) + 1
+    missing = sum(1 for i in applicable if i not in seen)
+    if missing:
+        out["absent from the result (the run stopped early)"] = missing
+    return out
+
+
+def coverage_problem(job: "Job", floor: float) -> str:
+    """"" when the job executed at least `floor` of its applicable cases, else why not."""
+    if not job.applicable:
+        return "no applicable cases (the harness listed none)"
+    if job.coverage is None or job.coverage < floor:
+        return (f"executed {job.executed}/{job.applicable} applicable cases"
+                f" ({100 * (job.coverage or 0):.0f} % < {100 * floor:.0f} %)")
+    return ""
 
 
 def harness_argv(harness: Path, out: Path, interface: str, filters: list[str], timeout: float | None,
@@ -76,14 +115,21 @@ def run(job: Job, out_dir: Path, interface: str = "all", filters: list[str] | No
     out.unlink(missing_ok=True)
     env = dict(os.environ, **job.env)
     ids = None
+    # The applicable cases: what this harness lists for the interface and selection (the
+    # denominator of coverage; a run that stops early does not shrink it).
+    argv = [str(job.harness), "--list", "--interface", interface] + [a for f in filters or [] for a in ("--filter", f)]
+    if cases:
+        argv += ["--cases", str(cases)]
+    lr = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if lr.returncode != 0:
+        job.status, job.reason = "error", f"harness --list failed: {(lr.stderr or lr.stdout).strip()[:300]}"
+        return job
+    listed = [i for i in lr.stdout.split() if not any(fnmatch.fnmatchcase(i, g) for g in exclude or [])]
+    job.applicable = len(listed)
     if exclude:
         # --exclude: the harness selects by inclusion only, so the run gets an explicit id list.
-        argv = [str(job.harness), "--list", "--interface", interface] + [a for f in filters or [] for a in ("--filter", f)]
-        if cases:
-            argv += ["--cases", str(cases)]
-        listed = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout.split()
         ids = out_dir / f"{job.name}.ids"
-        ids.write_text("".join(i + "\n" for i in listed if not any(fnmatch.fnmatchcase(i, g) for g in exclude)))
+        ids.write_text("".join(i + "\n" for i in listed))
         filters = []
     t0 = time.monotonic()
     try:
@@ -105,6 +151,9 @@ def run(job: Job, out_dir: Path, interface: str = "all", filters: list[str] | No
         return job
     job.result = out
     job.summary = doc.get("summary") or {}
+    job.not_executed = not_executed(doc.get("results") or [], listed)
+    facts = (doc.get("environment") or {}).get("facts") or {}
+    job.lib_facts = {k: v for k, v in sorted(facts.items()) if k.startswith(("liburing.", "libaio."))}
     job.loaded = {lib: detect.loaded(doc, lib) for lib in ("liburing", "libaio")}
     problems = [p for lib, d in job.expect.items() if (p := detect.check(doc, lib, d))]
     problems += [p for lib in ("liburing", "libaio") if lib not in job.expect
@@ -122,10 +171,28 @@ def run(job: Job, out_dir: Path, interface: str = "all", filters: list[str] | No
     return job
 
 
-def gate(base: Job, new: Job, out_dir: Path) -> int:
-    """scripts/gate between the baseline's result and this job's; output kept as <name>.gate.txt."""
-    r = subprocess.run([str(REPO / "scripts" / "gate"), str(base.result), str(new.result)],
-                       capture_output=True, text=True)
+ALLOW = Path(__file__).with_name("allow.toml")
+
+
+def gate(base: Job, new: Job, out_dir: Path, allow: Path | None = ALLOW) -> int:
+    """scripts/gate between the baseline's result and this job's; output kept as <name>.gate.txt
+    (the changed cases) and <name>.gate.json. `allow` lists the changes a library build may make
+    (rows keyed on a probed library fact), each with its reason: listed, not a regression."""
+    js = out_dir / f"{new.name}.gate.json"
+    js.unlink(missing_ok=True)  # the gate never overwrites; this tool's own earlier output goes
+    argv = [str(REPO / "scripts" / "gate"), str(base.result), str(new.result), "--json", str(js)]
+    if allow:
+        argv += ["--allow", str(allow)]
+    r = subprocess.run(argv, capture_output=True, text=True)
     (out_dir / f"{new.name}.gate.txt").write_text(r.stdout + r.stderr)
     new.gate_rc = r.returncode
+    try:
+        changes = json.loads(js.read_text()).get("changes") or []
+    except (OSError, ValueError):
+        changes = []
+    new.gate_changes = {
+        "regressions": sum(1 for c in changes if c.get("regression") and not c.get("allowed")),
+        "allowed": sum(1 for c in changes if c.get("allowed")),
+        "other": sum(1 for c in changes if not c.get("regression")),
+    }
     return r.returncode

@@ -27,6 +27,11 @@ def test_swapped_liburing_runs_and_is_the_loaded_file(harness, cases, tmp_path):
     assert job.loaded["liburing"].startswith(str(p.lib)) and job.loaded["liburing"].endswith(".so.2.9")
     assert job.executed > 0 and job.summary.get("broken", 0) == 0
     assert base.loaded["liburing"] != job.loaded["liburing"]
+    # Coverage against what the harness listed, and the library facts the probe observed in
+    # this very library (liburing 2.9 retries a setup refused with EINVAL).
+    assert job.applicable == base.applicable > 0 and job.coverage == 1.0, job.not_executed
+    assert job.lib_facts.get("liburing.setup_retry") is True, job.lib_facts
+    assert "liburing.setup_retry" in base.lib_facts
 
 
 def test_broken_libaio_prefix_fails_the_gate(harness, cases, tmp_path):
