@@ -234,32 +234,6 @@ json probe_uring_behaviour() {
   return j;
 }
 
-// True once an io-wq worker of this process sleeps (bounded, ~2 s): the
-// request handed to it has started and blocked.
-bool io_wq_worker_sleeping() {
-  for (int i = 0; i < 2000; ++i) {
-    if (DIR* d = opendir("/proc/self/task")) {
-      bool found = false;
-      while (dirent* e = readdir(d)) {
-        std::string base = std::string("/proc/self/task/") + e->d_name;
-        std::ifstream comm(base + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        if (name.rfind("iou-wrk-", 0) != 0) continue;
-        std::ifstream st(base + "/stat");
-        std::string line;
-        std::getline(st, line);
-        auto rp = line.rfind(')');
-        found |= rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'S';
-      }
-      closedir(d);
-      if (found) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
-}
-
 // The known defect behind uring-cancel.*running-in-io-wq: an IORING_OP_OPENAT
 // of a FIFO blocked in fifo_open() inside io-wq, cancelled (-EALREADY, the
 // worker is signalled), completes with the kernel-internal -ERESTARTSYS
@@ -277,7 +251,7 @@ json probe_cancel_restartsys(const std::string& fifo) {
     return undecided("submitting the OPENAT failed");
   }
   int open_res = 1, cancel_res = 1;
-  if (!io_wq_worker_sleeping()) {
+  if (!io_wq_worker_asleep()) {
     out = undecided("the OPENAT of a FIFO never blocked in an io-wq worker");
   } else {
     io_uring_sqe* c = io_uring_get_sqe(&ring);
@@ -414,6 +388,30 @@ bool is_kernel_behaviour_fact(const std::string& name) {
     for (const auto& n : *list)
       if (name == n) return true;
   return name == kRestartsys || name == "sysctl.kernel.io_uring_disabled";
+}
+
+bool io_wq_worker_asleep() {
+  for (int i = 0; i < 2000; ++i) {
+    if (DIR* d = opendir("/proc/self/task")) {
+      bool found = false;
+      while (dirent* e = readdir(d)) {
+        std::string base = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(base + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name.rfind("iou-wrk-", 0) != 0) continue;
+        std::ifstream st(base + "/stat");
+        std::string line;
+        std::getline(st, line);
+        auto rp = line.rfind(')');
+        found |= rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'S';
+      }
+      closedir(d);
+      if (found) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
 }
 
 }  // namespace aioh

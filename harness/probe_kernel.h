@@ -22,4 +22,9 @@ void probe_kernel_behaviour(Environment& env, const std::string& scratch_dir);
 // The fact names and prefixes this probe contributes (for is_known_fact).
 bool is_kernel_behaviour_fact(const std::string& name);
 
+// Waits (bounded, ~2 s) until an io-wq worker of this process is asleep: a
+// request handed to io-wq has started and blocked, not merely queued. The
+// leak probe and the io_uring cancel scenarios both need that moment.
+bool io_wq_worker_asleep();
+
 }  // namespace aioh

@@ -40,6 +40,7 @@
 #include "errno_names.h"
 #include "journal.h"
 #include "pattern.h"
+#include "subprocess.h"
 
 namespace aioh::faults {
 namespace {
@@ -71,23 +72,6 @@ std::string put(const std::string& path, const std::string& value) {
   close(fd);
   if (n != static_cast<ssize_t>(value.size())) return fmt::format("write '{}' to {}: {}", value, path, strerror(e));
   return "";
-}
-
-int run(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execvp(a[0], a.data());
-    _exit(127);
-  }
-  int st = 0;
-  if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 // /sys/block/X/stat (Documentation/block/stat.rst): read I/Os, ..., read
@@ -134,12 +118,12 @@ void load_module(const std::string& module, const std::vector<std::string>& para
   long id = Journal::run_journal().record(UndoKind::module_unload, {module});
   std::vector<std::string> argv = {"modprobe", module};
   argv.insert(argv.end(), params.begin(), params.end());
-  int rc = run(argv);
+  std::string err = run_tool(argv);
   if (!exists("/sys/module/" + module)) {
     Journal::run_journal().done(id);
     // Built in without a /sys/module entry: modprobe succeeds and nothing is ours.
-    if (rc == 0) return;
-    throw Fail{Installed::skip, fmt::format("modprobe {} failed (exit {})", module, rc)};
+    if (err.empty()) return;
+    throw Fail{Installed::skip, err};
   }
   g.modules.emplace_back(module, id);
 }

@@ -24,29 +24,13 @@
 
 #include "faults/fault.h"
 #include "journal.h"
+#include "subprocess.h"
 
 namespace aioh::faults {
 namespace {
 
 std::string g_mnt;
 long g_loop_id = -1;
-
-int run(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execvp(a[0], a.data());
-    _exit(127);
-  }
-  int st = 0;
-  if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 // Writes until the filesystem refuses, in shrinking chunks.
 void fill(int fd) {
@@ -77,8 +61,9 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
   if (ifd < 0 || ftruncate(ifd, 8 << 20) != 0) return {Installed::broken, "cannot create the loop image", ""};
   close(ifd);
   // No journal (freed blocks are reusable at once), no reserved blocks, few inodes.
-  if (run({"mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-N", "64", "-b", "4096", img}) != 0)
-    return {Installed::skip, "mkfs.ext4 failed or is not installed", ""};
+  if (std::string err = run_tool({"mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-N", "64", "-b", "4096", img});
+      !err.empty())
+    return {Installed::skip, "mkfs.ext4 failed or is not installed: " + err, ""};
 
   int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
   int n = ctl >= 0 ? ioctl(ctl, LOOP_CTL_GET_FREE) : -1;

@@ -8,15 +8,11 @@
 // cancel is a probe fact (probe_kernel.cc: io_uring.cancel.*,
 // io_uring.register.sync_cancel) that the rows require, never the call
 // under test.
-#include <dirent.h>
 #include <poll.h>
 #include <sys/stat.h>
 
-#include <chrono>
-#include <fstream>
-#include <thread>
-
 #include "convention.h"
+#include "probe_kernel.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -114,34 +110,6 @@ AIOH_SCENARIO(uring_cancel_flags) {
     ctx.observe(be.reap(1, ms(20), rest));
     ctx.check(rest.empty(), "a request the cancel did not match completed");
   }
-}
-
-// Waits (bounded, ~2 s) until an io-wq worker of this process is asleep:
-// a request handed to io-wq has started and blocked, not merely queued.
-bool io_wq_worker_asleep() {
-  for (int i = 0; i < 2000; ++i) {
-    bool asleep = false;
-    if (DIR* d = opendir("/proc/self/task")) {
-      while (dirent* e = readdir(d)) {
-        std::string base = std::string("/proc/self/task/") + e->d_name;
-        std::ifstream comm(base + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        if (name.rfind("iou-wrk-", 0) != 0) continue;
-        std::ifstream st(base + "/stat");
-        std::string line;
-        std::getline(st, line);
-        auto rp = line.rfind(')');
-        if (rp != std::string::npos && rp + 2 < line.size() &&
-            line[rp + 2] == 'S')
-          asleep = true;
-      }
-      closedir(d);
-    }
-    if (asleep) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
 }
 
 // Queues IORING_OP_OPENAT of a new FIFO for writing with IOSQE_ASYNC: it
