@@ -160,8 +160,17 @@ Result Runner::run_one(const CaseRun& c) {
     if (tgt->raw()) params["target_device"] = tgt->device;
   }
   const Environment& env = tgt ? tenv : env_;
-  // A defect keyed on a probed fact is expected only where the fact holds.
-  if (!res.xfail.is_null() && row.xfail->cond && !row.xfail->cond->eval(env)) res.xfail = nullptr;
+  // A defect keyed on a probed fact is expected only where the fact holds; a
+  // probe that could not decide does not rule the defect out.
+  if (!res.xfail.is_null() && row.xfail->cond) {
+    const std::string& fact = row.xfail->cond->fact;
+    if (!env.facts.count(fact)) {
+      auto why = env.info.find(fact + "_reason");
+      res.xfail["undecided"] = fact + " not decided by the probe" + (why == env.info.end() ? "" : ": " + why->second);
+    } else if (!row.xfail->cond->eval(env)) {
+      res.xfail = nullptr;
+    }
+  }
   const Expectation* exp = row.expectation_for(c.interface, env);
   res.expected = exp ? exp->text : "";
 

@@ -158,6 +158,16 @@ TEST_F(RunnerTest, KnownDefectWithIfAppliesOnlyWhereTheFactHolds) {
   EXPECT_EQ(run("test_observe_ebadf", "EBADF@submit", 10, x).verdict, "pass");
 }
 
+TEST_F(RunnerTest, KnownDefectWithIfStaysExpectedWhenTheProbeCouldNotDecide) {
+  XFail x{"a defect the probe reproduces", "linux commit 0123456789ab", {}, std::nullopt};
+  x.cond = Predicate{"io_uring.cancel.running_leaks_erestartsys", "", "", "io_uring.cancel.running_leaks_erestartsys"};
+  env.facts.erase("io_uring.cancel.running_leaks_erestartsys");
+  env.info["io_uring.cancel.running_leaks_erestartsys_reason"] = "the OPENAT never blocked";
+  auto r = run("test_observe_ebadf", "EINVAL@submit", 10, x);
+  EXPECT_EQ(r.verdict, "xfail");
+  EXPECT_NE(r.xfail.value("undecided", "").find("the OPENAT never blocked"), std::string::npos) << r.xfail.dump();
+}
+
 TEST_F(RunnerTest, UnavailableInterfaceSkipsWithTheProbeReason) {
   env.interfaces["libaio"] = {false, "io_uring_setup EPERM under a seccomp filter"};
   auto r = run("test_observe_ebadf");
