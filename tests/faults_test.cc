@@ -152,7 +152,13 @@ TEST(Faults, SuiteFiresEveryFaultAndRestoresSysctls) {
   ASSERT_EQ(again.results.size(), s.results.size());
   for (size_t i = 0; i < s.results.size(); i++) {
     EXPECT_EQ(again.results[i]["verdict"], s.results[i]["verdict"]) << s.results[i]["id"];
-    EXPECT_EQ(again.results[i]["observed"], s.results[i]["observed"]) << s.results[i]["id"];
+    if (s.results[i]["fault"].is_object()) {
+      EXPECT_EQ(again.results[i]["fault"]["fired"], s.results[i]["fault"]["fired"]) << s.results[i]["id"];
+    }
+    // A row whose expectation names alternatives (a race its `why` explains) may take either.
+    if (s.results[i].value("expected", "").find('|') == std::string::npos) {
+      EXPECT_EQ(again.results[i]["observed"], s.results[i]["observed"]) << s.results[i]["id"];
+    }
   }
 }
 
