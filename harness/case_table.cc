@@ -130,6 +130,21 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
       else if (auto s = v.value_exact<std::string>()) r.params[std::string(k.str())] = *s;
       else fail_at(file, v, fmt::format("param '{}' must be an integer, boolean or string", k.str()));
     }
+    // A declared scenario takes only its declared parameters, each of its type and range.
+    if (auto* decl = find_scenario_decl(r.scenario); decl && decl->declared) {
+      for (auto& [k, v] : *pt) {
+        std::string key(k.str());
+        auto* spec = decl->find_param(key);
+        if (!spec) {
+          std::string known;
+          for (auto& q : decl->params) known += (known.empty() ? "" : ", ") + q.name;
+          fail_at(file, v, fmt::format("scenario '{}' has no parameter '{}' (it takes: {})", r.scenario, key,
+                                       known.empty() ? "none" : known));
+        }
+        if (auto why = check_param(*spec, r.params[key]); !why.empty())
+          fail_at(file, v, fmt::format("param '{}' of scenario '{}': {}", key, r.scenario, why));
+      }
+    }
   }
 
   auto* ex = t.get("expect");

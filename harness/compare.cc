@@ -12,15 +12,14 @@ namespace {
 std::string final_token(const Result& r) {
   if (r.observations.empty()) return "";
   const auto& o = r.observations.back();
-  if (o.contains("errno")) return o["errno"].get<std::string>();
-  return "ok";
+  return o.errno_name ? *o.errno_name : "ok";
 }
 
 std::string cell(const Result* r) {
   if (!r) return "-";
-  if (r->verdict == "skip") return "skip";
+  if (r->verdict == Verdict::skip) return "skip";
   std::string obs = r->observations.empty() ? "(nothing)" : r->observed;
-  return r->verdict == "pass" ? obs : fmt::format("{} [{}]", obs, r->verdict);
+  return r->verdict == Verdict::pass ? obs : fmt::format("{} [{}]", obs, r->verdict_name());
 }
 
 }  // namespace
@@ -28,7 +27,7 @@ std::string cell(const Result* r) {
 bool interfaces_disagree(const std::vector<const Result*>& row) {
   std::set<std::string> finals;
   for (auto* r : row)
-    if (r && r->verdict != "skip" && !r->observations.empty()) finals.insert(final_token(*r));
+    if (r && r->verdict != Verdict::skip && !r->observations.empty()) finals.insert(final_token(*r));
   return finals.size() > 1;
 }
 

@@ -28,6 +28,7 @@
 #include "runner.h"
 #include "targets/alignment_table.h"
 #include "targets/target.h"
+#include "vocabulary.h"
 #include "writers/writer.h"
 
 namespace {
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
   double timeout = 10;
   uint64_t fault_seed = 0;
   std::string policy;
-  bool list = false, list_scenarios = false, probe_only = false, compare = false, no_kmsg = false, cleanup = false;
+  bool list = false, list_scenarios = false, vocabulary = false, probe_only = false, compare = false, no_kmsg = false, cleanup = false;
   std::string color = "auto";
   app.add_option("-i,--interface", interfaces, "posix-aio, kernel-aio, libaio, io_uring, a comma list, or all")
       ->capture_default_str();
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   app.add_option("--ids", ids_file, "run exactly the ids listed in FILE (one per line)");
   app.add_flag("-l,--list", list, "list the expanded case ids and exit");
   app.add_flag("--list-scenarios", list_scenarios, "list the registered scenarios and exit");
+  app.add_flag("--vocabulary", vocabulary, "print the verdicts, exit statuses, phases, channels, interfaces and fault layers as JSON and exit");
   app.add_option("--format", format, "table, json, jsonl, junit or ktap")->capture_default_str();
   app.add_option("-o,--output", output, "write the chosen format to FILE (stdout keeps the table); never overwrites");
   app.add_option("--scratch", scratch, "directory for scratch files (default: a fresh temp dir, removed after)");
@@ -136,6 +138,10 @@ int main(int argc, char** argv) {
     usage_error(e.what());
   }
 
+  if (vocabulary) {
+    fmt::print("{}\n", vocabulary_json().dump(2));
+    return 0;
+  }
   if (std::find(std::begin(kFormats), std::end(kFormats), format) == std::end(kFormats))
     usage_error(fmt::format("unknown format '{}' (table, json, jsonl, junit, ktap)", format));
   if (timeout <= 0) usage_error("--timeout must be positive");
@@ -304,7 +310,7 @@ int main(int argc, char** argv) {
   if (compare) {
     std::vector<Result> plain;
     for (auto& r : all)
-      if (r.target.is_null()) plain.push_back(r);
+      if (!r.target) plain.push_back(r);
     if (!plain.empty()) print_comparison(stdout, plain, ifaces, use_color);
     print_alignment_tables(stdout, all, ifaces, use_color);
   }
@@ -318,5 +324,5 @@ int main(int argc, char** argv) {
                runs.size());
     return 128 + sig;
   }
-  return summary.failed() ? 1 : 0;
+  return summary.exit_status();
 }

@@ -20,8 +20,7 @@ std::string_view phase_name(Phase p) {
 }
 
 std::optional<Phase> phase_from_name(std::string_view s) {
-  for (Phase p : {Phase::open, Phase::setup, Phase::submit, Phase::wait,
-                  Phase::completion, Phase::cancel, Phase::teardown})
+  for (Phase p : kPhases)
     if (phase_name(p) == s) return p;
   return std::nullopt;
 }
@@ -36,6 +35,12 @@ std::string_view channel_name(Channel c) {
     case Channel::cqe_res: return "cqe->res";
   }
   return "?";
+}
+
+std::optional<Channel> channel_from_name(std::string_view s) {
+  for (Channel c : kChannels)
+    if (channel_name(c) == s) return c;
+  return std::nullopt;
 }
 
 std::string Outcome::token() const {

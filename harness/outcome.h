@@ -24,9 +24,15 @@ enum class Channel {
   cqe_res,       // struct io_uring_cqe.res
 };
 
+inline constexpr Phase kPhases[] = {Phase::open, Phase::setup, Phase::submit, Phase::wait,
+                                    Phase::completion, Phase::cancel, Phase::teardown};
+inline constexpr Channel kChannels[] = {Channel::ret, Channel::errno_, Channel::io_event_res,
+                                        Channel::aio_error, Channel::aio_return, Channel::cqe_res};
+
 std::string_view phase_name(Phase p);
 std::string_view channel_name(Channel c);
 std::optional<Phase> phase_from_name(std::string_view s);
+std::optional<Channel> channel_from_name(std::string_view s);
 
 struct Outcome {
   bool is_error = false;

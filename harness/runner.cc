@@ -57,9 +57,10 @@ uint64_t g_fault_seed = 0;
     }
     case_dir = in.scratch_dir;
   }
-  CaseContext ctx(params, *be, env, case_dir, rep);
+  const ScenarioDecl* decl = find_scenario_decl(c.row->scenario);
+  CaseContext ctx(params, *be, env, case_dir, rep, decl);
   try {
-    (*find_scenario(c.row->scenario))(ctx);
+    decl->fn(ctx);
   } catch (const ScenarioExit& e) {
     faults::release();
     for (auto& b : be->conventions().breaches) rep.convention(b);
@@ -80,7 +81,7 @@ uint64_t g_fault_seed = 0;
 // Everything the child said, parsed from its JSON lines.
 struct ChildReport {
   std::vector<ObservedStep> seen;
-  nlohmann::json observations = nlohmann::json::array();
+  std::vector<Observation> observations;
   std::vector<std::string> failures, conventions, notes;
   std::string exit_kind, exit_reason;
   bool done = false;
@@ -96,13 +97,19 @@ void absorb(ChildReport& r, const std::string& line) {
   }
   std::string t = j.value("t", "");
   if (t == "obs") {
-    auto phase = phase_from_name(j.value("phase", "")).value_or(Phase::submit);
-    std::string tok = j.contains("errno") ? j["errno"].get<std::string>()
-                      : j.contains("sym") ? j["sym"].get<std::string>()
-                                          : std::to_string(j.value("value", int64_t{0}));
-    r.seen.push_back({tok, phase});
-    j.erase("t");
-    r.observations.push_back(j);
+    Observation o;
+    o.phase = phase_from_name(j.value("phase", "")).value_or(Phase::submit);
+    o.channel = channel_from_name(j.value("channel", "")).value_or(Channel::ret);
+    if (j.contains("errno")) {
+      o.errno_name = j["errno"].get<std::string>();
+      o.errno_num = j.value("errno_num", 0);
+    } else {
+      o.value = j.value("value", int64_t{0});
+      o.sym = j.value("sym", "");
+    }
+    if (j.contains("elapsed_ms")) o.elapsed_ms = j["elapsed_ms"].get<double>();
+    r.seen.push_back({o.token(), o.phase});
+    r.observations.push_back(std::move(o));
   } else if (t == "fail") {
     r.failures.push_back(j.value("what", ""));
   } else if (t == "conv") {
@@ -140,8 +147,7 @@ Result Runner::run_one(const CaseRun& c) {
   res.scenario = row.scenario;
   res.source = row.source;
   res.doc = row.doc;
-  if (row.xfail_applies(c.interface))
-    res.xfail = {{"reason", row.xfail->reason}, {"ref", row.xfail->ref}};
+  if (row.xfail_applies(c.interface)) res.xfail = XFailRecord{row.xfail->reason, row.xfail->ref, {}};
   // A case on a target sees the target's facts over the environment, runs in
   // the target's directory, or is handed the target's block device.
   const Target* tgt = nullptr;
@@ -150,25 +156,25 @@ Result Runner::run_one(const CaseRun& c) {
   if (std::string tname = run_target(c); !tname.empty()) {
     tgt = opts_.targets ? opts_.targets->find(tname) : nullptr;
     if (!tgt || !tgt->reason.empty()) {
-      res.verdict = "skip";
+      res.verdict = Verdict::skip;
       res.reason = fmt::format("target {} unavailable: {}", tname, tgt ? tgt->reason : "not created by this run");
-      if (tgt) res.target = tgt->to_json();
+      if (tgt) res.target = tgt->record();
       return res;
     }
-    res.target = tgt->to_json();
+    res.target = tgt->record();
     tenv = overlay(env_, *tgt);
     if (tgt->raw()) params["target_device"] = tgt->device;
   }
   const Environment& env = tgt ? tenv : env_;
   // A defect keyed on a probed fact is expected only where the fact holds; a
   // probe that could not decide does not rule the defect out.
-  if (!res.xfail.is_null() && row.xfail->cond) {
+  if (res.xfail && row.xfail->cond) {
     const std::string& fact = row.xfail->cond->fact;
     if (!env.facts.count(fact)) {
       auto why = env.info.find(fact + "_reason");
-      res.xfail["undecided"] = fact + " not decided by the probe" + (why == env.info.end() ? "" : ": " + why->second);
+      res.xfail->undecided = fact + " not decided by the probe" + (why == env.info.end() ? "" : ": " + why->second);
     } else if (!row.xfail->cond->eval(env)) {
-      res.xfail = nullptr;
+      res.xfail.reset();
     }
   }
   const Expectation* exp = row.expectation_for(c.interface, env);
@@ -176,7 +182,7 @@ Result Runner::run_one(const CaseRun& c) {
 
   auto avail = env.interfaces.find(c.interface);
   if (avail != env.interfaces.end() && !avail->second.available) {
-    res.verdict = "skip";
+    res.verdict = Verdict::skip;
     res.reason = c.interface + " unavailable: " + avail->second.reason;
     return res;
   }
@@ -184,7 +190,7 @@ Result Runner::run_one(const CaseRun& c) {
     bool negate = req[0] == '!';
     std::string fact = negate ? req.substr(1) : req;
     if (env.flag(fact) == negate) {
-      res.verdict = "skip";
+      res.verdict = Verdict::skip;
       res.reason = fmt::format("needs {}{} (probe: {} = {})", negate ? "!" : "", fact, fact,
                                env.facts.count(fact) ? env.text(fact) : "absent");
       if (tgt) {
@@ -199,7 +205,7 @@ Result Runner::run_one(const CaseRun& c) {
 
   std::string dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, seq_++);
   if (mkdir(dir.c_str(), 0700) != 0) {
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno));
     return res;
   }
@@ -209,7 +215,7 @@ Result Runner::run_one(const CaseRun& c) {
 
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = "pipe2 failed";
     return res;
   }
@@ -234,7 +240,7 @@ Result Runner::run_one(const CaseRun& c) {
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = "fork failed";
     return res;
   }
@@ -287,7 +293,7 @@ Result Runner::run_one(const CaseRun& c) {
   res.notes = rep.notes;
   res.stderr_tail = err_tail;
   if (row.fault) {
-    res.fault = faults::result_json(*row.fault, fault_seed, fault_state);
+    res.fault = faults::record(*row.fault, fault_seed, fault_state);
     faults::state_free(fault_state);
   }
 
@@ -303,55 +309,55 @@ Result Runner::run_one(const CaseRun& c) {
   }
 
   if (timed_out) {
-    res.verdict = "timeout";
+    res.verdict = Verdict::timeout;
     res.reason = fmt::format("no end after {:.1f} s; observed so far: {}", limit, res.observed);
   } else if (WIFSIGNALED(status) && !rep.done && rep.exit_kind.empty()) {
-    res.verdict = "crash";
+    res.verdict = Verdict::crash;
     res.reason = fmt::format("child killed by signal {} ({})", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
                              strsignal(WTERMSIG(status)));
     if (!err_tail.empty()) res.reason += "; stderr: " + err_tail.substr(err_tail.size() > 300 ? err_tail.size() - 300 : 0);
   } else if (rep.exit_kind == "skip") {
-    res.verdict = "skip";
+    res.verdict = Verdict::skip;
     res.reason = rep.exit_reason;
   } else if (rep.exit_kind == "broken") {
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = rep.exit_reason;
   } else if (!rep.done) {
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = fmt::format("child ended (status {}) without finishing", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   } else {
     std::vector<std::string> why;
     for (auto& f : rep.failures) why.push_back(f);
     for (auto& cv : rep.conventions) why.push_back("convention: " + cv);
     if (rep.seen.empty() && why.empty()) {
-      res.verdict = "broken";
+      res.verdict = Verdict::broken;
       res.reason = "the case asserted nothing";
     } else {
       if (!exp) why.push_back("no expectation for this interface");
       else if (auto d = compare(*exp, rep.seen); !d.empty()) why.insert(why.begin(), d);
-      res.verdict = why.empty() ? "pass" : "fail";
+      res.verdict = why.empty() ? Verdict::pass : Verdict::fail;
       res.reason = join(why, "; ");
     }
   }
   // A fault that did not fire tested nothing: broken, never pass (or fail).
-  if (!res.fault.is_null() && !res.fault["fired"].get<bool>() && (res.verdict == "pass" || res.verdict == "fail")) {
-    res.reason = fmt::format("the fault did not fire ({}, {} matching calls)", res.fault["fiu"].get<std::string>(),
-                             res.fault["calls"].get<long>()) + (res.reason.empty() ? "" : "; " + res.reason);
-    res.verdict = "broken";
+  if (res.fault && !res.fault->fired() && (res.verdict == Verdict::pass || res.verdict == Verdict::fail)) {
+    res.reason = fmt::format("the fault did not fire ({}, {} matching calls)", res.fault->fiu, res.fault->calls) +
+                 (res.reason.empty() ? "" : "; " + res.reason);
+    res.verdict = Verdict::broken;
   }
   if (restore_failed) {
-    res.verdict = "broken";
+    res.verdict = Verdict::broken;
     res.reason = "could not restore what the case changed: " + join(restored, "; ") +
                  (res.reason.empty() ? "" : "; " + res.reason);
   }
   if (!splat.empty()) {
-    res.verdict = "fail";
+    res.verdict = Verdict::fail;
     res.reason = "kernel-log: " + splat + (res.reason.empty() ? "" : "; " + res.reason);
   }
-  if (!res.xfail.is_null()) {
-    if (res.verdict == "fail") res.verdict = "xfail";
-    else if (res.verdict == "pass") {
-      res.verdict = "xpass";
+  if (res.xfail) {
+    if (res.verdict == Verdict::fail) res.verdict = Verdict::xfail;
+    else if (res.verdict == Verdict::pass) {
+      res.verdict = Verdict::xpass;
       res.reason = "known defect did not reproduce: " + row.xfail->ref;
     }
   }

@@ -32,7 +32,10 @@ ensure_packages() {
 build_harness() {
   ensure_packages "${AIOH_BUILD_DEPS[@]}"
   if [ ! -f "$AIOH_BUILD/CMakeCache.txt" ]; then
-    cmake -S "$AIOH_ROOT" -B "$AIOH_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+    local launcher=()
+    # ccache, where the machine has it, makes rebuilds in other checkouts cheap.
+    command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    cmake -S "$AIOH_ROOT" -B "$AIOH_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >&2
   fi
   cmake --build "$AIOH_BUILD" -j "$(nproc)" >&2
 }

@@ -19,7 +19,7 @@ Result make(const std::string& id, const std::string& iface, const std::string& 
   r.area = id.substr(0, id.find('.'));
   r.interface = iface;
   r.scenario = "rw_one";
-  r.verdict = verdict;
+  r.verdict = *verdict_from_name(verdict);
   r.expected = "EBADF@submit";
   r.observed = verdict == "pass" ? "EBADF@submit" : "EINVAL@submit";
   r.reason = reason;

@@ -110,6 +110,8 @@ const std::set<std::string> kSyscalls = {
 
 }  // namespace
 
+std::vector<std::string> layer_names() { return {"syscall", "rlimit", "sysctl", "enospc", "fs", "lsm", "block", "vm"}; }
+
 int errno_of(const std::string& name) { return errno_from_name(name).value_or(0); }
 
 std::string validate(const FaultSpec& f) {
@@ -239,15 +241,14 @@ void release() {
   else if (g_spec.layer == "lsm") release_lsm(g_st);
 }
 
-nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* st) {
-  nlohmann::json j = {{"layer", f.layer}, {"target", f.target}, {"effect", f.effect},
-                      {"trigger", f.trigger}, {"fiu", f.fiu_name()}, {"seed", seed},
-                      {"fired", st && st->fired.load() > 0},
-                      {"fired_count", st ? st->fired.load() : 0},
-                      {"calls", st ? st->calls.load() : 0}};
-  if (!f.range.empty()) j["range"] = f.range;
-  if (st && st->detail[0]) j["readback"] = std::string(st->detail, strnlen(st->detail, sizeof st->detail));
-  return j;
+FaultRecord record(const FaultSpec& f, uint64_t seed, const FaultState* st) {
+  FaultRecord r{f.layer, f.target, f.effect, f.trigger, f.fiu_name(), f.range, seed, 0, 0, {}};
+  if (st) {
+    r.fired_count = st->fired.load();
+    r.calls = st->calls.load();
+    if (st->detail[0]) r.readback = std::string(st->detail, strnlen(st->detail, sizeof st->detail));
+  }
+  return r;
 }
 
 }  // namespace aioh::faults

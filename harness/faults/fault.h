@@ -16,8 +16,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include <nlohmann/json.hpp>
+#include "result.h"
 
 namespace aioh::faults {
 
@@ -34,6 +35,9 @@ struct FaultSpec {
     return layer + "/" + target;
   }
 };
+
+// The layers a row's `fault.layer` may name.
+std::vector<std::string> layer_names();
 
 // "" when the spec is valid, else what is wrong (checked at table load).
 std::string validate(const FaultSpec& f);
@@ -72,8 +76,8 @@ void arm();
 // SIGXFSZ pending on a worker thread that blocks signals).
 void disarm();
 
-// The result's `fault` object (parent side).
-nlohmann::json result_json(const FaultSpec& f, uint64_t seed, const FaultState* st);
+// The result's fault record (parent side).
+FaultRecord record(const FaultSpec& f, uint64_t seed, const FaultState* st);
 
 // Run-level policy profiles (`harness --policy NAME`), applied to the harness
 // process itself before the probe, the way a container runtime applies them:

@@ -11,13 +11,12 @@ namespace {
 // The final outcome of a case: "ok" for a value, else "EINVAL@completion".
 std::string cell(const Result* r) {
   if (!r) return "-";
-  if (r->verdict == "skip") return "skip";
-  if (r->observations.empty()) return r->verdict;
+  if (r->verdict == Verdict::skip) return "skip";
+  if (r->observations.empty()) return std::string(r->verdict_name());
   const auto& o = r->observations.back();
-  std::string c = o.contains("errno") ? fmt::format("{}@{}", o["errno"].get<std::string>(), o.value("phase", ""))
-                                      : "ok";
-  bool mismatch = r->verdict != "pass" && r->verdict != "xfail";
-  return mismatch ? c + " !" + r->verdict : c;
+  std::string c = o.errno_name ? fmt::format("{}@{}", *o.errno_name, phase_name(o.phase)) : "ok";
+  bool mismatch = r->verdict != Verdict::pass && r->verdict != Verdict::xfail;
+  return mismatch ? c + " !" + std::string(r->verdict_name()) : c;
 }
 
 }  // namespace
@@ -29,15 +28,19 @@ int print_alignment_tables(FILE* out, const std::vector<Result>& results,
   std::map<std::string, std::map<std::string, std::map<std::string, const Result*>>> cells;
   std::map<std::string, std::string> geometry;
   for (auto& r : results) {
-    if (r.target.is_null()) continue;
-    std::string t = r.target.value("name", "?");
+    if (!r.target) continue;
+    const TargetRecord& tr = *r.target;
+    std::string t = tr.name;
     if (!cells.count(t)) {
       targets.push_back(t);
-      auto num = [&](const char* k) { return r.target.contains(k) ? r.target[k].dump() : std::string("-"); };
+      auto num = [&](const char* k) {
+        auto it = tr.facts.find(k);
+        if (it == tr.facts.end()) return std::string("-");
+        return std::visit([](auto&& x) { return fmt::format("{}", x); }, it->second);
+      };
       geometry[t] = fmt::format("fs {}, logical_block_size {}, dio_mem_align {}, dio_offset_align {}, dio_fallback {}",
-                                r.target.value("fs", nlohmann::json("none")).is_null() ? "none" : r.target["fs"].dump(),
-                                num("logical_block_size"), num("dio_mem_align"), num("dio_offset_align"),
-                                num("dio_fallback"));
+                                tr.fs.empty() ? "none" : tr.fs, num("logical_block_size"), num("dio_mem_align"),
+                                num("dio_offset_align"), num("dio_fallback"));
     }
     auto& by_case = cells[t];
     if (!by_case.count(r.case_id)) shapes[t].push_back(r.case_id);
@@ -53,7 +56,7 @@ int print_alignment_tables(FILE* out, const std::vector<Result>& results,
     for (auto& id : shapes[t]) {
       auto& row = cells[t][id];
       bool bad = false;
-      for (auto& [_, r] : row) bad |= r->verdict != "pass" && r->verdict != "xfail" && r->verdict != "skip";
+      for (auto& [_, r] : row) bad |= r->verdict != Verdict::pass && r->verdict != Verdict::xfail && r->verdict != Verdict::skip;
       mismatches += bad;
       std::string mark = bad ? (color ? "\033[31m!\033[0m" : "!") : " ";
       fmt::print(out, "{} {:<36}", mark, id);

@@ -103,17 +103,7 @@ bool is_target_fact(const std::string& name) {
   return false;
 }
 
-nlohmann::json Target::to_json() const {
-  nlohmann::json j = {{"name", name}, {"kind", kind}, {"fs", fs.empty() ? nlohmann::json() : nlohmann::json(fs)}};
-  if (sector_size) j["sector_size"] = sector_size;
-  if (!device.empty()) j["device"] = device;
-  if (!dir.empty()) j["dir"] = dir;
-  for (auto& [k, v] : facts) std::visit([&](auto&& x) { j[k] = x; }, v);
-  for (auto& [k, v] : info) j[k] = v;
-  j["available"] = reason.empty();
-  if (!reason.empty()) j["reason"] = reason;
-  return j;
-}
+TargetRecord Target::record() const { return {name, kind, fs, sector_size, device, dir, facts, info, reason}; }
 
 std::vector<Target> default_targets() {
   std::vector<Target> v;
@@ -176,7 +166,7 @@ const Target* TargetSet::find(const std::string& name) const {
 
 nlohmann::json TargetSet::to_json() const {
   nlohmann::json a = nlohmann::json::array();
-  for (auto& t : targets_) a.push_back(t.to_json());
+  for (auto& t : targets_) a.push_back(aioh::to_json(t.record()));
   return a;
 }
 

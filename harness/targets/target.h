@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "probe.h"
+#include "result.h"
 
 namespace aioh {
 
@@ -36,8 +37,8 @@ struct Target {
 
   bool raw() const { return kind == "raw" || kind == "device"; }
   bool needs_root() const { return kind == "raw" || kind == "fs" || kind == "tmpfs"; }
-  // {"name","kind","fs","logical_block_size","dio_mem_align",...}
-  nlohmann::json to_json() const;
+  // What a result records of it (its JSON: {"name","kind","fs","logical_block_size",...}).
+  TargetRecord record() const;
 };
 
 // Facts only targets publish (besides dio, dio_mem_align, dio_offset_align,

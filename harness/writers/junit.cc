@@ -32,35 +32,36 @@ class JunitWriter : public Writer {
   void result(const Result& r) override { results_.push_back(r); }
 
   void end(const RunInfo&, const Summary& s) override {
-    auto n = [&](const char* v) { auto it = s.counts.find(v); return it == s.counts.end() ? 0 : it->second; };
+    auto n = [&](Verdict v) { return s.count(v); };
     double total_ms = 0;
     for (auto& r : results_) total_ms += r.duration_ms;
     fmt::print(out_, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fmt::print(out_, "<testsuites name=\"aioharness\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-               s.total(), n("fail") + n("xpass"), n("timeout") + n("crash") + n("broken"), n("skip") + n("xfail"),
+               s.total(), n(Verdict::fail) + n(Verdict::xpass), n(Verdict::timeout) + n(Verdict::crash) + n(Verdict::broken),
+               n(Verdict::skip) + n(Verdict::xfail),
                total_ms / 1000);
     for (auto& [iface, counts] : s.by_interface) {
-      auto c = [&](const char* v) { auto it = counts.find(v); return it == counts.end() ? 0 : it->second; };
+      auto c = [&](Verdict v) { auto it = counts.find(v); return it == counts.end() ? 0 : it->second; };
       int tests = 0;
       for (auto& [_, k] : counts) tests += k;
       fmt::print(out_, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
-                 xml_escape(iface), tests, c("fail") + c("xpass"), c("timeout") + c("crash") + c("broken"),
-                 c("skip") + c("xfail"));
+                 xml_escape(iface), tests, c(Verdict::fail) + c(Verdict::xpass),
+                 c(Verdict::timeout) + c(Verdict::crash) + c(Verdict::broken), c(Verdict::skip) + c(Verdict::xfail));
       for (auto& r : results_) {
         if (r.interface != iface) continue;
         fmt::print(out_, "    <testcase classname=\"aioharness.{}.{}\" name=\"{}\" time=\"{:.4f}\">\n",
                    xml_escape(iface), xml_escape(r.area), xml_escape(r.id), r.duration_ms / 1000);
         std::string msg = xml_escape(r.reason);
         std::string body = xml_escape(fmt::format("expected {}\nobserved {}\nsource {}", r.expected, r.observed, r.source));
-        if (r.verdict == "fail" || r.verdict == "xpass")
-          fmt::print(out_, "      <failure type=\"{}\" message=\"{}\">{}</failure>\n", r.verdict, msg, body);
-        else if (r.verdict == "timeout" || r.verdict == "crash" || r.verdict == "broken")
-          fmt::print(out_, "      <error type=\"{}\" message=\"{}\">{}</error>\n", r.verdict, msg, body);
-        else if (r.verdict == "skip")
+        std::string_view v = r.verdict_name();
+        if (r.verdict == Verdict::fail || r.verdict == Verdict::xpass)
+          fmt::print(out_, "      <failure type=\"{}\" message=\"{}\">{}</failure>\n", v, msg, body);
+        else if (r.verdict == Verdict::timeout || r.verdict == Verdict::crash || r.verdict == Verdict::broken)
+          fmt::print(out_, "      <error type=\"{}\" message=\"{}\">{}</error>\n", v, msg, body);
+        else if (r.verdict == Verdict::skip)
           fmt::print(out_, "      <skipped message=\"{}\"/>\n", msg);
-        else if (r.verdict == "xfail")
-          fmt::print(out_, "      <skipped message=\"xfail: {}\"/>\n",
-                     xml_escape(r.xfail.value("reason", "") + " (" + r.xfail.value("ref", "") + ")"));
+        else if (r.verdict == Verdict::xfail && r.xfail)
+          fmt::print(out_, "      <skipped message=\"xfail: {}\"/>\n", xml_escape(r.xfail->reason + " (" + r.xfail->ref + ")"));
         fmt::print(out_, "    </testcase>\n");
       }
       fmt::print(out_, "  </testsuite>\n");

@@ -28,14 +28,15 @@ class KtapWriter : public Writer {
 
   void result(const Result& r) override {
     ++n_;
-    const std::string& v = r.verdict;
-    if (v != "pass" && v != "skip")
-      fmt::print(out_, "# {}: {} expected {} observed {}: {}\n", r.id, v, r.expected, r.observed, one_line(r.reason));
-    if (v == "pass") fmt::print(out_, "ok {} {}\n", n_, r.id);
-    else if (v == "skip") fmt::print(out_, "ok {} {} # SKIP {}\n", n_, r.id, one_line(r.reason));
-    else if (v == "xfail") fmt::print(out_, "not ok {} {} # XFAIL {}\n", n_, r.id, one_line(r.xfail.value("ref", "")));
-    else if (v == "timeout") fmt::print(out_, "not ok {} {} # TIMEOUT {}\n", n_, r.id, one_line(r.reason));
-    else if (v == "crash" || v == "broken") fmt::print(out_, "not ok {} {} # ERROR {}: {}\n", n_, r.id, v, one_line(r.reason));
+    const Verdict v = r.verdict;
+    const std::string_view name = r.verdict_name();
+    if (v != Verdict::pass && v != Verdict::skip)
+      fmt::print(out_, "# {}: {} expected {} observed {}: {}\n", r.id, name, r.expected, r.observed, one_line(r.reason));
+    if (v == Verdict::pass) fmt::print(out_, "ok {} {}\n", n_, r.id);
+    else if (v == Verdict::skip) fmt::print(out_, "ok {} {} # SKIP {}\n", n_, r.id, one_line(r.reason));
+    else if (v == Verdict::xfail) fmt::print(out_, "not ok {} {} # XFAIL {}\n", n_, r.id, one_line(r.xfail ? r.xfail->ref : ""));
+    else if (v == Verdict::timeout) fmt::print(out_, "not ok {} {} # TIMEOUT {}\n", n_, r.id, one_line(r.reason));
+    else if (v == Verdict::crash || v == Verdict::broken) fmt::print(out_, "not ok {} {} # ERROR {}: {}\n", n_, r.id, name, one_line(r.reason));
     else fmt::print(out_, "not ok {} {}\n", n_, r.id);
     fflush(out_);
   }

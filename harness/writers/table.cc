@@ -10,10 +10,13 @@
 namespace aioh {
 namespace {
 
-const char* colour(const std::string& v) {
-  if (v == "pass") return "\033[32m";
-  if (v == "skip" || v == "xfail") return "\033[33m";
-  if (v == "xpass") return "\033[35;1m";
+const char* colour(Verdict v) {
+  if (v == Verdict::xpass) return "\033[35;1m";  // neutral, but loud
+  switch (verdict_def(v).cls) {
+    case VerdictClass::good: return v == Verdict::pass ? "\033[32m" : "\033[33m";
+    case VerdictClass::neutral: return "\033[33m";
+    case VerdictClass::bad: break;
+  }
   return "\033[31;1m";
 }
 
@@ -35,42 +38,43 @@ class TableWriter : public Writer {
 
   void result(const Result& r) override {
     ++done_;
-    std::string v = r.verdict;
+    std::string v(r.verdict_name());
     for (auto& ch : v) ch = static_cast<char>(toupper(ch));
     std::string vv = color_ ? fmt::format("{}{:<7}\033[0m", colour(r.verdict), v) : fmt::format("{:<7}", v);
     int w = static_cast<int>(std::to_string(planned_).size());
-    std::string shown = r.verdict == "skip" ? "" : r.observed;
+    std::string shown = r.verdict == Verdict::skip ? "" : r.observed;
     fmt::print(out_, "[{:>{}}/{}] {} {:<52} {:<30} {:>8.1f} ms\n", done_, w, planned_, vv, r.id, shown, r.duration_ms);
-    if (r.verdict == "skip") {
+    if (r.verdict == Verdict::skip) {
       fmt::print(out_, "{:>{}}   {}\n", "", w * 2 + 3, r.reason);
-    } else if (r.verdict != "pass") {
+    } else if (r.verdict != Verdict::pass) {
       fmt::print(out_, "{:>{}}   expected {}  observed {}\n", "", w * 2 + 3, r.expected, r.observed);
       if (!r.reason.empty()) fmt::print(out_, "{:>{}}   {}\n", "", w * 2 + 3, r.reason);
-      if (!r.xfail.is_null())
-        fmt::print(out_, "{:>{}}   known defect: {} ({})\n", "", w * 2 + 3, r.xfail.value("reason", ""), r.xfail.value("ref", ""));
+      if (r.xfail) fmt::print(out_, "{:>{}}   known defect: {} ({})\n", "", w * 2 + 3, r.xfail->reason, r.xfail->ref);
     }
     fflush(out_);
   }
 
   void end(const RunInfo&, const Summary& s) override {
     fmt::print(out_, "\n{:<12}", "interface");
-    for (const char* v : kVerdicts) fmt::print(out_, " {:>7}", v);
+    for (auto& d : kVerdictDefs)
+      if (!d.vm_only) fmt::print(out_, " {:>7}", d.name);
     fmt::print(out_, "\n");
-    auto row = [&](const std::string& name, const std::map<std::string, int>& counts) {
+    auto row = [&](const std::string& name, const std::map<Verdict, int>& counts) {
       fmt::print(out_, "{:<12}", name);
-      for (const char* v : kVerdicts) {
-        auto it = counts.find(v);
+      for (auto& d : kVerdictDefs) {
+        if (d.vm_only) continue;
+        auto it = counts.find(d.verdict);
         fmt::print(out_, " {:>7}", it == counts.end() ? 0 : it->second);
       }
       fmt::print(out_, "\n");
     };
     for (auto& [iface, counts] : s.by_interface) row(iface, counts);
     row("total", s.counts);
-    auto xp = s.counts.find("xpass");
-    if (xp != s.counts.end() && xp->second > 0)
+    if (int xp = s.count(Verdict::xpass))
       fmt::print(out_, "\n!!! {} known-defect case(s) passed unexpectedly (xpass): the defect may be fixed here; update the table.\n",
-                 xp->second);
-    fmt::print(out_, "\n{}\n", s.failed() ? "RESULT: FAILED" : "RESULT: OK");
+                 xp);
+    const char* result = s.failed() ? "FAILED" : s.all_skipped() ? "SKIPPED (every case skipped)" : "OK";
+    fmt::print(out_, "\nRESULT: {}\n", result);
     fflush(out_);
   }
 
