@@ -1,0 +1,18 @@
+// A case's child must not outlive the harness: a child left running with
+// parent 1 keeps the AIO contexts, io_uring rings, mounts or sysctls it
+// holds until someone notices. PR_SET_PDEATHSIG(SIGKILL) makes the kernel
+// kill it when the harness dies; the parent may already have died between
+// fork() and prctl(), so the child then checks that its parent is still the
+// one that forked it. Note: the death signal fires when the forking THREAD
+// exits, so a child must be forked by a thread that outlives it.
+#pragma once
+
+#include <sys/types.h>
+
+namespace aioh::system {
+
+// In the child, right after fork(): `parent` is the forking process's pid,
+// read before fork(). Exits the child (status 125) when the parent is gone.
+void harden_case_child(pid_t parent);
+
+}  // namespace aioh::system

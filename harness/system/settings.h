@@ -1,0 +1,89 @@
+// One owner per global setting. A sysctl, a run-level policy profile or a
+// kernel module is machine-wide: two harness runs that change the same one
+// at once would each take the other's temporary value for the "old" one and
+// leave it behind for good. So every change happens under one machine-wide
+// lock (flock on settings.lock in a root-only directory), and the value from
+// before ANY run changed a setting is kept in the originals file next to it:
+// a run that finds an entry whose owner died takes it over instead of reading
+// the leftover value, and every restore writes that original back. A second
+// run waits for the lock (bounded, saying once who holds it) or gives up with
+// one line. The LTP save/restore and blktests _io_uring_enable/_restore do the
+// same for one test; this makes it hold across processes and kills.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace aioh::system {
+
+// Where the lock and the originals live: /run/aioharness for root (one per
+// machine, whatever $AIOH_STATE_DIR says), else the user's state directory.
+std::string settings_dir();
+
+// Seconds a run waits for the lock before it gives up: $AIOH_LOCK_WAIT when
+// it is a number in [0, 3600], else 120.
+double settings_lock_wait();
+// A case's child waits at most this long (well inside its watchdog, 10 s by
+// default), then the case is broken with the refusal line.
+constexpr double kCaseLockWait = 5;
+
+// Takes the machine-wide lock for `what` ("sysctl /proc/sys/fs/aio-max-nr"),
+// waiting up to settings_lock_wait() seconds (and at most `max_wait` when
+// that is not negative). Held by this process (and the
+// children it forks) until the matching release or its exit; nested calls
+// count. "" on success, else the refusal line. *waited (when given) says how
+// long it waited and for whom.
+std::string acquire_settings_lock(const std::string& what, std::string* waited = nullptr, double max_wait = -1);
+void release_settings_lock();
+
+// The checks a sysctl path and value pass before root writes them: a clean
+// path below /proc/sys with no symlink on the way; a short printable value.
+std::string check_sysctl_path(const std::string& path);
+std::string check_sysctl_value(const std::string& value);
+
+// A sysctl changed under the lock and restored to the original on restore(),
+// on destruction (in the process that changed it), by the journal when that
+// process is killed, or by the next run's recovery.
+class SysctlChange {
+ public:
+  // `max_wait`: as for acquire_settings_lock (kCaseLockWait in a case).
+  explicit SysctlChange(double max_wait = -1) : max_wait_(max_wait) {}
+  ~SysctlChange() { restore(); }
+  SysctlChange(const SysctlChange&) = delete;
+  SysctlChange& operator=(const SysctlChange&) = delete;
+
+  // First call: take the lock, keep the original (the originals file's, if a
+  // dead run left one), journal it, then write. Later calls only write.
+  // "" or why not (nothing is left changed on failure).
+  std::string set(const std::string& path, const std::string& value);
+  // Writes the original back, drops it from the originals file, marks the
+  // journal entry done and releases the lock. "" or why not.
+  std::string restore();
+
+  bool active() const { return owner_ != 0; }
+  const std::string& path() const { return path_; }
+  const std::string& original() const { return original_; }
+  // How the lock was met: "" when free at once, else who held it and how long.
+  const std::string& lock_note() const { return note_; }
+
+ private:
+  std::string path_, original_, note_;
+  long journal_id_ = -1;
+  pid_t owner_ = 0;
+  double max_wait_;
+};
+
+// The journal's sysctl undo: writes the original of `path` back if a change
+// of it is still open and its owner is gone (or is this process). "" when
+// restored or when nothing is open, else why not.
+std::string restore_sysctl_original(const std::string& path);
+
+// Restores every original whose owner is gone; one line per action or problem.
+std::vector<std::string> recover_originals(bool* clean);
+
+// Reads a sysctl (first line, tabs as spaces); "" when it cannot.
+std::string read_sysctl(const std::string& path);
+
+}  // namespace aioh::system
