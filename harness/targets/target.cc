@@ -31,6 +31,7 @@
 #include "errno_names.h"
 #include "journal.h"
 #include "subprocess.h"
+#include "system/device_guard.h"
 
 #ifndef STATX_DIOALIGN
 #define STATX_DIOALIGN 0x00002000U
@@ -227,6 +228,14 @@ void TargetSet::create_one(Target& t, const std::string& scratch) {
       t.reason = fmt::format("--device {}: not a block device", t.user_path);
       return;
     }
+    // Refused when mounted, swap, held, a member, or the root fs's device
+    // (--destructive does not override it); held with O_EXCL for the run.
+    int fd = -1;
+    if (std::string why = system::claim_device(t.user_path, &fd); !why.empty()) {
+      t.reason = fmt::format("--device {} refused: {}", t.user_path, why);
+      return;
+    }
+    held_fds_.push_back(fd);
     t.device = t.user_path;
     return;
   }
