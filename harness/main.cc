@@ -9,10 +9,13 @@
 #include "cli/run.h"
 #include "cli/selection.h"
 #include "journal.h"
+#include "runner.h"
 #include "vocabulary.h"
 
 int main(int argc, char** argv) {
   using namespace aioh;
+  // First: a signal from here on ends the run on its ordinary path (system/signals.h).
+  install_stop_handlers();
   cli::Options opts;
   if (auto status = cli::parse_options(argc, argv, opts)) return *status;
   if (opts.vocabulary) {
@@ -23,8 +26,10 @@ int main(int argc, char** argv) {
   auto targets = cli::target_specs(opts);
 
   // Undo what earlier runs that were killed left behind, before anything else.
-  for (auto& line : Journal::recover()) fmt::print(stderr, "cleanup: {}\n", line);
-  if (opts.cleanup) return 0;
+  if (auto why = Journal::state_dir_problem(); !why.empty()) cli::usage_error(why);
+  bool recovered_clean = true;
+  for (auto& line : Journal::recover(false, &recovered_clean)) fmt::print(stderr, "cleanup: {}\n", line);
+  if (opts.cleanup) return recovered_clean ? 0 : 1;
   if (opts.list_scenarios) {
     cli::print_scenarios();
     return 0;

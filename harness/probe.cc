@@ -462,6 +462,7 @@ Environment probe_environment(const std::string& scratch) {
   env.facts["scratch_fs"] = fs_name(scratch);
   // The fs fault layer's own round trip: mount, an EIO read that fires, unmount.
   json fuse = in_child([&] {
+    faults::policy_exempt_machinery();  // a sysctl policy concerns io_uring, not the fault fs's mount
     std::string why = faults::probe_fs(scratch);
     return json{{"ok", why.empty()}, {"reason", why}};
   });

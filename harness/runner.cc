@@ -19,6 +19,8 @@
 #include "kernel_log.h"
 #include "reporter.h"
 #include "faults/fault.h"
+#include "system/child.h"
+#include "system/signals.h"
 
 namespace aioh {
 namespace {
@@ -225,8 +227,10 @@ Result Runner::run_one(const CaseRun& c) {
   g_fault_seed = fault_seed;
   fflush(nullptr);
   auto t0 = Clock::now();
+  pid_t harness = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    system::harden_case_child(harness);  // dies with the harness
     close(out_pipe[0]);
     close(err_pipe[0]);
     int devnull = open("/dev/null", O_RDWR);
@@ -364,27 +368,16 @@ Result Runner::run_one(const CaseRun& c) {
   return res;
 }
 
-namespace {
-volatile sig_atomic_t g_stop_signal = 0;
-void on_stop_signal(int sig) { g_stop_signal = sig; }
-}  // namespace
+// The handlers live in system/signals.cc (installed at main's start).
+void install_stop_handlers() { system::install_stop_handlers(); }
 
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;  // no SA_RESTART: the watchdog's poll wakes up
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-}
-
-int stop_signal() { return g_stop_signal; }
+int stop_signal() { return system::stop_signal(); }
 
 void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result) {
   // A case already running finishes (or meets its watchdog); then the run
   // stops so targets, sysctls and the scratch dir are restored as usual.
   for (auto& c : cases) {
-    if (g_stop_signal) break;
+    if (stop_signal()) break;
     on_result(run_one(c));
   }
 }

@@ -24,8 +24,9 @@ struct RunOptions {
   uint64_t fault_seed = 0;   // --fault-seed: random fault triggers derive from it
 };
 
-// SIGINT/SIGTERM/SIGHUP stop the run between cases, so everything the run
-// set up is torn down on the normal path; stop_signal() says which arrived.
+// SIGINT/SIGTERM/SIGHUP/SIGPIPE stop the run between cases, so everything the
+// run set up is torn down on the normal path; stop_signal() says which arrived
+// (system/signals.h; main installs them first thing).
 void install_stop_handlers();
 int stop_signal();
 

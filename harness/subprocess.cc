@@ -36,7 +36,7 @@ std::string run_tool(const std::vector<std::string>& argv) {
     if (n > 0) out.append(buf, n);
   close(p[0]);
   int st = 0;
-  waitpid(pid, &st, 0);
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}  // a stop signal must not lose the child's status
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return "";
   if (out.size() > 300) out = out.substr(out.size() - 300);
   while (!out.empty() && out.back() == '\n') out.pop_back();

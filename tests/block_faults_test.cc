@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "faults/block.h"
@@ -130,30 +131,46 @@ TEST(BlockFaults, WithoutTheFacilityARowSkipsAsNeedsAVm) {
 }
 
 // A case killed with its devices still there: the runner's undo_pid() runs
-// each new kind's undo from the journal (here on stand-ins that exist on any
-// host: an empty directory for the configfs item, names that are gone).
+// each new kind's undo from the journal (here on names of the harness's own
+// pattern that do not exist on this host), and refuses a step outside that
+// pattern (a directory that is no null_blk item) without touching it.
 TEST(BlockFaults, KilledCaseDevicesAreUndoneFromTheJournal) {
   test::TempDir d;
-  std::string item = d.path + "/nullb-item";
-  ASSERT_EQ(mkdir(item.c_str(), 0700), 0);
+  std::string stand_in = d.path + "/nullb-item";
+  ASSERT_EQ(mkdir(stand_in.c_str(), 0700), 0);
+  std::string item = fmt::format("/sys/kernel/config/nullb/aioh-{}", 4194000 + getpid() % 300);
+  std::string dm = fmt::format("aioh-{}", 4194000 + getpid() % 300);
+  if (std::filesystem::exists("/sys/module/null_blk")) GTEST_SKIP() << "null_blk is loaded here: not the test's to unload";
   Journal::run_journal();
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
   pid_t pid = fork();
   if (pid == 0) {
-    Journal::run_journal().record(UndoKind::module_unload, {"aioh_no_such_module"});
+    Journal::run_journal().record(UndoKind::module_unload, {"null_blk"});
     Journal::run_journal().record(UndoKind::nullb_remove, {item});
-    Journal::run_journal().record(UndoKind::dm_remove, {"aioh-test-no-such-dm"});
+    Journal::run_journal().record(UndoKind::dm_remove, {dm});
+    long refused = Journal::run_journal().record(UndoKind::nullb_remove, {stand_in});
+    (void)!write(p[1], &refused, sizeof refused);
     _exit(0);  // "killed": nothing undone by the owner
   }
+  close(p[1]);
+  long refused_id = -1;
+  ASSERT_EQ(read(p[0], &refused_id, sizeof refused_id), static_cast<ssize_t>(sizeof refused_id));
+  close(p[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   auto undone = Journal::run_journal().undo_pid(pid);
-  ASSERT_EQ(undone.size(), 3u);
-  EXPECT_EQ(undone[0], "dm_remove aioh-test-no-such-dm: ok");  // newest first
-  EXPECT_EQ(undone[1], "nullb_remove " + item + ": ok");
-  EXPECT_EQ(undone[2], "module_unload aioh_no_such_module: ok");
-  EXPECT_FALSE(std::filesystem::exists(item)) << "the configfs item directory was not removed";
-  EXPECT_TRUE(Journal::run_journal().undo_pid(pid).empty()) << "undone entries must be marked done";
+  ASSERT_EQ(undone.size(), 4u);
+  EXPECT_EQ(undone[0].rfind("nullb_remove " + stand_in + ": refused: ", 0), 0u) << undone[0];  // newest first
+  EXPECT_EQ(undone[1], "dm_remove " + dm + ": ok");
+  EXPECT_EQ(undone[2], "nullb_remove " + item + ": ok");
+  EXPECT_EQ(undone[3], "module_unload null_blk: ok");
+  EXPECT_TRUE(std::filesystem::exists(stand_in)) << "a refused step was carried out";
+  auto again = Journal::run_journal().undo_pid(pid);
+  ASSERT_EQ(again.size(), 1u) << "undone entries must be marked done";
+  EXPECT_EQ(again[0].rfind("nullb_remove " + stand_in + ": refused: ", 0), 0u) << again[0];
+  Journal::run_journal().done(refused_id);  // the test's own stand-in: not left for every later run to report
 }
 
 }  // namespace

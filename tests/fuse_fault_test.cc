@@ -127,7 +127,7 @@ TEST(FsFault, KilledCaseAndDaemonMountIsUndoneFromTheJournal) {
   need_fuse();
   test::TempDir d;
   faults::FaultState* st = faults::state_alloc();
-  Journal::run_journal();  // opened before fork, as the harness does
+  Journal::run_journal().declare_root(d.path);  // opened before fork, as the harness does, with its scratch root
   pid_t pid = fork();
   if (pid == 0) {
     auto in = faults::install({"fs", "read", "EIO", "always"}, 1, st, d.path, true);

@@ -17,6 +17,8 @@
 #include "journal.h"
 #include "probe.h"
 #include "runner.h"
+#include "system/signals.h"
+#include "system/trusted_path.h"
 #include "writers/writer.h"
 
 namespace aioh::cli {
@@ -30,8 +32,10 @@ std::string now_iso() {
 }
 
 // The user's directory (we create a private subdirectory in it), or a fresh
-// temp dir; removed at the end. A run killed with SIGKILL leaves it to the
-// next run's cleanup, through the journal.
+// temp dir, declared in the journal as the run's scratch root. On every way
+// out of the run — a return, an exception, exit() from a usage error, a stop
+// signal — it is removed and the journal finished (what is still open in it
+// undone). A run killed with SIGKILL leaves both to the next run's recovery.
 class Scratch {
  public:
   explicit Scratch(const std::string& user_dir) {
@@ -42,24 +46,31 @@ class Scratch {
     if (!mkdtemp(tmpl.data()))
       usage_error(fmt::format("cannot create a scratch dir in {}: {}", base, strerror(errno)));
     dir = tmpl;
-    undo_ = Journal::run_journal().record(UndoKind::remove_tree, {dir});
+    undo_ = Journal::run_journal().add_scratch_root(dir);
+    live_ = this;
+    owner_ = getpid();
+    std::atexit([] {
+      if (live_) live_->finish();
+    });
   }
-  ~Scratch() { remove(); }
+  ~Scratch() { finish(); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
 
-  // Removes the directory and marks its journal entry done.
-  void remove() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    if (undo_ >= 0) Journal::run_journal().done(undo_);
-    undo_ = -1;
+  void finish() {
+    if (live_ != this || getpid() != owner_) return;  // never from a forked child
+    live_ = nullptr;
+    if (system::remove_tree_below(dir, dir).empty()) Journal::run_journal().done(undo_);
+    // fputs, not fmt::print (which throws): stderr may be a closed pipe.
+    for (auto& line : Journal::run_journal().finish()) fputs(("restored at the end of the run: " + line + "\n").c_str(), stderr);
   }
 
   std::string dir;
 
  private:
   long undo_ = -1;
+  pid_t owner_ = 0;
+  static inline Scratch* live_ = nullptr;
 };
 
 // A policy profile applies to the harness itself, as a container runtime
@@ -97,9 +108,14 @@ RunInfo run_info(const Options& o, const Selection& sel) {
 
 }  // namespace
 
-int run(const Options& o, const Selection& sel) {
+int run(const Options& o, const Selection& sel) try {
   Scratch scratch(o.scratch);
   Environment env = probe(o, scratch.dir);
+  if (int sig = stop_signal()) {
+    scratch.finish();
+    fputs(fmt::format("harness: stopped by {} during the probe; set-up restored\n", system::signal_name(sig)).c_str(), stderr);
+    return 128 + sig;
+  }
   if (o.probe_only) {
     fmt::print("{}\n", environment_to_json(env).dump(2));
     return 0;
@@ -120,23 +136,27 @@ int run(const Options& o, const Selection& sel) {
 
   Summary summary;
   Runner runner(env, RunOptions{o.timeout, scratch.dir, !o.no_kmsg, &targets, o.fault_seed});
-  install_stop_handlers();
+  // A stop signal during target creation: no case runs, the output is still finalised.
   runner.run(sel.runs, [&](const Result& r) {
     summary.add(r);
     outputs.result(r);
   });
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
-  scratch.remove();
-  for (auto& line : Journal::run_journal().finish()) fmt::print(stderr, "restored at the end of the run: {}\n", line);
+  scratch.finish();
   run.finished = now_iso();
   outputs.end(run, summary);
   if (int sig = stop_signal()) {
-    fmt::print(stderr, "harness: stopped by {} after {} of {} cases; set-up restored\n",
-               sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : std::to_string(sig), summary.total(),
-               sel.runs.size());
+    fmt::print(stderr, "harness: stopped by {} after {} of {} cases; set-up restored\n", system::signal_name(sig),
+               summary.total(), sel.runs.size());
     return 128 + sig;
   }
   return summary.exit_status();
+} catch (const std::exception& e) {
+  // A write to a closed pipe (SIGPIPE) or another error: the unwinding has
+  // already torn down the targets and the scratch and finished the journal.
+  int sig = stop_signal();
+  fputs(fmt::format("harness: {}{}\n", sig ? "stopped by " + system::signal_name(sig) + ": " : "", e.what()).c_str(), stderr);
+  return sig ? 128 + sig : 2;
 }
 
 }  // namespace aioh::cli

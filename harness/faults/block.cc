@@ -39,6 +39,7 @@
 
 #include "errno_names.h"
 #include "journal.h"
+#include "system/settings.h"
 #include "pattern.h"
 #include "subprocess.h"
 
@@ -115,6 +116,9 @@ struct Fail {
 // Loads `module` unless it is already there; journalled before modprobe.
 void load_module(const std::string& module, const std::vector<std::string>& params = {}) {
   if (exists("/sys/module/" + module)) return;
+  // One owner per global setting: held until this case's process exits.
+  if (std::string e = system::acquire_settings_lock("module " + module, nullptr, system::kCaseLockWait); !e.empty()) throw Fail{Installed::broken, e};
+  if (exists("/sys/module/" + module)) return;  // loaded meanwhile by the run that held the lock
   long id = Journal::run_journal().record(UndoKind::module_unload, {module});
   std::vector<std::string> argv = {"modprobe", module};
   argv.insert(argv.end(), params.begin(), params.end());

@@ -88,6 +88,10 @@ std::string policy_names();
 std::string apply_policy(const std::string& name);
 // For sysctl profiles: set, call probe(), restore. Returns "" or an error.
 std::string with_policy_sysctl(const std::string& name, const std::function<void()>& probe);
+// io_uring-disabled-1 drops CAP_SYS_ADMIN for the probe (an ordinary user
+// meets io_uring_allowed()); a probe child doing the harness's own work that
+// needs it (mounting the fault fs) takes it back first. No-op otherwise.
+void policy_exempt_machinery();
 
 // Layer entry points (one file each).
 Installed install_syscall(const FaultSpec& f, FaultState* st);

@@ -6,10 +6,12 @@
 // ENOMEM, mm/mlock.c), and the global sysctls users
 // meet in the field: fs.aio-max-nr exhausted (fs/aio.c ioctx_alloc() EAGAIN)
 // and kernel.io_uring_disabled 1/2 (io_uring/io_uring.c io_uring_allowed()).
-// A sysctl is journalled with its old value BEFORE it is changed and
-// restored right after the case, so a killed case or harness is undone by the
-// runner, the next run or `harness --cleanup`. The window is one case (or,
-// for the run-level profiles, one probe).
+// A sysctl is changed under the machine-wide settings lock with its original
+// kept and journalled BEFORE it is changed (system/settings.h), and restored
+// right after the case, so a killed case or harness is undone by the runner,
+// the next run or `harness --cleanup`, and a second run beside it neither
+// changes it at the same time nor mistakes the temporary value for the old
+// one. The window is one case (or, for the run-level profiles, one probe).
 #include <dirent.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -26,7 +28,7 @@
 #include <fmt/format.h>
 
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/settings.h"
 
 namespace aioh::faults {
 namespace {
@@ -36,14 +38,12 @@ std::string g_rl_target;
 rlimit g_nofile_old{};
 bool g_nofile_set = false;
 long g_memlock = 0;
-struct SysctlChange {
-  std::string path, old;
-  long id = -1;
-};
-SysctlChange g_change;
+using system::SysctlChange;
+SysctlChange g_change{system::kCaseLockWait};  // the case's fault row
 std::string g_sysctl_target;
 long g_set_value = 0;
 bool g_dropped_admin = false;
+bool g_policy_dropped_admin = false;  // io_uring-disabled-1 around the probe
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -52,32 +52,9 @@ std::string read_text(const std::string& path) {
   return s;
 }
 
-bool write_text(const std::string& path, const std::string& v) {
-  std::ofstream out(path);
-  out << v << "\n";
-  out.flush();
-  return out.good();
-}
+std::string set_sysctl(const std::string& path, const std::string& value, SysctlChange& ch) { return ch.set(path, value); }
 
-// Journal first, then change.
-std::string set_sysctl(const std::string& path, const std::string& value, SysctlChange& ch) {
-  ch.path = path;
-  ch.old = read_text(path);
-  if (ch.old.empty()) return "cannot read " + path;
-  ch.id = Journal::run_journal().record(UndoKind::sysctl, {path, ch.old});
-  if (!write_text(path, value)) {
-    Journal::run_journal().done(ch.id);
-    ch.id = -1;
-    return fmt::format("cannot write {} = {}: {}", path, value, strerror(errno));
-  }
-  return "";
-}
-
-void restore_sysctl(SysctlChange& ch) {
-  if (ch.id < 0) return;
-  if (write_text(ch.path, ch.old)) Journal::run_journal().done(ch.id);
-  ch.id = -1;
-}
+void restore_sysctl(SysctlChange& ch) { ch.restore(); }
 
 void on_sigxfsz(int) {
   if (g_rl_st) g_rl_st->fired++;
@@ -241,24 +218,28 @@ Installed install_sysctl(const FaultSpec& f, FaultState* st) {
   return {Installed::ok, "", ""};
 }
 
+// The readback names the original and, when another run held the lock, that.
+std::string lock_note() { return g_change.lock_note().empty() ? "" : "; " + g_change.lock_note(); }
+
 void release_sysctl(FaultState* st) {
   // Read the kernel's own state back before restoring it.
-  std::string now = read_text(g_change.path);
+  std::string now = read_text(g_change.path());
   long held = strtol(now.c_str(), nullptr, 10);
   if (g_sysctl_target == "aio-max-nr") {
     long nr = strtol(read_text("/proc/sys/fs/aio-nr").c_str(), nullptr, 10);
     if (held == 0) st->fired = 1;
-    snprintf(st->detail, sizeof st->detail, "fs.aio-max-nr=%ld (was %s) with fs.aio-nr=%ld: no room for an io_setup", held,
-             g_change.old.c_str(), nr);
+    snprintf(st->detail, sizeof st->detail, "fs.aio-max-nr=%ld (was %s) with fs.aio-nr=%ld: no room for an io_setup%s", held,
+             g_change.original().c_str(), nr, lock_note().c_str());
   } else {
     bool ok = held == g_set_value;
     if (g_set_value == 1) {
       std::string gid = read_text("/proc/sys/kernel/io_uring_group");
       ok = ok && gid == "-1";
-      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s), io_uring_group=%s, CAP_SYS_ADMIN dropped",
-               held, g_change.old.c_str(), gid.c_str());
+      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s), io_uring_group=%s, CAP_SYS_ADMIN dropped%s",
+               held, g_change.original().c_str(), gid.c_str(), lock_note().c_str());
     } else {
-      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s)", held, g_change.old.c_str());
+      snprintf(st->detail, sizeof st->detail, "kernel.io_uring_disabled=%ld (was %s)%s", held, g_change.original().c_str(),
+               lock_note().c_str());
     }
     if (ok) st->fired = 1;
   }
@@ -273,18 +254,26 @@ std::string with_policy_sysctl(const std::string& name, const std::function<void
   if (name == "io_uring-disabled-2") {
     err = set_sysctl("/proc/sys/kernel/io_uring_disabled", "2", ch);
   } else if (name == "io_uring-disabled-1") {
-    drop = set_admin_effective(false);
-    if (!drop) return "cannot drop CAP_SYS_ADMIN";
     err = set_sysctl("/proc/sys/kernel/io_uring_disabled", "1", ch);
+    // An ordinary user: io_uring_allowed() lets CAP_SYS_ADMIN through.
+    // Dropped from the effective set only (the harness's own machinery —
+    // the FUSE probe's mount — takes it back: policy_exempt_machinery()).
+    if (err.empty() && !(drop = set_admin_effective(false))) err = "cannot drop CAP_SYS_ADMIN";
+    g_policy_dropped_admin = drop;
   } else if (name == "aio-max-nr-exhausted") {
     err = set_sysctl("/proc/sys/fs/aio-max-nr", "0", ch);
   } else {
     return fmt::format("unknown policy '{}' (known: {})", name, policy_names());
   }
   if (err.empty()) probe();  // the only thing that runs under the changed sysctl
-  restore_sysctl(ch);
   if (drop) set_admin_effective(true);
+  g_policy_dropped_admin = false;
+  if (std::string r = ch.restore(); !r.empty() && err.empty()) err = "could not restore after the probe: " + r;
   return err;
+}
+
+void policy_exempt_machinery() {
+  if (g_policy_dropped_admin) set_admin_effective(true);
 }
 
 }  // namespace aioh::faults

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "journal.h"
+#include "system/settings.h"
 #include "kaio_util.h"
 #include "pattern.h"
 
@@ -32,34 +32,10 @@ long read_long(const char* path) {
   return f ? v : -1;
 }
 
-bool write_long(const char* path, long v) {
-  FILE* f = fopen(path, "w");
-  if (!f) return false;
-  bool ok = fprintf(f, "%ld\n", v) > 0;
-  return fclose(f) == 0 && ok;
-}
-
-// Holds fs.aio-max-nr at a lowered value and restores the original on every
-// path: the destructor on a normal or exceptional exit, and the run's undo
-// journal (journal.h) when the case's child is killed before it can - the
-// runner undoes what a dead child left open.
-class AioMaxNrGuard {
- public:
-  explicit AioMaxNrGuard(long original)
-      : original_(original),
-        id_(Journal::run_journal().record(
-            UndoKind::sysctl, {kAioMaxNr, std::to_string(original)})) {}
-  ~AioMaxNrGuard() {
-    if (read_long(kAioMaxNr) != original_) write_long(kAioMaxNr, original_);
-    if (read_long(kAioMaxNr) == original_) Journal::run_journal().done(id_);
-  }
-  AioMaxNrGuard(const AioMaxNrGuard&) = delete;
-  AioMaxNrGuard& operator=(const AioMaxNrGuard&) = delete;
-
- private:
-  long original_;
-  long id_;
-};
+// fs.aio-max-nr is lowered through system::SysctlChange: under the
+// machine-wide settings lock, with the original journalled, restored on every
+// path (its destructor, the runner's undo of a killed child's journal, the
+// next run's recovery) — and never mistaken for another run's lowered value.
 
 // Params: entries; over_max (entries = fs.aio-max-nr + 1); ctx_init (the
 // value *ctxp holds on entry); ctxp = "null".
@@ -94,13 +70,13 @@ AIOH_SCENARIO(kaio_setup_nr) {
 AIOH_SCENARIO(kaio_setup_exhaust) {
   AioBackendBase& be = aio(ctx);
   const long room = ctx.num("room", 32);
-  const long original = read_long(kAioMaxNr);
-  if (original < 0) ctx.broken("cannot read fs.aio-max-nr");
-  AioMaxNrGuard guard(original);
+  system::SysctlChange guard{system::kCaseLockWait};
+  std::string original;
   for (int attempt = 1;; ++attempt) {
     const long used = read_long(kAioNr);
     if (used < 0) ctx.broken("cannot read fs.aio-nr");
-    if (!write_long(kAioMaxNr, used + room)) ctx.broken("cannot write fs.aio-max-nr");
+    if (std::string err = guard.set(kAioMaxNr, std::to_string(used + room)); !err.empty()) ctx.broken(err);
+    original = guard.original();
     AioContext a = 0, b = 0;
     Outcome first = be.raw_setup(room, &a);
     Outcome second = be.raw_setup(1, &b);
@@ -112,7 +88,7 @@ AIOH_SCENARIO(kaio_setup_exhaust) {
       if (b) be.raw_destroy(b);
       continue;
     }
-    ctx.note("fs.aio-max-nr lowered from " + std::to_string(original) + " to " +
+    ctx.note("fs.aio-max-nr lowered from " + original + " to " +
              std::to_string(used + room) + " (attempt " + std::to_string(attempt) +
              ") and restored");
     ctx.observe(first);

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -173,6 +174,7 @@ nlohmann::json TargetSet::to_json() const {
 
 void TargetSet::create(const std::vector<std::string>& wanted, const std::string& scratch_dir,
                        std::vector<std::string>* log) {
+  Journal::run_journal().declare_root(scratch_dir);  // what is undone must lie below it
   for (auto& t : targets_) {
     if (std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) {
       t.reason = "not used by this run";
@@ -212,8 +214,10 @@ void TargetSet::create_one(Target& t, const std::string& scratch) {
     // A private subdirectory, journalled before it exists; the user's own
     // directory is never removed.
     std::random_device rd;
-    t.dir = fmt::format("{}/aioharness-{}-{:08x}", t.user_path, getpid(), rd());
-    long id = j.record(UndoKind::remove_tree, {t.dir});
+    char real[PATH_MAX];
+    std::string base = realpath(t.user_path.c_str(), real) ? real : t.user_path;
+    t.dir = fmt::format("{}/aioharness-{}-{:08x}", base == "/" ? "" : base, getpid(), rd());
+    long id = j.add_scratch_root(t.dir);
     if (mkdir(t.dir.c_str(), 0700) != 0) {
       t.reason = fmt::format("mkdir {}: {}", t.dir, errno_name(errno));
       j.done(id);
