@@ -1,7 +1,14 @@
 // Loading and validating case tables (see case_table.h).
 #include "case_table.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -10,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "backend.h"
+#include "errno_names.h"
 #include "targets/target.h"
 
 namespace aioh {
@@ -34,6 +42,14 @@ Predicate parse_predicate(const std::string& file, const toml::node& n, const st
   if (m[1].length() && m[3].length()) fail_at(file, n, fmt::format("'!' with a comparison in '{}'", text));
   p.op = m[1].length() ? "!" : std::string(m[3]);
   p.value = m[4];
+  // An ordering is numeric: with a word it could never hold.
+  if (p.op == "<" || p.op == "<=" || p.op == ">" || p.op == ">=") {
+    errno = 0;
+    char* end = nullptr;
+    strtoll(p.value.c_str(), &end, 0);
+    if (p.value.empty() || *end != '\0' || errno == ERANGE)
+      fail_at(file, n, fmt::format("'{}' orders '{}' against '{}', which is not an integer", text, p.fact, p.value));
+  }
   return p;
 }
 
@@ -87,145 +103,273 @@ std::string req_string(const std::string& file, const toml::table& t, const toml
   return *s;
 }
 
-CaseRow parse_row(const std::string& file, const toml::table& t, const std::string& file_area) {
+// The row being parsed and where it came from; one function per key below.
+struct RowCtx {
+  const std::string& file;
+  const toml::table& t;
+  CaseRow& r;
+  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const { fail_at(file, n, msg); }
+  const toml::node& at(const char* key) const { return t.get(key) ? *t.get(key) : t; }
+};
+
+void check_keys(const RowCtx& c) {
   static const std::set<std::string> kKeys = {
       "id", "area", "scenario", "interfaces", "params", "expect", "when", "requires",
       "why", "doc", "xfail", "timeout", "source", "targets", "fault"};
-  for (auto& [k, v] : t)
-    if (!kKeys.count(std::string(k.str())))
-      fail_at(file, v, fmt::format("unknown key '{}'", k.str()));
+  for (auto& [k, v] : c.t)
+    if (!kKeys.count(std::string(k.str()))) c.fail(v, fmt::format("unknown key '{}'", k.str()));
+}
 
+void parse_id(const RowCtx& c) {
+  c.r.id = req_string(c.file, c.t, c.t, "id");
+  static const std::regex id_re("^[a-z0-9][a-z0-9-]*$");
+  if (!std::regex_match(c.r.id, id_re)) c.fail(c.at("id"), fmt::format("id '{}' must match [a-z0-9-]+", c.r.id));
+}
+
+void parse_area(const RowCtx& c, const std::string& file_area) {
+  c.r.area = c.t.get("area") ? req_string(c.file, c.t, c.t, "area") : file_area;
+  if (c.r.area.empty()) c.fail(c.t, "no 'area' for this row or the file");
+}
+
+void parse_scenario(const RowCtx& c) {
+  c.r.scenario = req_string(c.file, c.t, c.t, "scenario");
+  if (!find_scenario(c.r.scenario)) c.fail(c.at("scenario"), fmt::format("unknown scenario '{}'", c.r.scenario));
+}
+
+void parse_source(const RowCtx& c) {
+  if (!c.t.get("source")) c.fail(c.t, fmt::format("row '{}' has no 'source' for its expectation", c.r.id));
+  c.r.source = req_string(c.file, c.t, c.t, "source");
+}
+
+// Each interface once: "all" and a name it includes, or a name twice, would
+// give two results one id, so both are refused.
+void parse_interfaces(const RowCtx& c) {
+  auto* ifs = c.t.get("interfaces");
+  if (!ifs) c.fail(c.t, "missing 'interfaces'");
+  bool all = false;
+  auto add = [&](const std::string& i) {
+    if (std::find(c.r.interfaces.begin(), c.r.interfaces.end(), i) != c.r.interfaces.end())
+      c.fail(*ifs, fmt::format("interface '{}' named twice{}", i, all ? " (\"all\" includes every interface)" : ""));
+    c.r.interfaces.push_back(i);
+  };
+  for (auto& s : string_list(c.file, *ifs, "interfaces")) {
+    if (s == "all") {
+      all = true;
+      for (auto i : kInterfaces) add(std::string(i));
+    } else if (known_interface(s)) {
+      add(s);
+    } else {
+      c.fail(*ifs, fmt::format("unknown interface '{}'", s));
+    }
+  }
+  if (c.r.interfaces.empty()) c.fail(*ifs, "interfaces must name at least one interface");
+}
+
+// Every parameter declared by the scenario, of its type and range; every
+// required one present.
+void parse_params(const RowCtx& c) {
+  const ScenarioDecl* decl = find_scenario_decl(c.r.scenario);
+  auto* p = c.t.get("params");
+  if (p) {
+    auto* pt = p->as_table();
+    if (!pt) c.fail(*p, "params must be a table");
+    for (auto& [k, v] : *pt) {
+      std::string key(k.str());
+      if (auto i = v.value_exact<int64_t>()) c.r.params[key] = *i;
+      else if (auto b = v.value_exact<bool>()) c.r.params[key] = *b;
+      else if (auto s = v.value_exact<std::string>()) c.r.params[key] = *s;
+      else c.fail(v, fmt::format("param '{}' must be an integer, boolean or string", key));
+      auto* spec = decl->find_param(key);
+      if (!spec) {
+        std::string known;
+        for (auto& q : decl->params) known += (known.empty() ? "" : ", ") + q.name;
+        c.fail(v, fmt::format("scenario '{}' has no parameter '{}' (it takes: {})", c.r.scenario, key,
+                              known.empty() ? "none" : known));
+      }
+      if (auto why = check_param(*spec, c.r.params[key]); !why.empty())
+        c.fail(v, fmt::format("param '{}' of scenario '{}': {}", key, c.r.scenario, why));
+    }
+  }
+  for (auto& spec : decl->params)
+    if (spec.required && !c.r.params.count(spec.name))
+      c.fail(p ? *p : c.t, fmt::format("scenario '{}' needs parameter '{}' ({})", c.r.scenario, spec.name, spec.help));
+}
+
+// A negative value is never observed on kernel-aio, libaio or io_uring:
+// their negative returns are errnos, observed as errno names.
+void check_values_observable(const RowCtx& c, const toml::node& n, const ExpectMap& m) {
+  for (auto& [iface, e] : m)
+    for (auto& i : c.r.interfaces) {
+      if (iface != "all" && iface != i) continue;
+      if (i == "posix-aio") continue;  // aio_return's -1 is a value
+      for (auto& step : e.steps)
+        for (auto& tok : step.tokens)
+          if (tok.size() > 1 && tok[0] == '-')
+            c.fail(n, fmt::format("'{}' can never be observed on {}: its negative returns are errno names", tok, i));
+    }
+}
+
+void parse_expect(const RowCtx& c) {
+  auto* ex = c.t.get("expect");
+  if (!ex) c.fail(c.t, fmt::format("row '{}' has no 'expect'", c.r.id));
+  c.r.expect = parse_expect_map(c.file, *ex);
+  for (auto& i : c.r.interfaces)
+    if (!c.r.expect.count("all") && !c.r.expect.count(i))
+      c.fail(*ex, fmt::format("no expectation for interface '{}'", i));
+  for (auto& [key, _] : c.r.expect)
+    if (key != "all" && std::find(c.r.interfaces.begin(), c.r.interfaces.end(), key) == c.r.interfaces.end())
+      c.fail(*ex, fmt::format("an expectation for interface '{}', which the row does not run on", key));
+  check_values_observable(c, *ex, c.r.expect);
+}
+
+void parse_when(const RowCtx& c) {
+  auto* w = c.t.get("when");
+  if (!w) return;
+  auto* arr = w->as_array();
+  if (!arr) c.fail(*w, "when must be an array of { if = ..., expect = ... }");
+  for (auto& e : *arr) {
+    auto* wt = e.as_table();
+    if (!wt || !wt->get("if") || !wt->get("expect") || wt->size() != 2)
+      c.fail(e, "each when entry needs exactly 'if' and 'expect'");
+    auto cond = wt->get("if")->value<std::string>();
+    if (!cond) c.fail(*wt->get("if"), "'if' must be a string");
+    WhenClause clause{parse_predicate(c.file, *wt->get("if"), *cond), parse_expect_map(c.file, *wt->get("expect"))};
+    check_values_observable(c, *wt->get("expect"), clause.expect);
+    c.r.when.push_back(std::move(clause));
+  }
+}
+
+void parse_requires(const RowCtx& c) {
+  auto* q = c.t.get("requires");
+  if (!q) return;
+  for (auto& s : string_list(c.file, *q, "requires")) {
+    std::string f = !s.empty() && s[0] == '!' ? s.substr(1) : s;
+    if (!is_known_fact(f) && !is_target_fact(f)) c.fail(*q, fmt::format("unknown fact '{}'", f));
+    c.r.requires_.push_back(s);
+  }
+}
+
+// A selector must match a target some run can have: a default target's
+// name, kind or filesystem, --target's "dir", --device's "device", or a group.
+bool known_target_selector(const std::string& sel) {
+  static const std::set<std::string> known = [] {
+    std::set<std::string> k = {"all", "files", "blockdev", "dir", "device"};
+    for (auto& t : default_targets()) {
+      k.insert(t.name);
+      k.insert(t.kind);
+      if (!t.fs.empty()) k.insert(t.fs);
+    }
+    return k;
+  }();
+  return known.count(sel) != 0;
+}
+
+void parse_targets(const RowCtx& c) {
+  auto* tg = c.t.get("targets");
+  if (!tg) return;
+  c.r.targets = string_list(c.file, *tg, "targets");
+  if (c.r.targets.empty()) c.fail(*tg, "targets must name at least one target");
+  for (auto& s : c.r.targets)
+    if (!known_target_selector(s))
+      c.fail(*tg, fmt::format("unknown target '{}' (a target name, kind or filesystem, or all, files, blockdev)", s));
+}
+
+void parse_texts(const RowCtx& c) {
+  if (c.t.get("why")) c.r.why = req_string(c.file, c.t, c.t, "why");
+  if (c.t.get("doc")) c.r.doc = req_string(c.file, c.t, c.t, "doc");
+  bool alternatives = false;
+  for (auto& [_, e] : c.r.expect) alternatives |= e.has_alternatives();
+  for (auto& w : c.r.when)
+    for (auto& [_, e] : w.expect) alternatives |= e.has_alternatives();
+  if (alternatives && c.r.why.empty()) c.fail(c.at("expect"), "an expectation with alternatives needs a 'why'");
+}
+
+void parse_xfail(const RowCtx& c) {
+  auto* x = c.t.get("xfail");
+  if (!x) return;
+  auto* xt = x->as_table();
+  if (!xt) c.fail(*x, "xfail must be a table { reason, ref, interfaces }");
+  XFail xf;
+  for (auto& [k, v] : *xt) {
+    std::string key(k.str());
+    if (key == "reason" || key == "ref") {
+      auto s = v.value<std::string>();
+      if (!s) c.fail(v, fmt::format("xfail.{} must be a string", key));
+      (key == "reason" ? xf.reason : xf.ref) = *s;
+    } else if (key == "interfaces") {
+      xf.interfaces = string_list(c.file, v, "xfail.interfaces");
+      for (auto& i : xf.interfaces) {
+        if (!known_interface(i)) c.fail(v, fmt::format("unknown interface '{}' in xfail.interfaces", i));
+        if (std::find(c.r.interfaces.begin(), c.r.interfaces.end(), i) == c.r.interfaces.end())
+          c.fail(v, fmt::format("xfail.interfaces names '{}', which the row does not run on", i));
+      }
+    } else if (key == "if") {
+      auto cond = v.value<std::string>();
+      if (!cond) c.fail(v, "xfail 'if' must be a string");
+      xf.cond = parse_predicate(c.file, v, *cond);
+    } else {
+      c.fail(v, fmt::format("unknown key '{}' in xfail", key));
+    }
+  }
+  if (xf.reason.empty() || xf.ref.empty()) c.fail(*x, "xfail needs 'reason' and 'ref'");
+  c.r.xfail = xf;
+}
+
+// Every key a fault needs is written out: a missing trigger is refused, not
+// taken as "always".
+void parse_fault(const RowCtx& c) {
+  auto* fn = c.t.get("fault");
+  if (!fn) return;
+  auto* ft = fn->as_table();
+  if (!ft) c.fail(*fn, "fault must be a table { layer, target, effect, trigger }");
+  faults::FaultSpec f;
+  for (auto& [k, v] : *ft) {
+    std::string key(k.str());
+    auto s = v.value<std::string>();
+    if (!s) c.fail(v, fmt::format("fault.{} must be a string", key));
+    if (key == "layer") f.layer = *s;
+    else if (key == "target") f.target = *s;
+    else if (key == "effect") f.effect = *s;
+    else if (key == "trigger") f.trigger = *s;
+    else if (key == "range") f.range = *s;
+    else c.fail(v, fmt::format("unknown key '{}' in fault", key));
+  }
+  for (auto key : {"layer", "target", "effect", "trigger"})
+    if (!ft->get(key)) c.fail(*fn, fmt::format("fault needs '{}' (layer, target, effect and trigger)", key));
+  if (auto err = faults::validate(f); !err.empty()) c.fail(*fn, err);
+  c.r.fault = f;
+}
+
+// Seconds, finite and positive; at most an hour (a longer case is a hang).
+void parse_timeout(const RowCtx& c) {
+  auto* to = c.t.get("timeout");
+  if (!to) return;
+  auto v = to->value<double>();
+  if (!v || !std::isfinite(*v) || *v <= 0 || *v > 3600)
+    c.fail(*to, "timeout must be a number of seconds in (0, 3600]");
+  c.r.timeout_s = *v;
+}
+
+CaseRow parse_row(const std::string& file, const toml::table& t, const std::string& file_area) {
   CaseRow r;
   r.file = file;
   r.line = static_cast<int>(t.source().begin.line);
-  r.id = req_string(file, t, t, "id");
-  static const std::regex id_re("^[a-z0-9][a-z0-9-]*$");
-  if (!std::regex_match(r.id, id_re)) fail_at(file, *t.get("id"), fmt::format("id '{}' must match [a-z0-9-]+", r.id));
-  if (t.get("area")) r.area = req_string(file, t, t, "area");
-  else r.area = file_area;
-  if (r.area.empty()) fail_at(file, t, "no 'area' for this row or the file");
-  r.scenario = req_string(file, t, t, "scenario");
-  if (!find_scenario(r.scenario)) fail_at(file, *t.get("scenario"), fmt::format("unknown scenario '{}'", r.scenario));
-  if (!t.get("source")) fail_at(file, t, fmt::format("row '{}' has no 'source' for its expectation", r.id));
-  r.source = req_string(file, t, t, "source");
-
-  auto* ifs = t.get("interfaces");
-  if (!ifs) fail_at(file, t, "missing 'interfaces'");
-  for (auto& s : string_list(file, *ifs, "interfaces")) {
-    if (s == "all") {
-      for (auto i : kInterfaces) r.interfaces.emplace_back(i);
-    } else if (known_interface(s)) {
-      r.interfaces.push_back(s);
-    } else {
-      fail_at(file, *ifs, fmt::format("unknown interface '{}'", s));
-    }
-  }
-
-  if (auto* p = t.get("params")) {
-    auto* pt = p->as_table();
-    if (!pt) fail_at(file, *p, "params must be a table");
-    for (auto& [k, v] : *pt) {
-      if (auto i = v.value_exact<int64_t>()) r.params[std::string(k.str())] = *i;
-      else if (auto b = v.value_exact<bool>()) r.params[std::string(k.str())] = *b;
-      else if (auto s = v.value_exact<std::string>()) r.params[std::string(k.str())] = *s;
-      else fail_at(file, v, fmt::format("param '{}' must be an integer, boolean or string", k.str()));
-    }
-    // A declared scenario takes only its declared parameters, each of its type and range.
-    if (auto* decl = find_scenario_decl(r.scenario); decl && decl->declared) {
-      for (auto& [k, v] : *pt) {
-        std::string key(k.str());
-        auto* spec = decl->find_param(key);
-        if (!spec) {
-          std::string known;
-          for (auto& q : decl->params) known += (known.empty() ? "" : ", ") + q.name;
-          fail_at(file, v, fmt::format("scenario '{}' has no parameter '{}' (it takes: {})", r.scenario, key,
-                                       known.empty() ? "none" : known));
-        }
-        if (auto why = check_param(*spec, r.params[key]); !why.empty())
-          fail_at(file, v, fmt::format("param '{}' of scenario '{}': {}", key, r.scenario, why));
-      }
-    }
-  }
-
-  auto* ex = t.get("expect");
-  if (!ex) fail_at(file, t, fmt::format("row '{}' has no 'expect'", r.id));
-  r.expect = parse_expect_map(file, *ex);
-  for (auto& i : r.interfaces)
-    if (!r.expect.count("all") && !r.expect.count(i))
-      fail_at(file, *ex, fmt::format("no expectation for interface '{}'", i));
-
-  if (auto* w = t.get("when")) {
-    auto* arr = w->as_array();
-    if (!arr) fail_at(file, *w, "when must be an array of { if = ..., expect = ... }");
-    for (auto& e : *arr) {
-      auto* wt = e.as_table();
-      if (!wt || !wt->get("if") || !wt->get("expect") || wt->size() != 2)
-        fail_at(file, e, "each when entry needs exactly 'if' and 'expect'");
-      auto cond = wt->get("if")->value<std::string>();
-      if (!cond) fail_at(file, *wt->get("if"), "'if' must be a string");
-      r.when.push_back({parse_predicate(file, *wt->get("if"), *cond), parse_expect_map(file, *wt->get("expect"))});
-    }
-  }
-  if (auto* q = t.get("requires"))
-    for (auto& s : string_list(file, *q, "requires")) {
-      std::string f = s[0] == '!' ? s.substr(1) : s;
-      if (!is_known_fact(f) && !is_target_fact(f)) fail_at(file, *q, fmt::format("unknown fact '{}'", f));
-      r.requires_.push_back(s);
-    }
-  if (auto* tg = t.get("targets")) {
-    r.targets = string_list(file, *tg, "targets");
-    if (r.targets.empty()) fail_at(file, *tg, "targets must name at least one target");
-  }
-  if (t.get("why")) r.why = req_string(file, t, t, "why");
-  if (t.get("doc")) r.doc = req_string(file, t, t, "doc");
-  bool alternatives = false;
-  for (auto& [_, e] : r.expect) alternatives |= e.has_alternatives();
-  for (auto& w : r.when)
-    for (auto& [_, e] : w.expect) alternatives |= e.has_alternatives();
-  if (alternatives && r.why.empty())
-    fail_at(file, *ex, "an expectation with alternatives needs a 'why'");
-  if (auto* x = t.get("xfail")) {
-    auto* xt = x->as_table();
-    if (!xt) fail_at(file, *x, "xfail must be a table { reason, ref, interfaces }");
-    XFail xf;
-    for (auto& [k, v] : *xt) {
-      std::string key(k.str());
-      if (key == "reason") xf.reason = v.value<std::string>().value_or("");
-      else if (key == "ref") xf.ref = v.value<std::string>().value_or("");
-      else if (key == "interfaces") xf.interfaces = string_list(file, v, "xfail.interfaces");
-      else if (key == "if") {
-        auto cond = v.value<std::string>();
-        if (!cond) fail_at(file, v, "xfail 'if' must be a string");
-        xf.cond = parse_predicate(file, v, *cond);
-      }
-      else fail_at(file, v, fmt::format("unknown key '{}' in xfail", key));
-    }
-    if (xf.reason.empty() || xf.ref.empty()) fail_at(file, *x, "xfail needs 'reason' and 'ref'");
-    r.xfail = xf;
-  }
-  if (auto* fn = t.get("fault")) {
-    auto* ft = fn->as_table();
-    if (!ft) fail_at(file, *fn, "fault must be a table { layer, target, effect, trigger }");
-    faults::FaultSpec f;
-    for (auto& [k, v] : *ft) {
-      std::string key(k.str());
-      auto s = v.value<std::string>();
-      if (!s) fail_at(file, v, fmt::format("fault.{} must be a string", key));
-      if (key == "layer") f.layer = *s;
-      else if (key == "target") f.target = *s;
-      else if (key == "effect") f.effect = *s;
-      else if (key == "trigger") f.trigger = *s;
-      else if (key == "range") f.range = *s;
-      else fail_at(file, v, fmt::format("unknown key '{}' in fault", key));
-    }
-    if (auto err = faults::validate(f); !err.empty()) fail_at(file, *fn, err);
-    r.fault = f;
-  }
-  if (auto* to = t.get("timeout")) {
-    auto v = to->value<double>();
-    if (!v || *v <= 0) fail_at(file, *to, "timeout must be a positive number of seconds");
-    r.timeout_s = *v;
-  }
+  RowCtx c{file, t, r};
+  check_keys(c);
+  parse_id(c);
+  parse_area(c, file_area);
+  parse_scenario(c);
+  parse_source(c);
+  parse_interfaces(c);
+  parse_params(c);
+  parse_expect(c);
+  parse_when(c);
+  parse_requires(c);
+  parse_targets(c);
+  parse_texts(c);
+  parse_xfail(c);
+  parse_fault(c);
+  parse_timeout(c);
   return r;
 }
 
@@ -271,10 +415,57 @@ bool CaseRow::xfail_applies(const std::string& iface) const {
          std::find(xfail->interfaces.begin(), xfail->interfaces.end(), iface) != xfail->interfaces.end();
 }
 
+namespace {
+
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
+
+// Opened without blocking (a FIFO would wait for a writer forever) and
+// refused unless it is a regular file once open.
+std::string read_text_file(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int e = errno;
+    throw LoadError(fmt::format("{}: cannot open: {} ({})", path, errno_name(e), strerror(e)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) throw LoadError(fmt::format("{}: cannot stat: {}", path, errno_name(errno)));
+  if (!S_ISREG(st.st_mode))
+    throw LoadError(fmt::format("{}: {}, not a regular file", path, file_kind(st.st_mode)));
+  constexpr off_t kMaxTable = 16 << 20;
+  if (st.st_size > kMaxTable) throw LoadError(fmt::format("{}: {} bytes; at most 16 MiB is read", path, st.st_size));
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      throw LoadError(fmt::format("{}: cannot read: {} ({})", path, errno_name(e), strerror(e)));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
 std::vector<CaseRow> load_case_file(const std::string& path) {
   toml::table doc;
   try {
-    doc = toml::parse_file(path);
+    doc = toml::parse(read_text_file(path), path);
   } catch (const toml::parse_error& e) {
     throw LoadError(fmt::format("{}:{}: {}", path, e.source().begin.line, e.description()));
   }
@@ -307,8 +498,10 @@ std::vector<CaseRow> load_case_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw LoadError(fmt::format("{}: not a directory of case tables", dir));
   std::vector<std::string> files;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".toml") files.push_back(e.path().string());
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".toml") files.push_back(it->path().string());
+  if (ec) throw LoadError(fmt::format("{}: cannot list: {}", dir, ec.message()));
   std::sort(files.begin(), files.end());
   std::vector<CaseRow> all;
   std::map<std::string, std::string> seen;

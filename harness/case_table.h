@@ -84,6 +84,11 @@ inline std::string run_target(const CaseRun& r) {
   return slash == std::string::npos ? std::string() : r.id.substr(slash + 1);
 }
 
+// The text of a regular file; a FIFO, a directory or a device (a link to
+// /dev/zero) is refused without blocking, as is an unreadable file, with a
+// LoadError naming the path and the errno. Case tables and --ids files.
+std::string read_text_file(const std::string& path);
+
 std::vector<CaseRow> load_case_file(const std::string& path);
 // Every *.toml in dir, sorted by name; ids unique across files.
 std::vector<CaseRow> load_case_dir(const std::string& dir);

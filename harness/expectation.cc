@@ -2,6 +2,8 @@
 #include "expectation.h"
 
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -32,8 +34,24 @@ bool is_integer(std::string_view t) {
   return true;
 }
 
+// An observed value is printed by std::to_string: an integer token that is
+// not written that way (04096, -0, past 64 bits) could never match.
+bool canonical_integer(const std::string& t, std::string* error) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size()) {
+    *error = fmt::format("'{}' is outside the 64-bit values an interface can return", t);
+    return false;
+  }
+  if (std::to_string(v) != t) {
+    *error = fmt::format("'{}' would never match: a value is written as {}", t, v);
+    return false;
+  }
+  return true;
+}
+
 bool valid_token(const std::string& t, std::string* error) {
-  if (is_integer(t)) return true;
+  if (is_integer(t)) return canonical_integer(t, error);
   for (auto s : kSymbols)
     if (t == s) return true;
   if (!t.empty() && t[0] == 'E') {

@@ -6,8 +6,11 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -57,7 +60,30 @@ ParamSpec list(std::string name, std::string def, char sep, std::vector<std::str
   p.list_sep = sep;
   return p;
 }
-const ParamSpec none{};
+ParamSpec optional_integer(std::string name, std::string help, int64_t min, int64_t max) {
+  ParamSpec p = integer(std::move(name), 0, std::move(help), min, max);
+  p.optional = true;
+  return p;
+}
+ParamSpec optional_choice(std::string name, std::vector<std::string> choices, std::string help) {
+  ParamSpec p = choice(std::move(name), "", std::move(choices), std::move(help));
+  p.optional = true;
+  return p;
+}
+ParamSpec required_choice(std::string name, std::vector<std::string> choices, std::string help) {
+  ParamSpec p = choice(std::move(name), "", std::move(choices), std::move(help));
+  p.required = true;
+  return p;
+}
+ParamSpec optional_integers(std::string name, char sep, std::string help, int64_t min, int64_t max) {
+  ParamSpec p = text(std::move(name), "", std::move(help));
+  p.list_sep = sep;
+  p.integer_items = true;
+  p.min = min;
+  p.max = max;
+  p.optional = true;
+  return p;
+}
 }  // namespace param
 
 std::string param_type_name(ParamSpec::Type t) {
@@ -69,9 +95,26 @@ std::string param_type_name(ParamSpec::Type t) {
   return "?";
 }
 
+namespace {
+bool is_int32(std::string_view s) {
+  int32_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+}
+
+// `choice` itself, or a "word=N" choice and "word=<integer>".
+bool matches_choice(const std::string& choice, const std::string& v) {
+  if (choice == v) return true;
+  if (choice.size() < 2 || choice.compare(choice.size() - 2, 2, "=N") != 0) return false;
+  size_t prefix = choice.size() - 1;  // through '='
+  return v.size() > prefix && v.compare(0, prefix, choice, 0, prefix) == 0 && is_int32(std::string_view(v).substr(prefix));
+}
+}  // namespace
+
 std::string check_param(const ParamSpec& spec, const Param& value) {
   auto one_of = [&](const std::string& v) {
-    return spec.choices.empty() || std::find(spec.choices.begin(), spec.choices.end(), v) != spec.choices.end();
+    return spec.choices.empty() ||
+           std::any_of(spec.choices.begin(), spec.choices.end(), [&](auto& c) { return matches_choice(c, v); });
   };
   auto choices = [&] {
     std::string out;
@@ -92,13 +135,21 @@ std::string check_param(const ParamSpec& spec, const Param& value) {
       auto* v = std::get_if<std::string>(&value);
       if (!v) return "must be a string";
       if (!spec.list_sep) return one_of(*v) ? "" : fmt::format("'{}' is not one of: {}", *v, choices());
-      if (v->empty()) return "";
+      if (v->empty()) return spec.integer_items ? "must name at least one integer" : "";
       size_t start = 0;
       for (;;) {
         size_t end = v->find(spec.list_sep, start);
         std::string item = v->substr(start, end == std::string::npos ? std::string::npos : end - start);
-        if (!one_of(item))
+        if (spec.integer_items) {
+          int64_t n = 0;
+          auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+          if (item.empty() || ec != std::errc() || p != item.data() + item.size())
+            return fmt::format("'{}' (in '{}') is not an integer", item, *v);
+          if (n < spec.min || n > spec.max)
+            return fmt::format("{} (in '{}') is out of range [{}, {}]", n, *v, spec.min, spec.max);
+        } else if (!one_of(item)) {
           return fmt::format("'{}' (in '{}') is not one of: {}", item, *v, choices());
+        }
         if (end == std::string::npos) return "";
         start = end + 1;
       }
@@ -113,10 +164,21 @@ const ParamSpec* ScenarioDecl::find_param(std::string_view key) const {
   return nullptr;
 }
 
-void register_scenario(std::string name, ScenarioFn fn, std::vector<ParamSpec> params, bool declared) {
-  std::erase_if(params, [](const ParamSpec& p) { return p.name.empty(); });  // param::none
-  auto& d = registry()[name];
-  d = ScenarioDecl{std::move(name), std::move(fn), std::move(params), declared};
+void register_scenario(std::string name, ScenarioFn fn, std::vector<ParamSpec> params) {
+  auto refuse = [&](const std::string& what) {
+    fmt::print(stderr, "harness: scenario '{}' is declared wrongly: {}\n", name, what);
+    abort();
+  };
+  if (registry().count(name)) refuse("registered twice");
+  std::set<std::string> seen;
+  for (auto& p : params) {
+    if (p.name.empty() || p.help.empty()) refuse("a parameter without a name or a meaning");
+    if (!seen.insert(p.name).second) refuse(fmt::format("parameter '{}' declared twice", p.name));
+    if (p.min > p.max) refuse(fmt::format("parameter '{}' has an empty range", p.name));
+    if (auto why = p.optional || p.required ? std::string() : check_param(p, p.def); !why.empty())
+      refuse(fmt::format("the default of parameter '{}' {}", p.name, why));
+  }
+  registry()[name] = ScenarioDecl{name, std::move(fn), std::move(params)};
 }
 
 const ScenarioDecl* find_scenario_decl(std::string_view name) {
@@ -135,38 +197,36 @@ std::vector<std::string> scenario_names() {
   return v;
 }
 
-// The row's value, else the declared default. A declared scenario reading a
-// name it did not declare is a bug in the scenario: the case is broken.
-const Param* CaseContext::lookup(const std::string& key) const {
-  if (auto it = params_.find(key); it != params_.end()) return &it->second;
-  if (decl_ && decl_->declared) {
-    if (auto* p = decl_->find_param(key)) return &p->def;
-    throw ScenarioExit{ScenarioExit::broken, "scenario reads parameter '" + key + "' it does not declare"};
-  }
-  return nullptr;
+// The row's value (checked against the declaration at load), else the
+// declared default. Reading a name the scenario does not declare, or as
+// another type, is a bug in the scenario: the case is broken.
+const Param& CaseContext::lookup(const std::string& key, ParamSpec::Type as) const {
+  const ParamSpec* spec = decl_ ? decl_->find_param(key) : nullptr;
+  if (!spec) throw ScenarioExit{ScenarioExit::broken, "scenario reads parameter '" + key + "' it does not declare"};
+  if (spec->type != as)
+    throw ScenarioExit{ScenarioExit::broken, fmt::format("scenario reads parameter '{}' as {} but declares it {}", key,
+                                                         param_type_name(as), param_type_name(spec->type))};
+  auto it = params_.find(key);
+  if (it != params_.end()) return it->second;
+  if (spec->optional || spec->required)
+    throw ScenarioExit{ScenarioExit::broken, "scenario reads optional parameter '" + key + "' the row did not give"};
+  return spec->def;
 }
 
-int64_t CaseContext::num(const std::string& key, int64_t def) const {
-  const Param* p = lookup(key);
-  if (!p) return def;
-  if (auto* v = std::get_if<int64_t>(p)) return *v;
-  if (auto* b = std::get_if<bool>(p)) return *b;
-  return def;
+int64_t CaseContext::num(const std::string& key) const {
+  return std::get<int64_t>(lookup(key, ParamSpec::Type::integer));
 }
 
-bool CaseContext::flag(const std::string& key, bool def) const {
-  const Param* p = lookup(key);
-  if (!p) return def;
-  if (auto* b = std::get_if<bool>(p)) return *b;
-  if (auto* v = std::get_if<int64_t>(p)) return *v != 0;
-  return def;
+bool CaseContext::flag(const std::string& key) const { return std::get<bool>(lookup(key, ParamSpec::Type::boolean)); }
+
+std::string CaseContext::str(const std::string& key) const {
+  return std::get<std::string>(lookup(key, ParamSpec::Type::string));
 }
 
-std::string CaseContext::str(const std::string& key, const std::string& def) const {
-  const Param* p = lookup(key);
-  if (!p) return def;
-  if (auto* s = std::get_if<std::string>(p)) return *s;
-  return def;
+bool CaseContext::has(const std::string& key) const {
+  if (!decl_ || !decl_->find_param(key))
+    throw ScenarioExit{ScenarioExit::broken, "scenario asks for parameter '" + key + "' it does not declare"};
+  return params_.count(key) != 0;
 }
 
 void CaseContext::observe(const Outcome& o) { rep_.observe(o); }

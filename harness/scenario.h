@@ -34,8 +34,16 @@ struct ParamSpec {
   Param def;
   std::string help;
   int64_t min = INT64_MIN, max = INT64_MAX;  // integer: the allowed range
-  std::vector<std::string> choices;          // string: allowed values (empty: any string)
+  // string: allowed values (empty: any string); a choice "word=N" takes
+  // "word=" followed by any 32-bit integer.
+  std::vector<std::string> choices;
   char list_sep = 0;                         // string: a list of choices joined by this ('|' or ',')
+  bool integer_items = false;                // string: a list_sep-joined list of integers in [min, max]
+  // No default: absent means "not set", which the scenario tests with has();
+  // reading it when the row did not give it is a bug in the scenario.
+  bool optional = false;
+  // No default either: every row must give it (checked at load).
+  bool required = false;
 };
 
 namespace param {
@@ -46,8 +54,23 @@ ParamSpec text(std::string name, std::string def, std::string help);
 ParamSpec choice(std::string name, std::string def, std::vector<std::string> choices, std::string help);
 // A `sep`-joined list of choices ("HIPRI|DSYNC", "good,null,good"); "" is allowed when def is "".
 ParamSpec list(std::string name, std::string def, char sep, std::vector<std::string> choices, std::string help);
+// Without a default (see ParamSpec::optional).
+ParamSpec optional_integer(std::string name, std::string help, int64_t min = INT64_MIN, int64_t max = INT64_MAX);
+ParamSpec optional_choice(std::string name, std::vector<std::string> choices, std::string help);
+// Without a default, and every row must give it (see ParamSpec::required).
+ParamSpec required_choice(std::string name, std::vector<std::string> choices, std::string help);
+// A `sep`-joined list of integers in [min, max] ("2048,2048").
+ParamSpec optional_integers(std::string name, char sep, std::string help, int64_t min, int64_t max);
 // A scenario that takes no parameters: AIOH_SCENARIO(name, aioh::param::none).
-extern const ParamSpec none;
+struct None {};
+inline constexpr None none{};
+
+// Bounds shared by many declarations: what a scenario may allocate for one
+// scratch file or one buffer, and the longest wait a row may ask for (a
+// case's watchdog is seconds, not hours).
+inline constexpr int64_t kMaxFileSize = int64_t{1} << 30;
+inline constexpr int64_t kMaxBufferSize = int64_t{64} << 20;
+inline constexpr int64_t kMaxMs = 600'000;
 }  // namespace param
 
 // "" when `value` is acceptable for `spec`, else what is wrong.
@@ -66,8 +89,7 @@ struct ScenarioDecl;
 
 class CaseContext {
  public:
-  // `decl` (when given) supplies the declared defaults, and reading a
-  // parameter the scenario did not declare is broken.
+  // `decl` supplies the declared defaults and types.
   CaseContext(const std::map<std::string, Param>& params, Backend& be,
               const Environment& env, std::string scratch, Reporter& rep,
               const ScenarioDecl* decl = nullptr)
@@ -78,12 +100,14 @@ class CaseContext {
   const Environment& env() const { return env_; }
   const std::string& scratch_dir() const { return scratch_; }
 
-  // Row parameters; absent ones take the declared default (or `def` for a
-  // scenario that declares none).
-  int64_t num(const std::string& key, int64_t def = 0) const;
-  bool flag(const std::string& key, bool def = false) const;
-  std::string str(const std::string& key, const std::string& def = "") const;
-  bool has(const std::string& key) const { return params_.count(key) != 0; }
+  // Row parameters; absent ones take the declared default. Reading a name
+  // the scenario does not declare, or as another type than declared, is a
+  // bug in the scenario: the case is broken.
+  int64_t num(const std::string& key) const;
+  bool flag(const std::string& key) const;
+  std::string str(const std::string& key) const;
+  // Whether the row itself gave the (declared) parameter.
+  bool has(const std::string& key) const;
 
   // An outcome the row's expectation is compared with, in order.
   void observe(const Outcome& o);
@@ -106,7 +130,7 @@ class CaseContext {
   std::string scratch_;
   Reporter& rep_;
   const ScenarioDecl* decl_;
-  const Param* lookup(const std::string& key) const;
+  const Param& lookup(const std::string& key, ParamSpec::Type as) const;
 };
 
 using ScenarioFn = std::function<void(CaseContext&)>;
@@ -115,12 +139,20 @@ struct ScenarioDecl {
   std::string name;
   ScenarioFn fn;
   std::vector<ParamSpec> params;
-  // false: registered without declarations (rows are not checked).
-  bool declared = false;
   const ParamSpec* find_param(std::string_view key) const;
 };
 
-void register_scenario(std::string name, ScenarioFn fn, std::vector<ParamSpec> params = {}, bool declared = false);
+// The declarations of AIOH_SCENARIO: param::none, or one or more ParamSpecs.
+inline std::vector<ParamSpec> param_list(param::None) { return {}; }
+template <class... Rest>
+std::vector<ParamSpec> param_list(ParamSpec first, Rest... rest) {
+  return {std::move(first), ParamSpec(std::move(rest))...};
+}
+
+// Aborts (at static-init time, so no binary with a bad declaration runs) on
+// a duplicate scenario or parameter name, or a default its own declaration
+// refuses.
+void register_scenario(std::string name, ScenarioFn fn, std::vector<ParamSpec> params);
 const ScenarioFn* find_scenario(std::string_view name);
 const ScenarioDecl* find_scenario_decl(std::string_view name);
 std::vector<std::string> scenario_names();
@@ -128,15 +160,16 @@ std::vector<std::string> scenario_names();
 // Registers a scenario at static-init time with its parameter declarations:
 //   AIOH_SCENARIO(kaio_submit_args,
 //                 aioh::param::integer("nr", 1, "iocbs passed to io_submit", -1, 64),
-//                 aioh::param::choice("ctx", "good", {"good", "bad", "destroyed"}, "the context")) {
+//                 aioh::param::choice("ctx", "ok", {"ok", "bad", "destroyed"}, "the context")) {
 //     ... ctx.num("nr") ...
 //   }
-#define AIOH_SCENARIO(name, ...)                                                     \
+// or AIOH_SCENARIO(name, aioh::param::none) for one without parameters. The
+// declarations are required: AIOH_SCENARIO(name) does not compile.
+#define AIOH_SCENARIO(name, first_decl, ...)                                          \
   static void aioh_scenario_##name(::aioh::CaseContext& ctx);                         \
   static const bool aioh_registered_##name = [] {                                     \
     ::aioh::register_scenario(#name, aioh_scenario_##name,                            \
-                              std::vector<::aioh::ParamSpec>{__VA_ARGS__},            \
-                              false __VA_OPT__(|| true));                             \
+                              ::aioh::param_list(first_decl __VA_OPT__(, ) __VA_ARGS__)); \
     return true;                                                                      \
   }();                                                                                \
   static void aioh_scenario_##name(::aioh::CaseContext& ctx)

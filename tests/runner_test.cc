@@ -14,33 +14,33 @@
 
 using namespace aioh;
 
-AIOH_SCENARIO(test_hang) {
+AIOH_SCENARIO(test_hang, aioh::param::none) {
   (void)ctx;
   for (;;) pause();
 }
-AIOH_SCENARIO(test_crash) {
+AIOH_SCENARIO(test_crash, aioh::param::none) {
   (void)ctx;
   raise(SIGSEGV);
 }
-AIOH_SCENARIO(test_abort) {
+AIOH_SCENARIO(test_abort, aioh::param::none) {
   (void)ctx;
   fprintf(stderr, "assertion went wrong\n");
   abort();
 }
-AIOH_SCENARIO(test_silent) { (void)ctx; }
-AIOH_SCENARIO(test_exit_early) {
+AIOH_SCENARIO(test_silent, aioh::param::none) { (void)ctx; }
+AIOH_SCENARIO(test_exit_early, aioh::param::none) {
   (void)ctx;
   _exit(3);
 }
-AIOH_SCENARIO(test_observe_ebadf) {
+AIOH_SCENARIO(test_observe_ebadf, aioh::param::none) {
   ctx.observe(Outcome::error(EBADF, Channel::errno_, Phase::submit));
 }
-AIOH_SCENARIO(test_check_fails) {
+AIOH_SCENARIO(test_check_fails, aioh::param::none) {
   ctx.observe(Outcome::error(EBADF, Channel::errno_, Phase::submit));
   ctx.check(false, "data mismatch at file offset 12");
 }
-AIOH_SCENARIO(test_skip) { ctx.skip("needs a unicorn"); }
-AIOH_SCENARIO(test_convention_breach) {
+AIOH_SCENARIO(test_skip, aioh::param::none) { ctx.skip("needs a unicorn"); }
+AIOH_SCENARIO(test_convention_breach, aioh::param::none) {
   ctx.backend().conventions().breach("returned -22 instead of -1 with errno");
   ctx.observe(Outcome::error(EINVAL, Channel::ret, Phase::submit));
 }

@@ -37,13 +37,12 @@ std::string read_back(const std::string& dev, int64_t off, size_t len, int* err)
   return *err ? "" : std::string(reinterpret_cast<char*>(b.data()), len);
 }
 
-// params: op (read|write), len, offset, direct, wait_ms, lost_write
 void fault_block(CaseContext& ctx) {
   std::string dev = faults::block_device();
   if (dev.empty()) ctx.broken("the block fault layer made no device (row without a block fault?)");
-  bool is_write = ctx.str("op", "read") == "write";
-  size_t len = static_cast<size_t>(ctx.num("len", 4096));
-  int64_t off = ctx.num("offset", 0);
+  bool is_write = ctx.str("op") == "write";
+  size_t len = static_cast<size_t>(ctx.num("len"));
+  int64_t off = ctx.num("offset");
   if (off + static_cast<int64_t>(len) > (128 << 10)) ctx.broken("the row reaches past the prefilled 128 KiB");
   int fd = open(dev.c_str(), O_RDWR | O_CLOEXEC | (ctx.flag("direct") ? O_DIRECT : 0));
   if (fd < 0) ctx.broken("cannot open " + dev + ": " + strerror(errno));
@@ -67,7 +66,7 @@ void fault_block(CaseContext& ctx) {
   std::map<uint64_t, Completion> got;
   if (!sub.is_error && sub.value > 0) {
     std::vector<Completion> out;
-    if (int64_t ms = ctx.num("wait_ms", 0); ms > 0) {
+    if (int64_t ms = ctx.num("wait_ms"); ms > 0) {
       // The short wait: the device holds the request longer than this.
       Outcome w = be.wait(1, 1, timespec{ms / 1000, (ms % 1000) * 1000000}, out);
       ctx.observe(w);
@@ -114,4 +113,13 @@ void fault_block(CaseContext& ctx) {
 }  // namespace
 }  // namespace aioh
 
-AIOH_SCENARIO(fault_block) { aioh::fault_block(ctx); }
+// The device's first 128 KiB are prefilled: a request must stay inside them.
+AIOH_SCENARIO(fault_block, aioh::param::choice("op", "read", {"read", "write"}, "the request"),
+              aioh::param::integer("len", 4096, "bytes to transfer", 1, 128 << 10),
+              aioh::param::integer("offset", 0, "device offset of the request", 0, 128 << 10),
+              aioh::param::boolean("direct", false, "open the device with O_DIRECT"),
+              aioh::param::integer("wait_ms", 0, "a first, short wait that must time out (0: none)", 0,
+                                   aioh::param::kMaxMs),
+              aioh::param::boolean("lost_write", false, "the device loses writes: the old bytes must read back")) {
+  aioh::fault_block(ctx);
+}

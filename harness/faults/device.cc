@@ -226,18 +226,17 @@ bool raw_io(int fd, bool write, void* buf, size_t len, int64_t off) {
   return true;
 }
 
-// params: op (read|write|fsync), count, len, gap, at (the request that covers
-// the faulted sector). Requests are `len` bytes each, `gap` bytes apart (a gap
+// Requests are `len` bytes each, `gap` bytes apart (a gap
 // keeps the block layer from merging neighbours into one request), request
 // `at` starting exactly at this interface's faulted sector of the raw disk.
 void fault_device_rw(CaseContext& ctx) {
   auto t = faults::device_target(ctx.backend().name());
   if (t.device.empty()) ctx.broken("no armed device fault for interface " + std::string(ctx.backend().name()));
-  std::string op = ctx.str("op", "read");
-  unsigned count = static_cast<unsigned>(ctx.num("count", 1));
-  size_t len = static_cast<size_t>(ctx.num("len", 4096));
-  int64_t at = ctx.num("at", 0);
-  int64_t step = static_cast<int64_t>(len) + ctx.num("gap", 0);
+  std::string op = ctx.str("op");
+  unsigned count = static_cast<unsigned>(ctx.num("count"));
+  size_t len = static_cast<size_t>(ctx.num("len"));
+  int64_t at = ctx.num("at");
+  int64_t step = static_cast<int64_t>(len) + ctx.num("gap");
   int64_t base = t.where * 512 - at * step;
   int fd = open(t.device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", t.device, strerror(errno)));
@@ -389,6 +388,13 @@ void sysrq_panic(CaseContext& ctx) {
 }  // namespace
 }  // namespace aioh
 
-AIOH_SCENARIO(fault_device_rw) { aioh::fault_device_rw(ctx); }
-AIOH_SCENARIO(sysrq_panic) { aioh::sysrq_panic(ctx); }
-AIOH_SCENARIO(device_inflight_cancel) { aioh::device_inflight_cancel(ctx); }
+AIOH_SCENARIO(fault_device_rw, aioh::param::choice("op", "read", {"read", "write", "fsync"}, "the requests"),
+              aioh::param::integer("count", 1, "requests (fsync: one)", 1, 256),
+              aioh::param::integer("len", 4096, "bytes per request (O_DIRECT)", 512, aioh::param::kMaxBufferSize),
+              aioh::param::integer("gap", 0, "bytes between requests, so the block layer does not merge them", 0,
+                                   aioh::param::kMaxBufferSize),
+              aioh::param::integer("at", 0, "the request that starts at the faulted sector (below count)", 0, 255)) {
+  aioh::fault_device_rw(ctx);
+}
+AIOH_SCENARIO(sysrq_panic, aioh::param::none) { aioh::sysrq_panic(ctx); }
+AIOH_SCENARIO(device_inflight_cancel, aioh::param::none) { aioh::device_inflight_cancel(ctx); }

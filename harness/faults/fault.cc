@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <new>
 #include <cstring>
@@ -50,14 +51,15 @@ std::optional<Trigger> parse_trigger(const std::string& t) {
   char* end = nullptr;
   if (t.rfind("nth:", 0) == 0) {
     tr.kind = Trigger::nth;
+    errno = 0;
     tr.n = strtol(t.c_str() + 4, &end, 10);
-    if (*end || tr.n < 1) return std::nullopt;
+    if (*end || tr.n < 1 || errno == ERANGE) return std::nullopt;
     return tr;
   }
   if (t.rfind("random:", 0) == 0) {
     tr.kind = Trigger::random;
     tr.p = strtod(t.c_str() + 7, &end);
-    if (*end || tr.p <= 0 || tr.p > 1) return std::nullopt;
+    if (*end || !(tr.p > 0 && tr.p <= 1)) return std::nullopt;  // also refuses nan
     return tr;
   }
   return std::nullopt;
@@ -114,6 +116,15 @@ std::vector<std::string> layer_names() { return {"syscall", "rlimit", "sysctl", 
 
 int errno_of(const std::string& name) { return errno_from_name(name).value_or(0); }
 
+// "PREFIX:N" with N a non-negative number as the layer reads it (strtol base 0).
+static bool counted(const std::string& s, const std::string& prefix) {
+  if (s.rfind(prefix, 0) != 0 || s.size() == prefix.size()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long v = strtol(s.c_str() + prefix.size(), &end, 0);
+  return *end == '\0' && v >= 0 && errno != ERANGE;
+}
+
 std::string validate(const FaultSpec& f) {
   if (!parse_trigger(f.trigger))
     return fmt::format("fault trigger '{}' is not always, once, nth:N (N >= 1), random:P (0 < P <= 1) or external", f.trigger);
@@ -132,7 +143,7 @@ std::string validate(const FaultSpec& f) {
       return f.effect == "exhaust" ? "" : "rlimit nofile effect must be \"exhaust\" (no fd slot left once armed)";
     if (f.target != "fsize" && f.target != "memlock")
       return fmt::format("rlimit target '{}': fsize (RLIMIT_FSIZE), memlock (RLIMIT_MEMLOCK) or nofile (RLIMIT_NOFILE)", f.target);
-    if (f.effect.rfind("limit:", 0) != 0) return "rlimit effect must be limit:BYTES";
+    if (!counted(f.effect, "limit:")) return fmt::format("rlimit effect '{}' is not limit:BYTES", f.effect);
     return "";
   }
   if (f.layer == "sysctl") {
@@ -141,7 +152,7 @@ std::string validate(const FaultSpec& f) {
     return fmt::format("sysctl fault '{}'='{}': known are aio-max-nr=exhaust, io_uring_disabled=1|2", f.target, f.effect);
   }
   if (f.layer == "enospc") {
-    if (f.target != "ext4-loop" || (f.effect != "full" && f.effect.rfind("full:", 0) != 0))
+    if (f.target != "ext4-loop" || (f.effect != "full" && !counted(f.effect, "full:")))
       return "enospc fault: target = \"ext4-loop\", effect = \"full\" or \"full:BYTES\" (left for the scenario's file)";
     return "";
   }

@@ -15,7 +15,7 @@
 #include "faults/fault.h"
 #include "scenario.h"
 
-AIOH_SCENARIO(fault_death) {
+AIOH_SCENARIO(fault_death, aioh::param::none) {
   using namespace aioh;
   struct Wire {
     bool is_error;

@@ -20,14 +20,12 @@
 namespace aioh {
 namespace {
 
-// params: mode (timeout|cancel), op (read|write), direct, len, offset,
-// file_size, short_ms (the wait that must time out), timeout_ms
 void fault_fs_delay(CaseContext& ctx) {
-  std::string mode = ctx.str("mode", "timeout");
-  bool is_write = ctx.str("op", "read") == "write";
-  size_t len = ctx.num("len", 4096);
-  int64_t offset = ctx.num("offset", 0);
-  int fd = ctx.scratch_file("data", ctx.num("file_size", 65536), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
+  std::string mode = ctx.str("mode");
+  bool is_write = ctx.str("op") == "write";
+  size_t len = ctx.num("len");
+  int64_t offset = ctx.num("offset");
+  int fd = ctx.scratch_file("data", ctx.num("file_size"), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
   if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + strerror(errno));
   AlignedBuffer buf(len);
   if (is_write) fill_pattern(buf.data(), len, kWriteSeed, offset);
@@ -46,7 +44,7 @@ void fault_fs_delay(CaseContext& ctx) {
 
   std::map<uint64_t, Completion> got;
   if (mode == "timeout") {
-    int64_t short_ms = ctx.num("short_ms", 200);
+    int64_t short_ms = ctx.num("short_ms");
     std::vector<Completion> out;
     Outcome w = ctx.backend().wait(1, 1, timespec{short_ms / 1000, (short_ms % 1000) * 1000000}, out);
     ctx.observe(w);
@@ -58,7 +56,7 @@ void fault_fs_delay(CaseContext& ctx) {
     ctx.observe(ctx.backend().cancel(r));
   }
   if (!got.count(1)) {
-    int64_t ms = ctx.num("timeout_ms", 10000);
+    int64_t ms = ctx.num("timeout_ms");
     got = scn::reap_observed(ctx, 1, timespec{ms / 1000, (ms % 1000) * 1000000});
   }
   ctx.note("the request ended after " + std::to_string(ms_since()) + " ms");
@@ -79,11 +77,10 @@ void fault_fs_delay(CaseContext& ctx) {
 // A write the fault fs completes short (short:N): whatever the interface
 // reports, the file must hold the new bytes for the N the daemon took and the
 // old bytes after them. A count must be N; an error is noted with what it hid.
-// params: direct, len, offset, short
 void fault_fs_short_write(CaseContext& ctx) {
-  size_t len = ctx.num("len", 4096), taken = ctx.num("short", 1024);
-  int64_t offset = ctx.num("offset", 8192);
-  int fd = ctx.scratch_file("data", ctx.num("file_size", 65536), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
+  size_t len = ctx.num("len"), taken = ctx.num("short");
+  int64_t offset = ctx.num("offset");
+  int fd = ctx.scratch_file("data", ctx.num("file_size"), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
   if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + strerror(errno));
   AlignedBuffer buf(len);
   fill_pattern(buf.data(), len, kWriteSeed, offset);
@@ -107,5 +104,25 @@ void fault_fs_short_write(CaseContext& ctx) {
 }  // namespace
 }  // namespace aioh
 
-AIOH_SCENARIO(fault_fs_delay) { aioh::fault_fs_delay(ctx); }
-AIOH_SCENARIO(fault_fs_short_write) { aioh::fault_fs_short_write(ctx); }
+AIOH_SCENARIO(fault_fs_delay,
+              aioh::param::choice("mode", "timeout", {"timeout", "cancel"},
+                                  "while the fault fs holds the request: a wait that times out, or a cancel"),
+              aioh::param::choice("op", "read", {"read", "write"}, "the request"),
+              aioh::param::integer("len", 4096, "bytes to transfer", 0, aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 0, "file offset of the request", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("file_size", 65536, "bytes of the file on the fault fs", 0, aioh::param::kMaxFileSize),
+              aioh::param::boolean("direct", false, "open the file with O_DIRECT"),
+              aioh::param::integer("short_ms", 200, "the wait that must time out (mode timeout)", 0, aioh::param::kMaxMs),
+              aioh::param::integer("timeout_ms", 10000, "how long to wait for the completion after that", 0,
+                                   aioh::param::kMaxMs)) {
+  aioh::fault_fs_delay(ctx);
+}
+AIOH_SCENARIO(fault_fs_short_write,
+              aioh::param::integer("len", 4096, "bytes of the write", 0, aioh::param::kMaxBufferSize),
+              aioh::param::integer("short", 1024, "bytes the fault fs takes (its short:N; at most len)", 0,
+                                   aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 8192, "file offset of the write", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("file_size", 65536, "bytes of the file on the fault fs", 0, aioh::param::kMaxFileSize),
+              aioh::param::boolean("direct", false, "open the file with O_DIRECT")) {
+  aioh::fault_fs_short_write(ctx);
+}

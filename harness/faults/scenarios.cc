@@ -26,14 +26,13 @@ int open_fds() {
   return n;
 }
 
-// params: op (read|write|fsync), count, len, offset, file_size, direct, timeout_ms
 void fault_rw(CaseContext& ctx) {
-  std::string op = ctx.str("op", "read");
+  std::string op = ctx.str("op");
   bool is_write = op == "write";
-  unsigned count = static_cast<unsigned>(ctx.num("count", 1));
-  size_t len = ctx.num("len", 4096);
-  int64_t offset = ctx.num("offset", 0);
-  size_t file_size = ctx.num("file_size", 65536);
+  unsigned count = static_cast<unsigned>(ctx.num("count"));
+  size_t len = ctx.num("len");
+  int64_t offset = ctx.num("offset");
+  size_t file_size = ctx.num("file_size");
   int fd = ctx.scratch_file("data", file_size, O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
   if (fd < 0) ctx.broken(std::string("cannot open the scratch file: ") + strerror(errno));
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
@@ -70,7 +69,7 @@ void fault_rw(CaseContext& ctx) {
   if (!sub.is_error && sub.value > 0) {
     unsigned n = static_cast<unsigned>(sub.value);
     std::vector<Completion> out;
-    int64_t ms = ctx.num("timeout_ms", 5000);
+    int64_t ms = ctx.num("timeout_ms");
     Outcome w = be.wait(n, n, timespec{ms / 1000, (ms % 1000) * 1000000}, out);
     for (auto& c : out) got[c.tag] = c;
     if (w.is_error || got.size() < n) ctx.observe(w);
@@ -113,4 +112,12 @@ void fault_rw(CaseContext& ctx) {
 }  // namespace
 }  // namespace aioh
 
-AIOH_SCENARIO(fault_rw) { aioh::fault_rw(ctx); }
+AIOH_SCENARIO(fault_rw, aioh::param::choice("op", "read", {"read", "write", "fsync"}, "the requests"),
+              aioh::param::integer("count", 1, "requests, at consecutive offsets", 1, 256),
+              aioh::param::integer("len", 4096, "bytes per request", 0, aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 0, "file offset of the first request", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("file_size", 65536, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
+              aioh::param::boolean("direct", false, "open the scratch file with O_DIRECT"),
+              aioh::param::integer("timeout_ms", 5000, "how long to wait for the completions", 0, aioh::param::kMaxMs)) {
+  aioh::fault_rw(ctx);
+}

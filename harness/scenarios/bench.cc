@@ -6,9 +6,9 @@
 
 #include "common.h"
 
-AIOH_SCENARIO(bench_noop) { ctx.observe(aioh::Outcome::ok(0, aioh::Channel::ret, aioh::Phase::submit)); }
+AIOH_SCENARIO(bench_noop, aioh::param::none) { ctx.observe(aioh::Outcome::ok(0, aioh::Channel::ret, aioh::Phase::submit)); }
 
-AIOH_SCENARIO(bench_verify_1m) {
+AIOH_SCENARIO(bench_verify_1m, aioh::param::none) {
   using namespace aioh;
   std::vector<uint8_t> b(1 << 20);
   fill_pattern(b.data(), b.size(), kFileSeed, 0);

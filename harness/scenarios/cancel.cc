@@ -5,7 +5,7 @@
 // AIO_NOTCANCELED/AIO_CANCELED); the table records which.
 #include "common.h"
 
-AIOH_SCENARIO(cancel_completed) {
+AIOH_SCENARIO(cancel_completed, aioh::param::none) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDWR);
@@ -17,7 +17,7 @@ AIOH_SCENARIO(cancel_completed) {
   ctx.observe(ctx.backend().cancel(r));
 }
 
-AIOH_SCENARIO(cancel_never_submitted) {
+AIOH_SCENARIO(cancel_never_submitted, aioh::param::none) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDWR);
@@ -28,7 +28,7 @@ AIOH_SCENARIO(cancel_never_submitted) {
 
 // Cancel a pending request, then release the pipe and observe how the target
 // ends: cancelled, or completed normally because it could not be cancelled.
-AIOH_SCENARIO(cancel_pending) {
+AIOH_SCENARIO(cancel_pending, aioh::param::none) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   scn::Pipe p;

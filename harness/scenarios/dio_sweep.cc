@@ -51,20 +51,36 @@ bool prefill(int fd, int64_t lo, int64_t hi) {
 
 }  // namespace
 
-// params: op (open|read|write|readv|writev), buf_align, offset | from_end,
-// len | segs ("2048,2048"), seg_align ("4096,8"), file_size; the runner adds
-// target_device for a block-device target.
-AIOH_SCENARIO(dio_sweep) {
-  std::string op = ctx.str("op", "read");
+// The runner sets target_device for a block-device target.
+AIOH_SCENARIO(dio_sweep,
+              aioh::param::choice("op", "read", {"open", "read", "write", "readv", "writev"},
+                                  "the request (open: only open the file with O_DIRECT)"),
+              aioh::param::integer("len", 4096, "bytes of a one-segment request", 0, aioh::param::kMaxBufferSize),
+              aioh::param::optional_integers("segs", ',', "segment lengths of a vectored request, instead of len", 0,
+                                             aioh::param::kMaxBufferSize),
+              aioh::param::integer("buf_align", 4096, "each buffer's address alignment (4096 or more: page-aligned)", 0,
+                                   4096),
+              aioh::param::optional_integers("seg_align", ',', "per-segment alignments (the rest take buf_align)", 0,
+                                             4096),
+              aioh::param::integer("offset", 0, "file offset of the request", -aioh::param::kMaxFileSize,
+                                   aioh::param::kMaxFileSize),
+              aioh::param::optional_integer("from_end", "offset counted back from the end of the file or device",
+                                            -aioh::param::kMaxFileSize, aioh::param::kMaxFileSize),
+              aioh::param::optional_integer("file_size",
+                                            "bytes of the file (absent: the request and 8 KiB, rounded up to 4 KiB)",
+                                            0, aioh::param::kMaxFileSize),
+              aioh::param::text("target_device", "", "set by the runner: the block device of a raw target")) {
+  std::string op = ctx.str("op");
   bool vectored = op == "readv" || op == "writev";
   bool is_write = op == "write" || op == "writev";
   std::string device = ctx.str("target_device");
-  std::vector<int64_t> segs = ctx.has("segs") ? int_list(ctx.str("segs")) : std::vector<int64_t>{ctx.num("len", 4096)};
+  std::vector<int64_t> segs = ctx.has("segs") ? int_list(ctx.str("segs")) : std::vector<int64_t>{ctx.num("len")};
   int64_t len = 0;
   for (auto s : segs) len += s;
   // Default: the request plus two blocks of neighbours, so small requests
   // do not pay for filling a large file.
-  int64_t file_size = ctx.num("file_size", ((ctx.num("offset", 0) + len + 8192 + 4095) / 4096) * 4096);
+  int64_t file_size =
+      ctx.has("file_size") ? ctx.num("file_size") : ((ctx.num("offset") + len + 8192 + 4095) / 4096) * 4096;
 
   // The file (or device) under test, opened with O_DIRECT; an open refusal
   // is the observation (phase open) and nothing else runs.
@@ -87,9 +103,9 @@ AIOH_SCENARIO(dio_sweep) {
   if (vfd < 0) ctx.broken("cannot open " + path + " for verification: " + strerror(errno));
 
   std::vector<int64_t> aligns = ctx.has("seg_align") ? int_list(ctx.str("seg_align")) : std::vector<int64_t>{};
-  aligns.resize(segs.size(), ctx.num("buf_align", 4096));
+  aligns.resize(segs.size(), ctx.num("buf_align"));
 
-  int64_t offset = ctx.num("offset", 0);
+  int64_t offset = ctx.num("offset");
   if (!device.empty()) {
     uint64_t size = 0;
     if (ioctl(fd, BLKGETSIZE64, &size) != 0) ctx.broken("BLKGETSIZE64 failed");

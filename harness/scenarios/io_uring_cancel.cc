@@ -22,10 +22,11 @@ using namespace uring;
 
 constexpr uint64_t kCancelTag = 100;
 
-// mode: pending | missing | completed | twice
-AIOH_SCENARIO(uring_cancel) {
+AIOH_SCENARIO(uring_cancel,
+              aioh::param::choice("mode", "pending", {"pending", "missing", "completed", "twice"},
+                                  "the target: a pending poll, none, a completed NOP, a poll canceled twice")) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode", "pending");
+  const std::string mode = ctx.str("mode");
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   Request r;
@@ -53,15 +54,18 @@ AIOH_SCENARIO(uring_cancel) {
 }
 
 // Three pending polls: user_data 1 on pipe A twice, user_data 2 on pipe B.
-// key: data | fd | any; flags: ALL etc. by name; observes the cancel's
-// answer, the cancelled targets, then whether anything is left pending.
-AIOH_SCENARIO(uring_cancel_flags) {
+// Observes the cancel's answer, the cancelled targets, then whether
+// anything is left pending.
+AIOH_SCENARIO(uring_cancel_flags,
+              aioh::param::list("flags", "", '|', {"ALL", "FD", "ANY"}, "IORING_ASYNC_CANCEL_* flags by name"),
+              aioh::param::integer("raw_flags", 0, "raw bits added to the cancel flags", 0, UINT32_MAX),
+              aioh::param::boolean("empty", false, "nothing pending when the cancel runs")) {
   unsigned flags = 0;
   const std::string names = ctx.str("flags");
   if (names.find("ALL") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ALL;
   if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
   if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
-  flags |= static_cast<unsigned>(ctx.num("raw_flags", 0));
+  flags |= static_cast<unsigned>(ctx.num("raw_flags"));
   IoUringBackend& be = up(ctx, 16);
   Pipe a, b;
   if (!a.ok() || !b.ok()) ctx.broken("pipe");
@@ -155,7 +159,7 @@ void observe_open_completion(CaseContext& ctx, IoUringBackend& be,
 // writing with IOSQE_ASYNC waits in fifo_open() for a reader. Cancel finds
 // it running (-EALREADY) and signals the worker; the target's own completion
 // is then observed.
-AIOH_SCENARIO(uring_cancel_running) {
+AIOH_SCENARIO(uring_cancel_running, aioh::param::none) {
   IoUringBackend& be = up(ctx, 8);
   const std::string fifo = queue_blocking_open(ctx, be, 1);
   Request target;
@@ -165,12 +169,12 @@ AIOH_SCENARIO(uring_cancel_running) {
 }
 
 // IORING_REGISTER_SYNC_CANCEL: the cancel runs inside io_uring_register(2)
-// and returns when the target is gone. mode: pending | missing | fd |
-// running (an OPENAT blocked in io-wq) |
-// nonzero-pad (a non-zero pad word)
-AIOH_SCENARIO(uring_sync_cancel) {
+// and returns when the target is gone.
+AIOH_SCENARIO(uring_sync_cancel,
+              aioh::param::choice("mode", "pending", {"pending", "missing", "fd", "running", "nonzero-pad"},
+                                  "the target: a pending poll, none, by fd, an OPENAT blocked in io-wq; or a non-zero pad word")) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode", "pending");
+  const std::string mode = ctx.str("mode");
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   if (mode == "running") {

@@ -15,13 +15,15 @@ namespace {
 
 using namespace uring;
 
-// head: nop | bad-fd | short-read | bad-opcode-middle; hard: HARDLINK;
-// n: chain length (the head plus NOP followers).
-AIOH_SCENARIO(uring_link_chain) {
+AIOH_SCENARIO(uring_link_chain,
+              aioh::param::choice("head", "nop", {"nop", "bad-fd", "short-read", "bad-opcode-middle"},
+                                  "the chain's head (or a bad opcode second)"),
+              aioh::param::boolean("hard", false, "IOSQE_IO_HARDLINK instead of IOSQE_IO_LINK"),
+              aioh::param::integer("n", 3, "chain length: the head plus NOP followers (the ring has 16 entries)", 1, 16)) {
   IoUringBackend& be = up(ctx, 16);
-  const std::string head = ctx.str("head", "nop");
+  const std::string head = ctx.str("head");
   const bool hard = ctx.flag("hard");
-  const unsigned n = static_cast<unsigned>(ctx.num("n", 3));
+  const unsigned n = static_cast<unsigned>(ctx.num("n"));
   const unsigned link = hard ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
   constexpr size_t kFile = 8192, kReq = 8192, kOff = 4096;
   int fd = ctx.scratch_file("link", kFile, O_RDONLY | O_CLOEXEC);
@@ -54,7 +56,7 @@ AIOH_SCENARIO(uring_link_chain) {
 // A POLL_ADD that is not ready, then a NOP; with drain the NOP carries
 // IOSQE_IO_DRAIN and must not complete before the poll does. Arrival order
 // is observed.
-AIOH_SCENARIO(uring_drain) {
+AIOH_SCENARIO(uring_drain, aioh::param::boolean("drain", false, "IOSQE_IO_DRAIN on the last request")) {
   IoUringBackend& be = up(ctx, 8);
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
@@ -77,7 +79,8 @@ AIOH_SCENARIO(uring_drain) {
 // NOP, an SQE with an unknown opcode, NOP; with submit_all the ring has
 // IORING_SETUP_SUBMIT_ALL. Without it the kernel stops after the failed SQE
 // and the last NOP stays queued until the next submit.
-AIOH_SCENARIO(uring_submit_all) {
+AIOH_SCENARIO(uring_submit_all,
+              aioh::param::boolean("submit_all", false, "the ring has IORING_SETUP_SUBMIT_ALL")) {
   IoUringBackend& be =
       up(ctx, 8, ctx.flag("submit_all") ? IORING_SETUP_SUBMIT_ALL : 0);
   for (unsigned i = 0; i < 3; ++i) {
@@ -103,7 +106,7 @@ AIOH_SCENARIO(uring_submit_all) {
 // fails still does. Three requests: a NOP with the flag, a read on a closed
 // fd with the flag, a plain NOP; every CQE that arrives is observed (so the
 // expectation is the read's error, then the plain NOP's 0).
-AIOH_SCENARIO(uring_cqe_skip) {
+AIOH_SCENARIO(uring_cqe_skip, aioh::param::none) {
   IoUringBackend& be = up(ctx, 8);
   char buf[64];
   io_uring_sqe* s = sqe(ctx, be);

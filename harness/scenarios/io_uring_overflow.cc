@@ -17,12 +17,16 @@ namespace {
 
 using namespace uring;
 
-// entries (SQ), cq_entries, total NOPs submitted in SQ-sized batches without
-// reaping. Observes: whether the overflow flag was seen (1/0), the number of
-// distinct CQEs reaped, the CQ ring's dropped counter.
-AIOH_SCENARIO(uring_cq_overflow) {
-  const unsigned entries = static_cast<unsigned>(ctx.num("entries", 4));
-  const unsigned total = static_cast<unsigned>(ctx.num("total", 32));
+// NOPs submitted in SQ-sized batches without reaping. Observes: whether
+// the overflow flag was seen (1/0), the number of distinct CQEs reaped, the
+// CQ ring's dropped counter.
+AIOH_SCENARIO(uring_cq_overflow,
+              aioh::param::integer("entries", 4, "SQ entries of the ring", 1, 4096),
+              aioh::param::optional_integer("cq_entries", "CQ entries (IORING_SETUP_CQSIZE; absent: twice entries)", 1,
+                                            65536),
+              aioh::param::integer("total", 32, "NOPs submitted before reaping", 1, 65536)) {
+  const unsigned entries = static_cast<unsigned>(ctx.num("entries"));
+  const unsigned total = static_cast<unsigned>(ctx.num("total"));
   IoUringBackend& be = backend(ctx);
   SetupParams sp;
   sp.entries = entries;
@@ -70,13 +74,13 @@ AIOH_SCENARIO(uring_cq_overflow) {
                           Phase::wait));
 }
 
-// A poll on an empty pipe is in flight when the process forks.
-// child: exit (the child just exits) | submit (the child submits a NOP on
-// the inherited ring and exits). Then the parent makes the pipe readable and
-// reaps.
-AIOH_SCENARIO(uring_fork_inflight) {
+// A poll on an empty pipe is in flight when the process forks; then the
+// parent makes the pipe readable and reaps.
+AIOH_SCENARIO(uring_fork_inflight,
+              aioh::param::choice("child", "exit", {"exit", "submit"},
+                                  "the child just exits, or submits a NOP on the inherited ring first")) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string child = ctx.str("child", "exit");
+  const std::string child = ctx.str("child");
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   io_uring_sqe* s = sqe(ctx, be);

@@ -18,12 +18,14 @@ namespace {
 
 using namespace uring;
 
-// mode: read | index-oob | no-table | sparse-slot | closed-fd-in-set |
-// empty-set | twice | unregister-none | update-past-end
-AIOH_SCENARIO(uring_register_files) {
+AIOH_SCENARIO(uring_register_files,
+              aioh::param::choice("mode", "read",
+                                  {"read", "index-oob", "no-table", "sparse-slot", "closed-fd-in-set", "empty-set",
+                                   "twice", "unregister-none", "update-past-end"},
+                                  "a fixed-file read (at a bad index, without a table, from a sparse slot) or a registration case")) {
   IoUringBackend& be = up(ctx, 8);
   io_uring& ring = be.ring();
-  const std::string mode = ctx.str("mode", "read");
+  const std::string mode = ctx.str("mode");
   int fd = ctx.scratch_file("files", 8192, O_RDONLY | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file");
   auto done = [&](int ret, int e, const char* call) {
@@ -86,12 +88,14 @@ AIOH_SCENARIO(uring_register_files) {
   close(fd);
 }
 
-// mode: read | write | index-oob | outside | no-table | zero-len |
-// null-base | too-big | twice | unregister-none
-AIOH_SCENARIO(uring_register_buffers) {
+AIOH_SCENARIO(uring_register_buffers,
+              aioh::param::choice("mode", "read",
+                                  {"read", "write", "index-oob", "outside", "no-table", "zero-len", "null-base",
+                                   "too-big", "twice", "unregister-none"},
+                                  "a fixed-buffer read or write (at a bad index, past the buffer, without a table) or a registration case")) {
   IoUringBackend& be = up(ctx, 8);
   io_uring& ring = be.ring();
-  const std::string mode = ctx.str("mode", "read");
+  const std::string mode = ctx.str("mode");
   int fd = ctx.scratch_file("bufs", 16384, O_RDWR | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file");
   AlignedBuffer buf(8192);
@@ -157,16 +161,18 @@ AIOH_SCENARIO(uring_register_buffers) {
 
 // io_uring_register(2) with an opcode (default: one the kernel does not
 // know) on the ring, on a regular file, or on a closed fd.
-AIOH_SCENARIO(uring_register_raw) {
+AIOH_SCENARIO(uring_register_raw,
+              aioh::param::choice("fd", "ring", {"ring", "file", "closed"}, "the descriptor: the ring, a file, a closed one"),
+              aioh::param::integer("opcode", 250, "io_uring_register's opcode", 0, UINT32_MAX)) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string target = ctx.str("fd", "ring");
+  const std::string target = ctx.str("fd");
   int fd = be.ring().ring_fd;
   int file = -1;
   if (target == "file") fd = file = ctx.scratch_file("reg", 4096, O_RDONLY | O_CLOEXEC);
   if (target == "closed") fd = closed_fd();
   arm_errno();
   int ret = io_uring_register(static_cast<unsigned>(fd),
-                              static_cast<unsigned>(ctx.num("opcode", 250)),
+                              static_cast<unsigned>(ctx.num("opcode")),
                               nullptr, 0);
   ctx.observe(be.liburing_ret(ret, errno, Phase::setup, "io_uring_register"));
   if (file >= 0) close(file);
@@ -177,7 +183,8 @@ AIOH_SCENARIO(uring_register_raw) {
 // refused with -EACCES in its CQE. On a ring that is not disabled the
 // registration itself is refused (EBADFD). liburing 2.3's .so lacks
 // io_uring_register_restrictions(), so the raw register call is used.
-AIOH_SCENARIO(uring_restrictions) {
+AIOH_SCENARIO(uring_restrictions,
+              aioh::param::boolean("enabled_ring", false, "register on a ring that is not R_DISABLED")) {
   const bool disabled = !ctx.flag("enabled_ring");
   IoUringBackend& be = up(ctx, 8, disabled ? IORING_SETUP_R_DISABLED : 0);
   const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);

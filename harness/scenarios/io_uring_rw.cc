@@ -16,18 +16,26 @@ namespace {
 
 using namespace uring;
 
-// op: read | write | readv | writev | fsync | fdatasync | nop;
-// fd: file | closed | rdonly | wronly; offset, len, file_size;
-// rw_flags, reqprio, raw_opcode passed through; cur_pos: seek first, then
-// offset -1; ring_flags: setup flags of the ring ("IOPOLL",
-// "SINGLE_ISSUER|DEFER_TASKRUN").
-AIOH_SCENARIO(uring_rw) {
+AIOH_SCENARIO(uring_rw,
+              aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdatasync", "nop"},
+                                  "the request"),
+              aioh::param::choice("fd", "file", {"file", "closed", "rdonly", "wronly"},
+                                  "the descriptor: the file read-write, closed, or opened one way only"),
+              aioh::param::integer("file_size", 16384, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("len", 4096, "bytes to transfer", 0, aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 4096, "the SQE's offset (-1: the file position)"),
+              aioh::param::boolean("cur_pos", false, "seek to `seek` first; the request reads at the file position"),
+              aioh::param::integer("seek", 4096, "the file position cur_pos seeks to", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("rw_flags", 0, "the SQE's rw_flags (RWF_* bits)", INT32_MIN, INT32_MAX),
+              aioh::param::integer("reqprio", 0, "the SQE's ioprio", 0, 0xffff),
+              aioh::param::integer("raw_opcode", -1, "a raw SQE opcode instead of op's (-1: op's)", -1, 255),
+              aioh::param::list("ring_flags", "", '|', aioh::uring::setup_flag_names(), "IORING_SETUP_* flags of the ring")) {
   IoUringBackend& be = up(ctx, 8, setup_flags(ctx, ctx.str("ring_flags")));
-  const std::string op = ctx.str("op", "read");
-  const std::string which = ctx.str("fd", "file");
-  const size_t file_size = static_cast<size_t>(ctx.num("file_size", 16384));
-  const size_t len = static_cast<size_t>(ctx.num("len", 4096));
-  int64_t offset = ctx.num("offset", 4096);
+  const std::string op = ctx.str("op");
+  const std::string which = ctx.str("fd");
+  const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
+  const size_t len = static_cast<size_t>(ctx.num("len"));
+  int64_t offset = ctx.num("offset");
   const bool writing = op == "write" || op == "writev";
 
   int mode = O_RDWR;
@@ -37,7 +45,7 @@ AIOH_SCENARIO(uring_rw) {
   if (fd < 0) ctx.broken("scratch file open failed");
   int use_fd = which == "closed" ? closed_fd() : fd;
   if (ctx.flag("cur_pos")) {
-    if (lseek(fd, ctx.num("seek", 4096), SEEK_SET) < 0) ctx.broken("lseek");
+    if (lseek(fd, ctx.num("seek"), SEEK_SET) < 0) ctx.broken("lseek");
   }
 
   AlignedBuffer buf(len ? len : 1);
@@ -48,9 +56,9 @@ AIOH_SCENARIO(uring_rw) {
   r.buf = buf.data();
   r.len = len;
   r.offset = offset;
-  r.rw_flags = static_cast<int>(ctx.num("rw_flags", 0));
-  r.reqprio = static_cast<int>(ctx.num("reqprio", 0));
-  r.raw_opcode = static_cast<int>(ctx.num("raw_opcode", -1));
+  r.rw_flags = static_cast<int>(ctx.num("rw_flags"));
+  r.reqprio = static_cast<int>(ctx.num("reqprio"));
+  r.raw_opcode = static_cast<int>(ctx.num("raw_opcode"));
   if (op == "read") r.op = Op::read;
   else if (op == "write") r.op = Op::write;
   else if (op == "readv" || op == "writev") {
@@ -72,7 +80,7 @@ AIOH_SCENARIO(uring_rw) {
     return;
   }
   const int64_t got = out[0].result.value;
-  const int64_t at = ctx.flag("cur_pos") ? ctx.num("seek", 4096) : offset;
+  const int64_t at = ctx.flag("cur_pos") ? ctx.num("seek") : offset;
   if ((op == "read" || op == "readv") && got > 0) {
     std::string bad = verify_buffer(buf.data(), static_cast<size_t>(got),
                                     kFileSeed, static_cast<uint64_t>(at));
@@ -100,7 +108,7 @@ AIOH_SCENARIO(uring_rw) {
 // A read on an empty pipe is pending; the pipe's read fd is closed while it
 // is in flight; then data arrives. The request holds its own reference to
 // the file, so the close does not end it.
-AIOH_SCENARIO(uring_close_in_flight) {
+AIOH_SCENARIO(uring_close_in_flight, aioh::param::none) {
   IoUringBackend& be = up(ctx, 8);
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");

@@ -111,8 +111,8 @@ inline int closed_fd() {
   return fd;
 }
 
-// "SQPOLL|SQ_AFF" -> IORING_SETUP_* bits; unknown names are broken.
-inline unsigned setup_flags(CaseContext& ctx, const std::string& list) {
+// IORING_SETUP_* by the name rows use.
+inline const std::map<std::string, unsigned>& setup_flag_map() {
   static const std::map<std::string, unsigned> names = {
       {"IOPOLL", IORING_SETUP_IOPOLL},
       {"SQPOLL", IORING_SETUP_SQPOLL},
@@ -129,6 +129,19 @@ inline unsigned setup_flags(CaseContext& ctx, const std::string& list) {
       {"SINGLE_ISSUER", IORING_SETUP_SINGLE_ISSUER},
       {"DEFER_TASKRUN", IORING_SETUP_DEFER_TASKRUN},
   };
+  return names;
+}
+
+// The choices of a setup-flags parameter ("SQPOLL|SQ_AFF").
+inline std::vector<std::string> setup_flag_names() {
+  std::vector<std::string> v;
+  for (auto& [name, _] : setup_flag_map()) v.push_back(name);
+  return v;
+}
+
+// "SQPOLL|SQ_AFF" -> IORING_SETUP_* bits; unknown names are broken.
+inline unsigned setup_flags(CaseContext& ctx, const std::string& list) {
+  const auto& names = setup_flag_map();
   unsigned bits = 0;
   size_t pos = 0;
   while (pos < list.size()) {

@@ -31,21 +31,28 @@ Outcome enable_rings(IoUringBackend& be) {
                          "io_uring_register(ENABLE_RINGS)");
 }
 
-// params: entries, flags ("CLAMP|CQSIZE"), raw_flags (extra bits),
-// cq_entries, sq_thread_cpu, resv (value for resv[0]), wq_fd ("closed",
-// "file", "ring"), report ("sq_entries,cq_entries").
-AIOH_SCENARIO(uring_setup) {
+AIOH_SCENARIO(uring_setup,
+              aioh::param::integer("entries", 8, "io_uring_setup's entries", 0, UINT32_MAX),
+              aioh::param::list("flags", "", '|', aioh::uring::setup_flag_names(), "IORING_SETUP_* flags by name"),
+              aioh::param::integer("raw_flags", 0, "raw bits added to the flags", 0, UINT32_MAX),
+              aioh::param::integer("cq_entries", 0, "io_uring_params.cq_entries", 0, UINT32_MAX),
+              aioh::param::integer("sq_thread_cpu", 0, "io_uring_params.sq_thread_cpu", 0, UINT32_MAX),
+              aioh::param::integer("resv", 0, "a value in io_uring_params.resv[0]", 0, UINT32_MAX),
+              aioh::param::optional_choice("wq_fd", {"closed", "file", "ring"},
+                                           "io_uring_params.wq_fd: a closed fd, a file, another ring"),
+              aioh::param::list("report", "", ',', {"sq_entries", "cq_entries"},
+                                "sizes the kernel chose, observed as values")) {
   IoUringBackend& be = backend(ctx);
   io_uring_params p{};
   p.flags = setup_flags(ctx, ctx.str("flags")) |
-            static_cast<unsigned>(ctx.num("raw_flags", 0));
-  p.cq_entries = static_cast<unsigned>(ctx.num("cq_entries", 0));
-  p.sq_thread_cpu = static_cast<unsigned>(ctx.num("sq_thread_cpu", 0));
-  p.resv[0] = static_cast<unsigned>(ctx.num("resv", 0));
+            static_cast<unsigned>(ctx.num("raw_flags"));
+  p.cq_entries = static_cast<unsigned>(ctx.num("cq_entries"));
+  p.sq_thread_cpu = static_cast<unsigned>(ctx.num("sq_thread_cpu"));
+  p.resv[0] = static_cast<unsigned>(ctx.num("resv"));
   int wq_fd = -1;
   io_uring other{};
   bool other_up = false;
-  const std::string wq = ctx.str("wq_fd");
+  const std::string wq = ctx.has("wq_fd") ? ctx.str("wq_fd") : "";
   if (wq == "closed") {
     wq_fd = closed_fd();
   } else if (wq == "file") {
@@ -59,7 +66,7 @@ AIOH_SCENARIO(uring_setup) {
   }
   if (wq_fd >= 0) p.wq_fd = static_cast<unsigned>(wq_fd);
 
-  Outcome o = be.setup_raw(static_cast<unsigned>(ctx.num("entries", 8)), p);
+  Outcome o = be.setup_raw(static_cast<unsigned>(ctx.num("entries")), p);
   ctx.observe(o);
   if (!o.is_error) {
     const std::string rep = ctx.str("report");
@@ -83,7 +90,8 @@ AIOH_SCENARIO(uring_setup) {
 
 // A ring created with IORING_SETUP_R_DISABLED refuses submission until
 // IORING_REGISTER_ENABLE_RINGS; enabling twice is refused.
-AIOH_SCENARIO(uring_r_disabled) {
+AIOH_SCENARIO(uring_r_disabled,
+              aioh::param::boolean("enable_twice", false, "enable the ring a second time (refused)")) {
   IoUringBackend& be = up(ctx, 8, IORING_SETUP_R_DISABLED);
   io_uring_sqe* s = sqe(ctx, be);
   io_uring_prep_nop(s);
@@ -100,13 +108,16 @@ AIOH_SCENARIO(uring_r_disabled) {
 
 // The single-issuer rule: with IORING_SETUP_SINGLE_ISSUER only the task that
 // created the ring may submit; with DEFER_TASKRUN also only it may wait for
-// completions. from = "thread" | "fork"; act = "submit" | "wait".
-AIOH_SCENARIO(uring_single_issuer) {
+// completions.
+AIOH_SCENARIO(uring_single_issuer,
+              aioh::param::boolean("defer_taskrun", false, "add IORING_SETUP_DEFER_TASKRUN"),
+              aioh::param::choice("from", "thread", {"thread", "fork"}, "the other task: a thread, or a forked child"),
+              aioh::param::choice("act", "submit", {"submit", "wait"}, "what the other task does on the ring")) {
   unsigned flags = IORING_SETUP_SINGLE_ISSUER;
   if (ctx.flag("defer_taskrun")) flags |= IORING_SETUP_DEFER_TASKRUN;
   IoUringBackend& be = up(ctx, 8, flags);
-  const std::string from = ctx.str("from", "thread");
-  const std::string act = ctx.str("act", "submit");
+  const std::string from = ctx.str("from");
+  const std::string act = ctx.str("act");
 
   Pipe target;
   if (!target.ok()) ctx.broken("pipe");

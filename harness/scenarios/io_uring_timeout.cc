@@ -20,14 +20,19 @@ using namespace uring;
 
 constexpr uint64_t kTimeoutTag = 1, kOtherTag = 2, kRemoveTag = 3;
 
-// mode: expire | count | abs-past | bad-flags | bad-ts | remove |
-// remove-missing | update | update-missing
-AIOH_SCENARIO(uring_timeout) {
+AIOH_SCENARIO(uring_timeout,
+              aioh::param::choice("mode", "expire",
+                                  {"expire", "count", "abs-past", "bad-ts", "remove", "remove-missing", "update",
+                                   "update-missing"},
+                                  "the timeout: left to expire, beaten by a count, absolute in the past, tv_sec -1, removed or updated (a missing one)"),
+              aioh::param::integer("ms", 10000, "the timeout", 0, aioh::param::kMaxMs),
+              aioh::param::integer("count", 0, "the completion count of IORING_OP_TIMEOUT", 0, UINT32_MAX),
+              aioh::param::integer("flags", 0, "the timeout flags (IORING_TIMEOUT_* bits)", 0, UINT32_MAX)) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode", "expire");
-  __kernel_timespec ts = kms(ctx.num("ms", 10000));
-  unsigned count = static_cast<unsigned>(ctx.num("count", 0));
-  unsigned flags = static_cast<unsigned>(ctx.num("flags", 0));
+  const std::string mode = ctx.str("mode");
+  __kernel_timespec ts = kms(ctx.num("ms"));
+  unsigned count = static_cast<unsigned>(ctx.num("count"));
+  unsigned flags = static_cast<unsigned>(ctx.num("flags"));
   unsigned expect = 1;
 
   if (mode == "abs-past") {
@@ -72,16 +77,19 @@ AIOH_SCENARIO(uring_timeout) {
 }
 
 // An IORING_OP_LINK_TIMEOUT after an IOSQE_IO_LINK request.
-// target: poll (never ready) | nop; mode: plain | update | unlinked
-AIOH_SCENARIO(uring_link_timeout) {
+AIOH_SCENARIO(uring_link_timeout,
+              aioh::param::choice("mode", "plain", {"plain", "update", "unlinked"},
+                                  "linked, linked then updated to 1 ms, or with no request before it"),
+              aioh::param::choice("target", "poll", {"poll", "nop"}, "the linked request: a poll never ready, or a NOP"),
+              aioh::param::integer("ms", 10000, "the link timeout", 0, aioh::param::kMaxMs)) {
   // Observed in this order: the target, the LINK_TIMEOUT, the update.
   constexpr uint64_t kLinkTarget = 1, kLinkTimeout = 2, kLinkUpdate = 3;
   IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode", "plain");
-  const std::string target = ctx.str("target", "poll");
+  const std::string mode = ctx.str("mode");
+  const std::string target = ctx.str("target");
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
-  __kernel_timespec ts = kms(ctx.num("ms", 10000));
+  __kernel_timespec ts = kms(ctx.num("ms"));
   unsigned n = 0;
   if (mode != "unlinked") {
     io_uring_sqe* s = sqe(ctx, be);
@@ -112,10 +120,11 @@ AIOH_SCENARIO(uring_link_timeout) {
 
 // The backend's wait() with a timeout: nothing pending, a request pending
 // that never completes, or a NOP that completes at once.
-// pending: none | poll | nop
-AIOH_SCENARIO(uring_wait_timeout) {
+AIOH_SCENARIO(uring_wait_timeout,
+              aioh::param::choice("pending", "none", {"none", "poll", "nop"}, "what is pending during the wait"),
+              aioh::param::integer("ms", 1, "the wait's timeout", 0, aioh::param::kMaxMs)) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string pending = ctx.str("pending", "none");
+  const std::string pending = ctx.str("pending");
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   Request r;
@@ -129,22 +138,26 @@ AIOH_SCENARIO(uring_wait_timeout) {
   }
   if (pending != "none") ctx.observe(be.submit({&r}));
   std::vector<Completion> out;
-  ctx.observe(be.wait(1, 8, ms(ctx.num("ms", 1)), out));
+  ctx.observe(be.wait(1, 8, ms(ctx.num("ms")), out));
   for (const Completion& c : out) ctx.observe(c.result);
 }
 
 // io_uring_enter(2) directly: IORING_ENTER_EXT_ARG with a timeout (or a
 // malformed argument size), min_complete honoured on return, and the
-// call's own argument checks. mode: ext-arg | ext-arg-bad-size |
-// min-complete | bad-flags | not-a-ring | closed-fd
-AIOH_SCENARIO(uring_enter) {
+// call's own argument checks.
+AIOH_SCENARIO(uring_enter,
+              aioh::param::choice("mode", "ext-arg",
+                                  {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring", "closed-fd"},
+                                  "the io_uring_enter call"),
+              aioh::param::integer("n", 3, "NOPs of min-complete (the ring has 8 entries)", 1, 8),
+              aioh::param::integer("ms", 5, "the EXT_ARG timeout", 0, aioh::param::kMaxMs)) {
   IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode", "ext-arg");
+  const std::string mode = ctx.str("mode");
   const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);
   if (mode == "min-complete") {
     // NOPs forced through io-wq complete asynchronously, so the kernel
     // really has to wait for min_complete of them.
-    const unsigned n = static_cast<unsigned>(ctx.num("n", 3));
+    const unsigned n = static_cast<unsigned>(ctx.num("n"));
     for (unsigned i = 0; i < n; ++i) {
       io_uring_sqe* s = sqe(ctx, be);
       io_uring_prep_nop(s);
@@ -175,7 +188,7 @@ AIOH_SCENARIO(uring_enter) {
     if (file >= 0) close(file);
     return;
   }
-  __kernel_timespec ts = kms(ctx.num("ms", 5));
+  __kernel_timespec ts = kms(ctx.num("ms"));
   io_uring_getevents_arg arg{};
   arg.sigmask = 0;
   arg.sigmask_sz = _NSIG / 8;

@@ -26,12 +26,15 @@ void reap_one(CaseContext& ctx, AioBackendBase& be) {
   ctx.observe(out[0].result);
 }
 
-// Params: target = completed_read | submitted_read | pending_poll |
-// poll_twice | never_submitted | bad_key | bad_ctx.
-AIOH_SCENARIO(kaio_cancel) {
+AIOH_SCENARIO(kaio_cancel,
+              aioh::param::choice("target", "pending_poll",
+                                  {"completed_read", "submitted_read", "pending_poll", "poll_twice", "never_submitted",
+                                   "bad_key", "bad_ctx"},
+                                  "what io_cancel is asked to cancel"),
+              aioh::param::boolean("no_verify", false, "do not verify the read's bytes")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
-  const std::string target = ctx.str("target", "pending_poll");
+  const std::string target = ctx.str("target");
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
   int p[2];
   if (fd < 0 || pipe2(p, O_CLOEXEC) != 0) ctx.broken("cannot make fds");
@@ -77,7 +80,7 @@ AIOH_SCENARIO(kaio_cancel) {
   } else {
     ctx.broken("unknown target " + target);
   }
-  if (file && !ctx.has("no_verify")) {
+  if (file && !ctx.flag("no_verify")) {
     std::string bad = verify_buffer(buf.data(), 4096, kFileSeed, 0);
     ctx.check(bad.empty(), bad);
   }

@@ -34,17 +34,25 @@ void queue_ready(CaseContext& ctx, AioBackendBase& be, int fd, void* buf, long r
   }
 }
 
-// Params: min_nr, nr, timeout (zero null short negative bad_nsec), ready,
-// ctx (ok bad destroyed readable), interrupt_ms, sa_restart.
-AIOH_SCENARIO(kaio_getevents_args) {
+AIOH_SCENARIO(kaio_getevents_args,
+              aioh::param::integer("min_nr", 1, "io_getevents' min_nr", INT32_MIN, INT32_MAX),
+              aioh::param::integer("nr", 1, "io_getevents' nr (the event array holds max(nr, 1))", INT32_MIN, 4096),
+              aioh::param::choice("timeout", "zero", {"zero", "null", "short", "negative", "bad_nsec"},
+                                  "the timeout: {0,0}, NULL, 10 ms, {-1,0}, {0,-1}"),
+              aioh::param::integer("ready", 0, "completed reads queued before the call", 0, 64),
+              aioh::param::choice("ctx", "ok", {"ok", "bad", "destroyed", "readable"},
+                                  "the context: ours, never one, destroyed, readable memory that is no ring"),
+              aioh::param::integer("interrupt_ms", 0, "a SIGALRM this long into the call (0: none)", 0,
+                                   aioh::param::kMaxMs),
+              aioh::param::boolean("sa_restart", false, "install the SIGALRM handler with SA_RESTART")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
   AlignedBuffer buf(4096);
-  queue_ready(ctx, be, fd, buf.data(), ctx.num("ready", 0));
+  queue_ready(ctx, be, fd, buf.data(), ctx.num("ready"));
 
   AioContext c = be.context();
-  const std::string which = ctx.str("ctx", "ok");
+  const std::string which = ctx.str("ctx");
   void* page = MAP_FAILED;
   if (which == "bad") c = 0x1000;
   if (which == "readable") {
@@ -58,22 +66,22 @@ AIOH_SCENARIO(kaio_getevents_args) {
     be.forget_context();
   }
 
-  const std::string t = ctx.str("timeout", "zero");
+  const std::string t = ctx.str("timeout");
   timespec ts{0, 0};
   if (t == "short") ts = {0, 10 * 1000000L};
   if (t == "negative") ts = {-1, 0};
   if (t == "bad_nsec") ts = {0, -1};
-  const long nr = ctx.num("nr", 1);
+  const long nr = ctx.num("nr");
   std::vector<KIoEvent> evs(nr > 0 ? static_cast<size_t>(nr) : 1);
 
-  const long interrupt_ms = ctx.num("interrupt_ms", 0);
+  const long interrupt_ms = ctx.num("interrupt_ms");
   std::optional<kaio::SignalTimer> timer;
   if (interrupt_ms > 0) {
     timer.emplace(interrupt_ms, ctx.flag("sa_restart"));
     if (!timer->ok()) ctx.broken("cannot arm the signal timer");
   }
   const timespec t0 = kaio::now_mono();
-  Outcome o = be.raw_getevents(c, ctx.num("min_nr", 1), nr, evs.data(),
+  Outcome o = be.raw_getevents(c, ctx.num("min_nr"), nr, evs.data(),
                                t == "null" ? nullptr : &ts);
   const long took = kaio::elapsed_ms(t0, kaio::now_mono());
   ctx.observe(o);
@@ -87,18 +95,20 @@ AIOH_SCENARIO(kaio_getevents_args) {
   close(fd);
 }
 
-// io_pgetevents with SIGALRM arriving mid-wait. Params: mask_alrm (the
-// call's sigmask blocks SIGALRM), interrupt_ms, timeout_ms.
-AIOH_SCENARIO(kaio_pgetevents_mask) {
+// io_pgetevents with SIGALRM arriving mid-wait.
+AIOH_SCENARIO(kaio_pgetevents_mask,
+              aioh::param::boolean("mask_alrm", false, "the call's sigmask blocks SIGALRM"),
+              aioh::param::integer("interrupt_ms", 50, "when SIGALRM arrives", 1, aioh::param::kMaxMs),
+              aioh::param::integer("timeout_ms", 300, "the call's timeout", 0, aioh::param::kMaxMs)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   sigset_t mask;
   sigemptyset(&mask);
   if (ctx.flag("mask_alrm")) sigaddset(&mask, SIGALRM);
-  const long timeout_ms = ctx.num("timeout_ms", 300);
+  const long timeout_ms = ctx.num("timeout_ms");
   timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
   KIoEvent ev;
-  kaio::SignalTimer timer(ctx.num("interrupt_ms", 50));
+  kaio::SignalTimer timer(ctx.num("interrupt_ms"));
   if (!timer.ok()) ctx.broken("cannot arm the signal timer");
   const timespec t0 = kaio::now_mono();
   Outcome o = be.raw_pgetevents(be.context(), 1, 1, &ev, &ts, &mask);
@@ -116,7 +126,8 @@ AIOH_SCENARIO(kaio_pgetevents_mask) {
 
 // io_pgetevents with a struct __aio_sigset whose sigsetsize is not the
 // kernel's sigset size (kernel AIO only: libaio always passes _NSIG/8).
-AIOH_SCENARIO(kaio_pgetevents_sigsetsize) {
+AIOH_SCENARIO(kaio_pgetevents_sigsetsize,
+              aioh::param::integer("sigsetsize", 4, "the struct __aio_sigset's sigsetsize", 0, 1 << 16)) {
   auto* be = dynamic_cast<KernelAioBackend*>(&ctx.backend());
   if (!be) ctx.broken("scenario needs the kernel-aio backend");
   kaio::setup_or_broken(ctx);
@@ -125,7 +136,7 @@ AIOH_SCENARIO(kaio_pgetevents_sigsetsize) {
   KIoEvent ev;
   timespec zero{0, 0};
   ctx.observe(be->raw_pgetevents_sized(be->context(), 1, 1, &ev, &zero, &mask,
-                                       static_cast<size_t>(ctx.num("sigsetsize", 4))));
+                                       static_cast<size_t>(ctx.num("sigsetsize"))));
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace {
 using kaio::aio;
 
 // A poll on an empty pipe: nothing at first, then POLLIN once a byte lands.
-AIOH_SCENARIO(kaio_poll_wakeup) {
+AIOH_SCENARIO(kaio_poll_wakeup, aioh::param::none) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int p[2];
@@ -41,7 +41,9 @@ AIOH_SCENARIO(kaio_poll_wakeup) {
 }
 
 // A read on an empty pipe blocks inside io_submit until a signal ends it.
-AIOH_SCENARIO(kaio_pipe_read_blocks) {
+AIOH_SCENARIO(kaio_pipe_read_blocks,
+              aioh::param::integer("interrupt_ms", 100, "when SIGALRM ends the blocked io_submit", 1,
+                                   aioh::param::kMaxMs)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int p[2];
@@ -53,7 +55,7 @@ AIOH_SCENARIO(kaio_pipe_read_blocks) {
   r.buf = buf;
   r.len = sizeof buf;
   r.tag = 5;
-  const long ms = ctx.num("interrupt_ms", 100);
+  const long ms = ctx.num("interrupt_ms");
   kaio::SignalTimer timer(ms);
   if (!timer.ok()) ctx.broken("cannot arm the signal timer");
   const timespec t0 = kaio::now_mono();
@@ -71,7 +73,7 @@ AIOH_SCENARIO(kaio_pipe_read_blocks) {
 
 // A buffered read of cached data: its event is in the ring when io_submit
 // returns (the ring header is user-visible memory at the context address).
-AIOH_SCENARIO(kaio_sync_completion) {
+AIOH_SCENARIO(kaio_sync_completion, aioh::param::none) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);

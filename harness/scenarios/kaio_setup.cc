@@ -37,11 +37,13 @@ long read_long(const char* path) {
 // path (its destructor, the runner's undo of a killed child's journal, the
 // next run's recovery) — and never mistaken for another run's lowered value.
 
-// Params: entries; over_max (entries = fs.aio-max-nr + 1); ctx_init (the
-// value *ctxp holds on entry); ctxp = "null".
-AIOH_SCENARIO(kaio_setup_nr) {
+AIOH_SCENARIO(kaio_setup_nr,
+              aioh::param::integer("entries", 64, "io_setup's nr_events", 0, UINT32_MAX),
+              aioh::param::boolean("over_max", false, "ask for fs.aio-max-nr + 1 events instead of entries"),
+              aioh::param::integer("ctx_init", 0, "the value *ctxp holds on entry (io_setup wants 0)"),
+              aioh::param::choice("ctxp", "ok", {"ok", "null"}, "ctxp: a context variable, or NULL")) {
   AioBackendBase& be = aio(ctx);
-  long nr = ctx.num("entries", 64);
+  long nr = ctx.num("entries");
   if (ctx.flag("over_max")) {
     long max = read_long(kAioMaxNr);
     if (max < 0) ctx.broken("cannot read fs.aio-max-nr");
@@ -50,7 +52,7 @@ AIOH_SCENARIO(kaio_setup_nr) {
     if (nr > (0x10000000L / 32) / 2)
       ctx.skip("fs.aio-max-nr is too large to reach the EAGAIN branch");
   }
-  AioContext c = static_cast<AioContext>(ctx.num("ctx_init", 0));
+  AioContext c = static_cast<AioContext>(ctx.num("ctx_init"));
   Outcome o = be.raw_setup(nr, ctx.str("ctxp") == "null" ? nullptr : &c);
   ctx.observe(o);
   if (!o.is_error) {
@@ -67,9 +69,10 @@ AIOH_SCENARIO(kaio_setup_nr) {
 // aio-nr is system-wide and other processes may move it mid-sequence; an
 // attempt during which it moved is discarded and retried (only the attempt
 // that ran undisturbed is observed).
-AIOH_SCENARIO(kaio_setup_exhaust) {
+AIOH_SCENARIO(kaio_setup_exhaust,
+              aioh::param::integer("room", 32, "events left under fs.aio-max-nr, taken by one context", 1, 65536)) {
   AioBackendBase& be = aio(ctx);
-  const long room = ctx.num("room", 32);
+  const long room = ctx.num("room");
   system::SysctlChange guard{system::kCaseLockWait};
   std::string original;
   for (int attempt = 1;; ++attempt) {
@@ -103,10 +106,11 @@ AIOH_SCENARIO(kaio_setup_exhaust) {
   }
 }
 
-// Params: mode = twice | bad_ctx | pending_poll | dio_inflight.
-AIOH_SCENARIO(kaio_destroy) {
+AIOH_SCENARIO(kaio_destroy,
+              aioh::param::choice("mode", "twice", {"twice", "bad_ctx", "pending_poll", "dio_inflight"},
+                                  "destroy twice, a context that never was, with a poll pending, or with O_DIRECT reads in flight")) {
   AioBackendBase& be = aio(ctx);
-  const std::string mode = ctx.str("mode", "twice");
+  const std::string mode = ctx.str("mode");
   if (mode == "bad_ctx") {
     ctx.observe(be.raw_destroy(0x1000));
     return;

@@ -80,22 +80,48 @@ struct Fds {
   }
 };
 
-// Params: op, fd (file rdonly wronly append direct badfd pipe pipe_data
-// pipe_w eventfd procfile socket), drop_caps, file_size, len, offset, iovcnt, opcode, rwf / rwf_raw,
-// ioprio_class + ioprio_level, resfd (eventfd file badfd), reserved2,
-// nbytes_raw, buf (ok unmapped), poll_events, lands_at, size_after, fs.
-AIOH_SCENARIO(kaio_submit_one) {
+AIOH_SCENARIO(kaio_submit_one,
+              aioh::param::optional_choice("fs", {}, "skip unless the scratch filesystem is this one (the row's source describes it)"),
+              aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"},
+                                  "the iocb's opcode"),
+              aioh::param::choice("fd", "file",
+                                  {"file", "rdonly", "wronly", "append", "direct", "badfd", "eventfd", "procfile",
+                                   "socket", "pipe", "pipe_data", "pipe_w"},
+                                  "the descriptor: the scratch file (opened so), no file, or another kind"),
+              aioh::param::integer("file_size", 8192, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("len", 4096, "aio_nbytes (split over iovcnt for readv/writev)", 0,
+                                   aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 0, "aio_offset"),
+              aioh::param::optional_integer("lands_at", "where a write must land (absent: offset)", 0,
+                                            aioh::param::kMaxFileSize),
+              aioh::param::integer("poll_events", POLLIN, "the poll mask of an IOCB_CMD_POLL", 0, 0xffff),
+              aioh::param::list("rwf", "", '|', {"HIPRI", "DSYNC", "SYNC", "NOWAIT", "APPEND", "NOAPPEND"},
+                                "aio_rw_flags, RWF_ names joined by |"),
+              aioh::param::optional_integer("rwf_raw", "aio_rw_flags as a raw value, instead of rwf", INT32_MIN,
+                                            INT32_MAX),
+              aioh::param::integer("opcode", -1, "a raw aio_lio_opcode instead of op's (-1: op's)", -1, 0xffff),
+              aioh::param::integer("iovcnt", 2, "iovecs of a readv/writev", 0, 1 << 16),
+              aioh::param::choice("buf", "ok", {"ok", "unmapped"}, "the buffer: ours, or a page that faults"),
+              aioh::param::choice("resfd", "none", {"none", "eventfd", "file", "badfd"},
+                                  "IOCB_FLAG_RESFD with this descriptor"),
+              aioh::param::optional_integer("ioprio_class", "IOCB_FLAG_IOPRIO with this class (3 bits)", 0, 7),
+              aioh::param::integer("ioprio_level", 0, "the priority level with ioprio_class (13 bits)", 0, 0x1fff),
+              aioh::param::optional_integer("reserved2", "a value in the reserved aio_reserved2 field"),
+              aioh::param::optional_integer("nbytes_raw", "aio_nbytes as a raw value (-1: SIZE_MAX)"),
+              aioh::param::boolean("drop_caps", false, "drop CAP_SYS_ADMIN and CAP_SYS_NICE before submitting"),
+              aioh::param::optional_integer("size_after", "the file size the request must leave", 0,
+                                            aioh::param::kMaxFileSize)) {
   AioBackendBase& be = aio(ctx);
   if (ctx.has("fs") && ctx.env().text("scratch_fs") != ctx.str("fs"))
     ctx.skip("the row describes " + ctx.str("fs") + "; scratch is " +
              ctx.env().text("scratch_fs"));
   kaio::setup_or_broken(ctx);
   Fds fds;
-  const Op op = op_from_name(ctx, ctx.str("op", "read"));
-  const std::string fdkind = ctx.str("fd", "file");
-  const size_t file_size = static_cast<size_t>(ctx.num("file_size", 8192));
-  const size_t len = static_cast<size_t>(ctx.num("len", 4096));
-  const int64_t offset = ctx.num("offset", 0);
+  const Op op = op_from_name(ctx, ctx.str("op"));
+  const std::string fdkind = ctx.str("fd");
+  const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
+  const size_t len = static_cast<size_t>(ctx.num("len"));
+  const int64_t offset = ctx.num("offset");
   const bool is_file = fdkind == "file" || fdkind == "rdonly" ||
                        fdkind == "wronly" || fdkind == "append" ||
                        fdkind == "direct";
@@ -133,7 +159,7 @@ AIOH_SCENARIO(kaio_submit_one) {
   }
 
   AlignedBuffer buf(len ? len : 1, 4096);
-  const int64_t lands_at = ctx.num("lands_at", offset);
+  const int64_t lands_at = ctx.has("lands_at") ? ctx.num("lands_at") : offset;
   const bool writes = op == Op::write || op == Op::writev;
   if (writes) fill_pattern(buf.data(), len, kWriteSeed, lands_at);
 
@@ -144,12 +170,12 @@ AIOH_SCENARIO(kaio_submit_one) {
   r.len = len;
   r.offset = offset;
   r.tag = 0xa10;
-  r.poll_events = static_cast<short>(ctx.num("poll_events", POLLIN));
+  r.poll_events = static_cast<short>(ctx.num("poll_events"));
   r.rw_flags = ctx.has("rwf_raw") ? static_cast<int>(ctx.num("rwf_raw"))
                                   : rwf_from_names(ctx, ctx.str("rwf"));
-  if (ctx.has("opcode")) r.raw_opcode = static_cast<int>(ctx.num("opcode"));
+  r.raw_opcode = static_cast<int>(ctx.num("opcode"));
   if (op == Op::readv || op == Op::writev) {
-    size_t n = static_cast<size_t>(ctx.num("iovcnt", 2));
+    size_t n = static_cast<size_t>(ctx.num("iovcnt"));
     size_t piece = n ? std::max<size_t>(len / n, 1) : 0;
     for (size_t i = 0; i < n; ++i)
       r.iov.push_back(iovec{buf.data() + std::min(i * piece, len - 1), piece});
@@ -224,16 +250,18 @@ AIOH_SCENARIO(kaio_submit_one) {
   }
 }
 
-// A batch of iocbs, some bad. Params: batch = comma list of good | null |
-// unmapped | badfd | badop; array = "unmapped" to pass an unmapped array.
-// Observes io_submit's answer, then each completion of the accepted ones,
-// and checks that nothing behind the stop point ran.
-AIOH_SCENARIO(kaio_submit_batch) {
+// A batch of iocbs, some bad. Observes io_submit's answer, then each
+// completion of the accepted ones, and checks that nothing behind the stop
+// point ran.
+AIOH_SCENARIO(kaio_submit_batch,
+              aioh::param::list("batch", "good", ',', {"good", "null", "unmapped", "badfd", "badop"},
+                                "the iocbs in order: a good read, a NULL or unmapped pointer, a bad fd or opcode"),
+              aioh::param::choice("array", "ok", {"ok", "unmapped"}, "the iocb array itself: ours, or unmapped")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   std::vector<std::string> kinds;
   {
-    std::stringstream ss(ctx.str("batch", "good"));
+    std::stringstream ss(ctx.str("batch"));
     std::string k;
     while (std::getline(ss, k, ',')) kinds.push_back(k);
   }
@@ -296,8 +324,10 @@ AIOH_SCENARIO(kaio_submit_batch) {
   close(fd);
 }
 
-// io_submit's own arguments. Params: ctx (ok bad destroyed), nr.
-AIOH_SCENARIO(kaio_submit_args) {
+// io_submit's own arguments.
+AIOH_SCENARIO(kaio_submit_args,
+              aioh::param::choice("ctx", "ok", {"ok", "bad", "destroyed"}, "the context: ours, never one, destroyed"),
+              aioh::param::integer("nr", 1, "io_submit's nr (the array holds one iocb)", INT64_MIN, 1)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
@@ -311,14 +341,14 @@ AIOH_SCENARIO(kaio_submit_args) {
   build_iocb(r, r.iov, cb);
   KIocb* arr[1] = {&cb};
   AioContext c = be.context();
-  const std::string which = ctx.str("ctx", "ok");
+  const std::string which = ctx.str("ctx");
   if (which == "bad") c = 0x1000;  // page 1: never an aio ring
   if (which == "destroyed") {
     Outcome d = be.raw_destroy(c);
     be.forget_context();
     if (d.is_error) ctx.broken("io_destroy failed: " + d.str());
   }
-  ctx.observe(be.raw_submit(c, ctx.num("nr", 1), arr));
+  ctx.observe(be.raw_submit(c, ctx.num("nr"), arr));
   close(fd);
 }
 
@@ -327,10 +357,12 @@ AIOH_SCENARIO(kaio_submit_args) {
 // get_reqs_available() fails. The exact count depends on the CPU count
 // (per-CPU request batches), so it is checked, not tabled; the table holds
 // what a full context answers to the next io_submit.
-AIOH_SCENARIO(kaio_submit_ring_full) {
+AIOH_SCENARIO(kaio_submit_ring_full,
+              aioh::param::integer("entries", 1, "io_setup's nr_events", 1, 4096),
+              aioh::param::integer("count", 300, "iocbs passed to each io_submit", 1, 1 << 16)) {
   AioBackendBase& be = aio(ctx);
-  kaio::setup_or_broken(ctx, static_cast<unsigned>(ctx.num("entries", 1)));
-  const size_t n = static_cast<size_t>(ctx.num("count", 300));
+  kaio::setup_or_broken(ctx, static_cast<unsigned>(ctx.num("entries")));
+  const size_t n = static_cast<size_t>(ctx.num("count"));
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
   AlignedBuffer buf(512);
   std::vector<KIocb> cbs(n);

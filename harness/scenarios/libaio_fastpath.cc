@@ -23,12 +23,15 @@ namespace {
 
 using kaio::aio;
 
-// Params: call (getevents pgetevents), min_nr, nr, timeout (zero short),
-// ready (completions queued).
-AIOH_SCENARIO(kaio_seccomp_getevents) {
+AIOH_SCENARIO(kaio_seccomp_getevents,
+              aioh::param::choice("call", "getevents", {"getevents", "pgetevents"}, "the call under the filter"),
+              aioh::param::integer("min_nr", 1, "the call's min_nr", INT32_MIN, INT32_MAX),
+              aioh::param::integer("nr", 1, "the call's nr (the event array holds 4)", INT32_MIN, 4),
+              aioh::param::choice("timeout", "zero", {"zero", "short"}, "the timeout: {0,0} or 1 ms"),
+              aioh::param::integer("ready", 0, "completions queued before the filter is loaded", 0, 64)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
-  const long ready = ctx.num("ready", 0);
+  const long ready = ctx.num("ready");
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
   if (fd < 0) ctx.broken("cannot open scratch file");
   char buf[512];
@@ -48,29 +51,30 @@ AIOH_SCENARIO(kaio_seccomp_getevents) {
             seccomp_load(f) == 0;
   seccomp_release(f);
   if (!ok) ctx.broken("cannot load the seccomp filter");
-  timespec ts{0, ctx.str("timeout", "zero") == "short" ? 1000000L : 0};
+  timespec ts{0, ctx.str("timeout") == "short" ? 1000000L : 0};
   KIoEvent ev[4];
-  if (ctx.str("call", "getevents") == "pgetevents") {
+  if (ctx.str("call") == "pgetevents") {
     sigset_t mask;
     sigemptyset(&mask);
-    ctx.observe(be.raw_pgetevents(be.context(), ctx.num("min_nr", 1),
-                                  ctx.num("nr", 1), ev, &ts, &mask));
+    ctx.observe(be.raw_pgetevents(be.context(), ctx.num("min_nr"),
+                                  ctx.num("nr"), ev, &ts, &mask));
   } else {
-    ctx.observe(be.raw_getevents(be.context(), ctx.num("min_nr", 1),
-                                 ctx.num("nr", 1), ev, &ts));
+    ctx.observe(be.raw_getevents(be.context(), ctx.num("min_nr"),
+                                 ctx.num("nr"), ev, &ts));
   }
   close(fd);
 }
 
-// io_getevents on a context that is no ring. Params: ctx = unmapped |
-// destroyed. Runs in a child; a death by signal is observed as the signal's
-// name (SIGSEGV).
-AIOH_SCENARIO(kaio_getevents_garbage_ctx) {
+// io_getevents on a context that is no ring. Runs in a child; a death by
+// signal is observed as the signal's name (SIGSEGV).
+AIOH_SCENARIO(kaio_getevents_garbage_ctx,
+              aioh::param::choice("ctx", "unmapped", {"unmapped", "destroyed"},
+                                  "the context: an unmapped page, or a destroyed context")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   AioContext c = 0;
   kaio::FaultPage fault;
-  if (ctx.str("ctx", "unmapped") == "unmapped") {
+  if (ctx.str("ctx") == "unmapped") {
     c = reinterpret_cast<AioContext>(fault.get());
   } else {
     c = be.context();

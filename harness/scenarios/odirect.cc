@@ -7,16 +7,21 @@
 
 #include "common.h"
 
-// params: op (read|write|readv|writev), buf_misalign, offset, len, file_size
-AIOH_SCENARIO(dio_rw) {
+AIOH_SCENARIO(dio_rw,
+              aioh::param::choice("op", "read", {"read", "write", "readv", "writev"}, "the request"),
+              aioh::param::integer("len", 4096, "bytes to transfer", 0, aioh::param::kMaxBufferSize),
+              aioh::param::integer("offset", 0, "file offset of the request"),
+              aioh::param::integer("buf_misalign", 0, "bytes the buffer starts past a 4096-aligned address", 0, 4095),
+              aioh::param::integer("file_size", 1 << 20, "bytes of the O_DIRECT scratch file", 0,
+                                   aioh::param::kMaxFileSize)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
-  std::string op = ctx.str("op", "read");
+  std::string op = ctx.str("op");
   bool is_write = op == "write" || op == "writev";
-  size_t len = ctx.num("len", 4096);
-  int64_t offset = ctx.num("offset", 0);
-  size_t misalign = ctx.num("buf_misalign", 0);
-  int fd = ctx.scratch_file("data", ctx.num("file_size", 1 << 20), O_RDWR | O_DIRECT);
+  size_t len = ctx.num("len");
+  int64_t offset = ctx.num("offset");
+  size_t misalign = ctx.num("buf_misalign");
+  int fd = ctx.scratch_file("data", ctx.num("file_size"), O_RDWR | O_DIRECT);
   if (fd < 0) {
     ctx.observe(Outcome::error(errno, Channel::errno_, Phase::open));
     return;

@@ -13,9 +13,13 @@
 namespace aioh {
 namespace {
 
-AIOH_SCENARIO(posix_cancel_blocked) {
+AIOH_SCENARIO(posix_cancel_blocked, aioh::posix::aio_threads_param(),
+              aioh::param::choice("target", "running", {"running", "queued-other-fd", "queued-same-fd", "all-fd"},
+                                  "what is canceled: the running request, one queued behind it, or all on its fd"),
+              aioh::param::optional_integer("init_after_first", "aio_threads of an aio_init after the first request",
+                                            INT32_MIN, INT32_MAX)) {
   auto& be = posix::setup(ctx);
-  const std::string target = ctx.str("target", "running");
+  const std::string target = ctx.str("target");
   posix::Pipe a_pipe(ctx), b_pipe(ctx);
   const size_t n = 16;
   std::vector<uint8_t> abuf(n), bbuf(n);
@@ -66,7 +70,11 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-AIOH_SCENARIO(posix_cancel_simple) {
+AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
+              aioh::param::required_choice("what",
+                                           {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch", "all-fd-idle",
+                                            "unsubmitted"},
+                                           "the aio_cancel call")) {
   auto& be = posix::setup(ctx);
   const std::string what = ctx.str("what");
   int fd = posix::data_file(ctx, "f", 8192);

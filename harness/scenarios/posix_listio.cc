@@ -25,10 +25,10 @@ namespace aioh {
 namespace {
 
 int lio_mode(CaseContext& ctx) {
-  std::string m = ctx.str("mode", "wait");
+  std::string m = ctx.str("mode");
   if (m == "wait") return LIO_WAIT;
   if (m == "nowait") return LIO_NOWAIT;
-  if (m == "invalid") return static_cast<int>(ctx.num("raw_mode", 5));
+  if (m == "invalid") return static_cast<int>(ctx.num("raw_mode"));
   ctx.broken("unknown mode " + m);
 }
 
@@ -51,9 +51,14 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-// members: comma list of read | write | bad-fd | bad-prio | nop | null |
-// op=N; member i works on [i*4096, (i+1)*4096) of a pattern file.
-AIOH_SCENARIO(posix_listio_batch) {
+// Member i works on [i*4096, (i+1)*4096) of a pattern file.
+AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
+              aioh::param::list("members", "", ',', {"read", "write", "bad-fd", "bad-prio", "nop", "null", "op=N"},
+                                "the list's entries: a request, a NULL entry, or a raw aio_lio_opcode N"),
+              aioh::param::choice("mode", "wait", {"wait", "nowait", "invalid"}, "LIO_WAIT, LIO_NOWAIT or raw_mode"),
+              aioh::param::integer("raw_mode", 5, "the mode value of mode = invalid", INT32_MIN, INT32_MAX),
+              aioh::param::integer("bad_prio", 21, "aio_reqprio of a bad-prio member", INT32_MIN, INT32_MAX),
+              aioh::param::boolean("reap", true, "reap and verify the members after the call")) {
   auto& be = posix::setup(ctx);
   const size_t blk = 4096;
   auto members = split(ctx.str("members"));
@@ -78,7 +83,7 @@ AIOH_SCENARIO(posix_listio_batch) {
     } else if (m == "bad-fd") {
       r.fd = bad;
     } else if (m == "bad-prio") {
-      r.reqprio = static_cast<int>(ctx.num("bad_prio", 21));
+      r.reqprio = static_cast<int>(ctx.num("bad_prio"));
     } else if (m == "nop") {
       r.op = Op::nop;
     } else if (m.rfind("op=", 0) == 0) {
@@ -92,7 +97,7 @@ AIOH_SCENARIO(posix_listio_batch) {
   std::vector<uint8_t> nop_before(sizeof(aiocb));
   Outcome s = be.submit_listio(lio_mode(ctx), list);
   ctx.observe(s);
-  if (!ctx.flag("reap", true)) return;
+  if (!ctx.flag("reap")) return;
   posix::Reaper reaper(be);
   for (size_t i : tracked) {
     Outcome c = reaper.get(i + 1);
@@ -174,7 +179,9 @@ void interrupted_lio_wait(int out_fd, bool complete) {
   _exit(0);
 }
 
-AIOH_SCENARIO(posix_listio_eintr) {
+AIOH_SCENARIO(posix_listio_eintr, aioh::posix::aio_threads_param(),
+              aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
+              aioh::param::boolean("complete", false, "without restart: then complete the interrupted request")) {
   auto& be = posix::setup(ctx);
   const bool restart = ctx.flag("restart");
   if (restart) {

@@ -42,17 +42,25 @@ void observe_signal(CaseContext& ctx, const sigset_t& set, int signo) {
     return;
   }
   ctx.check(got == signo, "got signal " + std::to_string(got));
-  ctx.check(si.si_code == si_code_named(ctx, ctx.str("si_code", "SI_ASYNCIO")),
-            "si_code is " + std::to_string(si.si_code) + ", row wants " + ctx.str("si_code", "SI_ASYNCIO"));
+  ctx.check(si.si_code == si_code_named(ctx, ctx.str("si_code")),
+            "si_code is " + std::to_string(si.si_code) + ", row wants " + ctx.str("si_code"));
   ctx.check(si.si_pid == getpid(), "signal not sent by this process");
   ctx.observe(Outcome::ok(si.si_value.sival_int, Channel::ret, Phase::completion));
 }
 
-AIOH_SCENARIO(posix_notify_signal) {
+AIOH_SCENARIO(posix_notify_signal, aioh::posix::aio_threads_param(),
+              aioh::param::choice("source", "read", {"read", "cancel", "lio-wait-member", "list", "list-empty"},
+                                  "what sends the SIGEV_SIGNAL: a read, a canceled read, an LIO_WAIT member, an LIO_NOWAIT list"),
+              aioh::param::integer("sival", 4242, "sigev_value.sival_int", INT32_MIN, INT32_MAX),
+              aioh::param::optional_integer("notify", "a raw sigev_notify for the read", INT32_MIN, INT32_MAX),
+              aioh::param::optional_integer("signo", "a raw sigev_signo for the read (not waited for)", INT32_MIN,
+                                            INT32_MAX),
+              aioh::param::choice("si_code", "SI_ASYNCIO", {"SI_ASYNCIO", "SI_QUEUE"},
+                                  "the si_code the signal must carry")) {
   auto& be = posix::setup(ctx);
-  const std::string source = ctx.str("source", "read");
+  const std::string source = ctx.str("source");
   const int signo = SIGRTMIN + 1;
-  const int value = static_cast<int>(ctx.num("sival", 4242));
+  const int value = static_cast<int>(ctx.num("sival"));
   // Blocked before any worker thread exists (glibc's helpers block all
   // signals anyway), so the signal stays pending for sigtimedwait.
   sigset_t set;
@@ -117,7 +125,8 @@ void notify_fn(sigval v) {
 }
 
 // SIGEV_THREAD: the function runs on another thread with sigev_value.
-AIOH_SCENARIO(posix_notify_thread) {
+AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
+              aioh::param::integer("sival", 99, "sigev_value.sival_int", INT32_MIN, INT32_MAX)) {
   auto& be = posix::setup(ctx);
   posix::Pipe note(ctx);
   g_notify_fd = note.w;
@@ -128,7 +137,7 @@ AIOH_SCENARIO(posix_notify_thread) {
   std::memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD;
   sev.sigev_notify_function = notify_fn;
-  sev.sigev_value.sival_int = static_cast<int>(ctx.num("sival", 99));
+  sev.sigev_value.sival_int = static_cast<int>(ctx.num("sival"));
   be.set_sigevent(1, sev);
   ctx.observe(be.submit({&r}));
   pollfd pfd{note.r, POLLIN, 0};

@@ -23,23 +23,34 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-size_t nbytes_param(CaseContext& ctx, size_t def) {
+size_t nbytes_param(CaseContext& ctx) {
+  if (!ctx.has("nbytes")) return static_cast<size_t>(ctx.num("len"));
   std::string s = ctx.str("nbytes");
   if (s == "size_max") return SIZE_MAX;
   if (s == "ssize_max_plus_1") return static_cast<size_t>(SSIZE_MAX) + 1;
-  if (!s.empty()) ctx.broken("unknown nbytes " + s);
-  return static_cast<size_t>(ctx.num("len", static_cast<int64_t>(def)));
+  ctx.broken("unknown nbytes " + s);
 }
 
 // One aio_read/aio_write; observes the submission and, when accepted, the
 // completion.
-AIOH_SCENARIO(posix_submit_rw) {
+AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
+              aioh::param::choice("op", "read", {"read", "write"}, "aio_read or aio_write"),
+              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "pipe"},
+                                  "the descriptor: the file, a closed one, the file read-only, a pipe"),
+              aioh::param::integer("file_size", 16384, "bytes of the file", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("offset", 0, "aio_offset"),
+              aioh::param::integer("len", 4096, "aio_nbytes (the buffer holds 64 KiB)", 0, 65536),
+              aioh::param::optional_choice("nbytes", {"size_max", "ssize_max_plus_1"}, "a huge aio_nbytes instead of len"),
+              aioh::param::integer("pipe_fill", 0, "bytes in the pipe before an aio_read from it", 0, 65536),
+              aioh::param::choice("buf", "ok", {"ok", "null"}, "aio_buf: ours, or NULL"),
+              aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),
+              aioh::param::boolean("status_after_reject", false, "observe aio_error after a refused submission")) {
   auto& be = posix::setup(ctx);
-  const std::string op = ctx.str("op", "read");
-  const std::string fdkind = ctx.str("fd", "file");
-  const size_t file_size = static_cast<size_t>(ctx.num("file_size", 16384));
-  const int64_t off = ctx.num("offset", 0);
-  const size_t len = nbytes_param(ctx, 4096);
+  const std::string op = ctx.str("op");
+  const std::string fdkind = ctx.str("fd");
+  const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
+  const int64_t off = ctx.num("offset");
+  const size_t len = nbytes_param(ctx);
   const size_t buf_size = 65536;
   const bool is_read = op == "read";
   if (!is_read && op != "write") ctx.broken("unknown op " + op);
@@ -54,7 +65,7 @@ AIOH_SCENARIO(posix_submit_rw) {
   } else if (fdkind == "pipe") {
     pipe = std::make_unique<posix::Pipe>(ctx);
     fd = is_read ? pipe->r : pipe->w;
-    if (is_read && !pipe->feed(static_cast<size_t>(ctx.num("pipe_fill", 0))))
+    if (is_read && !pipe->feed(static_cast<size_t>(ctx.num("pipe_fill"))))
       ctx.broken("cannot fill the pipe");
   } else if (fdkind != "file") {
     ctx.broken("unknown fd kind " + fdkind);
@@ -62,10 +73,10 @@ AIOH_SCENARIO(posix_submit_rw) {
   AlignedBuffer buf(buf_size);
   if (is_read) std::memset(buf.data(), 0, buf_size);
   else fill_pattern(buf.data(), std::min(len, buf_size), kWriteSeed, fdkind == "pipe" ? 0 : off);
-  void* data = ctx.str("buf", "ok") == "null" ? nullptr : buf.data();
+  void* data = ctx.str("buf") == "null" ? nullptr : buf.data();
 
   Request r = posix::req(is_read ? Op::read : Op::write, fd, data, len, off, 1);
-  r.reqprio = static_cast<int>(ctx.num("reqprio", 0));
+  r.reqprio = static_cast<int>(ctx.num("reqprio"));
   Outcome s = be.submit({&r});
   ctx.observe(s);
   if (s.is_error) {
@@ -101,7 +112,7 @@ AIOH_SCENARIO(posix_submit_rw) {
 }
 
 int fsync_op(CaseContext& ctx) {
-  std::string s = ctx.str("sync_op", "O_SYNC");
+  std::string s = ctx.str("sync_op");
   if (s == "O_SYNC") return O_SYNC;
   if (s == "O_DSYNC") return O_DSYNC;
   if (s == "O_RDWR") return O_RDWR;
@@ -111,13 +122,19 @@ int fsync_op(CaseContext& ctx) {
 
 // aio_fsync(op, aiocb) with the row's op and fd; aio_reqprio may be set to
 // check that glibc ignores (and clears) it for sync requests.
-AIOH_SCENARIO(posix_submit_fsync) {
+AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
+              aioh::param::choice("fd", "file", {"file", "rdonly", "bad"},
+                                  "the descriptor: the file, the file read-only, a closed one"),
+              aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC", "O_RDWR", "zero"}, "aio_fsync's op"),
+              aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),
+              aioh::param::optional_integer("reqprio_after", "the aio_reqprio glibc must leave after aio_fsync",
+                                            INT32_MIN, INT32_MAX)) {
   auto& be = posix::setup(ctx);
-  const std::string fdkind = ctx.str("fd", "file");
+  const std::string fdkind = ctx.str("fd");
   int fd = posix::data_file(ctx, "f", 4096, fdkind == "rdonly" ? O_RDONLY : O_RDWR);
   if (fdkind == "bad") fd = closed_fd(ctx);
   Request r = posix::req(Op::fsync, fd, nullptr, 0, 0, 1);
-  r.reqprio = static_cast<int>(ctx.num("reqprio", 0));
+  r.reqprio = static_cast<int>(ctx.num("reqprio"));
   Outcome s = be.submit_fsync(&r, fsync_op(ctx));
   ctx.observe(s);
   if (s.is_error) return;

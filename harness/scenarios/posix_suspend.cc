@@ -62,9 +62,12 @@ std::optional<std::pair<int, int>> suspend_in_grandchild(const timespec& ts, int
   return r;
 }
 
-AIOH_SCENARIO(posix_suspend_timeout) {
+AIOH_SCENARIO(posix_suspend_timeout, aioh::posix::aio_threads_param(),
+              aioh::param::integer("tv_sec", 0, "the timeout's tv_sec (a pending request waits it out)", INT32_MIN, 60),
+              aioh::param::integer("tv_nsec", 0, "the timeout's tv_nsec"),
+              aioh::param::boolean("isolate", false, "call aio_suspend in a grandchild (it may not return)")) {
   auto& be = posix::setup(ctx);
-  timespec ts{static_cast<time_t>(ctx.num("tv_sec", 0)), static_cast<long>(ctx.num("tv_nsec", 0))};
+  timespec ts{static_cast<time_t>(ctx.num("tv_sec")), static_cast<long>(ctx.num("tv_nsec"))};
   if (ctx.flag("isolate")) {
     int sig = 0;
     auto r = suspend_in_grandchild(ts, &sig);
@@ -91,7 +94,11 @@ AIOH_SCENARIO(posix_suspend_timeout) {
 }
 
 // The list argument's shapes; a 1 ms timeout keeps every call bounded.
-AIOH_SCENARIO(posix_suspend_list) {
+AIOH_SCENARIO(posix_suspend_list, aioh::posix::aio_threads_param(),
+              aioh::param::required_choice("shape",
+                                           {"nent-negative", "nent-zero", "all-null", "null-and-pending", "done",
+                                            "unsubmitted"},
+                                           "the list argument")) {
   auto& be = posix::setup(ctx);
   const std::string shape = ctx.str("shape");
   const timespec ms{0, 1000000};
@@ -144,7 +151,9 @@ AIOH_SCENARIO(posix_suspend_list) {
 
 // A signal caught while aio_suspend sleeps; the pipe is fed only after the
 // handler ran, so a restarted wait ends with 0 and an interrupted one EINTR.
-AIOH_SCENARIO(posix_suspend_eintr) {
+AIOH_SCENARIO(posix_suspend_eintr, aioh::posix::aio_threads_param(),
+              aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
+              aioh::param::boolean("timed", false, "aio_suspend with a 5 s timeout rather than none")) {
   auto& be = posix::setup(ctx);
   const bool restart = ctx.flag("restart");
   posix::install_sigusr1(restart);

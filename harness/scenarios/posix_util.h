@@ -33,6 +33,12 @@ inline PosixAioBackend& backend(CaseContext& ctx) {
   return *be;
 }
 
+// Every POSIX AIO scenario declares this: setup() reads it.
+inline ParamSpec aio_threads_param() {
+  return param::optional_integer("aio_threads", "aio_init's aio_threads before the first request (absent: glibc's)",
+                                 INT32_MIN, INT32_MAX);
+}
+
 // aio_init with the row's aio_threads (if any), then setup().
 inline PosixAioBackend& setup(CaseContext& ctx) {
   PosixAioBackend& be = backend(ctx);

@@ -15,14 +15,14 @@ namespace {
 // opcode (raw)
 void one_request(CaseContext& ctx) {
   scn::setup_or_broken(ctx);
-  std::string op = ctx.str("op", "read");
+  std::string op = ctx.str("op");
   bool is_write = op == "write" || op == "writev";
   bool vectored = op == "readv" || op == "writev";
-  size_t file_size = ctx.num("file_size", 65536);
-  int64_t offset = ctx.num("offset", 0);
-  size_t len = ctx.num("len", 4096);
+  size_t file_size = ctx.num("file_size");
+  int64_t offset = ctx.num("offset");
+  size_t len = ctx.num("len");
 
-  std::string fdkind = ctx.str("fd", "file");
+  std::string fdkind = ctx.str("fd");
   int flags = fdkind == "wronly" ? O_WRONLY : fdkind == "rdonly" ? O_RDONLY : O_RDWR;
   int fd = ctx.scratch_file("data", file_size, flags);
   if (fd < 0) ctx.broken("cannot open the scratch file");
@@ -30,7 +30,7 @@ void one_request(CaseContext& ctx) {
 
   AlignedBuffer buf(std::max<size_t>(len, 1));
   void* p = buf.data();
-  std::string bufkind = ctx.str("buf", "normal");
+  std::string bufkind = ctx.str("buf");
   if (bufkind == "unmapped") {
     // A PROT_NONE reservation rather than an munmap()ed hole: a hole can be
     // reused by the next mapping (glibc's AIO worker stacks land there).
@@ -55,7 +55,7 @@ void one_request(CaseContext& ctx) {
     r.buf = p;
     r.len = len;
   }
-  if (ctx.has("opcode")) r.raw_opcode = static_cast<int>(ctx.num("opcode"));
+  r.raw_opcode = static_cast<int>(ctx.num("opcode"));
 
   if (scn::submit_observed(ctx, {&r}) < 1) return;
   auto got = scn::reap_observed(ctx, 1);
@@ -72,15 +72,27 @@ void one_request(CaseContext& ctx) {
 }  // namespace
 }  // namespace aioh
 
-AIOH_SCENARIO(rw_one) { aioh::one_request(ctx); }
+AIOH_SCENARIO(rw_one,
+              aioh::param::choice("op", "read", {"read", "write", "readv", "writev"}, "the request"),
+              aioh::param::integer("file_size", 65536, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
+              aioh::param::integer("offset", 0, "file offset of the request (negative: an invalid one)"),
+              aioh::param::integer("len", 4096, "bytes to transfer", 0, aioh::param::kMaxBufferSize),
+              aioh::param::choice("fd", "file", {"file", "closed", "wronly", "rdonly"},
+                                  "the descriptor: the file read-write, closed, or opened one way only"),
+              aioh::param::choice("buf", "normal", {"normal", "unmapped", "kernel", "null"},
+                                  "the buffer: ours, PROT_NONE, a kernel address, or NULL"),
+              aioh::param::integer("opcode", -1, "a raw opcode in the request instead of op's (-1: op's)", -1, 255)) {
+  aioh::one_request(ctx);
+}
 
 // A batch of reads at distinct offsets: every completion arrives once, with
 // its own tag, its own length and its own bytes.
-AIOH_SCENARIO(rw_batch) {
+AIOH_SCENARIO(rw_batch, aioh::param::integer("count", 8, "reads in the batch", 1, 256),
+              aioh::param::integer("len", 4096, "bytes per read", 1, aioh::param::kMaxBufferSize)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
-  unsigned n = static_cast<unsigned>(ctx.num("count", 8));
-  size_t len = ctx.num("len", 4096);
+  unsigned n = static_cast<unsigned>(ctx.num("count"));
+  size_t len = ctx.num("len");
   int fd = ctx.scratch_file("data", n * len, O_RDWR);
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::vector<Request> reqs(n);
@@ -111,7 +123,8 @@ AIOH_SCENARIO(rw_batch) {
 }
 
 // fsync / fdatasync of a file just written: both succeed with 0.
-AIOH_SCENARIO(rw_sync) {
+AIOH_SCENARIO(rw_sync, aioh::param::choice("op", "fsync", {"fsync", "fdatasync"}, "the sync"),
+              aioh::param::boolean("closed", false, "close the descriptor before submitting")) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 8192, O_RDWR);
@@ -119,7 +132,7 @@ AIOH_SCENARIO(rw_sync) {
   Request r;
   r.tag = 1;
   r.fd = fd;
-  r.op = ctx.str("op", "fsync") == "fdatasync" ? Op::fdatasync : Op::fsync;
+  r.op = ctx.str("op") == "fdatasync" ? Op::fdatasync : Op::fsync;
   if (scn::submit_observed(ctx, {&r}) < 1) return;
   scn::reap_observed(ctx, 1);
 }

@@ -27,8 +27,9 @@ void drain(CaseContext& ctx, scn::Pipe& p, unsigned outstanding) {
 }  // namespace
 }  // namespace aioh
 
-// params: timeout_ms (0: a zero timeout). One pending request; wait(1, 1).
-AIOH_SCENARIO(wait_timeout_pending) {
+// One pending request; wait(1, 1) with the row's timeout.
+AIOH_SCENARIO(wait_timeout_pending,
+              aioh::param::integer("timeout_ms", 10, "the wait's timeout (0: a zero timeout)", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   scn::Pipe p;
@@ -36,14 +37,15 @@ AIOH_SCENARIO(wait_timeout_pending) {
   Request r = scn::pending_request(ctx, p, &byte, 1);
   if (scn::submit_observed(ctx, {&r}) < 1) return;
   std::vector<Completion> out;
-  ctx.observe(ctx.backend().wait(1, 1, ms(ctx.num("timeout_ms", 10)), out));
+  ctx.observe(ctx.backend().wait(1, 1, ms(ctx.num("timeout_ms")), out));
   ctx.check(out.empty(), "a completion arrived for a request that cannot complete yet");
   drain(ctx, p, 1);
 }
 
 // One request completes, one stays pending; wait(2, 2, timeout) must come back
 // after the timeout with only the first.
-AIOH_SCENARIO(wait_fewer_than_min) {
+AIOH_SCENARIO(wait_fewer_than_min,
+              aioh::param::integer("timeout_ms", 50, "the wait's timeout", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDWR);
@@ -54,7 +56,7 @@ AIOH_SCENARIO(wait_fewer_than_min) {
   Request pend = scn::pending_request(ctx, p, &byte, 2);
   if (scn::submit_observed(ctx, {&done, &pend}) < 2) return;
   std::vector<Completion> out;
-  Outcome w = ctx.backend().wait(2, 2, ms(ctx.num("timeout_ms", 50)), out);
+  Outcome w = ctx.backend().wait(2, 2, ms(ctx.num("timeout_ms")), out);
   ctx.observe(w);
   unsigned ready = 0;
   for (auto& c : out) {
@@ -76,11 +78,11 @@ AIOH_SCENARIO(wait_fewer_than_min) {
   drain(ctx, p, 1);
 }
 
-// params: count. All complete; wait(count, count) returns exactly count.
-AIOH_SCENARIO(wait_exact_min) {
+// All complete; wait(count, count) returns exactly count.
+AIOH_SCENARIO(wait_exact_min, aioh::param::integer("count", 4, "reads submitted and waited for", 1, 256)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
-  unsigned n = static_cast<unsigned>(ctx.num("count", 4));
+  unsigned n = static_cast<unsigned>(ctx.num("count"));
   int fd = ctx.scratch_file("data", n * 4096, O_RDWR);
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::vector<Request> reqs(n);
@@ -97,9 +99,9 @@ AIOH_SCENARIO(wait_exact_min) {
 }
 
 // Nothing submitted at all: a wait with a timeout must come back, not hang.
-AIOH_SCENARIO(wait_idle) {
+AIOH_SCENARIO(wait_idle, aioh::param::integer("timeout_ms", 10, "the wait's timeout", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   std::vector<Completion> out;
-  ctx.observe(ctx.backend().wait(1, 1, ms(ctx.num("timeout_ms", 10)), out));
+  ctx.observe(ctx.backend().wait(1, 1, ms(ctx.num("timeout_ms")), out));
 }
