@@ -9,7 +9,8 @@ AIOH_BUILD_DEPS=(build-essential cmake pkg-config liburing-dev libaio-dev libfiu
   libseccomp-dev libfuse3-dev fuse3 nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev
   googletest libgtest-dev libgmock-dev
   clang libbpf-dev  # the BPF LSM fault layer (harness/faults/lsm.bpf.c); optional, its rows skip without
-  e2fsprogs xfsprogs btrfs-progs util-linux)  # mkfs.* and losetup for the O_DIRECT sweep targets
+  e2fsprogs xfsprogs btrfs-progs util-linux  # mkfs.* and losetup for the O_DIRECT sweep targets
+  help2man)  # the man page, made from --help
 AIOH_PY_DEPS=(python3 python3-pytest python3-yaml)
 
 as_root() {
@@ -28,7 +29,8 @@ ensure_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# Configures (once) and builds the harness and the tests into $AIOH_BUILD.
+# Configures (once) and builds into $AIOH_BUILD: the named targets (e.g.
+# `build_harness harness` for the binary alone), or everything, tests included.
 build_harness() {
   ensure_packages "${AIOH_BUILD_DEPS[@]}"
   if [ ! -f "$AIOH_BUILD/CMakeCache.txt" ]; then
@@ -37,5 +39,7 @@ build_harness() {
     command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
     cmake -S "$AIOH_ROOT" -B "$AIOH_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >&2
   fi
-  cmake --build "$AIOH_BUILD" -j "$(nproc)" >&2
+  local targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
+  cmake --build "$AIOH_BUILD" -j "$(nproc)" "${targets[@]}" >&2
 }
