@@ -373,11 +373,13 @@ void install_stop_handlers() { system::install_stop_handlers(); }
 
 int stop_signal() { return system::stop_signal(); }
 
-void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result) {
+void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result,
+                 const std::function<void(const CaseRun&)>& on_start) {
   // A case already running finishes (or meets its watchdog); then the run
   // stops so targets, sysctls and the scratch dir are restored as usual.
   for (auto& c : cases) {
     if (stop_signal()) break;
+    if (on_start) on_start(c);
     on_result(run_one(c));
   }
 }

@@ -34,7 +34,10 @@ class Runner {
  public:
   Runner(const Environment& env, RunOptions opts) : env_(env), opts_(std::move(opts)) {}
   Result run_one(const CaseRun& c);
-  void run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result);
+  // on_start (when given) is told each case as it begins, before its result;
+  // several may be running at once (the progress line shows them).
+  void run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result,
+           const std::function<void(const CaseRun&)>& on_start = {});
 
  private:
   const Environment& env_;

@@ -2,7 +2,8 @@
 // the probed environment, a private scratch directory, and the ways to
 // report: observe() an outcome that is compared with the row's expectation,
 // check() an invariant (data intact, resources released), skip() or broken().
-// A scenario is a plain function registered by name; rows name it.
+// A scenario is a plain function registered by name with the parameters it
+// declares (AIOH_SCENARIO below); rows name it, e.g. scenario = "rw_one".
 #pragma once
 
 #include <cstddef>

@@ -1,12 +1,21 @@
-// The command line: listing, filters, exit codes, one-line errors for bad
-// input, and a real run's JSON document.
+// The command line: listing, selection (globs, words, excludes), the
+// scenario declarations it lists, exit statuses, version, colour and
+// verbosity, the progress line, one-line errors for bad input, and a real
+// run's JSON document. (Every class of bad input: bad_input_test.cc.)
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
+#include "cli/progress.h"
 #include "test_util.h"
+#include "version.h"
+#include "vocabulary.h"
 
 using namespace aioh;
 
@@ -80,4 +89,182 @@ TEST(Cli, IdsFileRunsExactlyThoseCases) {
   auto r = test::run_cmd(H() + " --ids " + f + " --format jsonl");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(lines(r.out), 4);  // environment, two results, summary
+}
+
+// --- selection -----------------------------------------------------------------
+
+TEST(Cli, GlobCoversTheTargetsOfAnIdWithoutItsTarget) {
+  auto all = test::run_cmd(H() + " --list");
+  ASSERT_EQ(all.status, 0) << all.out;
+  int uring = 0, uring_tmpfs = 0;
+  std::istringstream in(all.out);
+  for (std::string id; std::getline(in, id);) {
+    auto at = id.find("@io_uring");
+    if (at == std::string::npos) continue;
+    uring++;
+    uring_tmpfs += id.compare(at, std::string::npos, "@io_uring/tmpfs") == 0;
+  }
+  ASSERT_GT(uring_tmpfs, 0);
+  EXPECT_EQ(lines(test::run_cmd(H() + " --list -f '*@io_uring'").out), uring);  // the README's example
+  EXPECT_EQ(lines(test::run_cmd(H() + " --list -f '*@io_uring/tmpfs'").out), uring_tmpfs);
+}
+
+TEST(Cli, WordsSelectAndExcludesRemove) {
+  auto r = test::run_cmd(H() + " --list -k read-4k -k exact-min -x '*@posix-aio' -x 'wait.*'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "rw.read-4k@kernel-aio\nrw.read-4k@libaio\nrw.read-4k@io_uring\n");
+  std::istringstream in(r.out);
+  for (std::string id; std::getline(in, id);)
+    EXPECT_NE(id.find("read-4k"), std::string::npos) << id;
+}
+
+TEST(Cli, AMisspeltFilterIsAnErrorEvenBesideAGoodOne) {
+  auto r = test::run_cmd(H() + " --list -f 'wait.exact-min@libaio' -f 'wiat.*'");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "harness: --filter 'wiat.*' matches no case id\n");
+}
+
+// --- scenario declarations ---------------------------------------------------------
+
+TEST(Cli, ListScenariosShowsTheDeclarations) {
+  auto r = test::run_cmd(test::harness_bin() + " --list-scenarios");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\nrw_one\n  op "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read|write|readv|writev"), std::string::npos);
+  EXPECT_NE(r.out.find("cancel_completed (no parameters)"), std::string::npos);
+  auto j = nlohmann::json::parse(test::run_cmd(test::harness_bin() + " --list-scenarios --format json 2>/dev/null").out);
+  bool found = false;
+  for (auto& s : j)
+    if (s["name"] == "rw_one")
+      for (auto& p : s["params"])
+        if (p["name"] == "file_size") {
+          found = true;
+          EXPECT_EQ(p["type"], "integer");
+          EXPECT_EQ(p["default"], 65536);
+          EXPECT_EQ(p["min"], 0);
+          EXPECT_FALSE(p["meaning"].get<std::string>().empty());
+        }
+  EXPECT_TRUE(found) << j.dump();
+}
+
+TEST(Cli, EveryRowOfTheCatalogNamesOnlyDeclaredParameters) {
+  // The loader checks each row against its scenario; the shipped tables load.
+  auto r = test::run_cmd(H() + " --list");
+  EXPECT_EQ(r.status, 0) << r.out.substr(0, 500);
+}
+
+// --- exit statuses, version, terminal ----------------------------------------------
+
+TEST(Cli, EverySelectedCaseSkippedExitsFour) {
+  test::TempDir d;
+  d.write("t.toml", std::string("area = \"t\"\n[[case]]\nid = \"x\"\nscenario = \"rw_one\"\ninterfaces = [\"libaio\"]\n") +
+                        "requires = [\"" + (geteuid() == 0 ? "!root" : "root") + "\"]\n" +
+                        "expect = \"1@submit, 4096@completion\"\nsource = \"test\"\n");
+  auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_NE(r.out.find("RESULT: SKIPPED"), std::string::npos) << r.out;
+}
+
+TEST(Cli, HelpListsTheExitStatuses) {
+  auto r = test::run_cmd(test::harness_bin() + " --help");
+  ASSERT_EQ(r.status, 0);
+  for (auto& e : kExitStatuses) EXPECT_NE(r.out.find(std::string(e.meaning)), std::string::npos) << e.meaning;
+  EXPECT_NE(r.out.find("'*@io_uring' selects"), std::string::npos);
+}
+
+TEST(Cli, VersionNamesTheVersionAndTheCommit) {
+  auto r = test::run_cmd(test::harness_bin() + " --version");
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, version_line() + "\n");
+  EXPECT_EQ(r.out.rfind("aioharness " + std::string(version()) + " (commit ", 0), 0u) << r.out;
+}
+
+namespace {
+// Under script(1) the harness's stdout is a terminal.
+std::string on_a_terminal(const std::string& env, const std::string& args) {
+  return test::run_cmd(env + " script -qec \"" + test::harness_bin() + " --cases " + test::cases_dir() + " " + args +
+                       "\" /dev/null").out;
+}
+}  // namespace
+
+TEST(Cli, ColourOnlyOnATerminalWithoutNoColorOrDumb) {
+  if (system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
+  const std::string args = "-f rw.read-4k@libaio --no-kernel-log";
+  EXPECT_NE(on_a_terminal("", args).find('\033'), std::string::npos);
+  EXPECT_EQ(on_a_terminal("NO_COLOR=1", args).find('\033'), std::string::npos);
+  EXPECT_EQ(on_a_terminal("TERM=dumb", args).find('\033'), std::string::npos);
+  EXPECT_NE(on_a_terminal("NO_COLOR=1", args + " --color always").find('\033'), std::string::npos);
+  EXPECT_EQ(test::run_cmd(H() + " " + args).out.find('\033'), std::string::npos);  // a pipe
+}
+
+TEST(Cli, QuietShowsOnlyWhatDidNotPass) {
+  auto r = test::run_cmd(H() + " -q -f 'rw.read-4k@*' --no-kernel-log");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("PASS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("RESULT: OK"), std::string::npos) << r.out;
+}
+
+// --- the progress line ---------------------------------------------------------------
+
+namespace {
+std::string contents(FILE* f) {
+  fflush(f);
+  rewind(f);
+  std::string s;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
+  return s;
+}
+Result result_of(const std::string& id, Verdict v) {
+  Result r;
+  r.id = id;
+  r.verdict = v;
+  return r;
+}
+}  // namespace
+
+TEST(Progress, ShowsTheCountTheElapsedTimeAndEveryRunningCase) {
+  FILE* f = tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    cli::Progress p(f, 12, {.live = false, .announce_starts = false, .period = std::chrono::milliseconds(3600000)});
+    p.started("a.one@libaio");
+    p.started("a.two@io_uring");  // a parallel scheduler: two at once
+    EXPECT_EQ(p.line(), "[ 0/12] 0:00 elapsed, running: a.one@libaio (0.0 s), a.two@io_uring (0.0 s)");
+    p.finished(result_of("a.one@libaio", Verdict::fail));
+    EXPECT_EQ(p.line(), "[ 1/12] 0:00 elapsed, 1 not passed, running: a.two@io_uring (0.0 s)");
+    p.finished(result_of("a.two@io_uring", Verdict::pass));
+    EXPECT_EQ(p.line(), "[ 2/12] 0:00 elapsed, 1 not passed");
+  }
+  EXPECT_EQ(contents(f), "");  // the period never came: nothing printed
+  fclose(f);
+}
+
+TEST(Progress, PrintsALineEachPeriodWhenNotATerminal) {
+  FILE* f = tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    cli::Progress p(f, 3, {.live = false, .announce_starts = true, .period = std::chrono::milliseconds(50)});
+    p.started("a.one@libaio");
+    std::this_thread::sleep_for(std::chrono::milliseconds(180));
+  }
+  std::string out = contents(f);
+  EXPECT_EQ(out.rfind("start: a.one@libaio\nprogress: [0/3] 0:00 elapsed, running: a.one@libaio (", 0), 0u) << out;
+  EXPECT_EQ(out.find('\r'), std::string::npos) << out;
+  fclose(f);
+}
+
+TEST(Progress, ALiveLineIsRewrittenInPlaceAndClearedAtTheEnd) {
+  FILE* f = tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    cli::Progress p(f, 3, {.live = true, .announce_starts = false, .period = std::chrono::milliseconds(50)});
+    p.started("a.one@libaio");
+  }
+  std::string out = contents(f);
+  EXPECT_EQ(out.rfind("\r[0/3] 0:00 elapsed, running: a.one@libaio (0.0 s)", 0), 0u) << out;
+  EXPECT_EQ(out.find('\n'), std::string::npos) << out;  // never a new line
+  EXPECT_EQ(out.find('\033'), std::string::npos) << out;  // no escape sequences, only \r and spaces
+  EXPECT_EQ(out.back(), '\r');
+  fclose(f);
 }

@@ -1,4 +1,4 @@
-// The writers of a run and its result file.
+// The writers of a run, its result file and its progress line.
 #include "cli/outputs.h"
 
 #include <fcntl.h>
@@ -9,7 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/terminal.h"
 #include "compare.h"
+#include "errno_names.h"
 #include "targets/alignment_table.h"
 
 namespace aioh::cli {
@@ -17,37 +19,66 @@ namespace aioh::cli {
 Outputs::Outputs(const Options& o) : o_(o) {
   if (!o.output.empty()) {
     int fd = open(o.output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-      usage_error(errno == EEXIST ? fmt::format("{} exists; a result is never overwritten", o.output)
-                                  : fmt::format("cannot create {}: {}", o.output, strerror(errno)));
+    if (fd < 0) {
+      int e = errno;
+      usage_error(e == EEXIST ? fmt::format("{} exists; a result is never overwritten", o.output)
+                              : fmt::format("cannot create {}: {} ({})", o.output, errno_name(e), strerror(e)));
+    }
     file_ = fdopen(fd, "w");
   }
-  color_ = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
+  color_ = color_for(o.color, STDOUT_FILENO);
+  bool quiet = o.verbosity < 0;
+  bool table_on_stdout = true;
   if (file_) {
-    writers_.push_back(make_table_writer(stdout, color_));
-    writers_.push_back(make_writer(o.format, file_, false));
+    writers_.push_back(make_table_writer(stdout, color_, quiet));
+    writers_.push_back(make_writer(o.output_format, file_, false));
   } else if (o.compare) {
-    writers_.push_back(make_table_writer(stderr, color_ && isatty(STDERR_FILENO)));
+    writers_.push_back(make_table_writer(stderr, color_for(o.color, STDERR_FILENO), quiet));
     if (o.format != "table") writers_.push_back(make_writer(o.format, stdout, false));
+  } else if (o.format == "table") {
+    writers_.push_back(make_table_writer(stdout, color_, quiet));
   } else {
-    writers_.push_back(make_writer(o.format, stdout, color_));
+    writers_.push_back(make_writer(o.format, stdout, false));
+    table_on_stdout = false;
+  }
+  // The table is progress enough; without it, stderr says how far the run is
+  // (-q: never; -v: also beside the table, as lines).
+  if (!quiet && (!table_on_stdout || o.verbosity > 0)) {
+    Progress::Style style;
+    style.live = !table_on_stdout && live_terminal(STDERR_FILENO);
+    style.announce_starts = o.verbosity > 0;
+    progress_style_ = style;
+    want_progress_ = true;
   }
 }
 
 Outputs::~Outputs() {
-  if (file_) fclose(file_);
+  progress_.reset();
+  if (file_) {
+    fclose(file_);
+    if (!wrote_) unlink(o_.output.c_str());
+  }
 }
 
 void Outputs::begin(const RunInfo& run, const Environment& env) {
   for (auto& w : writers_) w->begin(run, env);
+  if (want_progress_) progress_ = std::make_unique<Progress>(stderr, run.planned, progress_style_);
+}
+
+void Outputs::started(const CaseRun& c) {
+  if (progress_) progress_->started(c.id);
 }
 
 void Outputs::result(const Result& r) {
+  wrote_ = true;
+  if (progress_) progress_->finished(r);
   for (auto& w : writers_) w->result(r);
   if (o_.compare) all_.push_back(r);
 }
 
 void Outputs::end(const RunInfo& run, const Summary& summary) {
+  progress_.reset();
+  wrote_ = true;  // an empty run's file is still its result
   for (auto& w : writers_) w->end(run, summary);
   if (o_.compare) {
     std::vector<Result> plain;

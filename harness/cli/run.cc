@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,7 @@
 #include "runner.h"
 #include "system/signals.h"
 #include "system/trusted_path.h"
+#include "vocabulary.h"
 #include "writers/writer.h"
 
 namespace aioh::cli {
@@ -33,13 +35,14 @@ std::string now_iso() {
 
 // The user's directory (we create a private subdirectory in it), or a fresh
 // temp dir, declared in the journal as the run's scratch root. On every way
-// out of the run — a return, an exception, exit() from a usage error, a stop
-// signal — it is removed and the journal finished (what is still open in it
+// out of the run — a return, an exception (a usage error is one), exit(), a
+// stop signal — it is removed and the journal finished (what is still open in it
 // undone). A run killed with SIGKILL leaves both to the next run's recovery.
 class Scratch {
  public:
   explicit Scratch(const std::string& user_dir) {
-    std::string base = user_dir.empty() ? (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") : user_dir;
+    const char* tmp = getenv("TMPDIR");
+    std::string base = user_dir.empty() ? (tmp && *tmp ? tmp : "/tmp") : user_dir;
     std::error_code ec;
     if (!std::filesystem::is_directory(base, ec)) usage_error(fmt::format("scratch directory {} does not exist", base));
     std::string tmpl = base + "/aioharness-XXXXXX";
@@ -109,19 +112,22 @@ RunInfo run_info(const Options& o, const Selection& sel) {
 }  // namespace
 
 int run(const Options& o, const Selection& sel) try {
+  // The result file first: the last usage error a run can meet (it may have
+  // appeared since the options were checked) comes before any set-up.
+  std::unique_ptr<Outputs> outputs;
+  if (!o.probe_only) outputs = std::make_unique<Outputs>(o);
   Scratch scratch(o.scratch);
   Environment env = probe(o, scratch.dir);
   if (int sig = stop_signal()) {
     scratch.finish();
     fputs(fmt::format("harness: stopped by {} during the probe; set-up restored\n", system::signal_name(sig)).c_str(), stderr);
-    return 128 + sig;
+    return kExitSignalBase + sig;
   }
   if (o.probe_only) {
     fmt::print("{}\n", environment_to_json(env).dump(2));
-    return 0;
+    return kExitOk;
   }
 
-  Outputs outputs(o);
   RunInfo run = run_info(o, sel);
   // The targets this run's cases use, created now and torn down right after
   // the run (a killed run leaves them to the journal).
@@ -129,26 +135,30 @@ int run(const Options& o, const Selection& sel) try {
   if (auto wanted = sel.used_targets(); !wanted.empty()) {
     std::vector<std::string> log;
     targets.create(wanted, scratch.dir, &log);
-    for (auto& l : log) fmt::print(stderr, "{}\n", l);
+    if (o.verbosity >= 0)
+      for (auto& l : log) fmt::print(stderr, "{}\n", l);
     run.targets = targets.to_json();
   }
-  outputs.begin(run, env);
+  outputs->begin(run, env);
 
   Summary summary;
   Runner runner(env, RunOptions{o.timeout, scratch.dir, !o.no_kmsg, &targets, o.fault_seed});
   // A stop signal during target creation: no case runs, the output is still finalised.
-  runner.run(sel.runs, [&](const Result& r) {
-    summary.add(r);
-    outputs.result(r);
-  });
+  runner.run(
+      sel.runs,
+      [&](const Result& r) {
+        summary.add(r);
+        outputs->result(r);
+      },
+      [&](const CaseRun& c) { outputs->started(c); });
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   scratch.finish();
   run.finished = now_iso();
-  outputs.end(run, summary);
+  outputs->end(run, summary);
   if (int sig = stop_signal()) {
     fmt::print(stderr, "harness: stopped by {} after {} of {} cases; set-up restored\n", system::signal_name(sig),
                summary.total(), sel.runs.size());
-    return 128 + sig;
+    return kExitSignalBase + sig;
   }
   return summary.exit_status();
 } catch (const std::exception& e) {
@@ -156,7 +166,7 @@ int run(const Options& o, const Selection& sel) try {
   // already torn down the targets and the scratch and finished the journal.
   int sig = stop_signal();
   fputs(fmt::format("harness: {}{}\n", sig ? "stopped by " + system::signal_name(sig) + ": " : "", e.what()).c_str(), stderr);
-  return sig ? 128 + sig : 2;
+  return sig ? kExitSignalBase + sig : kExitUsage;
 }
 
 }  // namespace aioh::cli

@@ -1,16 +1,16 @@
-// Case selection: load, expand, filter by glob and by an ids file, list.
+// Case selection: load, expand, narrow by globs, words and an ids file.
 #include "cli/selection.h"
 
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cctype>
+#include <sstream>
 #include <set>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include "scenario.h"
+#include "backend.h"
 
 namespace aioh::cli {
 
@@ -32,27 +32,73 @@ std::vector<Target> target_specs(const Options& o) {
 
 namespace {
 
-void apply_filters(std::vector<CaseRun>& runs, const std::vector<std::string>& filters) {
-  if (filters.empty()) return;
-  std::erase_if(runs, [&](const CaseRun& r) {
-    for (auto& f : filters)
-      if (fnmatch(f.c_str(), r.id.c_str(), 0) == 0) return false;
-    return true;
-  });
+// A selector: a --filter or --exclude glob, or a -k word.
+struct Pattern {
+  std::string text, flag;
+  bool glob;
+  bool matches(const std::string& id) const {
+    if (!glob) return id.find(text) != std::string::npos;
+    if (fnmatch(text.c_str(), id.c_str(), 0) == 0) return true;
+    // Also the id without its /TARGET, so '*@io_uring' covers the target runs.
+    auto at = id.find('@');
+    auto slash = at == std::string::npos ? std::string::npos : id.find('/', at);
+    return slash != std::string::npos && fnmatch(text.c_str(), id.substr(0, slash).c_str(), 0) == 0;
+  }
+};
+
+std::vector<Pattern> patterns(const std::vector<std::string>& texts, const std::string& flag, bool glob) {
+  std::vector<Pattern> out;
+  for (auto& t : texts) out.push_back({t, flag, glob});
+  return out;
 }
 
-void apply_ids_file(std::vector<CaseRun>& runs, const std::string& ids_file) {
+std::string scope(const Options& o) {
+  return o.ifaces.size() == std::size(kInterfaces) ? "" : fmt::format(" on {}", o.interfaces);
+}
+
+// Filters and -k words select (any match), then excludes remove. Each must
+// match something: a misspelt one is an error, not a silent no-op.
+void apply_patterns(std::vector<CaseRun>& runs, const Options& o) {
+  auto include = patterns(o.filters, "--filter", true);
+  for (auto& k : patterns(o.keywords, "-k", false)) include.push_back(k);
+  if (!include.empty()) {
+    for (auto& p : include)
+      if (std::none_of(runs.begin(), runs.end(), [&](const CaseRun& r) { return p.matches(r.id); }))
+        usage_error(fmt::format("{} '{}' matches no case id{}", p.flag, p.text, scope(o)));
+    std::erase_if(runs, [&](const CaseRun& r) {
+      return std::none_of(include.begin(), include.end(), [&](const Pattern& p) { return p.matches(r.id); });
+    });
+  }
+  for (auto& p : patterns(o.excludes, "--exclude", true)) {
+    if (std::none_of(runs.begin(), runs.end(), [&](const CaseRun& r) { return p.matches(r.id); }))
+      usage_error(fmt::format("--exclude '{}' matches none of the selected case ids{}", p.text, scope(o)));
+    std::erase_if(runs, [&](const CaseRun& r) { return p.matches(r.id); });
+  }
+}
+
+// One id per line; blank lines and # comments skipped. An id that is not
+// among the selected runs is an error naming its line.
+void apply_ids_file(std::vector<CaseRun>& runs, const Options& o) {
+  const std::string& ids_file = o.ids_file;
   if (ids_file.empty()) return;
-  std::ifstream f(ids_file);
-  if (!f) usage_error(fmt::format("cannot read --ids file {}", ids_file));
-  std::set<std::string> wanted;
-  std::string line;
-  while (std::getline(f, line))
-    if (!line.empty() && line[0] != '#') wanted.insert(line);
+  std::string text;
+  try {
+    text = read_text_file(ids_file);
+  } catch (const LoadError& e) {
+    usage_error(fmt::format("--ids {}", e.what()));
+  }
   std::set<std::string> known;
   for (auto& r : runs) known.insert(r.id);
-  for (auto& w : wanted)
-    if (!known.count(w)) usage_error(fmt::format("unknown case id '{}' in {}", w, ids_file));
+  std::set<std::string> wanted;
+  std::istringstream in(text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); n++) {
+    while (!line.empty() && isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    if (!known.count(line)) usage_error(fmt::format("{}:{}: unknown case id '{}'{}", ids_file, n, line, scope(o)));
+    wanted.insert(line);
+  }
+  if (wanted.empty()) usage_error(fmt::format("{}: names no case id", ids_file));
   std::erase_if(runs, [&](const CaseRun& r) { return !wanted.count(r.id); });
 }
 
@@ -67,30 +113,10 @@ Selection select_cases(const Options& o, std::vector<Target> targets) {
     usage_error(e.what());
   }
   sel.runs = expand(sel.rows, o.ifaces, sel.targets);
-  apply_filters(sel.runs, o.filters);
-  apply_ids_file(sel.runs, o.ids_file);
-  if (sel.runs.empty() && !o.probe_only) usage_error("no case matches the chosen interfaces and filters");
+  apply_patterns(sel.runs, o);
+  apply_ids_file(sel.runs, o);
+  if (sel.runs.empty() && !o.probe_only) usage_error("no case matches the chosen interfaces, filters and ids");
   return sel;
-}
-
-void print_scenarios() {
-  for (auto& s : scenario_names()) fmt::print("{}\n", s);
-}
-
-void print_list(const Selection& sel, const Options& o) {
-  if (o.format != "json") {
-    for (auto& r : sel.runs) fmt::print("{}\n", r.id);
-    return;
-  }
-  nlohmann::json arr = nlohmann::json::array();
-  for (auto& r : sel.runs) {
-    arr.push_back({{"id", r.id}, {"case", r.row->case_id()}, {"area", r.row->area},
-                   {"interface", r.interface}, {"scenario", r.row->scenario}, {"source", r.row->source}});
-    // The VM orchestrator builds each guest's device faults from these.
-    if (auto& f = r.row->fault)
-      arr.back()["fault"] = {{"layer", f->layer}, {"target", f->target}, {"effect", f->effect}, {"trigger", f->trigger}};
-  }
-  fmt::print("{}\n", arr.dump(2));
 }
 
 }  // namespace aioh::cli

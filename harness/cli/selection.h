@@ -1,6 +1,5 @@
 // Which cases a run runs: the case tables loaded, crossed with the chosen
-// interfaces and targets, then narrowed by --filter and --ids. Also the
-// --list and --list-scenarios output, which show exactly this selection.
+// interfaces and targets, then narrowed by --filter, -k, --exclude and --ids.
 #pragma once
 
 #include <string>
@@ -27,8 +26,5 @@ std::vector<Target> target_specs(const Options& o);
 // Loads the tables, expands and filters. A malformed table, an unknown id in
 // --ids, or an empty selection is a usage error.
 Selection select_cases(const Options& o, std::vector<Target> targets);
-
-void print_scenarios();
-void print_list(const Selection& sel, const Options& o);
 
 }  // namespace aioh::cli

@@ -22,7 +22,7 @@ const char* colour(Verdict v) {
 
 class TableWriter : public Writer {
  public:
-  TableWriter(FILE* out, bool color) : out_(out), color_(color) {}
+  TableWriter(FILE* out, bool color, bool quiet) : out_(out), color_(color), quiet_(quiet) {}
 
   void begin(const RunInfo& run, const Environment& env) override {
     planned_ = run.planned;
@@ -38,6 +38,7 @@ class TableWriter : public Writer {
 
   void result(const Result& r) override {
     ++done_;
+    if (quiet_ && verdict_def(r.verdict).cls == VerdictClass::good) return;  // -q: what did not pass
     std::string v(r.verdict_name());
     for (auto& ch : v) ch = static_cast<char>(toupper(ch));
     std::string vv = color_ ? fmt::format("{}{:<7}\033[0m", colour(r.verdict), v) : fmt::format("{:<7}", v);
@@ -80,14 +81,14 @@ class TableWriter : public Writer {
 
  private:
   FILE* out_;
-  bool color_;
+  bool color_, quiet_;
   size_t planned_ = 0, done_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Writer> make_table_writer(FILE* out, bool color) {
-  return std::make_unique<TableWriter>(out, color);
+std::unique_ptr<Writer> make_table_writer(FILE* out, bool color, bool quiet) {
+  return std::make_unique<TableWriter>(out, color, quiet);
 }
 
 }  // namespace aioh

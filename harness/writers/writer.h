@@ -37,7 +37,8 @@ inline constexpr std::string_view kFormats[] = {"table", "json", "jsonl", "junit
 
 // nullptr for an unknown format. `out` stays owned by the caller.
 std::unique_ptr<Writer> make_writer(std::string_view format, FILE* out, bool color);
-std::unique_ptr<Writer> make_table_writer(FILE* out, bool color);
+// quiet (-q): a line only for a result that is not good (pass, xfail).
+std::unique_ptr<Writer> make_table_writer(FILE* out, bool color, bool quiet = false);
 std::unique_ptr<Writer> make_json_writer(FILE* out, bool lines);
 std::unique_ptr<Writer> make_junit_writer(FILE* out);
 std::unique_ptr<Writer> make_ktap_writer(FILE* out);
