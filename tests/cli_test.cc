@@ -132,7 +132,7 @@ TEST(Cli, ListScenariosShowsTheDeclarations) {
   EXPECT_NE(r.out.find("\nrw_one\n  op "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read|write|readv|writev"), std::string::npos);
   EXPECT_NE(r.out.find("cancel_completed (no parameters)"), std::string::npos);
-  auto j = nlohmann::json::parse(test::run_cmd(test::harness_bin() + " --list-scenarios --format json 2>/dev/null").out);
+  auto j = nlohmann::json::parse(test::run_cmd("(" + test::harness_bin() + " --list-scenarios --format json 2>/dev/null)").out);
   bool found = false;
   for (auto& s : j)
     if (s["name"] == "rw_one")
@@ -267,4 +267,15 @@ TEST(Progress, ALiveLineIsRewrittenInPlaceAndClearedAtTheEnd) {
   EXPECT_EQ(out.find('\033'), std::string::npos) << out;  // no escape sequences, only \r and spaces
   EXPECT_EQ(out.back(), '\r');
   fclose(f);
+}
+
+TEST(Cli, AnOutputNamingItsFormatLeavesStdoutToFormat) {
+  test::TempDir d;
+  auto r = test::run_cmd("(" + H() + " -f 'rw.read-4k@*' --no-kernel-log --format ktap --output json:" + d.path +
+                         "/r.json 2>/dev/null)");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("KTAP version 1\n1..4\n", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("results written"), std::string::npos) << r.out;  // that line goes to stderr
+  std::ifstream f(d.path + "/r.json");
+  EXPECT_EQ(nlohmann::json::parse(f)["results"].size(), 4u);
 }

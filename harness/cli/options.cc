@@ -134,8 +134,8 @@ void define(CLI::App& app, Options& o, Raw& raw) {
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(kFormats), std::end(kFormats))))
       ->capture_default_str();
   raw.output = app.add_option("-o,--output", o.output,
-                 "write the results to FILE, in FORMAT (json, jsonl, junit, ktap, table) or the --format; "
-                 "stdout keeps the table; an existing file is never overwritten")
+                 "write the results to FILE in FORMAT (json, jsonl, junit, ktap, table), stdout carrying --format; "
+                 "or in the --format, stdout keeping the table; an existing file is never overwritten")
       ->type_name("[FORMAT:]FILE");
   app.add_option("--scratch", o.scratch, "directory for scratch files (default: a fresh temp dir, removed after)");
   app.add_option("--timeout", o.timeout, "watchdog per case, in seconds (at most 3600)")->capture_default_str();
@@ -187,6 +187,7 @@ void validate_output(Options& o, bool given) {
     std::string f = o.output.substr(0, colon);
     if (std::find(std::begin(kFormats), std::end(kFormats), f) != std::end(kFormats)) {
       o.output_format = f;
+      o.output_names_format = true;
       o.output = o.output.substr(colon + 1);
       if (o.output.empty()) usage_error(fmt::format("--output {}: needs a file name after the format", f + ":"));
     }

@@ -34,6 +34,7 @@ struct Options {
   std::string format = "table";
   std::string output;         // the result file ("" none)
   std::string output_format;  // its format (FORMAT:PATH, else --format)
+  bool output_names_format = false;  // FORMAT:PATH: --format is then stdout's alone
   std::string color = "auto";
   int verbosity = 0;  // -1 with -q, 1 with -v
   bool compare = false;

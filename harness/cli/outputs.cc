@@ -28,9 +28,16 @@ Outputs::Outputs(const Options& o) : o_(o) {
   }
   color_ = color_for(o.color, STDOUT_FILENO);
   bool quiet = o.verbosity < 0;
-  bool table_on_stdout = true;
+  table_on_stdout_ = true;
   if (file_) {
-    writers_.push_back(make_table_writer(stdout, color_, quiet));
+    // `--format F --output FILE`: F is the file's, stdout keeps the table;
+    // `--output F:FILE`: stdout carries --format (the table by default).
+    if (o.output_names_format && o.format != "table") {
+      writers_.push_back(make_writer(o.format, stdout, false));
+      table_on_stdout_ = false;
+    } else {
+      writers_.push_back(make_table_writer(stdout, color_, quiet));
+    }
     writers_.push_back(make_writer(o.output_format, file_, false));
   } else if (o.compare) {
     writers_.push_back(make_table_writer(stderr, color_for(o.color, STDERR_FILENO), quiet));
@@ -39,13 +46,13 @@ Outputs::Outputs(const Options& o) : o_(o) {
     writers_.push_back(make_table_writer(stdout, color_, quiet));
   } else {
     writers_.push_back(make_writer(o.format, stdout, false));
-    table_on_stdout = false;
+    table_on_stdout_ = false;
   }
   // The table is progress enough; without it, stderr says how far the run is
   // (-q: never; -v: also beside the table, as lines).
-  if (!quiet && (!table_on_stdout || o.verbosity > 0)) {
+  if (!quiet && (!table_on_stdout_ || o.verbosity > 0)) {
     Progress::Style style;
-    style.live = !table_on_stdout && live_terminal(STDERR_FILENO);
+    style.live = !table_on_stdout_ && live_terminal(STDERR_FILENO);
     style.announce_starts = o.verbosity > 0;
     progress_style_ = style;
     want_progress_ = true;
@@ -90,7 +97,8 @@ void Outputs::end(const RunInfo& run, const Summary& summary) {
   if (file_) {
     fclose(file_);
     file_ = nullptr;
-    fmt::print("results written to {}\n", o_.output);
+    // Beside the table; never into a machine format on stdout.
+    fmt::print(table_on_stdout_ ? stdout : stderr, "results written to {}\n", o_.output);
   }
 }
 

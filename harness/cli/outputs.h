@@ -39,6 +39,7 @@ class Outputs {
   bool color_ = false;
   FILE* file_ = nullptr;
   bool wrote_ = false;
+  bool table_on_stdout_ = true;
   std::vector<std::unique_ptr<Writer>> writers_;
   bool want_progress_ = false;
   Progress::Style progress_style_;
