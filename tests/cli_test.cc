@@ -279,3 +279,26 @@ TEST(Cli, AnOutputNamingItsFormatLeavesStdoutToFormat) {
   std::ifstream f(d.path + "/r.json");
   EXPECT_EQ(nlohmann::json::parse(f)["results"].size(), 4u);
 }
+
+// cmake --install into a prefix: the binary finds the installed tables with
+// no flag (a row only the installed copy has is listed), and the man page
+// and the completion are where man(1) and bash-completion look.
+TEST(Install, AnInstalledHarnessFindsItsTables) {
+  if (system("command -v cmake >/dev/null 2>&1") != 0) GTEST_SKIP() << "no cmake";
+  test::TempDir prefix;
+  std::string build = std::filesystem::path(test::harness_bin()).parent_path().string();
+  auto inst = test::run_cmd("cmake --install " + build + " --prefix " + prefix.path);
+  ASSERT_EQ(inst.status, 0) << inst.out;
+  std::string cases = prefix.path + "/share/aioharness/cases";
+  ASSERT_TRUE(std::filesystem::exists(cases + "/errors.toml"));
+  EXPECT_TRUE(std::filesystem::exists(prefix.path + "/share/bash-completion/completions/harness"));
+  if (system("command -v help2man >/dev/null 2>&1") == 0) {
+    EXPECT_TRUE(std::filesystem::exists(prefix.path + "/share/man/man1/harness.1.gz"));
+  }
+  std::ofstream(cases + "/zz_installed.toml")
+      << "area = \"installed\"\n[[case]]\nid = \"only-here\"\nscenario = \"rw_one\"\ninterfaces = [\"libaio\"]\n"
+         "expect = \"1@submit, 4096@completion\"\nsource = \"test\"\n";
+  auto r = test::run_cmd("cd / && env -u AIOH_CASES " + prefix.path + "/bin/harness --list -f 'installed.*'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "installed.only-here@libaio\n");
+}
