@@ -1,16 +1,19 @@
 // The command line: listing, selection (globs, words, excludes), the
 // scenario declarations it lists, exit statuses, version, colour and
-// verbosity, the progress line, one-line errors for bad input, and a real
-// run's JSON document. (Every class of bad input: bad_input_test.cc.)
+// verbosity, the progress line, the wrapper's pass-through, one-line errors
+// for bad input, and a real run's JSON document. (Every class of bad input:
+// bad_input_test.cc.)
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "cli/progress.h"
 #include "test_util.h"
@@ -202,6 +205,47 @@ TEST(Cli, QuietShowsOnlyWhatDidNotPass) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out.find("PASS"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("RESULT: OK"), std::string::npos) << r.out;
+}
+
+// Beside a machine format on stdout, -v names each case on stderr as it
+// starts, and stdout stays the format alone; -q leaves stderr silent.
+TEST(Cli, VerboseNamesEachCaseOnStderrAndStdoutStaysTheFormat) {
+  test::TempDir d;
+  const std::string args = " -f 'rw.read-4k@*' --no-kernel-log --format jsonl";
+  auto r = test::run_cmd("(" + H() + args + " -v 2>" + d.path + "/err)");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::istringstream in(r.out);
+  int records = 0;
+  for (std::string line; std::getline(in, line); records++) EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+  EXPECT_GE(records, 4);
+  std::ifstream f(d.path + "/err");
+  std::string err((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (auto iface : {"kernel-aio", "libaio", "io_uring", "posix-aio"})
+    EXPECT_NE(err.find(std::string("start: rw.read-4k@") + iface + "\n"), std::string::npos) << err;
+  auto q = test::run_cmd("(" + H() + args + " -q 2>" + d.path + "/qerr >/dev/null)");
+  ASSERT_EQ(q.status, 0);
+  EXPECT_EQ(std::filesystem::file_size(d.path + "/qerr"), 0u);
+}
+
+// scripts/harness hands its arguments to the binary untouched and only adds
+// a result file: `--format ktap` still reaches stdout (the JSON goes to the
+// result directory), and a usage error leaves no result directory behind.
+TEST(Cli, TheWrapperPassesArgumentsThrough) {
+  test::TempDir results;
+  std::string build = std::filesystem::path(test::harness_bin()).parent_path().string();
+  std::string wrapper = "AIOH_BUILD=" + build + " AIOH_RESULTS=" + results.path + " " + std::string(AIOH_SOURCE_DIR) +
+                        "/scripts/harness --cases " + test::cases_dir();
+  auto r = test::run_cmd("(" + wrapper + " -f 'rw.read-4k@*' --no-kernel-log --format ktap 2>/dev/null)");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("KTAP version 1\n1..4\n", 0), 0u) << r.out;
+  std::vector<std::filesystem::path> runs(std::filesystem::directory_iterator(results.path), {});
+  ASSERT_EQ(runs.size(), 1u);
+  std::ifstream f(runs[0] / "result.json");
+  EXPECT_EQ(nlohmann::json::parse(f)["results"].size(), 4u);
+  std::filesystem::remove_all(runs[0]);
+  auto bad = test::run_cmd("(" + wrapper + " --timeout 0 2>&1)");
+  EXPECT_EQ(bad.status, 2) << bad.out;
+  EXPECT_TRUE(std::filesystem::is_empty(results.path));
 }
 
 // --- the progress line ---------------------------------------------------------------
