@@ -1,6 +1,6 @@
 // One case×interface result and the run summary: the typed records the
 // runner fills and every writer renders. JSON is made only by the writers
-// (result_json.cc), from these types; the vocabulary is vocabulary.h's.
+// (result.cc, writers/), from these types; the vocabulary is vocabulary.h's.
 #pragma once
 
 #include <cstdint>

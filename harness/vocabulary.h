@@ -75,7 +75,7 @@ inline constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitAllSkipp
 inline constexpr ExitStatusDef kExitStatuses[] = {
     {kExitOk, "ok", "nothing failed (xpass and some skips included)"},
     {kExitFailed, "failed", "a case failed, timed out, crashed or was broken"},
-    {kExitUsage, "usage", "bad usage or bad input: one line on stderr, nothing ran"},
+    {kExitUsage, "usage", "bad usage or bad input (nothing ran), or an output that could not be written: one line on stderr"},
     {kExitAllSkipped, "all-skipped", "every selected case skipped (kselftest's KSFT_SKIP)"},
     {kExitSignalBase, "signal", "stopped by signal N (128+N: 130 SIGINT, 143 SIGTERM, 129 SIGHUP); set-up restored"},
 };

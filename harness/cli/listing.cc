@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenario.h"
+#include "writers/writer.h"
 
 namespace aioh::cli {
 
@@ -77,7 +78,7 @@ void print_scenarios(const Options& o) {
       for (auto& p : d->params) params.push_back(param_json(p));
       arr.push_back({{"name", name}, {"params", params}});
     }
-    fmt::print("{}\n", arr.dump(2));
+    fmt::print("{}\n", json_dump(arr, 2));
     return;
   }
   for (auto& name : scenario_names()) {
@@ -109,7 +110,7 @@ void print_list(const Selection& sel, const Options& o) {
     if (auto& f = r.row->fault)
       arr.back()["fault"] = {{"layer", f->layer}, {"target", f->target}, {"effect", f->effect}, {"trigger", f->trigger}};
   }
-  fmt::print("{}\n", arr.dump(2));
+  fmt::print("{}\n", json_dump(arr, 2));
 }
 
 }  // namespace aioh::cli

@@ -135,7 +135,8 @@ void define(CLI::App& app, Options& o, Raw& raw) {
       ->capture_default_str();
   raw.output = app.add_option("-o,--output", o.output,
                  "write the results to FILE in FORMAT (json, jsonl, junit, ktap, table), stdout carrying --format; "
-                 "or in the --format, stdout keeping the table; an existing file is never overwritten")
+                 "repeatable: every format from one run; a FILE alone takes the --format, stdout keeping the table; "
+                 "an existing file is never overwritten")
       ->type_name("[FORMAT:]FILE");
   app.add_option("--scratch", o.scratch, "directory for scratch files (default: a fresh temp dir, removed after)");
   app.add_option("--timeout", o.timeout, "watchdog per case, in seconds (at most 3600)")->capture_default_str();
@@ -176,31 +177,24 @@ void validate_selection(const Options& o) {
       if (f.empty()) usage_error("an empty --filter, -k or --exclude selects nothing; leave it out");
 }
 
-// FORMAT:PATH or PATH; the file must not exist and its directory must.
+// Each --output, FORMAT:PATH or PATH (writers/outputs.h); no file may exist
+// yet and the directory of each must.
 void validate_output(Options& o, bool given) {
-  if (o.output.empty()) {
-    if (given) usage_error("--output needs a file name ([FORMAT:]FILE)");
-    return;
+  // CLI11 may read `--output ""` as no value at all.
+  if (given && o.output.empty()) usage_error("--output needs a file name ([FORMAT:]FILE)");
+  if (auto err = parse_output_specs(o.output, o.format, &o.output_specs); !err.empty()) usage_error(err);
+  for (auto& spec : o.output_specs) {
+    const std::string& path = spec.path;
+    struct stat st {};
+    if (int e = stat_errno(path, st); e == 0)
+      usage_error(fmt::format("{} exists; a result is never overwritten", path));
+    else if (e != ENOENT)
+      usage_error(fmt::format("--output {}: {}", path, errno_text(e)));
+    auto dir = std::filesystem::path(path).parent_path();
+    std::string d = dir.empty() ? "." : dir.string();
+    if (int e = stat_errno(d, st); e != 0) usage_error(fmt::format("--output {}: directory {}: {}", path, d, errno_text(e)));
+    if (!S_ISDIR(st.st_mode)) usage_error(fmt::format("--output {}: {} is not a directory", path, d));
   }
-  o.output_format = o.format;
-  if (auto colon = o.output.find(':'); colon != std::string::npos) {
-    std::string f = o.output.substr(0, colon);
-    if (std::find(std::begin(kFormats), std::end(kFormats), f) != std::end(kFormats)) {
-      o.output_format = f;
-      o.output_names_format = true;
-      o.output = o.output.substr(colon + 1);
-      if (o.output.empty()) usage_error(fmt::format("--output {}: needs a file name after the format", f + ":"));
-    }
-  }
-  struct stat st {};
-  if (int e = stat_errno(o.output, st); e == 0)
-    usage_error(fmt::format("{} exists; a result is never overwritten", o.output));
-  else if (e != ENOENT)
-    usage_error(fmt::format("--output {}: {}", o.output, errno_text(e)));
-  auto dir = std::filesystem::path(o.output).parent_path();
-  std::string d = dir.empty() ? "." : dir.string();
-  if (int e = stat_errno(d, st); e != 0) usage_error(fmt::format("--output {}: directory {}: {}", o.output, d, errno_text(e)));
-  if (!S_ISDIR(st.st_mode)) usage_error(fmt::format("--output {}: {} is not a directory", o.output, d));
 }
 
 void validate_paths(const Options& o) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "writers/outputs.h"
+
 namespace aioh::cli {
 
 struct Options {
@@ -32,9 +34,8 @@ struct Options {
   bool no_kmsg = false;
   // What to show.
   std::string format = "table";
-  std::string output;         // the result file ("" none)
-  std::string output_format;  // its format (FORMAT:PATH, else --format)
-  bool output_names_format = false;  // FORMAT:PATH: --format is then stdout's alone
+  std::vector<std::string> output;       // each --output as given
+  std::vector<OutputSpec> output_specs;  // parsed: FORMAT:PATH, or PATH in the --format
   std::string color = "auto";
   int verbosity = 0;  // -1 with -q, 1 with -v
   bool compare = false;

@@ -1,52 +1,57 @@
-// The writers of a run, its result file and its progress line.
+// The writers of a run, its result files and its progress line.
 #include "cli/outputs.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/terminal.h"
 #include "compare.h"
-#include "errno_names.h"
 #include "targets/alignment_table.h"
 
 namespace aioh::cli {
 
 Outputs::Outputs(const Options& o) : o_(o) {
-  if (!o.output.empty()) {
-    int fd = open(o.output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      int e = errno;
-      usage_error(e == EEXIST ? fmt::format("{} exists; a result is never overwritten", o.output)
-                              : fmt::format("cannot create {}: {} ({})", o.output, errno_name(e), strerror(e)));
-    }
-    file_ = fdopen(fd, "w");
-  }
   color_ = color_for(o.color, STDOUT_FILENO);
-  bool quiet = o.verbosity < 0;
+  const bool quiet = o.verbosity < 0;
+  auto table = [quiet](bool color) {
+    return [quiet, color](FILE* f) { return make_table_writer(f, color, quiet); };
+  };
+  auto machine = [&o](FILE* f) { return make_writer(o.format, f, false); };
+  std::string err;
   table_on_stdout_ = true;
-  if (file_) {
+  if (!o.output_specs.empty()) {
     // `--format F --output FILE`: F is the file's, stdout keeps the table;
-    // `--output F:FILE`: stdout carries --format (the table by default).
-    if (o.output_names_format && o.format != "table") {
-      writers_.push_back(make_writer(o.format, stdout, false));
+    // `--output F:FILE` (each file naming its format): stdout carries
+    // --format (the table by default).
+    if (all_name_their_format(o.output_specs) && o.format != "table") {
+      err = streams_.add_stream("stdout", STDOUT_FILENO, machine);
       table_on_stdout_ = false;
+      machine_on_stdout_ = true;
     } else {
-      writers_.push_back(make_table_writer(stdout, color_, quiet));
+      err = streams_.add_stream("stdout", STDOUT_FILENO, table(color_));
     }
-    writers_.push_back(make_writer(o.output_format, file_, false));
   } else if (o.compare) {
-    writers_.push_back(make_table_writer(stderr, color_for(o.color, STDERR_FILENO), quiet));
-    if (o.format != "table") writers_.push_back(make_writer(o.format, stdout, false));
+    err = streams_.add_stream("stderr", STDERR_FILENO, table(color_for(o.color, STDERR_FILENO)));
+    if (err.empty() && o.format != "table") {
+      err = streams_.add_stream("stdout", STDOUT_FILENO, machine);
+      machine_on_stdout_ = true;
+    }
   } else if (o.format == "table") {
-    writers_.push_back(make_table_writer(stdout, color_, quiet));
+    err = streams_.add_stream("stdout", STDOUT_FILENO, table(color_));
   } else {
-    writers_.push_back(make_writer(o.format, stdout, false));
+    err = streams_.add_stream("stdout", STDOUT_FILENO, machine);
     table_on_stdout_ = false;
+    machine_on_stdout_ = true;
+  }
+  for (auto& spec : o.output_specs) {
+    if (!err.empty()) break;
+    err = streams_.add_file(spec);
+  }
+  if (!err.empty()) {
+    streams_.remove_files();
+    usage_error(err);
   }
   // The table is progress enough; without it, stderr says how far the run is
   // (-q: never; -v: also beside the table, as lines).
@@ -61,14 +66,11 @@ Outputs::Outputs(const Options& o) : o_(o) {
 
 Outputs::~Outputs() {
   progress_.reset();
-  if (file_) {
-    fclose(file_);
-    if (!wrote_) unlink(o_.output.c_str());
-  }
+  if (!wrote_) streams_.remove_files();
 }
 
 void Outputs::begin(const RunInfo& run, const Environment& env) {
-  for (auto& w : writers_) w->begin(run, env);
+  streams_.begin(run, env);
   if (want_progress_) progress_ = std::make_unique<Progress>(stderr, run.planned, progress_style_);
 }
 
@@ -79,27 +81,32 @@ void Outputs::started(const CaseRun& c) {
 void Outputs::result(const Result& r) {
   wrote_ = true;
   if (progress_) progress_->finished(r);
-  for (auto& w : writers_) w->result(r);
+  streams_.result(r);
   if (o_.compare) all_.push_back(r);
 }
 
-void Outputs::end(const RunInfo& run, const Summary& summary) {
+bool Outputs::end(const RunInfo& run, const Summary& summary) {
   progress_.reset();
   wrote_ = true;  // an empty run's file is still its result
-  for (auto& w : writers_) w->end(run, summary);
+  streams_.end(run, summary);
   if (o_.compare) {
+    // The tables after the run, on stdout unless a machine format is there.
+    FILE* out = machine_on_stdout_ ? stderr : stdout;
+    bool color = machine_on_stdout_ ? color_for(o_.color, STDERR_FILENO) : color_;
+    fflush(stdout);
     std::vector<Result> plain;
     for (auto& r : all_)
       if (!r.target) plain.push_back(r);
-    if (!plain.empty()) print_comparison(stdout, plain, o_.ifaces, color_);
-    print_alignment_tables(stdout, all_, o_.ifaces, color_);
+    if (!plain.empty()) print_comparison(out, plain, o_.ifaces, color);
+    print_alignment_tables(out, all_, o_.ifaces, color);
   }
-  if (file_) {
-    fclose(file_);
-    file_ = nullptr;
-    // Beside the table; never into a machine format on stdout.
-    fmt::print(table_on_stdout_ ? stdout : stderr, "results written to {}\n", o_.output);
-  }
+  auto errors = streams_.close();
+  for (auto& e : errors) fmt::print(stderr, "harness: {}\n", e);
+  if (!errors.empty()) return false;
+  // Beside the table; never into a machine format on stdout.
+  if (auto paths = streams_.paths(); !paths.empty())
+    fmt::print(table_on_stdout_ ? stdout : stderr, "results written to {}\n", fmt::join(paths, ", "));
+  return true;
 }
 
 }  // namespace aioh::cli

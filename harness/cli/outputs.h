@@ -1,5 +1,7 @@
-// Where a run's results go: the writers chosen by --format, --output and
-// --compare, the result file (created once, never overwritten), the
+// Where a run's results go: the writers chosen by --format, every --output
+// and --compare (stdout carries --format; with result files it keeps the
+// table unless every file names its format), the files themselves with their
+// checked writes (writers/outputs.h: created once, never overwritten), the
 // --compare tables printed after the run, and the progress line on stderr
 // when stdout does not carry the table.
 #pragma once
@@ -13,17 +15,18 @@
 #include "cli/progress.h"
 #include "case_table.h"
 #include "result.h"
+#include "writers/outputs.h"
 #include "writers/writer.h"
 
 namespace aioh::cli {
 
 class Outputs {
  public:
-  // Creates the --output file (a usage error when it exists or cannot be
+  // Creates the --output files (a usage error when one exists or cannot be
   // made) and picks the writers.
   explicit Outputs(const Options& o);
   // Without end() (a run that stopped on an error before any result), the
-  // file this run created is removed: nothing is left behind, nothing lost.
+  // files this run created are removed: nothing is left behind, nothing lost.
   ~Outputs();
   Outputs(const Outputs&) = delete;
   Outputs& operator=(const Outputs&) = delete;
@@ -31,16 +34,18 @@ class Outputs {
   void begin(const RunInfo& run, const Environment& env);
   void started(const CaseRun& c);
   void result(const Result& r);
-  // Ends every writer, prints the --compare tables, closes the file.
-  void end(const RunInfo& run, const Summary& summary);
+  // Ends every writer, prints the --compare tables, closes the files.
+  // Returns false when an output could not be written (each said on stderr
+  // in one line; the run's exit status is then 2).
+  bool end(const RunInfo& run, const Summary& summary);
 
  private:
   const Options& o_;
   bool color_ = false;
-  FILE* file_ = nullptr;
   bool wrote_ = false;
   bool table_on_stdout_ = true;
-  std::vector<std::unique_ptr<Writer>> writers_;
+  bool machine_on_stdout_ = false;  // JSON, JUnit or KTAP: nothing else may go there
+  OutputStreams streams_;
   bool want_progress_ = false;
   Progress::Style progress_style_;
   std::unique_ptr<Progress> progress_;

@@ -124,7 +124,7 @@ int run(const Options& o, const Selection& sel) try {
     return kExitSignalBase + sig;
   }
   if (o.probe_only) {
-    fmt::print("{}\n", environment_to_json(env).dump(2));
+    fmt::print("{}\n", json_dump(environment_to_json(env), 2));
     return kExitOk;
   }
 
@@ -154,12 +154,13 @@ int run(const Options& o, const Selection& sel) try {
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   scratch.finish();
   run.finished = now_iso();
-  outputs->end(run, summary);
+  const bool written = outputs->end(run, summary);
   if (int sig = stop_signal()) {
     fmt::print(stderr, "harness: stopped by {} after {} of {} cases; set-up restored\n", system::signal_name(sig),
                summary.total(), sel.runs.size());
     return kExitSignalBase + sig;
   }
+  if (!written) return kExitUsage;
   return summary.exit_status();
 } catch (const std::exception& e) {
   // A write to a closed pipe (SIGPIPE) or another error: the unwinding has

@@ -1,6 +1,8 @@
-// JSON document and JSON-lines writers. The document is streamed: header and
-// environment first, each result as it ends, the summary last; a killed run
-// leaves every finished result on disk.
+// JSON document and JSON-lines writers (schema: reports/schema/). The
+// document is streamed: header and environment first, each result as it ends,
+// the summary last; a killed run leaves every finished result on disk. Every
+// string is dumped with invalid UTF-8 replaced by U+FFFD (an argv element or a
+// reason may hold any byte), so no input can abort a run half-written.
 #include <fmt/format.h>
 
 #include "writer.h"
@@ -15,13 +17,14 @@ class JsonWriter : public Writer {
   void begin(const RunInfo& run, const Environment& env) override {
     auto envj = environment_to_json(env);
     envj["targets"] = run.targets;
+    nlohmann::json tool = {{"name", "aioharness"}, {"version", AIOH_VERSION}};
     if (lines_) {
-      emit({{"type", "environment"}, {"schema", kResultSchema}, {"run", run_to_json(run)}, {"environment", envj}});
+      emit({{"type", "environment"}, {"schema", kResultSchema}, {"tool", tool}, {"run", run_to_json(run)},
+            {"environment", envj}});
       return;
     }
-    nlohmann::json tool = {{"name", "aioharness"}, {"version", AIOH_VERSION}};
     fmt::print(out_, "{{\n\"schema\": \"{}\",\n\"tool\": {},\n\"run\": {},\n\"environment\": {},\n\"results\": [",
-               kResultSchema, tool.dump(), run_to_json(run).dump(), envj.dump());
+               kResultSchema, json_dump(tool), json_dump(run_to_json(run)), json_dump(envj));
     fflush(out_);
   }
 
@@ -32,7 +35,7 @@ class JsonWriter : public Writer {
       emit(j);
       return;
     }
-    fmt::print(out_, "{}\n{}", first_ ? "" : ",", to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    fmt::print(out_, "{}\n{}", first_ ? "" : ",", json_dump(to_json(r)));
     first_ = false;
     fflush(out_);
   }
@@ -42,13 +45,13 @@ class JsonWriter : public Writer {
       emit({{"type", "summary"}, {"finished", run.finished}, {"summary", to_json(s)}});
       return;
     }
-    fmt::print(out_, "\n],\n\"finished\": \"{}\",\n\"summary\": {}\n}}\n", run.finished, to_json(s).dump());
+    fmt::print(out_, "\n],\n\"finished\": {},\n\"summary\": {}\n}}\n", json_dump(run.finished), json_dump(to_json(s)));
     fflush(out_);
   }
 
  private:
   void emit(const nlohmann::json& j) {
-    fmt::print(out_, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    fmt::print(out_, "{}\n", json_dump(j));
     fflush(out_);
   }
   FILE* out_;

@@ -36,6 +36,10 @@ nlohmann::json environment_to_json(const Environment& env) {
   return j;
 }
 
+std::string json_dump(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json run_to_json(const RunInfo& run) {
   return {{"started", run.started}, {"finished", run.finished.empty() ? nlohmann::json() : nlohmann::json(run.finished)},
           {"argv", run.argv}, {"host", run.host}, {"planned", run.planned}};

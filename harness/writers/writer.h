@@ -44,6 +44,9 @@ std::unique_ptr<Writer> make_junit_writer(FILE* out);
 std::unique_ptr<Writer> make_ktap_writer(FILE* out);
 
 nlohmann::json environment_to_json(const Environment& env);
+// j as JSON text with invalid UTF-8 in any string replaced by U+FFFD:
+// nlohmann's default dump throws on it, which would abort the run.
+std::string json_dump(const nlohmann::json& j, int indent = -1);
 nlohmann::json run_to_json(const RunInfo& run);
 
 }  // namespace aioh
