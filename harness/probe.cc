@@ -268,50 +268,6 @@ void probe_dio(Environment& env, const std::string& scratch) {
   unlink(path.c_str());
 }
 
-std::string loaded_library(void* sym) {
-  Dl_info info{};
-  if (!sym || !dladdr(sym, &info) || !info.dli_fname) return "";
-  char real[PATH_MAX];
-  return realpath(info.dli_fname, real) ? real : info.dli_fname;
-}
-
-// "liburing.so.2.3" -> "2.3"; the file name is what the loader really opened.
-std::string version_from_soname_path(const std::string& path, const std::string& stem) {
-  auto pos = path.rfind(stem);
-  return pos == std::string::npos ? "" : path.substr(pos + stem.size());
-}
-
-// The Debian package that owns a library file and its version, from dpkg's
-// database (absent in a VM guest or on another distribution: then "").
-std::string package_version_of(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::string pkg;
-  std::string alt = path;  // dpkg may list /lib/... for a /usr/lib/... file
-  if (alt.rfind("/usr/lib/", 0) == 0) alt = alt.substr(4);
-  for (auto& e : fs::directory_iterator("/var/lib/dpkg/info", ec)) {
-    if (e.path().extension() != ".list") continue;
-    std::ifstream f(e.path());
-    std::string line;
-    while (std::getline(f, line))
-      if (line == path || line == alt) {
-        pkg = e.path().stem().string();
-        break;
-      }
-    if (!pkg.empty()) break;
-  }
-  if (pkg.empty()) return "";
-  std::string name = pkg.substr(0, pkg.find(':'));
-  std::ifstream st("/var/lib/dpkg/status");
-  std::string line;
-  bool in = false;
-  while (std::getline(st, line)) {
-    if (line.rfind("Package: ", 0) == 0) in = line.substr(9) == name;
-    else if (in && line.rfind("Version: ", 0) == 0) return line.substr(9);
-  }
-  return "";
-}
-
 }  // namespace
 
 bool Environment::flag(const std::string& name) const {
@@ -374,15 +330,7 @@ Environment probe_environment(const std::string& scratch) {
       }
   }
   env.info["glibc_version"] = gnu_get_libc_version();
-  env.info["liburing_path"] = loaded_library(reinterpret_cast<void*>(&io_uring_queue_init));
-  env.info["liburing_version"] = version_from_soname_path(env.info["liburing_path"], ".so.");
-  env.info["libaio_path"] = loaded_library(reinterpret_cast<void*>(&io_queue_init));
-  // libaio's file name carries its soname version (1.0.2), not the release:
-  // the release comes from the package that owns the file, when there is one.
-  env.info["libaio_soname_version"] = version_from_soname_path(env.info["libaio_path"], ".so.");
-  env.info["libaio_version"] = package_version_of(env.info["libaio_path"]);
-  if (env.info["libaio_version"].empty()) env.info["libaio_version"] = env.info["libaio_soname_version"];
-  env.info["liburing_package_version"] = package_version_of(env.info["liburing_path"]);
+  probe_library_versions(env);
 
   env.facts["root"] = geteuid() == 0;
   env.facts["cpus"] = static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));

@@ -38,6 +38,9 @@ Environment probe_environment(const std::string& scratch_dir);
 // Library behaviour facts ("liburing.*", "libaio.*"), observed in forked
 // children under a seccomp trap filter (probe_libs.cc).
 void probe_libraries(Environment& env);
+// The version, path and owning package of the liburing and libaio loaded
+// (info "liburing_version", "liburing_version_source", ...; probe_libs.cc).
+void probe_library_versions(Environment& env);
 
 // The fact names a case table may refer to (for load-time validation).
 // Patterned names ("io_uring.op.*", "io_uring.feat.*") are matched by prefix.

@@ -1,4 +1,5 @@
-// Library facts: what the liburing and libaio this process really loaded do,
+// Library facts: which liburing and libaio this process really loaded (their
+// versions, the same way on a host and in a VM guest) and what they do,
 // observed rather than read from a version string, so that a row whose
 // expectation depends on library behaviour (a setup retried inside the
 // library, a wait answered from the ring without a system call) keys on the
@@ -28,6 +29,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -201,16 +208,89 @@ LibObservation in_child(void (*fn)(LibObservation&)) {
   return o;
 }
 
+// ---- the versions of the libraries loaded --------------------------------
+// Informational (hint text and report columns; no expectation keys on them).
+// One form everywhere: what the library itself says where it can
+// (io_uring_major_version()/io_uring_minor_version(), exported by liburing
+// 2.4 and later, looked up in the loaded object itself), else the upstream
+// version of the Debian package that owns the loaded file (a VM guest's image
+// carries those dpkg records for the libraries it copies), else the version
+// in the real file's name (liburing.so.2.3 -> 2.3; for libaio that is the
+// soname's 1.0.2, not the release, and the source says so).
+
+std::string loaded_path(void* sym) {
+  Dl_info info{};
+  if (!sym || !dladdr(sym, &info) || !info.dli_fname) return "";
+  char real[PATH_MAX];
+  return realpath(info.dli_fname, real) ? real : info.dli_fname;
+}
+
+// "2.3-3" -> "2.3", "1:0.3.113-4+b1" -> "0.3.113" (deb-version(7): epoch:upstream-revision).
+std::string upstream_version(std::string v) {
+  if (auto colon = v.find(':'); colon != std::string::npos) v = v.substr(colon + 1);
+  if (auto dash = v.rfind('-'); dash != std::string::npos) v = v.substr(0, dash);
+  return v;
+}
+
+// The dpkg packages (name and version) owning each path, from dpkg's
+// database; a path no package owns is absent.
+std::map<std::string, std::pair<std::string, std::string>> owning_packages(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> want;  // path as dpkg may list it -> the path asked for
+  for (auto& p : paths) {
+    if (p.empty()) continue;
+    want[p] = p;
+    if (p.rfind("/usr/lib/", 0) == 0) want[p.substr(4)] = p;  // merged /usr: dpkg may list /lib/...
+    else if (p.rfind("/lib/", 0) == 0) want["/usr" + p] = p;
+  }
+  std::map<std::string, std::string> pkg_of;  // path asked for -> package name
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/var/lib/dpkg/info", ec)) {
+    if (e.path().extension() != ".list") continue;
+    std::ifstream f(e.path());
+    std::string line;
+    while (std::getline(f, line))
+      if (auto it = want.find(line); it != want.end() && !pkg_of.count(it->second)) {
+        auto stem = e.path().stem().string();
+        pkg_of[it->second] = stem.substr(0, stem.find(':'));
+      }
+  }
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  if (pkg_of.empty()) return out;
+  std::ifstream st("/var/lib/dpkg/status");
+  std::string line, name;
+  std::map<std::string, std::string> version_of;
+  while (std::getline(st, line)) {
+    if (line.rfind("Package: ", 0) == 0) name = line.substr(9);
+    else if (line.rfind("Version: ", 0) == 0 && !version_of.count(name)) version_of[name] = line.substr(9);
+  }
+  for (auto& [path, pkg] : pkg_of)
+    if (auto it = version_of.find(pkg); it != version_of.end()) out[path] = {pkg, it->second};
+  return out;
+}
+
+// The version in the real file's name: ".../liburing.so.2.3" -> "2.3".
+std::string file_name_version(const std::string& path) {
+  auto pos = path.rfind(".so.");
+  return pos == std::string::npos ? "" : path.substr(pos + 4);
+}
+
+// liburing's own answer, from the loaded object (RTLD_DEFAULT could find
+// another copy first); "" where this build does not export it.
+std::string liburing_reported_version(const std::string& path) {
+  void* h = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (!h) return "";
+  using VersionFn = int (*)();
+  auto major = reinterpret_cast<VersionFn>(dlsym(h, "io_uring_major_version"));
+  auto minor = reinterpret_cast<VersionFn>(dlsym(h, "io_uring_minor_version"));
+  std::string v = major && minor ? fmt::format("{}.{}", major(), minor()) : "";
+  dlclose(h);
+  return v;
+}
+
 }  // namespace
 
 void probe_libraries(Environment& env) {
-  // Informational only: 2.2+ exports its version; older builds are named by their file.
-  using VersionFn = int (*)();
-  auto major = reinterpret_cast<VersionFn>(dlsym(RTLD_DEFAULT, "io_uring_major_version"));
-  auto minor = reinterpret_cast<VersionFn>(dlsym(RTLD_DEFAULT, "io_uring_minor_version"));
-  env.info["liburing.version"] = major && minor ? fmt::format("{}.{}", major(), minor())
-                                                : "not exported by this build";
-
   LibObservation u = in_child(observe_liburing);
   if (u.setup_calls >= 1) {
     env.facts["liburing.setup_attempts"] = static_cast<int64_t>(u.setup_calls);
@@ -228,6 +308,26 @@ void probe_libraries(Environment& env) {
   if (a.pgetevents_calls >= 0) env.facts["libaio.pgetevents_userspace"] = a.pgetevents_calls == 0;
   if (a.ready_nr >= 0) env.facts["libaio.getevents_via_pgetevents"] = a.ready_nr == __NR_io_pgetevents;
   if (a.error[0]) env.info["libaio.probe"] = a.error;
+}
+
+void probe_library_versions(Environment& env) {
+  const std::string uring = loaded_path(reinterpret_cast<void*>(&io_uring_queue_init));
+  const std::string aio = loaded_path(reinterpret_cast<void*>(&io_queue_init));
+  auto owners = owning_packages({uring, aio});
+  auto record = [&](const std::string& lib, const std::string& path, const std::string& reported) {
+    env.info[lib + "_path"] = path;
+    std::string version = reported, source = reported.empty() ? "" : "library";
+    if (auto it = owners.find(path); it != owners.end()) {
+      env.info[lib + "_package"] = it->second.first + " " + it->second.second;
+      if (version.empty()) version = upstream_version(it->second.second), source = "package";
+    }
+    if (version.empty() && !(version = file_name_version(path)).empty())
+      source = lib == "libaio" ? "file name (the soname version, not the release)" : "file name";
+    env.info[lib + "_version"] = version.empty() ? "unknown" : version;
+    env.info[lib + "_version_source"] = source.empty() ? "none" : source;
+  };
+  record("liburing", uring, liburing_reported_version(uring));
+  record("libaio", aio, "");
 }
 
 }  // namespace aioh

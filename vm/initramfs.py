@@ -213,6 +213,48 @@ def stripped(binary: Path) -> bytes:
         return out.read_bytes() if r.returncode == 0 and out.exists() else binary.read_bytes()
 
 
+def add_library(img: Image, lib: str) -> None:
+    """A library under its real file name with the loader's name as a link to it, as on the
+    host (liburing.so.2 -> liburing.so.2.3): the harness reads its version from the name of
+    the file it really loaded."""
+    real = os.path.realpath(lib)
+    if os.path.dirname(real) == os.path.dirname(os.path.realpath(os.path.dirname(lib) + "/.")) \
+            and os.path.basename(real) != os.path.basename(lib):
+        img.add_host_file(real, os.path.join(os.path.dirname(lib), os.path.basename(real)))
+        img.add_symlink(lib, os.path.basename(real))
+    else:
+        img.add_host_file(lib)
+
+
+def add_dpkg_records(img: Image, files: list[str]) -> None:
+    """The host's dpkg records (`info/<pkg>.list`, `status`) of the packages owning the
+    harness's libraries, so that the guest's probe names a library by its package version
+    exactly as on the host (libaio.so.1.0.2 is libaio1 0.3.113). Nothing where dpkg is not."""
+    owners: dict[str, list[str]] = {}
+    info = Path("/var/lib/dpkg/info")
+    if not info.is_dir():
+        return
+    wanted = {f: f for f in files}
+    wanted.update({"/usr" + f: f for f in files if f.startswith("/lib/")})
+    wanted.update({f[4:]: f for f in files if f.startswith("/usr/lib/")})
+    for lst in sorted(info.glob("*.list")):
+        for line in lst.read_text(errors="replace").splitlines():
+            if line in wanted:
+                owners.setdefault(lst.stem, []).append(line)
+    if not owners:
+        return
+    names = {o.split(":")[0] for o in owners}
+    stanzas = []
+    for stanza in Path("/var/lib/dpkg/status").read_text(errors="replace").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Package") in names and "Version" in fields:
+            stanzas.append(f"Package: {fields['Package']}\nStatus: install ok installed\n"
+                           f"Architecture: {fields.get('Architecture', '')}\nVersion: {fields['Version']}\n")
+    for pkg, lines in owners.items():
+        img.add_file(f"var/lib/dpkg/info/{pkg}.list", ("\n".join(lines) + "\n").encode())
+    img.add_file("var/lib/dpkg/status", "\n".join(stanzas).encode())
+
+
 def tool_paths(tools: list[str]) -> list[str]:
     found = []
     for t in tools:
@@ -235,7 +277,8 @@ def build_image(harness: Path, cases: Path, moddir: Path | None, abi: str,
     for t in tools:
         img.add_host_file(t)
     for lib in libraries([str(harness)] + tools):
-        img.add_host_file(lib)
+        add_library(img, lib)
+    add_dpkg_records(img, [os.path.realpath(lib) for lib in libraries([str(harness)])])
     for f in ("/etc/mke2fs.conf", "/etc/os-release", "/usr/lib/os-release"):
         if os.path.exists(f):
             img.add_host_file(f)

@@ -18,16 +18,22 @@ nlohmann::json environment_to_json(const Environment& env) {
   for (auto& [k, v] : env.facts) std::visit([&](auto&& x) { facts[k] = x; }, v);
   json ifaces = json::object();
   for (auto& [k, v] : env.interfaces) ifaces[k] = {{"available", v.available}, {"reason", v.reason}};
-  auto info = [&](const char* k) { auto it = env.info.find(k); return it == env.info.end() ? std::string() : it->second; };
+  auto info = [&](const std::string& k) { auto it = env.info.find(k); return it == env.info.end() ? std::string() : it->second; };
+  // probe_libs.cc: the version the loaded library reports, else its package's, else its file name's.
+  auto library = [&](const std::string& lib) {
+    json l = {{"version", info(lib + "_version")}, {"path", info(lib + "_path")}, {"source", info(lib + "_version_source")}};
+    if (!info(lib + "_package").empty()) l["package"] = info(lib + "_package");
+    return l;
+  };
   json j = {
       {"kernel_release", info("kernel_release")},
       {"kernel_version", info("kernel_version")},
       {"machine", info("machine")},
       {"distro", info("distro")},
       {"libraries",
-       {{"glibc", {{"version", info("glibc_version")}}},
-        {"liburing", {{"version", info("liburing_version")}, {"path", info("liburing_path")}}},
-        {"libaio", {{"version", info("libaio_version")}, {"path", info("libaio_path")}}}}},
+       {{"glibc", {{"version", info("glibc_version")}, {"source", "gnu_get_libc_version()"}}},
+        {"liburing", library("liburing")},
+        {"libaio", library("libaio")}}},
       {"facts", facts},
       {"interfaces", ifaces},
       {"scratch", {{"path", env.scratch_dir}, {"fs", env.text("scratch_fs")}}},
