@@ -1,13 +1,19 @@
 """The upgrade gate: compares two result sets case by case and fails on a regression.
 
-"Did this upgrade change anything we rely on?" A regression is a pass that became
-fail/timeout/crash/broken (or a VM-level failure), a changed observed outcome (another
-errno, value or phase), a case that disappeared, or a new kernel-log failure (a reason
-starting "kernel-log"). Other changes (new cases, fixes, skips) are listed but pass.
+"Did this upgrade change anything we rely on?" A regression is a pass that became a bad
+verdict (class "bad" in the vocabulary: fail, timeout, crash, broken or a VM-level
+failure), a changed observed outcome (another errno, value or phase), a case that
+disappeared, or a new kernel-log failure (a reason starting "kernel-log"). Other changes
+(new cases, fixes, skips, an xpass) are listed but pass. Outcomes are compared in a
+normalised form: a signal by name and by number is one outcome (SIGSEGV@wait ==
+11@wait), and where a passing row's expectation allows alternatives (`0|-1@completion`,
+with the `why` the table requires) a move between them is listed, not a regression.
 Expected differences are declared in a TOML allow-list, each with a reason; an entry that
 allowed nothing is reported as stale so the list does not rot.
 
-Exit status: 1 on an un-allowed regression, 0 otherwise, 2 on bad input (one line).
+Exit status: 1 on an un-allowed regression, 0 otherwise, 2 on bad input (one line naming
+the file: another schema version, an unknown verdict, a file cut short without --partial,
+two runs of one environment on one side).
 """
 
 from __future__ import annotations
@@ -19,10 +25,16 @@ import sys
 import tomllib
 
 from reports import results as R
+from reports import vocabulary as V
 
-BROKE_FROM_PASS = frozenset({"fail", "timeout", "crash", "broken",
-                             "boot-failed", "kernel-panic", "no-result"})
-OBSERVING = frozenset({"pass", "fail", "xfail", "xpass"})
+# A pass that became one of these broke.
+BROKE_FROM_PASS = V.BAD
+# Verdicts of a case that ran to its end and was judged against its row (a pass or a fail,
+# turned into xfail/xpass by a known-defect entry): their observations are the outcome.
+# A skip observed nothing; a timeout, crash, broken or VM failure is a verdict change.
+JUDGED = frozenset(v for v in V.VERDICTS if v != "skip" and (v == "fail" or v not in V.BAD))
+# Of those, the ones where the observations missed the row's expectation.
+MISSED_ROW = frozenset({"fail", "xfail"})
 KINDS = ("verdict", "outcome", "disappeared", "kernel-log", "new")
 ALLOW_KEYS = {"id", "change", "column", "from", "to", "reason", "ref"}
 GATE_SCHEMA = "aioharness-gate/1"
@@ -175,10 +187,13 @@ def compare_results(b: dict | None, n: dict | None, rid: str, column: str) -> li
     # (a kernel-specific `when` expectation still means behaviour we rely on changed).
     # Only verdicts of a case that ran to its end carry an outcome; a skip observed nothing,
     # and a timeout, crash or VM failure is already reported as a verdict change.
-    if bv in OBSERVING and nv in OBSERVING and R.outcome_key(b) != R.outcome_key(n):
-        fixed = nv == "pass" and bv in R.BAD_VERDICTS | {"xfail"}
+    if bv in JUDGED and nv in JUDGED and not R.same_outcome(b, n):
+        # A case that missed its row (a fail, or a known defect reproduced) now meets it.
+        fixed = bv in MISSED_ROW and nv in JUDGED - MISSED_ROW
+        # Both pass under an expectation with alternatives: the row says either is right.
+        either = bv == nv == "pass" and R.same_outcome(b, n, n.get("expected"))
         changes.append(Change(rid, column, "outcome", b.get("observed") or "(none)",
-                              n.get("observed") or "(none)", not fixed))
+                              n.get("observed") or "(none)", not (fixed or either)))
     nk = (n.get("reason") or "").startswith("kernel-log")
     bk = (b.get("reason") or "").startswith("kernel-log")
     if nk and not bk:
@@ -186,9 +201,20 @@ def compare_results(b: dict | None, n: dict | None, rid: str, column: str) -> li
     return changes
 
 
+def _one_run_per_environment(cols: list[R.Column]) -> list[R.Column]:
+    for c in cols:
+        if c.instance > 1:
+            first = next(o for o in cols if o.key == c.key and o.instance == 1)
+            raise R.InputError(f"{c.runs[0].path}: a second run of {first.runs[0].path}'s environment "
+                               f"({c.kernel} × {c.device}); the gate compares one run per environment")
+    return cols
+
+
 def compare(base_runs: list[R.Run], new_runs: list[R.Run]) -> list[Change]:
     changes: list[Change] = []
-    for b, n in pair_columns(R.columns(base_runs), R.columns(new_runs)):
+    base_cols = _one_run_per_environment(R.columns(base_runs))
+    new_cols = _one_run_per_environment(R.columns(new_runs))
+    for b, n in pair_columns(base_cols, new_cols):
         label = n.label if n is not None else b.label
         if n is not None and b is not None and b.label != n.label:
             label = f"{b.label} → {n.label}"
@@ -228,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow", help="TOML allow-list of expected changes, each with a reason")
     ap.add_argument("--json", dest="json_out", help="write the changes as JSON here (never overwritten)")
     ap.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    ap.add_argument("--partial", action="store_true",
+                    help="read result files cut short (a killed run) up to their last complete result")
     try:
         args = ap.parse_args(argv)
     except R.InputError as e:
@@ -236,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         allow = load_allow(args.allow) if args.allow else []
         notes: list[str] = []
-        base_runs = R.load([args.base], notes)
-        new_runs = R.load([args.new], notes)
+        base_runs = R.load([args.base], notes, partial=args.partial)
+        new_runs = R.load([args.new], notes, partial=args.partial)
         changes = compare(base_runs, new_runs)
         apply_allow(changes, allow)
         regressions = [c for c in changes if c.regression and not c.allowed]

@@ -1,12 +1,16 @@
 """Renders merged result columns as one self-contained HTML page (inline CSS and JS, no
 network fetch when opened).
 
-Views: the matrix (a row per case id, a column per kernel x device [x library build], each
-cell the verdict and observed outcome, coloured; a cell whose outcome or verdict differs
-from the same device's previous kernel is outlined), filters by interface, area and
-verdict that the page also reads from the URL fragment (#interface=libaio&verdict=fail,
-so a link or a headless browser can apply them), a per-scenario side-by-side view across
-the four interfaces, the documentation-deviation list and each column's environment.
+Views: the matrix (a row per case id, a target case named with its target, a column per
+kernel x device [x library build]; each cell the verdict and observed outcome, and for a
+failing cell the expected one too, coloured; a cell whose outcome or verdict differs from
+the same device's previous kernel is outlined); filters by interface, area and verdict, a
+search box and sorting by any column, all of which the page also reads from the URL
+fragment (#interface=libaio&verdict=fail&q=bad-fd&sort=0:desc, so a link or a headless
+browser can apply them); the O_DIRECT sweep as one table per target kind with a column per
+kernel x device x target (geometry); a per-scenario side-by-side view across the four
+interfaces (of the cases more than one interface ran); the documentation-deviation list
+and each column's environment.
 """
 
 from __future__ import annotations
@@ -15,18 +19,21 @@ import html
 import json
 
 from reports import results as R
+from reports import vocabulary as V
 
 CSS = """
 body{font:13px/1.35 system-ui,sans-serif;margin:1em;color:#222}
-h1{font-size:20px}h2{font-size:16px;margin-top:1.6em;border-bottom:1px solid #ccc}
+h1{font-size:20px}h2{font-size:16px;margin-top:1.6em;border-bottom:1px solid #ccc}h3{font-size:14px}
 table{border-collapse:collapse;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:2px 5px;vertical-align:top;text-align:left}
 th{background:#f3f3f3;position:sticky;top:0}
+#matrix-table th{cursor:pointer}#matrix-table th[data-dir=asc]::after{content:" ▲"}
+#matrix-table th[data-dir=desc]::after{content:" ▼"}
 td.src{max-width:24em;font-size:11px;color:#444}
 td.cell{white-space:nowrap;font-family:ui-monospace,monospace;font-size:12px}
-td.cell small{display:block;color:#333}
+td.cell small{display:block;color:#333}td.cell small.exp{color:#700}
 .v-pass{background:#d9f2d9}.v-fail{background:#f7c6c6}.v-skip{background:#eee;color:#666}
-.v-xfail{background:#fbe7c6}.v-xpass{background:#f4a3f4}.v-broken{background:#f0a070}
+.v-xfail{background:#fbe7c6}.v-xpass{background:#f4a3f4;font-weight:bold}.v-broken{background:#f0a070}
 .v-timeout{background:#e08080}.v-crash{background:#c04040;color:#fff}
 .v-boot-failed,.v-kernel-panic,.v-no-result{background:#888;color:#fff}
 .v-absent{background:#fff;color:#bbb}
@@ -37,31 +44,64 @@ tr[hidden]{display:none}
 details{margin:.4em 0}pre{white-space:pre-wrap;margin:0}
 """
 
-# Filters: selects and the URL fragment drive one function; rows carry data-interface,
-# data-area and data-verdicts (every verdict in the row, space-separated).
+# Filters, search and sort: the controls and the URL fragment drive one function. Rows carry
+# data-interface, data-area and data-verdicts (every verdict in the row); a header click
+# sorts by that column (a cell column by verdict, then text) and toggles the direction.
 JS = """
 (function(){
-  var keys=['interface','area','verdict'];
-  function current(){var f={};keys.forEach(function(k){f[k]=document.getElementById('f-'+k).value;});return f;}
+  var keys=['interface','area','verdict','q','sort'];
+  var table=document.getElementById('matrix-table'),body=table.tBodies[0];
+  var rows=Array.prototype.slice.call(body.rows),heads=table.tHead.rows[0].cells;
+  var text=rows.map(function(tr){return tr.textContent.toLowerCase();});
+  var sortState='';
+  function ctl(k){return document.getElementById('f-'+k);}
+  function current(){var f={};keys.forEach(function(k){f[k]=k==='sort'?sortState:ctl(k).value;});return f;}
+  function key(tr,i){var td=tr.cells[i];return (td.dataset.verdict?td.dataset.verdict+' ':'')+td.textContent;}
+  var collator=new Intl.Collator(undefined,{numeric:true});
+  function sortRows(spec){
+    var m=/^(\\d+):(asc|desc)$/.exec(spec||'');
+    for(var h=0;h<heads.length;h++){heads[h].removeAttribute('data-dir');}
+    var order=rows.slice();
+    if(m&&+m[1]<heads.length){
+      var i=+m[1],sign=m[2]==='desc'?-1:1;
+      var keyed=order.map(function(tr,n){return [key(tr,i),n,tr];});
+      keyed.sort(function(a,b){return sign*collator.compare(a[0],b[0])||a[1]-b[1];});
+      order=keyed.map(function(k){return k[2];});
+      heads[i].setAttribute('data-dir',m[2]);
+    }
+    var frag=document.createDocumentFragment();
+    order.forEach(function(tr){frag.appendChild(tr);});
+    body.appendChild(frag);
+  }
   function apply(f){
-    var shown=0;
-    document.querySelectorAll('tr.case').forEach(function(tr){
+    var shown=0,q=(f.q||'').toLowerCase();
+    rows.forEach(function(tr,n){
       var ok=(!f.interface||tr.dataset.interface===f.interface)&&(!f.area||tr.dataset.area===f.area)&&
-             (!f.verdict||(' '+tr.dataset.verdicts+' ').indexOf(' '+f.verdict+' ')>=0);
+             (!f.verdict||(' '+tr.dataset.verdicts+' ').indexOf(' '+f.verdict+' ')>=0)&&
+             (!q||text[n].indexOf(q)>=0);
       if(ok){tr.removeAttribute('hidden');shown++;}else{tr.setAttribute('hidden','');}
     });
+    sortState=f.sort||'';
+    sortRows(sortState);
     document.getElementById('shown').textContent=shown;
     document.body.dataset.filtered=keys.map(function(k){return k+'='+(f[k]||'');}).join('&');
+  }
+  function toHash(f){
+    location.hash=keys.filter(function(k){return f[k];}).map(function(k){return k+'='+encodeURIComponent(f[k]);}).join('&');
   }
   function fromHash(){
     var f={};var h=location.hash.replace(/^#/,'');
     h.split('&').forEach(function(p){var kv=p.split('=');if(keys.indexOf(kv[0])>=0){f[kv[0]]=decodeURIComponent(kv[1]||'');}});
-    keys.forEach(function(k){var s=document.getElementById('f-'+k);s.value=f[k]||'';if(s.value!==(f[k]||'')){s.value='';}});
+    keys.forEach(function(k){if(k==='sort'){return;}var s=ctl(k);s.value=f[k]||'';if(s.value!==(f[k]||'')){s.value='';}});
+    sortState=f.sort||'';
     apply(current());
   }
-  keys.forEach(function(k){document.getElementById('f-'+k).addEventListener('change',function(){
-    var f=current();location.hash=keys.filter(function(k){return f[k];}).map(function(k){return k+'='+encodeURIComponent(f[k]);}).join('&');
-    apply(f);});});
+  ['interface','area','verdict'].forEach(function(k){ctl(k).addEventListener('change',function(){var f=current();toHash(f);apply(f);});});
+  ctl('q').addEventListener('input',function(){var f=current();toHash(f);apply(f);});
+  Array.prototype.forEach.call(heads,function(th,i){th.addEventListener('click',function(){
+    var m=/^(\\d+):(asc|desc)$/.exec(sortState);
+    sortState=i+':'+(m&&+m[1]===i&&m[2]==='asc'?'desc':'asc');
+    var f=current();toHash(f);apply(f);});});
   window.addEventListener('hashchange',fromHash);
   fromHash();
 })();
@@ -72,13 +112,17 @@ def _e(s) -> str:
     return html.escape(str(s), quote=True)
 
 
+def _shows_expected(r: dict) -> bool:
+    """A cell whose outcome is not what the row expects also shows the expectation."""
+    return bool(r.get("expected")) and r.get("expected") != r.get("observed") and \
+        (r["verdict"] in V.BAD or r["verdict"] == "xfail")
+
+
 def _cell(r: dict | None, changed: str | None) -> str:
     if r is None:
         return '<td class="cell v-absent">—</td>'
     v = r["verdict"]
     title = []
-    if r.get("expected"):
-        title.append(f"expected {r['expected']}")
     if r.get("reason"):
         title.append(r["reason"])
     if changed:
@@ -86,14 +130,16 @@ def _cell(r: dict | None, changed: str | None) -> str:
     cls = f"cell v-{v}" + (" changed" if changed else "")
     # A cell without an observation (skip, broken, no-result) shows the start of its reason.
     obs = r.get("observed") or (r.get("reason") or "")[:48]
-    return (f'<td class="{_e(cls)}" data-verdict="{_e(v)}" title="{_e(" | ".join(title))}">'
-            f'{_e(v)}<small>{_e(obs)}</small></td>')
+    exp = f'<small class="exp">expected {_e(r["expected"])}</small>' if _shows_expected(r) else ""
+    tip = f' title="{_e(" | ".join(title))}"' if title else ""
+    return (f'<td class="{_e(cls)}" data-verdict="{_e(v)}"{tip}>'
+            f'{_e(v)}<small>{_e(obs)}</small>{exp}</td>')
 
 
 def _changed(cur: dict | None, prev: dict | None) -> str | None:
     if cur is None or prev is None:
         return None
-    if prev["verdict"] != cur["verdict"] or R.outcome_key(prev) != R.outcome_key(cur):
+    if prev["verdict"] != cur["verdict"] or not R.same_outcome(prev, cur, cur.get("expected")):
         return f"{prev['verdict']} {prev.get('observed') or ''}".strip()
     return None
 
@@ -115,6 +161,38 @@ def _env_table(obj, depth=0) -> str:
     return _e("null" if obj is None else obj)
 
 
+def target_kind(t: dict) -> str:
+    """A target's kind as the sweep tables group it: its filesystem, else its kind."""
+    fs = t.get("fs")
+    if fs:
+        return str(fs)
+    kind = str(t.get("kind") or "?")
+    return "raw block device" if kind == "raw" else kind
+
+
+def dio_sweep(cols: list[R.Column]) -> list[tuple[str, list[tuple[int, str, str]], dict[str, dict]]]:
+    """The O_DIRECT target cases as one table per target kind: (kind, columns, rows) with
+    columns (column index, target name, geometry) and rows {case@interface: {(col, target):
+    result}}; shared by the HTML and the Markdown."""
+    tables: dict[str, tuple[dict, dict]] = {}
+    for i, c in enumerate(cols):
+        for r in c.results.values():
+            t = r.get("target")
+            if not isinstance(t, dict) or not t.get("name"):
+                continue
+            kind = target_kind(t)
+            heads, rows = tables.setdefault(kind, ({}, {}))
+            lbs = t.get("logical_block_size") or t.get("sector_size")
+            heads[(i, t["name"])] = (int(lbs) if isinstance(lbs, int) else 0, f"{lbs}-byte blocks" if lbs else "")
+            rows.setdefault(f"{r['case']}@{r['interface']}", {})[(i, t["name"])] = r
+    out = []
+    for kind in sorted(tables):
+        heads, rows = tables[kind]
+        hs = sorted(heads, key=lambda h: (h[0], heads[h][0], h[1]))  # column, then block size
+        out.append((kind, [(i, name, heads[(i, name)][1]) for i, name in hs], rows))
+    return out
+
+
 def render(cols: list[R.Column], title: str = "aioharness compatibility report") -> str:
     ids = sorted({rid for c in cols for rid in c.results}, key=R.case_sort_key)
     prev = R.neighbours(cols)
@@ -125,21 +203,28 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
     interfaces = sorted({meta[i]["interface"] for i in ids},
                         key=lambda x: R.INTERFACES.index(x) if x in R.INTERFACES else 9)
     areas = sorted({meta[i]["area"] for i in ids})
-    verdicts = [v for v in R.VERDICTS if any(r["verdict"] == v for c in cols for r in c.results.values())]
+    present = {r["verdict"] for c in cols for r in c.results.values()}
+    verdicts = [v for v in R.VERDICTS if v in present]
 
     out = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
     out.append(f"<p>{len(ids)} case ids × {len(cols)} column(s) from "
                f"{sum(len(c.runs) for c in cols)} result file(s). "
                "Outlined cells differ (verdict or observed outcome) from the same device's previous kernel.</p>")
-    out.append('<p class="legend">' + "".join(f'<span class="v-{v}">{v}</span>' for v in R.VERDICTS) + "</p>")
+    out.append('<p class="legend">' + "".join(f'<span class="v-{v}" title="{_e(V.MEANING[v])}">{v}</span>'
+                                              for v in R.VERDICTS) + "</p>")
+    xpass = sum(1 for c in cols for r in c.results.values() if r["verdict"] == "xpass")
+    if xpass:
+        out.append(f'<p class="v-xpass">{xpass} known-defect result(s) passed unexpectedly (xpass): '
+                   "the defect may be fixed there; the row may be stale.</p>")
 
     # Matrix.
     out.append('<h2 id="matrix">Matrix</h2><div id="filters">' + _select("interface", interfaces) +
                _select("area", areas) + _select("verdict", verdicts) +
+               '<label>search <input id="f-q" type="search" placeholder="id, source, outcome"></label>'
                ' <span><b id="shown">0</b> rows shown</span></div>')
     out.append('<table id="matrix-table"><thead><tr><th>case</th><th>interface</th><th>source</th>' +
-               "".join(f'<th><a href="#env-{i}">{_e(c.label)}</a></th>' for i, c in enumerate(cols)) +
+               "".join(f'<th title="{_e(c.library)}">{_e(c.label)}</th>' for c in cols) +
                "</tr></thead><tbody>")
     for rid in ids:
         m = meta[rid]
@@ -151,22 +236,45 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
             cells.append(_cell(r, _changed(r, p)))
         out.append(f'<tr class="case" id="{_e(rid)}" data-id="{_e(rid)}" data-interface="{_e(m["interface"])}" '
                    f'data-area="{_e(m["area"])}" data-verdicts="{_e(" ".join(row_verdicts))}">'
-                   f'<td>{_e(m["case"])}</td><td>{_e(m["interface"])}</td><td class="src">{_e(m.get("source", ""))}</td>'
+                   f'<td>{_e(R.row_label(m))}</td><td>{_e(m["interface"])}</td><td class="src">{_e(m.get("source", ""))}</td>'
                    + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
+    out.append("<p>Column environments: " + ", ".join(f'<a href="#env-{i}">{_e(c.label)}</a>'
+                                                      for i, c in enumerate(cols)) + "</p>")
+
+    # The O_DIRECT sweep, one table per target kind.
+    sweep = dio_sweep(cols)
+    if sweep:
+        out.append('<h2 id="dio-sweep">O_DIRECT sweep by target kind</h2>')
+        for kind, heads, rows in sweep:
+            out.append(f'<h3>{_e(kind)}</h3><table class="dio-table" data-kind="{_e(kind)}"><thead><tr><th>case</th>' +
+                       "".join(f"<th>{_e(cols[i].label)}<br>{_e(name)}{(' · ' + _e(g)) if g else ''}</th>"
+                               for i, name, g in heads) + "</tr></thead><tbody>")
+            for key in sorted(rows, key=R.case_sort_key):
+                out.append(f"<tr><td>{_e(key)}</td>" +
+                           "".join(_cell(rows[key].get((i, name)), None) for i, name, _ in heads) + "</tr>")
+            out.append("</tbody></table>")
 
     # Side by side: one row per scenario case and column, one cell per interface.
     out.append('<h2 id="side-by-side">Side by side across interfaces</h2><table id="side-table"><thead>'
                "<tr><th>case</th><th>scenario</th><th>column</th>" +
                "".join(f"<th>{_e(i)}</th>" for i in R.INTERFACES) + "</tr></thead><tbody>")
-    cases = sorted({meta[i]["case"] for i in ids})
-    for case in cases:
-        scen = next((meta[i].get("scenario", "") for i in ids if meta[i]["case"] == case), "")
+    by_case: dict[str, dict[str, str]] = {}
+    for rid in ids:
+        case, _, iface = rid.partition("@")
+        iface, _, target = iface.partition("/")
+        by_case.setdefault(case + (f"/{target}" if target else ""), {})[iface] = rid
+    for case in sorted(by_case):
+        per_iface = by_case[case]
+        if len(per_iface) < 2:
+            continue  # one interface: nothing to set side by side
+        first = meta[next(iter(per_iface.values()))]
         for c in cols:
-            if not any(c.results.get(f"{case}@{i}") for i in R.INTERFACES):
+            if not any(rid in c.results for rid in per_iface.values()):
                 continue
-            out.append(f'<tr data-case="{_e(case)}"><td>{_e(case)}</td><td>{_e(scen)}</td><td>{_e(c.label)}</td>' +
-                       "".join(_cell(c.results.get(f"{case}@{i}"), None) for i in R.INTERFACES) + "</tr>")
+            out.append(f'<tr data-case="{_e(case)}"><td>{_e(R.row_label(first))}</td><td>{_e(first.get("scenario", ""))}</td>'
+                       f'<td>{_e(c.label)}</td>' +
+                       "".join(_cell(c.results.get(per_iface.get(i, "")), None) for i in R.INTERFACES) + "</tr>")
     out.append("</tbody></table>")
 
     # Documentation deviations.
@@ -190,9 +298,6 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
     for i, c in enumerate(cols):
         out.append(f'<details id="env-{i}" open><summary><b>{_e(c.label)}</b> — library build: '
                    f'{_e(c.library or "unknown")}</summary>')
-        if c.duplicates:
-            out.append(f"<p>Ids present in more than one file of this column (last kept): "
-                       f"{_e(', '.join(sorted(set(c.duplicates))))}</p>")
         for run in c.runs:
             flag = " — <b>cut short (no summary)</b>" if run.truncated else ""
             out.append(f"<h3>{_e(run.name or run.path)}{flag}</h3>")

@@ -1,14 +1,18 @@
 """Renders merged result columns as a Markdown summary fit to commit to a repository.
 
 Sections: the columns and their environment in one line each; one table per interface
-(a row per case, a column per kernel x device); the behaviour changes between consecutive
-kernels of the same device and library build; the known-bug (xfail) entries hit, with
-unexpected passes called out; the documentation deviations.
+(a row per case, a target case named with its target, a column per kernel x device; a
+failing cell shows what was expected and what was observed); the O_DIRECT sweep as one
+table per target kind with a column per kernel x device x target geometry; the behaviour
+changes between consecutive kernels of the same device and library build; the known-bug
+(xfail) entries hit, with unexpected passes called out; the documentation deviations.
 """
 
 from __future__ import annotations
 
+from reports import html
 from reports import results as R
+from reports import vocabulary as V
 
 
 def _md(s) -> str:
@@ -20,7 +24,9 @@ def _cell(r: dict | None) -> str:
         return "—"
     obs = r.get("observed") or ""
     v = r["verdict"]
-    text = f"**{v.upper()}**" if v in R.BAD_VERDICTS else v
+    text = f"**{v.upper()}**" if v in V.BAD or v == "xpass" else v
+    if html._shows_expected(r):
+        obs = f"{obs} (expected {r['expected']})".strip()
     return _md(f"{text} {obs}".strip())
 
 
@@ -39,7 +45,7 @@ def changes_between_kernels(cols: list[R.Column]) -> list[tuple[str, str, str, s
             if ra is None or rb is None:
                 before = _cell(ra)
                 after = _cell(rb)
-            elif ra["verdict"] != rb["verdict"] or R.outcome_key(ra) != R.outcome_key(rb):
+            elif ra["verdict"] != rb["verdict"] or not R.same_outcome(ra, rb, rb.get("expected")):
                 before, after = _cell(ra), _cell(rb)
             else:
                 continue
@@ -55,33 +61,45 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
             meta.setdefault(rid, r)
     lines = [f"# {title}", ""]
     lines += ["## Columns", "",
-              "| column | kernel | device | distro | glibc | liburing | libaio | vm | files | pass | fail | skip | other |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| column | kernel | device | distro | glibc | liburing | libaio | vm | files | results | verdicts |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in cols:
         run = c.runs[0]
         vm = run.vm
         vm_text = ", ".join(f"{k} {vm[k]}" for k in ("qemu", "accel", "boot_path", "fs") if vm.get(k)) or "host"
         if isinstance(vm.get("kernel"), dict) and vm["kernel"].get("package"):
             vm_text = f"{vm['kernel']['package']} {vm['kernel'].get('version', '')}, " + vm_text
-        counts = {v: sum(1 for r in c.results.values() if r["verdict"] == v) for v in R.VERDICTS}
-        other = len(c.results) - counts["pass"] - counts["fail"] - counts["skip"]
+        counts = {v: 0 for v in R.VERDICTS}
+        for r in c.results.values():
+            counts[r["verdict"]] += 1
+        verdicts = ", ".join(f"{v} {n}" for v, n in counts.items() if n)
         cut = " (cut short)" if any(r.truncated for r in c.runs) else ""
         lines.append("| " + " | ".join(_md(x) for x in (
             c.label, run.environment.get("kernel_release", "?"), c.device,
             run.environment.get("distro", "?"), _lib(run, "glibc"), _lib(run, "liburing"),
-            _lib(run, "libaio"), vm_text, f"{len(c.runs)}{cut}", counts["pass"], counts["fail"],
-            counts["skip"], other)) + " |")
+            _lib(run, "libaio"), vm_text, f"{len(c.runs)}{cut}", len(c.results), verdicts)) + " |")
     lines.append("")
 
     for iface in R.INTERFACES + tuple(sorted({meta[i]["interface"] for i in ids} - set(R.INTERFACES))):
-        rows = [rid for rid in ids if meta[rid]["interface"] == iface]
+        # Target cases are in the O_DIRECT sweep tables below.
+        rows = [rid for rid in ids if meta[rid]["interface"] == iface and not R.target_name(meta[rid])]
         if not rows:
             continue
         lines += [f"## {iface}", "", "| case | " + " | ".join(_md(c.label) for c in cols) + " |",
                   "| --- |" + " --- |" * len(cols)]
         for rid in rows:
-            lines.append(f"| {_md(meta[rid]['case'])} | " +
+            lines.append(f"| {_md(R.row_label(meta[rid]))} | " +
                          " | ".join(_cell(c.results.get(rid)) for c in cols) + " |")
+        lines.append("")
+
+    sweep = html.dio_sweep(cols)
+    for kind, heads, rows in sweep:
+        lines += [f"## O_DIRECT sweep: {_md(kind)}", "",
+                  "| case | " + " | ".join(_md(f"{cols[i].label} {name}" + (f" ({g})" if g else ""))
+                                          for i, name, g in heads) + " |",
+                  "| --- |" + " --- |" * len(heads)]
+        for key in sorted(rows, key=R.case_sort_key):
+            lines.append(f"| {_md(key)} | " + " | ".join(_cell(rows[key].get((i, name))) for i, name, _ in heads) + " |")
         lines.append("")
 
     lines += ["## Behaviour changes between consecutive kernels", ""]

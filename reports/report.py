@@ -2,8 +2,9 @@
 files or directories) into DIR/report.html (self-contained) and DIR/summary.md.
 
 A writer never overwrites: if either output exists, nothing is written and the exit status
-is 2 with one line on stderr. Bad input is also exit 2; otherwise 0 (the verdicts inside
-the results do not change the exit status: judging them is the gate's job).
+is 2 with one line on stderr. Bad input (another schema version, an unknown verdict, a file
+cut short without --partial) is also exit 2, with nothing written; otherwise 0 (the
+verdicts inside the results do not change the exit status: judging them is the gate's job).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="+", metavar="RESULT", help="result file (.json/.jsonl) or directory")
     ap.add_argument("--out", required=True, help="output directory (created if absent)")
     ap.add_argument("--title", default="aioharness compatibility report")
+    ap.add_argument("--partial", action="store_true",
+                    help="read result files cut short (a killed run) up to their last complete result")
     try:
         args = ap.parse_args(argv)
     except R.InputError as e:
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if existing:
             raise R.InputError(f"{existing[0]}: exists; refusing to overwrite")
         notes: list[str] = []
-        cols = R.columns(R.load(args.inputs, notes))
+        cols = R.columns(R.load(args.inputs, notes, partial=args.partial))
         pages = {"report.html": html.render(cols, args.title),
                  "summary.md": markdown.render(cols, args.title)}
         os.makedirs(args.out, exist_ok=True)

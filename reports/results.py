@@ -2,10 +2,16 @@
 
 Every view (HTML, Markdown, the gate) is rendered from this one model, so the rules for
 reading a result set live here: a file is a JSON document or a JSONL stream; a directory
-is every *.json/*.jsonl under it; a JSON document cut short by a killed run (the harness
-streams header, results, summary) is read up to its last complete result and marked
-truncated. Runs with the same kernel x device x library build (VM matrix shards) merge
-into one column. Anything that is not a result document is an InputError (exit 2).
+is every *.json/*.jsonl under it. Verdicts, their classes and the interfaces come from the
+harness's vocabulary (reports/vocabulary.py), never from a list of our own.
+
+Nothing is dropped silently. Bad input is an InputError (one line naming the file, exit 2):
+another schema version, an unknown verdict, a result without an id, an id twice in one
+document, and a document cut short (a killed run: no summary, or a partial last result)
+unless the caller asks for `partial` reading, which keeps its complete results and marks
+the run truncated. Runs of one kernel x device x library build merge into one column when
+their ids are disjoint (VM matrix shards); runs that share ids (two runs of one
+environment) become separate columns, each labelled with its file.
 """
 
 from __future__ import annotations
@@ -16,18 +22,17 @@ import fnmatch
 import json
 import os
 import re
+import signal
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA = "aioharness-result/1"
+from reports import vocabulary as V
 
-# Verdicts of the harness and the VM orchestrator (STYLE.md "Verdicts").
-VERDICTS = ("pass", "fail", "skip", "xfail", "xpass", "broken", "timeout", "crash",
-            "boot-failed", "kernel-panic", "no-result")
-# Verdicts that mean "something went wrong", as the harness's exit status 1 does.
-BAD_VERDICTS = frozenset({"fail", "xpass", "broken", "timeout", "crash",
-                          "boot-failed", "kernel-panic", "no-result"})
-INTERFACES = ("kernel-aio", "libaio", "posix-aio", "io_uring")
+SCHEMA = "aioharness-result/1"
+VERDICTS = V.VERDICTS
+# Verdicts that mean "something went wrong" (class bad; xpass is neutral: news, not failure).
+BAD_VERDICTS = V.BAD
+INTERFACES = V.INTERFACES
 
 
 class InputError(Exception):
@@ -90,14 +95,15 @@ class Run:
 
 @dataclasses.dataclass
 class Column:
-    """One report column: all runs of one kernel x device [x library build]."""
+    """One report column: the runs of one kernel x device [x library build] whose ids are
+    disjoint (shards of one target), or one run of several of one environment."""
     kernel: str
     device: str
     library: str
     label: str = ""
     runs: list[Run] = dataclasses.field(default_factory=list)
     results: dict[str, dict] = dataclasses.field(default_factory=dict)
-    duplicates: list[str] = dataclasses.field(default_factory=list)
+    instance: int = 0  # 1, 2, ... when several runs of one environment share ids
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -118,11 +124,13 @@ def _check_result(obj: Any, where: str) -> dict:
     for key in ("id", "verdict"):
         if not isinstance(obj.get(key), str) or not obj.get(key):
             raise InputError(f"{where}: result without a string '{key}'")
-    if obj["verdict"] not in VERDICTS:
-        raise InputError(f"{where}: result {obj['id']}: unknown verdict '{obj['verdict']}'")
+    if not V.check_verdict(obj["verdict"]):
+        raise InputError(f"{where}: result {obj['id']}: unknown verdict {obj['verdict']!r} "
+                         f"(the vocabulary has {', '.join(V.VERDICTS)})")
     # Fill the derived fields a minimal writer may omit, from the id "area.case@interface".
     # (A VM-level row for a case the guest never finished may carry nulls for these.)
     case, _, iface = obj["id"].partition("@")
+    iface = iface.split("/", 1)[0]  # "posix-aio/loop-512": a target case
     for key, value in (("case", case), ("interface", iface), ("area", case.split(".", 1)[0])):
         if not obj.get(key):
             obj[key] = value
@@ -150,14 +158,21 @@ def _make_run(path: str, header: dict, results: Iterable[Any], summary, truncate
     by_id: dict[str, dict] = {}
     for i, r in enumerate(results):
         r = _check_result(r, f"{path}: results[{i}]")
-        # A rerun of one id inside a single document (e.g. after a VM reboot) keeps the last.
+        if r["id"] in by_id:
+            raise InputError(f"{path}: results[{i}]: id {r['id']} appears twice in one document")
         by_id[r["id"]] = r
     return Run(path=path, tool=header.get("tool") or {}, run=header.get("run") or {},
                environment=header["environment"], results=by_id,
                summary=summary if isinstance(summary, dict) else None, truncated=truncated)
 
 
-def _salvage_prefix(path: str, text: str) -> Run:
+def _cut_short(path: str, partial: bool, complete: int) -> None:
+    if not partial:
+        raise InputError(f"{path}: cut short (no summary: a run killed mid-way?); "
+                         f"--partial reads its {complete} complete result(s)")
+
+
+def _salvage_prefix(path: str, text: str, partial: bool) -> Run:
     """Reads a streamed JSON document cut short: the header before "results", then each
     complete result; a partial last result is dropped."""
     m = re.search(r'"results"\s*:\s*\[', text)
@@ -180,10 +195,11 @@ def _salvage_prefix(path: str, text: str) -> Run:
         except json.JSONDecodeError:
             break
         results.append(obj)
+    _cut_short(path, partial, len(results))
     return _make_run(path, header, results, None, truncated=True)
 
 
-def _load_jsonl(path: str, text: str) -> Run:
+def _load_jsonl(path: str, text: str, partial: bool) -> Run:
     header = None
     results, summary = [], None
     lines = text.splitlines()
@@ -193,24 +209,21 @@ def _load_jsonl(path: str, text: str) -> Run:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            if n == len(lines):  # a killed run leaves a partial last line
+            if n == len(lines) and partial:  # a killed run leaves a partial last line
                 break
             raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind == "environment":
-            header = dict(obj)
-            if "environment" not in header:
-                header = {k: v for k, v in obj.items() if k not in ("type", "schema", "tool", "run")}
-                header = {"schema": obj.get("schema", SCHEMA), "tool": obj.get("tool"),
-                          "run": obj.get("run"), "environment": header}
-            header.setdefault("schema", SCHEMA)
+            header = {"schema": obj.get("schema"), "tool": obj.get("tool"), "run": obj.get("run"),
+                      "environment": obj.get("environment")}
             _check_header(header, f"{path}:{n}")
         elif kind == "result":
             if header is None:
                 raise InputError(f"{path}:{n}: result before the environment line")
             results.append({k: v for k, v in obj.items() if k != "type"})
         elif kind == "summary":
-            summary = {k: v for k, v in obj.items() if k != "type"}
+            summary = obj.get("summary") if isinstance(obj.get("summary"), dict) else \
+                {k: v for k, v in obj.items() if k != "type"}
         elif isinstance(kind, str) and kind.startswith("aioh-"):
             # The VM orchestrator's raw guest stream (vm/results.py); the result document
             # it merges from such streams is the .json next to it.
@@ -219,23 +232,27 @@ def _load_jsonl(path: str, text: str) -> Run:
             raise InputError(f"{path}:{n}: unknown line type {kind!r}")
     if header is None:
         raise InputError(f"{path}: no environment line")
+    if summary is None:
+        _cut_short(path, partial, len(results))
     return _make_run(path, header, results, summary, truncated=summary is None)
 
 
-def load_file(path: str) -> Run:
+def load_file(path: str, partial: bool = False) -> Run:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: {e}") from None
     if path.endswith(".jsonl"):
-        return _load_jsonl(path, text)
+        return _load_jsonl(path, text, partial)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
-        return _salvage_prefix(path, text)
+        return _salvage_prefix(path, text, partial)
     _check_header(doc, path)
     if not isinstance(doc.get("results"), list):
         raise InputError(f"{path}: 'results' is not an array")
+    if "summary" not in doc:
+        _cut_short(path, partial, len(doc["results"]))
     return _make_run(path, doc, doc["results"], doc.get("summary"), truncated="summary" not in doc)
 
 
@@ -256,17 +273,30 @@ def expand(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def load(paths: Iterable[str], notes: list[str] | None = None) -> list[Run]:
+def load(paths: Iterable[str], notes: list[str] | None = None, partial: bool = False) -> list[Run]:
     """Loads files as given (each must be a result document) and the result documents in
     directories; a directory's other JSON files (a matrix summary, a gate report) are passed
-    over with a note, since result sets are published next to such files."""
+    over with a note, since result sets are published next to such files. A file named
+    twice (directly and through its directory) is read once."""
     runs = []
+    seen: set[str] = set()
+    formats: dict[str, Run] = {}  # one run written as JSON and as JSONL is one run
     for p in paths:
         for f in expand([p]):
+            real = os.path.realpath(f)
+            if real in seen:
+                continue
+            seen.add(real)
             try:
-                run = load_file(f)
+                run = load_file(f, partial)
                 # Pages name files independently of where they were rendered from.
                 run.name = os.path.relpath(f, p) if os.path.isdir(p) else os.path.basename(f)
+                same = formats.get(_identity(run))
+                if same is not None:
+                    if notes is not None:
+                        notes.append(f"{f}: the run of {same.path} in another format; read once")
+                    continue
+                formats[_identity(run)] = run
                 runs.append(run)
             except NotResult as e:
                 if not os.path.isdir(p):
@@ -278,19 +308,29 @@ def load(paths: Iterable[str], notes: list[str] | None = None) -> list[Run]:
     return runs
 
 
+def _identity(run: Run) -> str:
+    """The same harness invocation (start time, host, argv) with the same verdicts: one run
+    written in two formats (`--output json:... --output jsonl:...`), not two runs."""
+    return json.dumps([run.run.get("started"), run.run.get("host"), run.run.get("argv"),
+                       sorted((i, r["verdict"]) for i, r in run.results.items())])
+
+
 def columns(runs: list[Run]) -> list[Column]:
-    """Merges runs into columns ordered by device, library build, then kernel version.
-    The library build appears in a label only when one kernel x device has several."""
-    cols: dict[tuple, Column] = {}
+    """Merges runs into columns ordered by device, library build, then kernel version: the
+    runs of one environment whose ids are disjoint share a column; a run that repeats an id
+    of that column starts another one (labelled "#2 (file)"), so no result is hidden."""
+    groups: dict[tuple, list[Column]] = {}
     for run in runs:
         key = (run.kernel, run.device, run.library_build)
-        col = cols.setdefault(key, Column(*key))
+        cols = groups.setdefault(key, [])
+        col = next((c for c in cols if not (c.results.keys() & run.results.keys())), None)
+        if col is None:
+            col = Column(*key, instance=len(cols) + 1)
+            cols.append(col)
         col.runs.append(run)
-        for rid, r in run.results.items():
-            if rid in col.results:
-                col.duplicates.append(rid)
-            col.results[rid] = r
-    ordered = sorted(cols.values(), key=lambda c: (c.device, c.library, kernel_sort_key(c.kernel)))
+        col.results.update(run.results)
+    ordered = sorted((c for cols in groups.values() for c in cols),
+                     key=lambda c: (c.device, c.library, kernel_sort_key(c.kernel), c.instance))
     libs_per_kd: dict[tuple, set] = {}
     for c in ordered:
         libs_per_kd.setdefault((c.kernel, c.device), set()).add(c.library)
@@ -298,6 +338,8 @@ def columns(runs: list[Run]) -> list[Column]:
         c.label = f"{c.kernel} × {c.device}"
         if len(libs_per_kd[(c.kernel, c.device)]) > 1:
             c.label += f" × {c.library}"
+        if len(groups[c.key]) > 1:
+            c.label += f" #{c.instance} ({', '.join(r.name or os.path.basename(r.path) for r in c.runs)})"
     return ordered
 
 
@@ -306,11 +348,18 @@ def neighbours(cols: list[Column]) -> dict[int, int]:
     prev: dict[int, int] = {}
     last: dict[tuple, int] = {}
     for i, c in enumerate(cols):  # cols are sorted by (device, library, kernel)
-        group = (c.device, c.library)
+        group = (c.device, c.library, c.instance)
         if group in last:
             prev[i] = last[group]
         last[group] = i
     return prev
+
+
+def _token(o: dict) -> str:
+    token = o.get("errno") or o.get("sym")
+    if token is None:
+        token = o.get("value")
+    return str(token)
 
 
 def outcome_key(r: dict) -> tuple:
@@ -318,22 +367,78 @@ def outcome_key(r: dict) -> tuple:
     fixed by each interface's convention, so they are not part of the outcome."""
     obs = r.get("observations") or []
     if obs:
-        out = []
-        for o in obs:
-            token = o.get("errno") or o.get("sym")
-            if token is None:
-                token = o.get("value")
-            out.append((str(token), str(o.get("phase", ""))))
-        return tuple(out)
+        return tuple((_token(o), str(o.get("phase", ""))) for o in obs)
     return tuple((t.rpartition("@")[0], t.rpartition("@")[2])
                  for t in (s.strip() for s in (r.get("observed") or "").split(",")) if t)
+
+
+def signal_number(name: str) -> int | None:
+    """SIGSEGV -> 11 (this machine's numbering, which is the harness's)."""
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        return None
+
+
+def _same_token(a: str, b: str, alternatives: frozenset[str]) -> bool:
+    if a == b:
+        return True
+    # One outcome spelled two ways: a death by signal as its name (SIGSEGV) or, in files
+    # written before the harness named it, its number (11).
+    for x, y in ((a, b), (b, a)):
+        if x.startswith("SIG") and y.lstrip("-").isdigit() and signal_number(x) == int(y):
+            return True
+    # Both are answers the row declares equally right (an expectation with `|`, which the
+    # table requires a `why` for).
+    return a in alternatives and b in alternatives
+
+
+def expectation_alternatives(expected: str) -> list[frozenset[str]]:
+    """"0|-1@completion, 16@completion" -> [{"0", "-1"}, {"16"}]."""
+    out = []
+    for step in (s.strip() for s in (expected or "").split(",")):
+        if step:
+            out.append(frozenset(t.strip() for t in step.rpartition("@")[0].split("|")))
+    return out
+
+
+def same_outcome(a: dict, b: dict, expected: str | None = None) -> bool:
+    """Whether two results observed the same outcome: the same (token, phase) sequence,
+    where a signal by name equals it by number, and where `expected` (the row's
+    expectation) allows alternatives at a step, any two of them are equal there."""
+    ka, kb = outcome_key(a), outcome_key(b)
+    if len(ka) != len(kb):
+        return False
+    alts = expectation_alternatives(expected) if expected else []
+    for i, ((ta, pa), (tb, pb)) in enumerate(zip(ka, kb)):
+        allowed = alts[i] if i < len(alts) and len(alts[i]) > 1 else frozenset()
+        if pa != pb or not _same_token(ta, tb, allowed):
+            return False
+    return True
 
 
 def glob_match(pattern: str, text: str) -> bool:
     return fnmatch.fnmatchcase(text, pattern)
 
 
+def target_name(r: dict) -> str:
+    """The O_DIRECT target a case ran on ("" for an ordinary case): the result's target
+    record, else the id's "@interface/target" suffix."""
+    t = r.get("target")
+    if isinstance(t, dict) and t.get("name"):
+        return str(t["name"])
+    iface = r["id"].partition("@")[2]
+    return iface.partition("/")[2]
+
+
+def row_label(r: dict) -> str:
+    """A row's case, with its target when it has one: "dio.open on loop-512"."""
+    t = target_name(r)
+    return f"{r['case']} on {t}" if t else r["case"]
+
+
 def case_sort_key(rid: str) -> tuple:
     case, _, iface = rid.partition("@")
+    iface, _, target = iface.partition("/")
     order = INTERFACES.index(iface) if iface in INTERFACES else len(INTERFACES)
-    return (case, order, iface)
+    return (case, target, order, iface)

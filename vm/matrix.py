@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import catalog, deps, devfaults, kernel, libs, qemu, shard
-from .phases import VM_VERDICTS
-from .results import TEST_VERDICTS, document, vm_result
+from reports import vocabulary as V
+
+from .results import document, vm_result
 from .run import Options, run_target, stem
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +91,7 @@ class Progress:
 
 
 def summary_table(rows: list[tuple[str, dict]]) -> str:
-    cols = ["total", *dict.fromkeys(TEST_VERDICTS + VM_VERDICTS)]
+    cols = ["total", *V.VERDICTS]
     head = f"{'kernel x device':<36}" + "".join(f"{c:>13}" if len(c) > 7 else f"{c:>8}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, s in rows:
@@ -294,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(dict(rows), indent=2) + "\n")
     except FileExistsError:
         print(f"matrix: {out}/matrix-summary.shard{i}of{n}.json exists; not overwritten", file=sys.stderr)
-    bad = any("total" not in s or s.get("fail") or s.get("total") == 0 or
-              any(s.get(v) for v in VM_VERDICTS + ("broken", "timeout", "crash", "xpass"))
+    bad = any("total" not in s or s.get("total") == 0 or any(s.get(v) for v in V.FAILS_RUN)
               for _, s in rows)
     return 1 if bad else 0

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reports import vocabulary as V
+
 PHASES = ("fetch", "build-guest", "boot", "setup", "run", "collect")
-VM_VERDICTS = ("boot-failed", "kernel-panic", "timeout", "no-result")
+# The vocabulary's VM-only verdicts, and timeout (no progress), which the harness also writes.
+VM_VERDICTS = V.VM_ONLY + ("timeout",)
 
 PANIC_RE = re.compile(r"Kernel panic - not syncing")
 MARK_RE = re.compile(r"^AIOH-PHASE (\S+)", re.M)

@@ -12,9 +12,10 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from .phases import VM_VERDICTS
+from reports import vocabulary as V
 
-TEST_VERDICTS = ("pass", "fail", "skip", "xfail", "xpass", "broken", "timeout", "crash")
+# The verdicts a guest's harness writes (the vocabulary's, reports/vocabulary.json).
+TEST_VERDICTS = V.HARNESS_VERDICTS
 
 
 @dataclass
@@ -79,7 +80,7 @@ def vm_result(case: dict, verdict: str, reason: str, phase: str, boot: int, exce
 
 
 def summarize(results: list[dict]) -> dict:
-    keys = tuple(dict.fromkeys(TEST_VERDICTS + VM_VERDICTS))   # `timeout` is in both
+    keys = V.VERDICTS
     summary: dict = {"total": len(results), **{k: 0 for k in keys}, "by_interface": {}}
     for r in results:
         v = r.get("verdict", "broken")

@@ -3,11 +3,13 @@ root, the harness binary when it has been built, and one real host run made with
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ def result(rid: str, verdict: str = "pass", observed: str = "EBADF@submit", **kw
         if token.lstrip("-").isdigit():
             o["value"] = int(token)
         elif token.startswith("E"):
-            o["errno"] = token
+            o["errno"], o["errno_num"] = token, getattr(errno, token, 0)
         else:
             o["sym"] = token
         obs.append(o)
@@ -60,6 +62,7 @@ def document(results: list[dict], kernel: str = "6.1.0-28-amd64", device: str | 
             "interfaces": {i: {"available": True, "reason": ""}
                            for i in ("io_uring", "kernel-aio", "libaio", "posix-aio")},
             "scratch": {"path": "/tmp/aioh-x", "fs": "ext4"},
+            "info": {"kernel_release": kernel},
             "vm": vm,
         },
         "results": results,
@@ -89,21 +92,58 @@ def harness_bin() -> str:
     return path
 
 
+def run_harness(harness: str, out: Path, *args: str, formats=("json", "jsonl", "junit", "ktap"),
+                timeout: int = 1500, env: dict | None = None) -> subprocess.CompletedProcess:
+    """One harness run writing every format in `formats` to out/run.<format> (one
+    --output FORMAT:PATH each), with a scratch dir of its own."""
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=out))
+    outputs = [f"--output={f}:{out / f'run.{f}'}" for f in formats]
+    try:
+        return subprocess.run([harness, *args, *outputs, "--scratch", str(scratch), "--color", "never"],
+                              capture_output=True, text=True, timeout=timeout,
+                              env=dict(os.environ, **(env or {})))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def host_run_dir(harness_bin, tmp_path_factory) -> Path:
     """One real host run of the whole suite (or $AIOH_REPORT_FILTER; $AIOH_CASES for another
-    case directory), written as JSON, JSONL, JUnit and KTAP by one harness invocation each
-    (the formats must describe the same cases)."""
+    case directory), every format from the same run: run.json, run.jsonl, run.junit and
+    run.ktap. $AIOH_HOST_RUN names a directory where scripts/test already made that run
+    (ci/host-run.sh), so the catalog runs once per test suite."""
+    given = os.environ.get("AIOH_HOST_RUN")
+    if given:
+        d = Path(given)
+        missing = [f for f in ("run.json", "run.jsonl", "run.junit", "run.ktap") if not (d / f).is_file()]
+        assert not missing, f"$AIOH_HOST_RUN={given} lacks {missing}"
+        return d
     out = tmp_path_factory.mktemp("host-run")
     flt = os.environ.get("AIOH_REPORT_FILTER", "*")
     cases = ["--cases", os.environ["AIOH_CASES"]] if os.environ.get("AIOH_CASES") else []
-    for fmt in ("json", "jsonl", "junit", "ktap"):
-        scratch = out / f"scratch-{fmt}"
-        scratch.mkdir()
-        p = subprocess.run([harness_bin, "--interface", "all", "--filter", flt, "--format", fmt,
-                            "--output", str(out / f"run.{fmt}"), "--scratch", str(scratch),
-                            "--timeout", "10", *cases], capture_output=True, text=True, timeout=1500)
-        # Exit 1 means some case failed: still a valid run to report on. 2 is bad usage.
-        assert p.returncode in (0, 1), f"harness --format {fmt} exited {p.returncode}: {p.stderr[-2000:]}"
-        shutil.rmtree(scratch, ignore_errors=True)
+    p = run_harness(harness_bin, out, "--interface", "all", "--filter", flt, "--timeout", "10", *cases)
+    # Exit 1 means some case failed: still a valid run to report on. 2 is bad usage.
+    assert p.returncode in (0, 1), f"harness exited {p.returncode}: {p.stderr[-2000:]}"
     return out
+
+
+FIXTURE_CASES = ROOT / "tests" / "fixtures" / "cases-outputs"
+
+
+@pytest.fixture(scope="session")
+def fixture_runs(harness_bin, tmp_path_factory) -> dict[str, Path]:
+    """Real runs of tests/fixtures/cases-outputs: "ok" holds a pass, a skip, an xfail and an
+    xpass (exit 0), "failing" adds the row that fails (exit 1); every format of each."""
+    runs = {}
+    for name, flt, want in (("ok", ["outputs.plain-pass*", "outputs.needs-a-vm*", "outputs.known-defect*",
+                                    "outputs.defect-gone*"], 0),
+                            ("failing", ["outputs.*"], 1)):
+        out = tmp_path_factory.mktemp(f"fixture-{name}")
+        args = ["--cases", str(FIXTURE_CASES), "--interface", "all"]
+        for f in flt:
+            args += ["--filter", f]
+        p = run_harness(harness_bin, out, *args, timeout=300)
+        assert p.returncode == want, f"fixture run {name}: exit {p.returncode}: {p.stdout[-2000:]} {p.stderr[-2000:]}"
+        runs[name] = out
+    return runs

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
 
-from conftest import document, result, run_script, write
+from conftest import ROOT, document, result, run_script, write
 
 BASE = [
     result("errors.bad-fd@libaio"),
@@ -229,6 +230,8 @@ def test_truncated_new_run(tmp_path):
     cut = text.index('"cancel.inflight@posix-aio"') - 20
     (tmp_path / "n.json").write_text(text[:cut])
     p = run_script("gate", b, str(tmp_path / "n.json"))
+    assert p.returncode == 2 and "n.json: cut short" in p.stderr, p.stdout + p.stderr
+    p = run_script("gate", "--partial", b, str(tmp_path / "n.json"))
     assert p.returncode == 1, p.stdout + p.stderr
     assert "disappeared" in p.stdout and "cancel.inflight@posix-aio" in p.stdout
     assert "errors.bad-fd@libaio" not in p.stdout  # compared and unchanged
@@ -262,3 +265,68 @@ def test_real_broken_library_build(harness_bin, tmp_path):
     assert any("convention" in c["new"] for c in regs), regs[:3]
     for c in regs:
         assert c["id"] in p.stdout
+
+
+def test_signal_by_name_and_by_number_is_one_outcome(tmp_path):
+    """A baseline written before the harness named signals (11@wait) against a run that
+    names them (SIGSEGV@wait): no change; another signal is one."""
+    old = [result("libaio.destroyed-ctx@libaio", observed="11@wait")]
+    b = write(tmp_path / "b.json", document(old))
+    same = write(tmp_path / "n.json", document([result("libaio.destroyed-ctx@libaio", observed="SIGSEGV@wait")]))
+    other = write(tmp_path / "o.json", document([result("libaio.destroyed-ctx@libaio", observed="SIGBUS@wait")]))
+    p = run_script("gate", b, same)
+    assert p.returncode == 0 and "0 regression(s), 0 allowed, 0 other" in p.stdout, p.stdout
+    p = run_script("gate", b, other)
+    assert p.returncode == 1 and "SIGBUS@wait" in p.stdout, p.stdout
+
+
+def test_alternatives_of_a_passing_row_do_not_flap(tmp_path):
+    """A row whose expectation allows alternatives (0|-1, with a why): both passing, a move
+    between them is listed, not a regression; a value outside them still is."""
+    exp = "0|-1@completion, 16@completion"
+    b = write(tmp_path / "b.json", document([result("posix-status.x@posix-aio", observed="0@completion, 16@completion",
+                                                    expected=exp)]))
+    n = write(tmp_path / "n.json", document([result("posix-status.x@posix-aio", observed="-1@completion, 16@completion",
+                                                    expected=exp)]))
+    p = run_script("gate", b, n)
+    assert p.returncode == 0 and "0 regression(s), 0 allowed, 1 other" in p.stdout, p.stdout
+    # Pinned to one value, the same move is a regression.
+    b1 = write(tmp_path / "b1.json", document([result("posix-status.x@posix-aio", observed="0@completion, 16@completion",
+                                                      expected="0@completion, 16@completion")]))
+    n1 = write(tmp_path / "n1.json", document([result("posix-status.x@posix-aio", observed="-1@completion, 16@completion",
+                                                      expected="0@completion, 16@completion")]))
+    assert run_script("gate", b1, n1).returncode == 1
+
+
+def test_an_xpass_does_not_fail_the_gate(tmp_path):
+    """xpass is neutral (vocabulary): a known defect that stopped reproducing is listed."""
+    xf = {"reason": "early return", "ref": "linux commit 0123abcd"}
+    b = write(tmp_path / "b.json", document([result("wait.x@libaio", verdict="xfail", observed="0@wait", xfail=xf)]))
+    n = write(tmp_path / "n.json", document([result("wait.x@libaio", verdict="xpass", observed="1@wait", xfail=xf)]))
+    p = run_script("gate", b, n, "--json", str(tmp_path / "c.json"))
+    assert p.returncode == 0, p.stdout  # the outcome moved from the defect to what the row expects: a fix
+    kinds = {c["kind"]: c["regression"] for c in json.loads((tmp_path / "c.json").read_text())["changes"]}
+    assert kinds == {"verdict": False, "outcome": False}
+    assert "xpass" in p.stdout
+
+
+BASELINE = ROOT / "reports" / "baseline"
+
+
+def test_real_host_run_against_the_committed_baseline(host_run_dir):
+    """The whole catalog on this machine, gated against the committed host baseline with
+    its allow-list: no regression. (The baseline is this machine's; on another kernel the
+    outcomes may legitimately differ, so the test applies where the kernel is the one the
+    baseline was made on.)"""
+    if os.environ.get("AIOH_REPORT_FILTER") or os.environ.get("AIOH_CASES"):
+        pytest.skip("the host run is filtered or uses another case directory")
+    base = BASELINE / "results" / "host.json"
+    # The version, not the release: a machine's local suffix (-fc-v782) changes between boots.
+    def version(path):
+        release = json.loads(path.read_text())["environment"]["kernel_release"]
+        return re.match(r"[0-9.]*", release).group(0)
+    here, made_on = version(host_run_dir / "run.json"), version(base)
+    if here != made_on:
+        pytest.skip(f"the host baseline is from kernel {made_on}; this is {here}")
+    p = run_script("gate", str(base), str(host_run_dir / "run.json"), "--allow", str(BASELINE / "allow.toml"))
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr

@@ -5,9 +5,12 @@ case x interface, skips and failures with their reasons."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
+from conftest import ROOT
 from reports import junit
 
 VALID = """<?xml version="1.0" encoding="UTF-8"?>
@@ -48,23 +51,75 @@ def test_invalid_reports(what, old, new):
         junit.check(VALID.replace(old, new, 1))
 
 
+XSD = ROOT / "reports" / "schema" / "junit-10.xsd"
+
+
+def xmllint(path) -> subprocess.CompletedProcess:
+    """The Jenkins JUnit schema (junit-10.xsd, reports/schema/) checked by libxml2's xmllint."""
+    if not shutil.which("xmllint"):
+        pytest.skip("xmllint is not installed (apt-get install libxml2-utils)")
+    return subprocess.run(["xmllint", "--noout", "--schema", str(XSD), str(path)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def junitparser_cases(path):
+    junitparser = pytest.importorskip("junitparser", reason="python3-junitparser is not installed")
+    xml = junitparser.JUnitXml.fromfile(str(path))
+    return [(suite, case) for suite in xml for case in suite]
+
+
 def test_harness_junit_output(host_run_dir):
-    """The harness's real JUnit: loadable, one testcase per case x interface (the ids of the
-    JSON run), every skip and failure with its reason, each failure/error typed with the
-    verdict it stands for. (Formats come from separate runs, so verdicts are not compared
-    across them: a case may legitimately come out differently from one run to the next.)"""
-    cases = junit.check((host_run_dir / "run.junit").read_text())
-    results = json.loads((host_run_dir / "run.json").read_text())["results"]
+    """The harness's real JUnit, from the same run as its JSON: valid to the Jenkins schema,
+    loadable in junitparser, one testcase per case x interface, each verdict in the element
+    the vocabulary maps it to (a verdict that fails the run is a failure or error, skip and
+    xfail are skipped, xpass passes and says so), suites with time, timestamp and hostname."""
+    from reports import vocabulary as V
+    path = host_run_dir / "run.junit"
+    p = xmllint(path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    cases = junit.check(path.read_text())
+    results = {r["id"]: r for r in json.loads((host_run_dir / "run.json").read_text())["results"]}
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "a case appears twice"
-    assert sorted(names) == sorted(r["id"] for r in results), "not one testcase per case x interface"
+    assert sorted(names) == sorted(results), "not one testcase per case x interface"
     for c in cases:
+        v = results[c.name]["verdict"]
         assert c.classname.startswith("aioharness."), c
-        if c.status == "skipped":
-            assert c.message.strip(), f"{c.name}: <skipped> without its reason"
-        elif c.status == "failure":
-            assert c.type in ("fail", "xpass"), (c.name, c.type)
-            assert c.message.strip(), f"{c.name}: <failure> without its reason"
-        elif c.status == "error":
-            assert c.type in ("timeout", "crash", "broken"), (c.name, c.type)
-            assert c.message.strip(), f"{c.name}: <error> without its reason"
+        want = ("failure" if v == "fail" else "error" if v in V.FAILS_RUN else
+                "skipped" if v in ("skip", "xfail") else "pass")
+        assert c.status == want, (c.name, v, c.status)
+        if c.status in ("skipped", "failure", "error"):
+            assert c.message.strip(), f"{c.name}: <{c.status}> without its reason"
+        if c.status in ("failure", "error"):
+            assert c.type == v, (c.name, c.type)
+    for suite, case in junitparser_cases(path):
+        assert suite.time is not None and suite.timestamp and suite.hostname, suite.name
+    assert len(junitparser_cases(path)) == len(results)
+
+
+def test_junit_with_control_characters(fixture_runs):
+    """A run whose sources and known-defect reasons hold ESC, BEL, backspace, DEL, SOH, a
+    newline, '<', '&' and quotes: the JUnit is valid XML 1.0 (no `&#x1b;`), validates against
+    the Jenkins schema, loads in junitparser, and keeps the text readable; an xpass is a
+    passed testcase whose system-out says XPASS."""
+    for name in ("ok", "failing"):
+        path = fixture_runs[name] / "run.junit"
+        text = path.read_text(encoding="utf-8")
+        assert "&#x1" not in text and "\x1b" not in text
+        p = xmllint(path)
+        assert p.returncode == 0, p.stderr[-3000:]
+        got = {case.name: (suite, case) for suite, case in junitparser_cases(path)}
+        results = json.loads((fixture_runs[name] / "run.json").read_text())["results"]
+        assert sorted(got) == sorted(r["id"] for r in results)
+    got = {case.name: case for _, case in junitparser_cases(fixture_runs["ok"] / "run.junit")}
+    xpass = got["outputs.defect-gone@kernel-aio"]
+    assert not xpass.result and "XPASS" in (xpass.system_out or "")
+    xfail = got["outputs.known-defect@kernel-aio"]
+    assert [type(r).__name__ for r in xfail.result] == ["Skipped"]
+    assert "\u241b[1mbold" in xfail.result[0].message  # ESC shown as its Control Picture
+    assert "fixture ref \u2401\u241f" in xfail.result[0].message
+    skip = got["outputs.needs-a-vm@kernel-aio"]
+    assert [type(r).__name__ for r in skip.result] == ["Skipped"] and "vm_guest" in skip.result[0].message
+    fail = {case.name: case for _, case in junitparser_cases(fixture_runs["failing"] / "run.junit")}
+    (f,) = fail["outputs.plain-fail@kernel-aio"].result
+    assert type(f).__name__ == "Failure" and "EINVAL" in f.text and "EBADF" in f.text

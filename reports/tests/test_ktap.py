@@ -4,7 +4,15 @@ and against the harness's real `--format ktap` output when build/harness exists.
 
 from __future__ import annotations
 
+import glob
+import inspect
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -166,30 +174,153 @@ def test_should_rules_are_warnings():
 
 def test_harness_ktap_output(host_run_dir):
     """The harness's real KTAP: valid to the spec, one result per case x interface (the ids of
-    the JSON run), every SKIP with its reason, every other non-pass preceded by a diagnostic
-    line naming its verdict ("# <id>: <verdict> ..."), and a known defect written as XFAIL.
-    (Formats come from separate runs, so verdicts are not compared across them.)"""
+    the JSON of the same run), every SKIP with its reason, every other non-pass preceded by a
+    diagnostic line naming its verdict ("# <id>: <verdict> ..."), and each verdict written
+    as kselftest does: a known defect `ok # XFAIL`, one that did not reproduce `ok # XPASS`,
+    "not ok" exactly for the verdicts that fail the run."""
+    from reports import vocabulary as V
     doc = ktap.parse((host_run_dir / "run.ktap").read_text())
     assert not [w for w in doc.warnings if "TIMEOUT" in w or "parent" in w], doc.warnings
     leaves = [t for _, t in doc.walk() if t.subtests is None]
-    results = json.loads((host_run_dir / "run.json").read_text())["results"]
+    results = {r["id"]: r for r in json.loads((host_run_dir / "run.json").read_text())["results"]}
     descs = [t.description for t in leaves]
     assert len(descs) == len(set(descs)), "a case appears twice"
-    assert sorted(descs) == sorted(r["id"] for r in results), "not one result per case x interface"
+    assert sorted(descs) == sorted(results), "not one result per case x interface"
     for t in leaves:
+        verdict = results[t.description]["verdict"]
+        assert t.ok == (verdict not in V.FAILS_RUN), f"line {t.lineno}: {verdict} written as ok={t.ok}"
         if t.directive == "SKIP":
-            assert t.diagnostic, f"{t.description}: SKIP without a reason"
+            assert verdict == "skip" and t.diagnostic, f"{t.description}: SKIP without a reason"
             continue
-        if t.ok and t.directive is None:
+        if verdict == "pass":
+            assert t.directive is None
             continue
         said = [d for d in t.diagnostics if d.startswith(t.description + ": ")]
         assert said, f"line {t.lineno}: {t.description} is {t.status} with no diagnostic naming why"
-        verdict = said[-1][len(t.description) + 2:].split(" ", 1)[0]
-        if verdict == "xfail":
-            # ktap.rst: "XFAIL, which indicates that a test is expected to fail"; its table of
-            # differences from TAP lists the TODO directive as "not recognized" in KTAP.
-            assert t.directive == "XFAIL", (
-                f"line {t.lineno}: {t.description} is xfail, written as "
-                f"{t.directive or 'no directive'}; KTAP wants # XFAIL")
-        else:
-            assert not t.ok, f"line {t.lineno}: {t.description} is {verdict} but 'ok'"
+        assert said[-1][len(t.description) + 2:].split(" ", 1)[0] == verdict
+        want = {"xfail": "XFAIL", "xpass": "XPASS", "timeout": "TIMEOUT", "fail": None}.get(verdict, "ERROR")
+        assert t.directive == want, f"line {t.lineno}: {verdict} written with directive {t.directive}"
+
+
+# ---- real consumers -------------------------------------------------------------------------
+
+def _prove(path):
+    """Debian's perl `prove`, reading the file as a TAP stream (`--exec cat`)."""
+    if not shutil.which("prove"):
+        pytest.skip("prove (perl) is not installed")
+    return subprocess.run(["prove", "-v", "--exec", "cat", str(path)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_prove_passes_a_run_with_known_defects(fixture_runs):
+    """A run whose exit status is 0 with a pass, a skip, an xfail and an xpass: prove says
+    PASS: all its tests successful."""
+    k = (fixture_runs["ok"] / "run.ktap").read_text()
+    assert " # XFAIL " in k and " # XPASS " in k and " # SKIP " in k, k
+    p = _prove(fixture_runs["ok"] / "run.ktap")
+    assert p.returncode == 0 and "Result: PASS" in p.stdout, p.stdout + p.stderr
+    assert "All tests successful." in p.stdout
+
+
+def test_prove_fails_a_failing_run(fixture_runs):
+    p = _prove(fixture_runs["failing"] / "run.ktap")
+    assert p.returncode != 0 and "Result: FAIL" in p.stdout, p.stdout + p.stderr
+    assert "Failed test:  " in p.stdout or "Failed tests:" in p.stdout
+
+
+def test_prove_on_a_full_host_run(host_run_dir):
+    """prove agrees with the harness's exit status on a whole real run."""
+    summary = json.loads((host_run_dir / "run.json").read_text())["summary"]
+    from reports import vocabulary as V
+    failed = any(summary.get(v) for v in V.FAILS_RUN)
+    p = _prove(host_run_dir / "run.ktap")
+    assert ("Result: FAIL" if failed else "Result: PASS") in p.stdout, p.stdout[-3000:]
+
+
+# The rules of the kernel's own KTAP consumer, tools/testing/kunit/kunit_parser.py (Linux
+# 6.x): a result line is TEST_RESULT `^\s*(ok|not ok) ([0-9]+) ?(:?- )?([^#]*)( # .*)?$`; it is
+# SKIPPED when it matches TEST_RESULT_SKIP `... # SKIP ?(.*)$`, else SUCCESS for "ok" and
+# FAILURE for "not ok" (no other directive changes the status); numbers must run 1, 2, ...
+# (else an error is counted); fewer results than the plan is a crashed "missing expected
+# subtest"; anything else is a diagnostic line. The run's status: crashed, else failed, else
+# success when anything passed, else skipped.
+KUNIT_RESULT = re.compile(r"^\s*(ok|not ok) ([0-9]+) ?(:?- )?([^#]*)( # .*)?$")
+KUNIT_SKIP = re.compile(r"^\s*(ok|not ok) ([0-9]+) ?(:?- )?(.*) # SKIP ?(.*)$")
+KUNIT_PLAN = re.compile(r"^\s*1\.\.([0-9]+)")
+
+
+def kunit_rules(text: str) -> dict:
+    lines = text.splitlines()
+    assert lines and re.match(r"^\s*KTAP version 1$", lines[0]), "kunit: no KTAP version line"
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "crashed": 0, "errors": 0, "names": []}
+    plan, expected = None, 1
+    for line in lines[1:]:
+        m = KUNIT_PLAN.match(line)
+        if m and plan is None and expected == 1:
+            plan = int(m.group(1))
+            continue
+        m = KUNIT_RESULT.match(line)
+        if not m:
+            continue
+        skip = KUNIT_SKIP.match(line)
+        if int(m.group(2)) != expected:
+            counts["errors"] += 1
+        expected += 1
+        counts["names"].append((skip.group(4) if skip else m.group(4)).strip())
+        counts["skipped" if skip else "passed" if m.group(1) == "ok" else "failed"] += 1
+    if plan is not None and expected - 1 < plan:
+        counts["crashed"] += plan - (expected - 1)
+    counts["status"] = ("CRASHED" if counts["crashed"] else "FAILURE" if counts["failed"] else
+                        "SUCCESS" if counts["passed"] else "SKIPPED")
+    return counts
+
+
+def test_kunit_rules_on_the_fixture_runs(fixture_runs):
+    ok = kunit_rules((fixture_runs["ok"] / "run.ktap").read_text())
+    results = json.loads((fixture_runs["ok"] / "run.json").read_text())["results"]
+    assert ok["status"] == "SUCCESS" and ok["errors"] == 0, ok
+    assert ok["names"] == [r["id"] for r in results]
+    assert ok["skipped"] == sum(r["verdict"] == "skip" for r in results)
+    assert ok["failed"] == 0 and ok["passed"] == len(results) - ok["skipped"]
+    bad = kunit_rules((fixture_runs["failing"] / "run.ktap").read_text())
+    assert bad["status"] == "FAILURE" and bad["failed"] == 1 and bad["errors"] == 0, bad
+
+
+def _real_kunit_parser():
+    """The kernel's kunit_parser.py, never committed here: from $AIOH_KUNIT_DIR (a
+    tools/testing/kunit directory), else extracted once from Debian's linux-source tarball
+    when it is installed."""
+    d = os.environ.get("AIOH_KUNIT_DIR")
+    if not d:
+        cache = Path(os.environ.get("AIOH_CACHE") or Path.home() / ".cache" / "aioharness") / "kunit"
+        tars = sorted(glob.glob("/usr/src/linux-source-*.tar.xz"))
+        if not (cache / "kunit_parser.py").is_file() and tars:
+            cache.mkdir(parents=True, exist_ok=True)
+            top = os.path.basename(tars[-1])[: -len(".tar.xz")]
+            members = [f"{top}/tools/testing/kunit/{f}" for f in ("kunit_parser.py", "kunit_printer.py")]
+            subprocess.run(["tar", "-xJf", tars[-1], "-C", str(cache), "--strip-components=4", *members],
+                           check=False, capture_output=True, timeout=600)
+        d = str(cache) if (cache / "kunit_parser.py").is_file() else None
+    if not d:
+        pytest.skip("the kernel's kunit_parser.py is not here: set AIOH_KUNIT_DIR to a "
+                    "tools/testing/kunit directory or install linux-source (the rules are "
+                    "checked by test_kunit_rules_on_the_fixture_runs)")
+    sys.path.insert(0, d)
+    try:
+        import kunit_parser
+        import kunit_printer
+    finally:
+        sys.path.remove(d)
+    return kunit_parser, kunit_printer
+
+
+def test_real_kunit_parser(fixture_runs):
+    kp, printer = _real_kunit_parser()
+    for name, want in (("ok", "SUCCESS"), ("failing", "FAILURE")):
+        text = (fixture_runs[name] / "run.ktap").read_text()
+        # Linux 6.1's takes the lines only; later ones also a printer.
+        takes_printer = len(inspect.signature(kp.parse_run_tests).parameters) > 1
+        test = kp.parse_run_tests(text.splitlines(), *([printer.null_printer] if takes_printer else []))
+        assert test.status.name == want and test.counts.errors == 0, (name, test.status, test.counts)
+        results = json.loads((fixture_runs[name] / "run.json").read_text())["results"]
+        assert [t.name for t in test.subtests] == [r["id"] for r in results]

@@ -145,7 +145,12 @@ def test_jsonl_and_truncated_inputs(tmp_path):
     (tmp_path / "run.jsonl").write_text("\n".join(lines) + "\n")
     text = json.dumps(document(rows, kernel="6.12.57-amd64", summary=False))
     (tmp_path / "cut.json").write_text(text[: text.index('"errors.bad-fd@io_uring"') + 5])
+    # Cut short is bad input unless asked for: one line naming the file, nothing written.
     p = run_script("report", str(tmp_path / "run.jsonl"), str(tmp_path / "cut.json"), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "cut.json: cut short" in p.stderr and "--partial" in p.stderr and not (tmp_path / "o").exists()
+    p = run_script("report", "--partial", str(tmp_path / "run.jsonl"), str(tmp_path / "cut.json"),
+                   "--out", str(tmp_path / "o"))
     assert p.returncode == 0, p.stderr
     md = (tmp_path / "o" / "summary.md").read_text()
     assert "(cut short)" in md
@@ -167,11 +172,102 @@ def test_never_overwrites(tmp_path):
 
 
 def test_bad_input(tmp_path):
-    (tmp_path / "x.json").write_text(json.dumps(document([{"id": "a.b@libaio", "verdict": "green"}])))
-    for args in ([str(tmp_path / "x.json")], [str(tmp_path / "nope.json")], []):
-        p = run_script("report", *args, "--out", str(tmp_path / "o"))
-        assert p.returncode == 2, (args, p.stderr)
-        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    """Another schema version, an unknown verdict, a truncated file, an id twice in one
+    document, a missing file, no file: one line naming the file, exit 2, nothing written."""
+    good = write(tmp_path / "good.json", document([result("errors.bad-fd@libaio")]))
+    write(tmp_path / "verdict.json", document([result("a.b@libaio", verdict="green")]))
+    write(tmp_path / "schema.json", dict(document([result("a.b@libaio")]), schema="aioharness-result/2"))
+    write(tmp_path / "twice.json", document([result("a.b@libaio"), result("a.b@libaio", verdict="fail")]))
+    text = json.dumps(document([result("a.b@libaio"), result("a.c@libaio")]))
+    (tmp_path / "cut.json").write_text(text[: text.index('"a.c@libaio"')])
+    (tmp_path / "nosummary.json").write_text(json.dumps(document([result("a.b@libaio")], summary=False)))
+    for bad, says in (("verdict.json", "unknown verdict 'green'"), ("schema.json", "aioharness-result/2"),
+                      ("twice.json", "appears twice"), ("cut.json", "cut short"), ("nosummary.json", "cut short"),
+                      ("nope.json", "no such file")):
+        p = run_script("report", good, str(tmp_path / bad), "--out", str(tmp_path / "o"))
+        assert p.returncode == 2, (bad, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and bad in p.stderr and says in p.stderr, p.stderr
+        assert not (tmp_path / "o").exists(), f"{bad}: something was written"
+        g = run_script("gate", good, str(tmp_path / bad))
+        assert g.returncode == 2 and bad in g.stderr and len(g.stderr.strip().splitlines()) == 1, g.stderr
+    p = run_script("report", "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_two_runs_of_one_environment_are_two_columns(tmp_path):
+    """Two runs of one host that share ids: neither hides the other (a failure in the first
+    stays visible), each column names its file; disjoint runs (shards) still merge."""
+    a = write(tmp_path / "a.json", document([result("errors.bad-fd@libaio", verdict="fail", observed="EINVAL@submit",
+                                                    expected="EBADF@submit")]))
+    b = write(tmp_path / "b.json", document([result("errors.bad-fd@libaio")]))
+    c = write(tmp_path / "c.json", document([result("wait.min-nr@libaio", observed="1@wait")]))
+    p = run_script("report", a, b, c, "--out", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    doc = parse((tmp_path / "o" / "report.html").read_text())
+    head = [h.strip() for h in doc.head if "×" in h]
+    assert len(head) == 2 and "#1 (a.json, c.json)" in head[0] and "#2 (b.json)" in head[1], head
+    (row,) = [r for r in doc.rows if r["attrs"]["data-id"] == "errors.bad-fd@libaio"]
+    assert [c["data-verdict"] for c in row["cells"]] == ["fail", "pass"]
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert "**FAIL** EINVAL@submit (expected EBADF@submit)" in md
+    # The gate compares one run per environment: two on one side is an error, not a guess.
+    g = run_script("gate", b, str(tmp_path))
+    assert g.returncode == 2 and "a second run" in g.stderr and len(g.stderr.strip().splitlines()) == 1, g.stderr
+
+
+def _target(name, kind, fs, lbs):
+    return {"name": name, "kind": kind, "fs": fs, "available": True, "logical_block_size": lbs}
+
+
+def test_target_rows_and_sweep_tables(tmp_path):
+    """A target case names its target in its row, a failing cell shows expected and
+    observed, and the O_DIRECT sweep is one table per target kind with a column per
+    kernel x device x target."""
+    files = []
+    for k in ("6.1.0-28-amd64", "6.12.57-amd64"):
+        rows = [result("errors.bad-fd@libaio")]
+        for t in (_target("loop-512", "raw", None, 512), _target("loop-4096", "raw", None, 4096),
+                  _target("ext4-512", "fs", "ext4", 512)):
+            bad = k.startswith("6.12") and t["name"] == "loop-4096"
+            rows.append(result(f"dio.open@io_uring/{t['name']}", case="dio.open", interface="io_uring",
+                               verdict="fail" if bad else "pass", observed="EINVAL@open" if bad else "0@open",
+                               expected="0@open", target=t))
+        files.append(write(tmp_path / f"{k}.json", document(rows, kernel=k, device="nvme-4k")))
+    p = run_script("report", *files, "--out", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    page = (tmp_path / "o" / "report.html").read_text()
+    doc = parse(page)
+    labels = {r["attrs"]["data-id"]: r for r in doc.rows}
+    assert "<td>dio.open on loop-4096</td>" in page and "<td>dio.open on ext4-512</td>" in page
+    assert '<small class="exp">expected 0@open</small>' in page
+    assert page.count('class="dio-table"') == 2  # ext4, raw block device
+    assert 'data-kind="raw block device"' in page and 'data-kind="ext4"' in page
+    md = (tmp_path / "o" / "summary.md").read_text()
+    raw = md.split("## O_DIRECT sweep: raw block device")[1].split("##")[0]
+    header = raw.strip().splitlines()[0]
+    assert header.count("loop-512") == 2 and header.count("loop-4096") == 2 and "4096-byte blocks" in header
+    assert "| dio.open@io_uring | pass 0@open | pass 0@open | pass 0@open | **FAIL** EINVAL@open (expected 0@open) |" in raw
+    assert "dio.open" not in md.split("## O_DIRECT sweep")[0]  # only in the sweep tables
+    assert len(labels) == 4
+
+
+def test_thousands_of_rows_and_a_dozen_columns(tmp_path):
+    """5 000 case ids x 12 columns render (HTML and Markdown) with every row and cell."""
+    ids = [f"area{i % 7}.case-{i}@{('libaio', 'io_uring', 'kernel-aio', 'posix-aio')[i % 4]}" for i in range(5000)]
+    files = []
+    for n in range(12):
+        k = f"6.{n}.0-1-amd64"
+        rows = [result(rid, verdict="fail" if (i + n) % 97 == 0 else "pass",
+                       observed="EINVAL@submit" if (i + n) % 97 == 0 else "EBADF@submit", expected="EBADF@submit")
+                for i, rid in enumerate(ids)]
+        files.append(write(tmp_path / "in" / f"{k}.json", document(rows, kernel=k, device="nvme-4k")))
+    p = run_script("report", str(tmp_path / "in"), "--out", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    assert "5000 case ids x 12 column(s)" in p.stdout
+    doc = parse((tmp_path / "o" / "report.html").read_text())
+    assert len(doc.rows) == 5000 and all(len(r["cells"]) == 12 for r in doc.rows)
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert sum(1 for line in md.splitlines() if line.startswith("| area")) == 5000
 
 
 def test_real_host_run(host_run_dir, tmp_path):
@@ -184,6 +280,10 @@ def test_real_host_run(host_run_dir, tmp_path):
     assert sorted(r["attrs"]["data-id"] for r in rows) == sorted(r["id"] for r in results)
     g = run_script("gate", run, run)
     assert g.returncode == 0, g.stdout + g.stderr
+    # The run's directory holds it as JSON and as JSONL: one run, one column, not two.
+    p = run_script("report", str(host_run_dir), "--out", str(tmp_path / "d"))
+    assert p.returncode == 0 and "in another format; read once" in p.stdout, p.stdout + p.stderr
+    assert "x 1 column(s)" in p.stdout
 
 
 def test_real_jsonl_matches_json(host_run_dir):
@@ -219,8 +319,10 @@ def test_real_run_killed_midway(harness_bin, tmp_path):
     assert proc.returncode != 2, "harness rejected its input (exit 2)"
     if proc.returncode >= 0:
         pytest.skip(f"the run finished (exit {proc.returncode}) before it could be killed")
-    run = R.load_file(str(out))
+    with pytest.raises(R.InputError, match="cut short"):
+        R.load_file(str(out))
+    run = R.load_file(str(out), partial=True)
     assert run.truncated and len(run.results) >= 2
-    p = run_script("report", str(out), "--out", str(tmp_path / "o"))
+    p = run_script("report", "--partial", str(out), "--out", str(tmp_path / "o"))
     assert p.returncode == 0, p.stderr
     assert "(cut short)" in (tmp_path / "o" / "summary.md").read_text()
