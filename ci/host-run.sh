@@ -1,21 +1,23 @@
 #!/bin/sh
-# Runs the host suite once as JSON (the data the report and gate read) and once as JUnit
-# (for the CI system's test-report view) into DIR (default results/host). The harness
-# exits 1 when a case fails; that is data for the gate, not a broken job, so only exit 2
-# (bad usage or input) or a missing output fails this step.
+# Runs the host suite once, writing every format from that one run into DIR (default
+# results/host): run.json (what the report and the gate read), run.jsonl (the stream),
+# run.junit (the CI system's test-report view) and run.ktap (TAP consumers). scripts/test
+# calls it for the test suite's host run, so CI runs the catalog once. Exit status: the
+# harness's (0, 1 when a case failed: data for the gate, 4 when every case skipped); 2 on
+# bad usage or a missing output.
 set -u
 out=${1:-results/host}
 harness=${AIOH_HARNESS:-./build/harness}
 mkdir -p "$out"
-for fmt in json junit; do
-  ext=$fmt; [ "$fmt" = junit ] && ext=junit.xml
-  scratch=$(mktemp -d "${TMPDIR:-/tmp}/aioh-ci-XXXXXX")
-  "$harness" --interface all --format "$fmt" --output "$out/host.$ext" --scratch "$scratch" --timeout 30
-  rc=$?
-  rm -rf "$scratch"
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
-    echo "host-run: harness --format $fmt exited $rc" >&2
-    exit "$rc"
-  fi
-  [ -s "$out/host.$ext" ] || { echo "host-run: $out/host.$ext was not written" >&2; exit 2; }
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/aioh-ci-XXXXXX")
+"$harness" --interface all --timeout "${AIOH_TIMEOUT:-30}" --scratch "$scratch" --color never \
+  --output "json:$out/run.json" --output "jsonl:$out/run.jsonl" \
+  --output "junit:$out/run.junit" --output "ktap:$out/run.ktap" > "$out/run.txt"
+rc=$?
+rm -rf "$scratch"
+tail -3 "$out/run.txt"
+case $rc in 0|1|4) ;; *) echo "host-run: harness exited $rc (see $out/run.txt)" >&2; exit "$rc" ;; esac
+for f in run.json run.jsonl run.junit run.ktap; do
+  [ -s "$out/$f" ] || { echo "host-run: $out/$f was not written" >&2; exit 2; }
 done
+exit $rc

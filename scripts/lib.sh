@@ -12,6 +12,9 @@ AIOH_BUILD_DEPS=(build-essential cmake pkg-config liburing-dev libaio-dev libfiu
   e2fsprogs xfsprogs btrfs-progs util-linux  # mkfs.* and losetup for the O_DIRECT sweep targets
   help2man)  # the man page, made from --help
 AIOH_PY_DEPS=(python3 python3-pytest python3-yaml)
+# The consumers the output tests check the harness's outputs with: the JSON Schema
+# validator, a JUnit parser and xmllint (Jenkins schema), prove (perl), headless Chromium.
+AIOH_TEST_DEPS=(python3-jsonschema python3-junitparser libxml2-utils perl chromium)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -62,7 +62,7 @@ def test_called_scripts_exist(commands):
 @pytest.mark.parametrize("commands", [github_commands, gitlab_commands], ids=["github", "gitlab"])
 def test_pipeline_steps(commands):
     text = "\n".join(c for cmds in commands().values() for c in cmds)
-    for step in ("./scripts/build", "./scripts/test", "./ci/host-run.sh", "./scripts/matrix ",
+    for step in ("./scripts/build", "./scripts/test", "./scripts/matrix ",
                  "--shard ", "./scripts/report results --out public", "./scripts/gate "):
         assert step in text, f"no job runs {step!r}"
     (gate_cmd,) = [c for c in text.splitlines() if "./scripts/gate " in c]
@@ -144,3 +144,23 @@ def test_shard_arithmetic_covers_matrix(shards):
     seen = [t for s in per_shard for t in s]
     assert sorted(seen) == sorted(whole), "shards miss a target or run one twice"
     assert _github_shards()[1] == _gitlab_shards()[1], "the CI systems shard differently"
+
+
+@pytest.mark.parametrize("commands", [github_commands, gitlab_commands], ids=["github", "gitlab"])
+def test_host_catalog_runs_once(commands):
+    """The host catalog runs once per pipeline: scripts/test runs ci/host-run.sh (one harness
+    invocation writing every format) into AIOH_HOST_RUN_DIR, which the job uploads; no job
+    runs the catalog again."""
+    text = "\n".join(c for cmds in commands().values() for c in cmds)
+    assert "ci/host-run.sh" not in text, "a job runs the host suite a second time"
+    assert "ci/host-run.sh" in (ROOT / "scripts" / "test").read_text()
+    assert "-E '^conformance_suite$'" in (ROOT / "scripts" / "test").read_text()
+    run = [line for line in (ROOT / "ci" / "host-run.sh").read_text().splitlines() if '"$harness"' in line]
+    assert len(run) == 1, run
+    body = (ROOT / "ci" / "host-run.sh").read_text()
+    for fmt in ("json", "jsonl", "junit", "ktap"):
+        assert f'--output "{fmt}:' in body
+    gh = github()["jobs"]["host"]["steps"]
+    (test_step,) = [st for st in gh if st.get("run") == "./scripts/test"]
+    assert test_step["env"]["AIOH_HOST_RUN_DIR"] == "results/host"
+    assert gitlab()["host"]["variables"]["AIOH_HOST_RUN_DIR"] == "results/host"
