@@ -109,7 +109,7 @@ JS = """
 
 
 def _e(s) -> str:
-    return html.escape(str(s), quote=True)
+    return html.escape(R.visible(s), quote=True)
 
 
 def _shows_expected(r: dict) -> bool:

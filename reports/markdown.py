@@ -16,7 +16,7 @@ from reports import vocabulary as V
 
 
 def _md(s) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    return R.visible(s).replace("|", "\\|").replace("\n", " ")
 
 
 def _cell(r: dict | None) -> str:

@@ -110,6 +110,17 @@ class Column:
         return (self.kernel, self.device, self.library)
 
 
+# C0 controls and DEL as the Unicode control pictures (ESC -> U+241B), as the KTAP and JUnit
+# writers show them: a reason or source may hold any byte, and a report must neither carry a
+# terminal escape nor lose the fact that one was there. Tab and newline are left to the caller.
+_CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F: 0x2421}
+
+
+def visible(s) -> str:
+    """`s` as text with its control characters shown as control pictures."""
+    return str(s).translate(_CONTROL_PICTURES)
+
+
 def kernel_sort_key(release: str) -> tuple:
     """Orders kernel releases numerically: 5.10 < 6.1 < 6.12 < 6.18 < 7.0."""
     nums = re.match(r"(\d+(?:\.\d+)*)", release)
@@ -309,10 +320,11 @@ def load(paths: Iterable[str], notes: list[str] | None = None, partial: bool = F
 
 
 def _identity(run: Run) -> str:
-    """The same harness invocation (start time, host, argv) with the same verdicts: one run
-    written in two formats (`--output json:... --output jsonl:...`), not two runs."""
-    return json.dumps([run.run.get("started"), run.run.get("host"), run.run.get("argv"),
-                       sorted((i, r["verdict"]) for i, r in run.results.items())])
+    """The same harness invocation (start time, host, argv) in the same environment with the
+    same verdicts: one run written in two formats (`--output json:... --output jsonl:...`),
+    not two runs. The environment counts: VM guests of one matrix share start time and argv."""
+    return json.dumps([run.run.get("started"), run.run.get("host"), run.run.get("argv"), run.environment,
+                       sorted((i, r["verdict"]) for i, r in run.results.items())], sort_keys=True)
 
 
 def columns(runs: list[Run]) -> list[Column]:

@@ -215,6 +215,22 @@ def test_two_runs_of_one_environment_are_two_columns(tmp_path):
     assert g.returncode == 2 and "a second run" in g.stderr and len(g.stderr.strip().splitlines()) == 1, g.stderr
 
 
+def test_control_characters_are_shown_not_sent(tmp_path):
+    """A reason, reference or source holding terminal escapes and other C0 bytes (any byte
+    can reach them) reaches neither page raw: each is shown as its control picture."""
+    nasty = "defect \x1b[1mbold\x1b[0m \x01\x1f\x7f end"
+    a = write(tmp_path / "a.json", document([
+        result("wait.min-nr@kernel-aio", verdict="xfail", observed="1@wait", source=nasty,
+               xfail={"reason": nasty, "ref": "ref \x1b[33m"})]))
+    p = run_script("report", a, "--out", str(tmp_path / "o"))
+    assert p.returncode == 0, p.stderr
+    for name in ("summary.md", "report.html"):
+        text = (tmp_path / "o" / name).read_text()
+        raw = sorted({f"{ord(c):#04x}" for c in text if (ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F})
+        assert not raw, f"{name} carries raw control bytes {raw}"
+        assert "\u241b[1mbold" in text and "\u2401\u241f\u2421" in text, name
+
+
 def _target(name, kind, fs, lbs):
     return {"name": name, "kind": kind, "fs": fs, "available": True, "logical_block_size": lbs}
 
