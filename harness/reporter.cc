@@ -21,7 +21,7 @@ void Reporter::line(const std::string& s) {
   }
 }
 
-void Reporter::observe(const Outcome& o) {
+void Reporter::observe(const Outcome& o, std::optional<double> elapsed_ms) {
   nlohmann::json j = {{"t", "obs"},
                       {"phase", phase_name(o.phase)},
                       {"channel", channel_name(o.channel)}};
@@ -32,6 +32,7 @@ void Reporter::observe(const Outcome& o) {
     j["value"] = o.value;
     if (!o.sym.empty()) j["sym"] = o.sym;
   }
+  if (elapsed_ms) j["elapsed_ms"] = *elapsed_ms;
   line(j.dump());
 }
 

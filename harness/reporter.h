@@ -3,6 +3,7 @@
 // child that crashes half-way still leaves what it saw.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "outcome.h"
@@ -12,7 +13,8 @@ namespace aioh {
 class Reporter {
  public:
   explicit Reporter(int fd) : fd_(fd) {}
-  void observe(const Outcome& o);
+  // elapsed_ms: how long the observed call took, where the scenario timed it.
+  void observe(const Outcome& o, std::optional<double> elapsed_ms = std::nullopt);
   void fail(const std::string& what);
   void convention(const std::string& what);
   void note(const std::string& text);

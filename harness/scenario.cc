@@ -230,6 +230,7 @@ bool CaseContext::has(const std::string& key) const {
 }
 
 void CaseContext::observe(const Outcome& o) { rep_.observe(o); }
+void CaseContext::observe(const Outcome& o, double elapsed_ms) { rep_.observe(o, elapsed_ms); }
 
 bool CaseContext::check(bool ok, const std::string& what) {
   if (!ok) rep_.fail(what);

@@ -112,6 +112,9 @@ class CaseContext {
 
   // An outcome the row's expectation is compared with, in order.
   void observe(const Outcome& o);
+  // The same, with how long the observed call took (Observation::elapsed_ms);
+  // scenarios/wait_timing.h times waits and checks their promptness.
+  void observe(const Outcome& o, double elapsed_ms);
   // An invariant; a false one fails the case with `what`.
   bool check(bool ok, const std::string& what);
   // Leave the scenario.
