@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errno_names.h"
+#include "probe_aio.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -363,6 +364,7 @@ constexpr const char* kRestartsys = "io_uring.cancel.running_leaks_erestartsys";
 void probe_kernel_behaviour(Environment& env, const std::string& scratch) {
   env.facts["sysctl.kernel.io_uring_disabled"] = access("/proc/sys/kernel/io_uring_disabled", R_OK) == 0;
   absorb(env, in_child_bounded([&] { return probe_rwf(scratch); }, 5000), kRwfFacts);
+  probe_aio_behaviour(env, scratch);  // probe_aio.cc: kernel-AIO, POSIX AIO and O_DIRECT facts
   if (!env.flag("io_uring")) {
     for (const auto& n : kUringFacts) env.info[n + "_reason"] = "io_uring unavailable";
     env.info[std::string(kRestartsys) + "_reason"] = "io_uring unavailable";
@@ -392,7 +394,7 @@ bool is_kernel_behaviour_fact(const std::string& name) {
   for (const auto* list : {&kUringFacts, &kRwfFacts})
     for (const auto& n : *list)
       if (name == n) return true;
-  return name == kRestartsys || name == "sysctl.kernel.io_uring_disabled";
+  return name == kRestartsys || name == "sysctl.kernel.io_uring_disabled" || is_aio_fact(name);
 }
 
 bool io_wq_worker_asleep() {

@@ -31,6 +31,7 @@
 
 #include "errno_names.h"
 #include "journal.h"
+#include "probe_aio.h"
 #include "subprocess.h"
 #include "system/device_guard.h"
 
@@ -102,7 +103,7 @@ std::string find_tool(const std::string& name) {
 bool is_target_fact(const std::string& name) {
   for (const char* n : {"dio_fallback", "dio_read_offset_align", "target_raw", "target_fs", "target_size"})
     if (name == n) return true;
-  return false;
+  return is_aio_target_fact(name);
 }
 
 TargetRecord Target::record() const { return {name, kind, fs, sector_size, device, dir, facts, info, reason}; }
@@ -415,6 +416,7 @@ void TargetSet::probe(Target& t) {
   t.facts["dio_fallback"] = t.fs == "btrfs" || t.fs == "tmpfs";
   if (fd >= 0) close(fd);
   if (!t.raw()) unlink(path.c_str());
+  probe_aio_target(t.raw() ? t.device : t.dir, t.raw(), t.facts, t.info);  // probe_aio.cc
 }
 
 std::vector<std::string> TargetSet::teardown() {
