@@ -1,62 +1,65 @@
 // io_submit(2) on kernel AIO and libaio: what one iocb may carry (opcodes,
-// aio_rw_flags, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, reserved fields, fds of
-// the wrong kind or mode, buffers that fault) and where each answer arrives
-// (the call, or io_event.res); how a batch stops at the first bad iocb and
-// what becomes of the rest; and the call's own argument checks. The iocb is
-// built from the row and patched raw where a Request cannot say it, then
-// sent through the backend's own io_submit, so the convention is checked too.
+// aio_rw_flags, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, aio_reqprio without it,
+// unknown aio_flags bits, reserved fields, an iocb in read-only memory),
+// which file it may name (regular, O_DIRECT, O_APPEND, pipes and FIFOs with
+// and without the other end, sockets, eventfds, epoll fds, directories,
+// procfs files), which offsets (negative, overflowing, at the filesystem's
+// maximum file size) and buffers (unmapped, read-only), where each answer
+// arrives (the call, or io_event.res) and in what order fs/aio.c checks them;
+// how a batch stops at the first bad iocb and what becomes of the rest; and
+// the call's own argument checks. The iocb is built from the row and patched
+// raw where a Request cannot say it, then sent through the backend's own
+// io_submit, so the convention is checked too.
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include "kaio_util.h"
 #include "pattern.h"
+#include "rwf_compat.h"
 
-#ifndef RWF_NOAPPEND
-#define RWF_NOAPPEND 0x00000020  // linux 6.9 include/uapi/linux/fs.h
-#endif
 
 namespace aioh {
 namespace {
 
 using kaio::aio;
 
-int rwf_from_names(CaseContext& ctx, const std::string& names) {
+const std::vector<std::string> kRwfNames = {"HIPRI", "DSYNC", "SYNC", "NOWAIT", "APPEND",
+                                            "NOAPPEND", "ATOMIC", "DONTCACHE", "NOSIGNAL"};
+
+int rwf_from_names(const std::string& names) {
+  static const int bits[] = {RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND,
+                             RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_NOSIGNAL};
   int f = 0;
   std::stringstream ss(names);
   std::string n;
-  while (std::getline(ss, n, '|')) {
-    if (n == "HIPRI") f |= RWF_HIPRI;
-    else if (n == "DSYNC") f |= RWF_DSYNC;
-    else if (n == "SYNC") f |= RWF_SYNC;
-    else if (n == "NOWAIT") f |= RWF_NOWAIT;
-    else if (n == "APPEND") f |= RWF_APPEND;
-    else if (n == "NOAPPEND") f |= RWF_NOAPPEND;
-    else if (!n.empty()) ctx.broken("unknown RWF_ name in row: " + n);
-  }
+  while (std::getline(ss, n, '|'))
+    for (size_t i = 0; i < kRwfNames.size(); ++i)
+      if (n == kRwfNames[i]) f |= bits[i];
   return f;
 }
 
-Op op_from_name(CaseContext& ctx, const std::string& s) {
-  if (s == "read") return Op::read;
-  if (s == "write") return Op::write;
-  if (s == "readv") return Op::readv;
-  if (s == "writev") return Op::writev;
-  if (s == "fsync") return Op::fsync;
-  if (s == "fdsync") return Op::fdatasync;
-  if (s == "poll") return Op::poll;
-  if (s == "nop") return Op::nop;
-  ctx.broken("unknown op in row: " + s);
+Op op_from_name(const std::string& s) {
+  static const std::map<std::string, Op> ops = {
+      {"read", Op::read},   {"write", Op::write}, {"readv", Op::readv},  {"writev", Op::writev},
+      {"fsync", Op::fsync}, {"fdsync", Op::fdatasync}, {"poll", Op::poll}, {"nop", Op::nop}};
+  return ops.at(s);
 }
 
 // Clears CAP_SYS_ADMIN and CAP_SYS_NICE from this (forked, per-case)
@@ -80,89 +83,82 @@ struct Fds {
   }
 };
 
-AIOH_SCENARIO(kaio_submit_one,
-              aioh::param::optional_choice("fs", {}, "skip unless the scratch filesystem is this one (the row's source describes it)"),
-              aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"},
-                                  "the iocb's opcode"),
-              aioh::param::choice("fd", "file",
-                                  {"file", "rdonly", "wronly", "append", "direct", "badfd", "eventfd", "procfile",
-                                   "socket", "pipe", "pipe_data", "pipe_w"},
-                                  "the descriptor: the scratch file (opened so), no file, or another kind"),
-              aioh::param::integer("file_size", 8192, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
-              aioh::param::integer("len", 4096, "aio_nbytes (split over iovcnt for readv/writev)", 0,
-                                   aioh::param::kMaxBufferSize),
-              aioh::param::integer("offset", 0, "aio_offset"),
-              aioh::param::optional_integer("lands_at", "where a write must land (absent: offset)", 0,
-                                            aioh::param::kMaxFileSize),
-              aioh::param::integer("poll_events", POLLIN, "the poll mask of an IOCB_CMD_POLL", 0, 0xffff),
-              aioh::param::list("rwf", "", '|', {"HIPRI", "DSYNC", "SYNC", "NOWAIT", "APPEND", "NOAPPEND"},
-                                "aio_rw_flags, RWF_ names joined by |"),
-              aioh::param::optional_integer("rwf_raw", "aio_rw_flags as a raw value, instead of rwf", INT32_MIN,
-                                            INT32_MAX),
-              aioh::param::integer("opcode", -1, "a raw aio_lio_opcode instead of op's (-1: op's)", -1, 0xffff),
-              aioh::param::integer("iovcnt", 2, "iovecs of a readv/writev", 0, 1 << 16),
-              aioh::param::choice("buf", "ok", {"ok", "unmapped"}, "the buffer: ours, or a page that faults"),
-              aioh::param::choice("resfd", "none", {"none", "eventfd", "file", "badfd"},
-                                  "IOCB_FLAG_RESFD with this descriptor"),
-              aioh::param::optional_integer("ioprio_class", "IOCB_FLAG_IOPRIO with this class (3 bits)", 0, 7),
-              aioh::param::integer("ioprio_level", 0, "the priority level with ioprio_class (13 bits)", 0, 0x1fff),
-              aioh::param::optional_integer("reserved2", "a value in the reserved aio_reserved2 field"),
-              aioh::param::optional_integer("nbytes_raw", "aio_nbytes as a raw value (-1: SIZE_MAX)"),
-              aioh::param::boolean("drop_caps", false, "drop CAP_SYS_ADMIN and CAP_SYS_NICE before submitting"),
-              aioh::param::optional_integer("size_after", "the file size the request must leave", 0,
-                                            aioh::param::kMaxFileSize)) {
-  AioBackendBase& be = aio(ctx);
-  if (ctx.has("fs") && ctx.env().text("scratch_fs") != ctx.str("fs"))
-    ctx.skip("the row describes " + ctx.str("fs") + "; scratch is " +
-             ctx.env().text("scratch_fs"));
-  kaio::setup_or_broken(ctx);
-  Fds fds;
-  const Op op = op_from_name(ctx, ctx.str("op"));
-  const std::string fdkind = ctx.str("fd");
-  const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
-  const size_t len = static_cast<size_t>(ctx.num("len"));
-  const int64_t offset = ctx.num("offset");
-  const bool is_file = fdkind == "file" || fdkind == "rdonly" ||
-                       fdkind == "wronly" || fdkind == "append" ||
-                       fdkind == "direct";
-  int fd = -1;
-  if (is_file) {
-    int flags = fdkind == "rdonly" ? O_RDONLY
-                : fdkind == "wronly" ? O_WRONLY
-                : fdkind == "append" ? O_RDWR | O_APPEND
-                : fdkind == "direct" ? O_RDWR | O_DIRECT
-                                     : O_RDWR;
-    fd = fds.keep(ctx.scratch_file("data", file_size, flags));
-    if (fd < 0) ctx.broken("cannot open scratch file");
-  } else if (fdkind == "badfd") {
-    fd = 0x7ffffff0;  // far above any open descriptor
-  } else if (fdkind == "eventfd") {
-    fd = fds.keep(eventfd(0, EFD_CLOEXEC));
-  } else if (fdkind == "procfile") {
-    // A procfs seq_file: no FMODE_NOWAIT. Read-only, outside nothing we own.
-    fd = fds.keep(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
-  } else if (fdkind == "socket") {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-      ctx.broken("socketpair failed");
-    fds.keep(sv[0]);
-    fds.keep(sv[1]);
-    fd = sv[0];
-  } else {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
-    fds.keep(p[0]);
-    fds.keep(p[1]);
-    if (fdkind == "pipe_data" && write(p[1], "kaio", 4) != 4)
-      ctx.broken("cannot fill pipe");
-    fd = fdkind == "pipe_w" ? p[1] : p[0];
+bool is_file_kind(const std::string& k) {
+  return k == "file" || k == "rdonly" || k == "wronly" || k == "append" || k == "direct";
+}
+
+int open_scratch_file(CaseContext& ctx, Fds& fds, const std::string& kind, size_t size) {
+  int flags = kind == "rdonly" ? O_RDONLY
+              : kind == "wronly" ? O_WRONLY
+              : kind == "append" ? O_RDWR | O_APPEND
+              : kind == "direct" ? O_RDWR | O_DIRECT
+                                 : O_RDWR;
+  int fd = fds.keep(ctx.scratch_file("data", size, flags));
+  if (fd < 0) ctx.broken("cannot open scratch file");
+  return fd;
+}
+
+// A pipe (or socketpair) end; `data` puts 4 bytes in it first, `noreader`
+// closes the read end so a write meets no reader.
+int open_pipe_kind(CaseContext& ctx, Fds& fds, const std::string& kind) {
+  int p[2];
+  if (kind.rfind("socket", 0) == 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) ctx.broken("socketpair failed");
+  } else if (pipe2(p, O_CLOEXEC) != 0) {
+    ctx.broken("pipe2 failed");
   }
+  fds.keep(p[1]);
+  const bool data = kind == "pipe_data" || kind == "socket_data";
+  if (data && write(p[1], "kaio", 4) != 4) ctx.broken("cannot fill the pipe");
+  if (kind == "pipe_noreader") {
+    close(p[0]);
+    return p[1];
+  }
+  fds.keep(p[0]);
+  return kind == "pipe_w" ? p[1] : p[0];
+}
 
-  AlignedBuffer buf(len ? len : 1, 4096);
-  const int64_t lands_at = ctx.has("lands_at") ? ctx.num("lands_at") : offset;
-  const bool writes = op == Op::write || op == Op::writev;
-  if (writes) fill_pattern(buf.data(), len, kWriteSeed, lands_at);
+// A FIFO in the case directory: "fifo" opened O_RDWR (both ends in one fd),
+// "fifo_nowriter" opened O_RDONLY | O_NONBLOCK with no writer anywhere.
+int open_fifo(CaseContext& ctx, Fds& fds, const std::string& kind) {
+  std::string path = ctx.scratch_dir() + "/fifo";
+  if (mkfifo(path.c_str(), 0600) != 0) ctx.broken("mkfifo failed");
+  int fd = fds.keep(open(path.c_str(), (kind == "fifo" ? O_RDWR : O_RDONLY | O_NONBLOCK) | O_CLOEXEC));
+  if (fd < 0) ctx.broken("cannot open the FIFO");
+  return fd;
+}
 
+int open_fd(CaseContext& ctx, Fds& fds, const std::string& kind, size_t file_size) {
+  if (is_file_kind(kind)) return open_scratch_file(ctx, fds, kind, file_size);
+  if (kind == "badfd") return 0x7ffffff0;  // far above any open descriptor
+  if (kind == "eventfd" || kind == "eventfd_1") return fds.keep(eventfd(kind == "eventfd_1", EFD_CLOEXEC));
+  // A procfs seq_file: no FMODE_NOWAIT. Read-only, outside nothing we own.
+  if (kind == "procfile") return fds.keep(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+  if (kind == "epoll") return fds.keep(epoll_create1(EPOLL_CLOEXEC));
+  if (kind == "dir") return fds.keep(open(ctx.scratch_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (kind.rfind("fifo", 0) == 0) return open_fifo(ctx, fds, kind);
+  return open_pipe_kind(ctx, fds, kind);
+}
+
+// The largest offset a write can reach on the scratch filesystem (its
+// s_maxbytes), found as libaio's harness 8.t does: binary search with
+// pwrite; the file is truncated back to its size afterwards.
+int64_t fs_max_offset(CaseContext& ctx, int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) ctx.broken("fstat failed");
+  int64_t lo = 0, hi = INT64_MAX;
+  char c = 0;
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (pwrite(fd, &c, 1, mid) == 1) lo = mid;
+    else hi = mid;
+  }
+  if (ftruncate(fd, st.st_size) != 0) ctx.broken("cannot truncate the file back");
+  return hi;  // the first offset a 1-byte write is refused at
+}
+
+// The request the row describes; buffer and iovecs point into `buf`.
+Request build_request(CaseContext& ctx, Op op, int fd, AlignedBuffer& buf, size_t len, int64_t offset) {
   Request r;
   r.op = op;
   r.fd = fd;
@@ -171,76 +167,106 @@ AIOH_SCENARIO(kaio_submit_one,
   r.offset = offset;
   r.tag = 0xa10;
   r.poll_events = static_cast<short>(ctx.num("poll_events"));
-  r.rw_flags = ctx.has("rwf_raw") ? static_cast<int>(ctx.num("rwf_raw"))
-                                  : rwf_from_names(ctx, ctx.str("rwf"));
-  r.raw_opcode = static_cast<int>(ctx.num("opcode"));
+  r.rw_flags = ctx.has("rwf_raw") ? static_cast<int>(ctx.num("rwf_raw")) : rwf_from_names(ctx.str("rwf"));
+  if (ctx.has("opcode")) r.raw_opcode = static_cast<int>(ctx.num("opcode"));
   if (op == Op::readv || op == Op::writev) {
     size_t n = static_cast<size_t>(ctx.num("iovcnt"));
     size_t piece = n ? std::max<size_t>(len / n, 1) : 0;
     for (size_t i = 0; i < n; ++i)
       r.iov.push_back(iovec{buf.data() + std::min(i * piece, len - 1), piece});
   }
-  kaio::FaultPage fault;
-  if (ctx.str("buf") == "unmapped") r.buf = fault.get();
-  int efd = -1;
-  const std::string resfd = ctx.str("resfd");
-  if (resfd == "eventfd") r.resfd = efd = fds.keep(eventfd(0, EFD_CLOEXEC));
-  else if (resfd == "file") r.resfd = fd;
-  else if (resfd == "badfd") r.resfd = 0x7ffffff0;
+  return r;
+}
 
-  KIocb cb;
-  build_iocb(r, r.iov, cb);
+// What the row sets in the iocb beyond the Request: IOCB_FLAG_IOPRIO and its
+// value, aio_reqprio without the flag, extra aio_flags bits, reserved2,
+// a raw aio_nbytes, a preset aio_key.
+void patch_iocb(CaseContext& ctx, KIocb& cb) {
   if (ctx.has("ioprio_class")) {
     cb.aio_flags |= kIocbFlagIoprio;
     // The raw uapi encoding (include/uapi/linux/ioprio.h: class in bits
-    // 13..15, data in 0..12). Not <linux/ioprio.h>: linux-libc-dev 6.1.192
-    // names a parameter `class` there (no longer C++), and its
-    // IOPRIO_PRIO_VALUE now turns a bad class into IOPRIO_CLASS_INVALID
-    // instead of sending it to the kernel.
+    // 13..15, hint in 3..12, level in 0..2). Not <linux/ioprio.h>:
+    // linux-libc-dev 6.1.192 names a parameter `class` there (no longer
+    // C++), and its IOPRIO_PRIO_VALUE now turns a bad class into
+    // IOPRIO_CLASS_INVALID instead of sending it to the kernel.
     cb.aio_reqprio = static_cast<int16_t>(((ctx.num("ioprio_class") & 0x7) << 13) |
+                                          ((ctx.num("ioprio_hint") & 0x3ff) << 3) |
                                           (ctx.num("ioprio_level") & 0x1fff));
   }
+  if (ctx.has("reqprio_raw")) cb.aio_reqprio = static_cast<int16_t>(ctx.num("reqprio_raw"));
+  if (ctx.has("aio_flags_raw")) cb.aio_flags |= static_cast<uint32_t>(ctx.num("aio_flags_raw"));
   if (ctx.has("reserved2")) cb.aio_reserved2 = static_cast<uint64_t>(ctx.num("reserved2"));
   if (ctx.has("nbytes_raw")) cb.aio_nbytes = static_cast<uint64_t>(ctx.num("nbytes_raw"));
+  if (ctx.has("aio_key")) cb.aio_key = static_cast<uint32_t>(ctx.num("aio_key"));
+}
 
-  if (ctx.flag("drop_caps")) drop_priority_caps(ctx);
+// Where the iocb lives: the caller's memory, or a page that is readable but
+// not writable (fs/aio.c __io_submit_one() writes KIOCB_KEY into aio_key).
+class IocbHome {
+ public:
+  IocbHome(CaseContext& ctx, const KIocb& cb) : cb_(cb) {
+    if (ctx.str("iocb") != "readonly") return;
+    page_ = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page_ == MAP_FAILED) ctx.broken("mmap failed");
+    std::memcpy(page_, &cb, sizeof cb);
+    if (mprotect(page_, 4096, PROT_READ) != 0) ctx.broken("mprotect failed");
+  }
+  ~IocbHome() {
+    if (page_ != MAP_FAILED) munmap(page_, 4096);
+  }
+  KIocb* get() { return page_ != MAP_FAILED ? static_cast<KIocb*>(page_) : &cb_; }
 
-  KIocb* arr[1] = {&cb};
-  Outcome s = be.raw_submit(be.context(), 1, arr);
-  ctx.observe(s);
-  if (s.is_error || s.value != 1) return;
+ private:
+  KIocb cb_;
+  void* page_ = MAP_FAILED;
+};
 
+// A buffer the row wants unmapped or read-only instead of the normal one.
+void* special_buffer(CaseContext& ctx, kaio::FaultPage& fault, void*& ro_page) {
+  const std::string kind = ctx.str("buf");
+  if (kind == "unmapped") return fault.get();
+  if (kind != "readonly") return nullptr;
+  ro_page = mmap(nullptr, 65536, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ro_page == MAP_FAILED) ctx.broken("mmap failed");
+  return ro_page;
+}
+
+// Reaps the one completion and checks the io_event echoes the iocb.
+std::optional<Completion> reap_one(CaseContext& ctx, AioBackendBase& be, const KIocb* cb, uint64_t tag) {
   KIoEvent ev;
   timespec ts{5, 0};
   Outcome w = be.raw_getevents(be.context(), 1, 1, &ev, &ts);
   if (w.is_error || w.value != 1) {
     ctx.observe(w);
-    return;
+    return std::nullopt;
   }
-  ctx.check(ev.data == r.tag, "io_event.data does not echo aio_data");
-  ctx.check(ev.obj == reinterpret_cast<uintptr_t>(&cb),
-            "io_event.obj is not the submitted iocb's address");
+  ctx.check(ev.data == tag, "io_event.data does not echo aio_data");
+  ctx.check(ev.obj == reinterpret_cast<uintptr_t>(cb), "io_event.obj is not the submitted iocb's address");
   Completion c = AioBackendBase::to_completion(ev);
   ctx.observe(c.result);
+  return c;
+}
 
-  // Data: a read returned the file's bytes; a write landed where it should.
-  if (!c.result.is_error && c.result.value > 0 && is_file) {
-    if (op == Op::read || op == Op::readv) {
-      std::string bad = verify_buffer(buf.data(), static_cast<size_t>(c.result.value),
-                                      kFileSeed, static_cast<uint64_t>(offset));
-      ctx.check(bad.empty(), bad);
-    } else if (writes) {
-      std::string bad = verify_file(fd, static_cast<uint64_t>(lands_at),
-                                    static_cast<size_t>(c.result.value), kWriteSeed);
-      ctx.check(bad.empty(), bad);
-    }
-  }
+// Data: a read returned the file's bytes; a write landed where it should.
+void verify_transfer(CaseContext& ctx, const Completion& c, Op op, int fd, const void* buf,
+                     int64_t offset, int64_t lands_at) {
+  if (c.result.is_error || c.result.value <= 0) return;
+  std::string bad;
+  if (op == Op::read || op == Op::readv)
+    bad = verify_buffer(buf, static_cast<size_t>(c.result.value), kFileSeed, static_cast<uint64_t>(offset));
+  else if (op == Op::write || op == Op::writev)
+    bad = verify_file(fd, static_cast<uint64_t>(lands_at), static_cast<size_t>(c.result.value), kWriteSeed);
+  ctx.check(bad.empty(), bad);
+}
+
+// After the completion: the file's size, the RESFD eventfd's counter,
+// whether SIGPIPE was raised (it is blocked for the case), aio_key.
+void check_after(CaseContext& ctx, int fd, int efd, const KIocb* cb) {
   if (ctx.has("size_after")) {
     struct stat st {};
     fstat(fd, &st);
     ctx.check(st.st_size == ctx.num("size_after"),
-              "file size " + std::to_string(st.st_size) + ", expected " +
-                  std::to_string(ctx.num("size_after")));
+              "file size " + std::to_string(st.st_size) + ", expected " + std::to_string(ctx.num("size_after")));
   }
   if (efd >= 0) {
     // IOCB_FLAG_RESFD: fs/aio.c aio_complete() signals the eventfd once.
@@ -248,15 +274,120 @@ AIOH_SCENARIO(kaio_submit_one,
     ctx.check(read(efd, &n, sizeof n) == sizeof n && n == 1,
               "eventfd counter after one completion is " + std::to_string(n));
   }
+  if (ctx.str("sigpipe") != "any") {
+    sigset_t pend;
+    sigpending(&pend);
+    const bool raised = sigismember(&pend, SIGPIPE);
+    ctx.check(raised == (ctx.str("sigpipe") == "raised"),
+              std::string("SIGPIPE ") + (raised ? "was" : "was not") + " raised by the write");
+  }
+  if (ctx.has("key_after"))
+    ctx.check(cb->aio_key == static_cast<uint32_t>(ctx.num("key_after")),
+              "aio_key after io_submit is " + std::to_string(cb->aio_key));
 }
 
-// A batch of iocbs, some bad. Observes io_submit's answer, then each
-// completion of the accepted ones, and checks that nothing behind the stop
-// point ran.
+// Page-cache state an O_DIRECT RWF_NOWAIT request meets: "dirty" leaves
+// dirty pages over the range (a buffered write), "uncached" drops them.
+void prepare_cache(CaseContext& ctx, int fd, size_t len, int64_t offset) {
+  const std::string state = ctx.str("cache");
+  if (state == "dirty") {
+    int bfd = open((ctx.scratch_dir() + "/data").c_str(), O_RDWR | O_CLOEXEC);
+    std::vector<uint8_t> b(len);
+    fill_pattern(b.data(), len, kFileSeed, static_cast<uint64_t>(offset));
+    bool ok = bfd >= 0 && pwrite(bfd, b.data(), len, offset) == static_cast<ssize_t>(len);
+    if (bfd >= 0) close(bfd);
+    if (!ok) ctx.broken("cannot dirty the page cache");
+  } else if (state == "uncached") {
+    if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) ctx.broken("posix_fadvise failed");
+  }
+}
+
+// Params: see the declarations; the iocb is built, patched, placed, submitted.
+AIOH_SCENARIO(kaio_submit_one,
+              aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"}, "the opcode"),
+              aioh::param::choice("fd", "file", {"file", "rdonly", "wronly", "append", "direct", "badfd", "pipe", "pipe_data", "pipe_w", "pipe_noreader", "eventfd", "eventfd_1", "procfile", "socket", "socket_data", "epoll", "dir", "fifo", "fifo_nowriter"}, "the file the iocb names"),
+              aioh::param::boolean("drop_caps", false, "drop CAP_SYS_ADMIN and CAP_SYS_NICE first"),
+              aioh::param::integer("file_size", 8192, "scratch file size", 0),
+              aioh::param::integer("len", 4096, "aio_nbytes (bytes)", 0),
+              aioh::param::integer("offset", 0, "aio_offset"),
+              aioh::param::integer("offset_from_max", -1, "aio_offset = the filesystem's maximum file size minus this (-1: unused)", -1),
+              aioh::param::integer("iovcnt", 2, "iovecs for readv/writev", 0),
+              aioh::param::integer("opcode", -1, "raw aio_lio_opcode", 0, 65535),
+              aioh::param::list("rwf", "", '|', kRwfNames, "RWF_* flags by name"),
+              aioh::param::integer("rwf_raw", 0, "raw aio_rw_flags"),
+              aioh::param::integer("ioprio_class", 0, "IOCB_FLAG_IOPRIO with this class", 0, 7),
+              aioh::param::integer("ioprio_hint", 0, "ioprio hint (bits 3..12)", 0, 1023),
+              aioh::param::integer("ioprio_level", 0, "ioprio level/data (bits 0..12)", 0, 8191),
+              aioh::param::integer("reqprio_raw", 0, "aio_reqprio without IOCB_FLAG_IOPRIO", -32768, 32767),
+              aioh::param::integer("aio_flags_raw", 0, "extra aio_flags bits", 0, UINT32_MAX),
+              aioh::param::choice("resfd", "", {"", "eventfd", "file", "badfd"}, "IOCB_FLAG_RESFD target"),
+              aioh::param::integer("reserved2", 0, "aio_reserved2"),
+              aioh::param::integer("nbytes_raw", 0, "raw aio_nbytes"),
+              aioh::param::integer("aio_key", 0, "aio_key preset before io_submit", 0, UINT32_MAX),
+              aioh::param::integer("key_after", 0, "aio_key io_submit must leave", 0, UINT32_MAX),
+              aioh::param::choice("buf", "ok", {"ok", "unmapped", "readonly"}, "the data buffer"),
+              aioh::param::choice("iocb", "normal", {"normal", "readonly"}, "the iocb's own memory"),
+              aioh::param::choice("cache", "", {"", "dirty", "uncached"}, "page cache over the range (O_DIRECT rows)"),
+              aioh::param::choice("sigpipe", "any", {"any", "raised", "none"}, "SIGPIPE (blocked) must / must not be pending after"),
+              aioh::param::integer("poll_events", POLLIN, "IOCB_CMD_POLL events"),
+              aioh::param::integer("lands_at", -1, "where a write's bytes must land (-1: aio_offset)", -1),
+              aioh::param::integer("size_after", 0, "file size after the request"),
+              aioh::param::text("fs", "", "run only on a scratch filesystem of this type")) {
+  AioBackendBase& be = aio(ctx);
+  if (ctx.has("fs") && ctx.env().text("scratch_fs") != ctx.str("fs"))
+    ctx.skip("the row describes " + ctx.str("fs") + "; scratch is " + ctx.env().text("scratch_fs"));
+  kaio::setup_or_broken(ctx);
+  sigset_t pipe_mask;
+  sigemptyset(&pipe_mask);
+  sigaddset(&pipe_mask, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_mask, nullptr);  // a write to a broken pipe raises it: observed, not suffered
+  Fds fds;
+  const Op op = op_from_name(ctx.str("op"));
+  const std::string fdkind = ctx.str("fd");
+  const size_t len = static_cast<size_t>(ctx.num("len"));
+  const int fd = open_fd(ctx, fds, fdkind, static_cast<size_t>(ctx.num("file_size")));
+  if (fd < 0) ctx.broken("cannot open the " + fdkind);
+  int64_t offset = ctx.num("offset");
+  if (ctx.num("offset_from_max") >= 0) offset = fs_max_offset(ctx, fd) - ctx.num("offset_from_max");
+  const int64_t lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : offset;
+
+  AlignedBuffer buf(len ? len : 1, 4096);
+  if (op == Op::write || op == Op::writev) fill_pattern(buf.data(), len, kWriteSeed, lands_at);
+  Request r = build_request(ctx, op, fd, buf, len, offset);
+  kaio::FaultPage fault;
+  void* ro_page = MAP_FAILED;
+  if (void* b = special_buffer(ctx, fault, ro_page)) r.buf = b;
+  int efd = -1;
+  const std::string resfd = ctx.str("resfd");
+  if (resfd == "eventfd") r.resfd = efd = fds.keep(eventfd(0, EFD_CLOEXEC));
+  else if (resfd == "file") r.resfd = fd;
+  else if (resfd == "badfd") r.resfd = 0x7ffffff0;
+  if (fdkind == "direct") prepare_cache(ctx, fd, len, offset);
+
+  KIocb cb;
+  build_iocb(r, r.iov, cb);
+  patch_iocb(ctx, cb);
+  IocbHome home(ctx, cb);
+  if (ctx.flag("drop_caps")) drop_priority_caps(ctx);
+
+  KIocb* arr[1] = {home.get()};
+  Outcome s = be.raw_submit(be.context(), 1, arr);
+  ctx.observe(s);
+  if (!s.is_error && s.value == 1)
+    if (auto c = reap_one(ctx, be, home.get(), r.tag)) {
+      if (is_file_kind(fdkind)) verify_transfer(ctx, *c, op, fd, r.buf, offset, lands_at);
+      check_after(ctx, fd, efd, home.get());
+    }
+  if (ro_page != MAP_FAILED) munmap(ro_page, 65536);
+}
+
+// A batch of iocbs, some bad. Params: batch = comma list of good | null |
+// unmapped | badfd | badop; array = "unmapped" to pass an unmapped array.
+// Observes io_submit's answer, then each completion of the accepted ones,
+// and checks that nothing behind the stop point ran.
 AIOH_SCENARIO(kaio_submit_batch,
-              aioh::param::list("batch", "good", ',', {"good", "null", "unmapped", "badfd", "badop"},
-                                "the iocbs in order: a good read, a NULL or unmapped pointer, a bad fd or opcode"),
-              aioh::param::choice("array", "ok", {"ok", "unmapped"}, "the iocb array itself: ours, or unmapped")) {
+              aioh::param::list("batch", "good", ',', {"good", "null", "unmapped", "badfd", "badop"}, "the iocbs in order"),
+              aioh::param::choice("array", "", {"", "unmapped"}, "the iocb pointer array itself")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   std::vector<std::string> kinds;
@@ -286,16 +417,14 @@ AIOH_SCENARIO(kaio_submit_batch,
              : kinds[i] == "unmapped" ? static_cast<KIocb*>(fault.get())
                                       : &cbs[i];
   }
-  KIocb** a = ctx.str("array") == "unmapped" ? static_cast<KIocb**>(fault.get())
-                                             : arr.data();
+  KIocb** a = ctx.str("array") == "unmapped" ? static_cast<KIocb**>(fault.get()) : arr.data();
   Outcome s = be.raw_submit(be.context(), static_cast<long>(n), a);
   ctx.observe(s);
   const long accepted = s.is_error ? 0 : s.value;
   if (accepted > 0) {
     std::vector<KIoEvent> evs(n);
     timespec ts{5, 0};
-    Outcome w = be.raw_getevents(be.context(), accepted, static_cast<long>(n),
-                                 evs.data(), &ts);
+    Outcome w = be.raw_getevents(be.context(), accepted, static_cast<long>(n), evs.data(), &ts);
     if (w.is_error || w.value != accepted) {
       ctx.observe(w);
       return;
@@ -308,8 +437,7 @@ AIOH_SCENARIO(kaio_submit_batch,
       Completion c = AioBackendBase::to_completion(ev);
       ctx.observe(c.result);
       if (!c.result.is_error && c.result.value > 0) {
-        std::string bad = verify_buffer(buf.data() + tag * 4096,
-                                        static_cast<size_t>(c.result.value),
+        std::string bad = verify_buffer(buf.data() + tag * 4096, static_cast<size_t>(c.result.value),
                                         kFileSeed, tag * 4096);
         ctx.check(bad.empty(), bad);
       }
@@ -319,36 +447,40 @@ AIOH_SCENARIO(kaio_submit_batch,
   KIoEvent extra[4];
   timespec zero{0, 0};
   Outcome more = be.raw_getevents(be.context(), 0, 4, extra, &zero);
-  ctx.check(!more.is_error && more.value == 0,
-            "unexpected extra completions: " + more.str());
+  ctx.check(!more.is_error && more.value == 0, "unexpected extra completions: " + more.str());
   close(fd);
 }
 
-// io_submit's own arguments.
+// io_submit's own arguments. Params: ctx (ok bad destroyed zero), nr,
+// array (ok null), iocb (good badfd badop: the one iocb in the array).
 AIOH_SCENARIO(kaio_submit_args,
-              aioh::param::choice("ctx", "ok", {"ok", "bad", "destroyed"}, "the context: ours, never one, destroyed"),
-              aioh::param::integer("nr", 1, "io_submit's nr (the array holds one iocb)", INT64_MIN, 1)) {
+              aioh::param::choice("ctx", "ok", {"ok", "bad", "destroyed", "zero"}, "the context passed"),
+              aioh::param::integer("nr", 1, "nr passed to io_submit"),
+              aioh::param::choice("array", "ok", {"ok", "null"}, "the iocb pointer array"),
+              aioh::param::choice("iocb", "good", {"good", "badfd", "badop", "badfd_badop"}, "the iocb in the array")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDONLY);
   AlignedBuffer buf(4096);
   Request r;
   r.op = Op::read;
-  r.fd = fd;
+  r.fd = ctx.str("iocb").rfind("badfd", 0) == 0 ? 0x7ffffff0 : fd;
   r.buf = buf.data();
   r.len = 4096;
+  if (ctx.str("iocb").find("badop") != std::string::npos) r.raw_opcode = 99;
   KIocb cb;
   build_iocb(r, r.iov, cb);
   KIocb* arr[1] = {&cb};
   AioContext c = be.context();
   const std::string which = ctx.str("ctx");
   if (which == "bad") c = 0x1000;  // page 1: never an aio ring
+  if (which == "zero") c = 0;
   if (which == "destroyed") {
     Outcome d = be.raw_destroy(c);
     be.forget_context();
     if (d.is_error) ctx.broken("io_destroy failed: " + d.str());
   }
-  ctx.observe(be.raw_submit(c, ctx.num("nr"), arr));
+  ctx.observe(be.raw_submit(c, ctx.num("nr"), ctx.str("array") == "null" ? nullptr : arr));
   close(fd);
 }
 
@@ -358,8 +490,8 @@ AIOH_SCENARIO(kaio_submit_args,
 // (per-CPU request batches), so it is checked, not tabled; the table holds
 // what a full context answers to the next io_submit.
 AIOH_SCENARIO(kaio_submit_ring_full,
-              aioh::param::integer("entries", 1, "io_setup's nr_events", 1, 4096),
-              aioh::param::integer("count", 300, "iocbs passed to each io_submit", 1, 1 << 16)) {
+              aioh::param::integer("entries", 1, "io_setup nr_events", 1),
+              aioh::param::integer("count", 300, "iocbs in each io_submit", 1, 100000)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx, static_cast<unsigned>(ctx.num("entries")));
   const size_t n = static_cast<size_t>(ctx.num("count"));
