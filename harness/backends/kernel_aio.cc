@@ -47,9 +47,16 @@ Outcome KernelAioBackend::raw_pgetevents_sized(AioContext ctx, long min_nr,
     const sigset_t* sigmask;
     size_t sigsetsize;
   } usig{sigmask, sigsetsize};
+  return raw_pgetevents_usig(ctx, min_nr, nr, events, timeout,
+                             sigmask ? &usig : nullptr);
+}
+
+Outcome KernelAioBackend::raw_pgetevents_usig(AioContext ctx, long min_nr,
+                                              long nr, KIoEvent* events,
+                                              timespec* timeout,
+                                              const void* usig) {
   arm_errno();
-  long r = syscall(SYS_io_pgetevents, ctx, min_nr, nr, events, timeout,
-                   sigmask ? &usig : nullptr);
+  long r = syscall(SYS_io_pgetevents, ctx, min_nr, nr, events, timeout, usig);
   return from_minus1_errno(r, errno, Phase::wait, conv_, "io_pgetevents");
 }
 

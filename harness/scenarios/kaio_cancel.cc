@@ -3,7 +3,10 @@
 // IOCB_CMD_POLL installs one (aio_poll_cancel); io_cancel then answers
 // EINPROGRESS and the cancelled poll still completes through the ring (res
 // 0). File reads and writes, finished requests, a second cancel, an iocb that
-// was never submitted (aio_key is not KIOCB_KEY) and a bad context are EINVAL.
+// was never submitted (aio_key is not KIOCB_KEY) and a bad context are EINVAL;
+// a NULL iocb is EFAULT before the context is even looked up (fs/aio.c
+// io_cancel(): get_user(key, &iocb->aio_key) comes first), and the result
+// argument is never written, so NULL is fine there.
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -27,11 +30,8 @@ void reap_one(CaseContext& ctx, AioBackendBase& be) {
 }
 
 AIOH_SCENARIO(kaio_cancel,
-              aioh::param::choice("target", "pending_poll",
-                                  {"completed_read", "submitted_read", "pending_poll", "poll_twice", "never_submitted",
-                                   "bad_key", "bad_ctx"},
-                                  "what io_cancel is asked to cancel"),
-              aioh::param::boolean("no_verify", false, "do not verify the read's bytes")) {
+              aioh::param::choice("target", "pending_poll", {"completed_read", "submitted_read", "pending_poll", "poll_twice", "never_submitted", "bad_key", "bad_ctx", "null_iocb", "null_iocb_bad_ctx", "null_result"}, "what io_cancel is pointed at"),
+              aioh::param::boolean("no_verify", false, "skip the read's data check")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   const std::string target = ctx.str("target");
@@ -52,7 +52,8 @@ AIOH_SCENARIO(kaio_cancel,
     r.fd = p[0];  // the write end stays open and silent: the poll pends
     r.poll_events = POLLIN;
   }
-  if (target != "never_submitted") ctx.observe(be.submit({&r}));
+  const bool submits = target != "never_submitted" && target.rfind("null_iocb", 0) != 0;
+  if (submits) ctx.observe(be.submit({&r}));
 
   if (target == "completed_read") {
     reap_one(ctx, be);
@@ -77,6 +78,12 @@ AIOH_SCENARIO(kaio_cancel,
   } else if (target == "bad_ctx") {
     KIoEvent ev;
     ctx.observe(be.raw_cancel(0x1000, be.iocb_of(r.tag), &ev));
+  } else if (target == "null_iocb" || target == "null_iocb_bad_ctx") {
+    KIoEvent ev;
+    ctx.observe(be.raw_cancel(target == "null_iocb" ? be.context() : 0x1000, nullptr, &ev));
+  } else if (target == "null_result") {
+    ctx.observe(be.raw_cancel(be.context(), be.iocb_of(r.tag), nullptr));
+    reap_one(ctx, be);
   } else {
     ctx.broken("unknown target " + target);
   }

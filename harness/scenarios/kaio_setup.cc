@@ -1,11 +1,16 @@
 // io_setup(2) and io_destroy(2) on kernel AIO and libaio: the nr_events
-// bounds (0, a count that overflows fs/aio.c ioctx_alloc()'s ring size check,
-// one more than fs.aio-max-nr), the *ctxp argument, the system-wide
-// fs.aio-max-nr budget being used up, and destroying a context twice, a
-// context that never existed, and one with I/O still in flight (which must
-// wait for that I/O: the buffers are checked afterwards).
+// bounds (0, negative, a count that overflows fs/aio.c ioctx_alloc()'s ring
+// size check, one more than fs.aio-max-nr), the *ctxp argument (NULL,
+// unmapped, non-zero, read-only: the context is made and undone when the id
+// cannot be stored), the system-wide fs.aio-max-nr budget being used up, the
+// sysctls' own ranges (fs.aio-max-nr takes any unsigned long, fs.aio-nr is
+// read-only), the process's vm.max_map_count being used up (the ring is a
+// mapping), and destroying a context twice, a context that never existed,
+// and one with I/O still in flight (which must wait for that I/O: the
+// buffers are checked afterwards).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,13 +43,22 @@ long read_long(const char* path) {
 // next run's recovery) — and never mistaken for another run's lowered value.
 
 AIOH_SCENARIO(kaio_setup_nr,
-              aioh::param::integer("entries", 64, "io_setup's nr_events", 0, UINT32_MAX),
-              aioh::param::boolean("over_max", false, "ask for fs.aio-max-nr + 1 events instead of entries"),
-              aioh::param::integer("ctx_init", 0, "the value *ctxp holds on entry (io_setup wants 0)"),
-              aioh::param::choice("ctxp", "ok", {"ok", "null"}, "ctxp: a context variable, or NULL")) {
+              aioh::param::integer("entries", 64, "nr_events"),
+              aioh::param::boolean("over_max", false, "entries = fs.aio-max-nr + 1"),
+              aioh::param::integer("ctx_init", 0, "the value *ctxp holds on entry"),
+              aioh::param::choice("ctxp", "ok", {"ok", "null", "unmapped", "readonly"}, "where ctxp points")) {
   AioBackendBase& be = aio(ctx);
   long nr = ctx.num("entries");
+  // Held (over_max) so that no other run's lowered limit is read as the real one.
+  struct LockHeld {
+    bool held = false;
+    ~LockHeld() { if (held) system::release_settings_lock(); }
+  } lock;
   if (ctx.flag("over_max")) {
+    if (std::string err = system::acquire_settings_lock(std::string("sysctl ") + kAioMaxNr, nullptr, system::kCaseLockWait);
+        !err.empty())
+      ctx.broken(err);
+    lock.held = true;
     long max = read_long(kAioMaxNr);
     if (max < 0) ctx.broken("cannot read fs.aio-max-nr");
     nr = max + 1;
@@ -53,9 +67,22 @@ AIOH_SCENARIO(kaio_setup_nr,
       ctx.skip("fs.aio-max-nr is too large to reach the EAGAIN branch");
   }
   AioContext c = static_cast<AioContext>(ctx.num("ctx_init"));
-  Outcome o = be.raw_setup(nr, ctx.str("ctxp") == "null" ? nullptr : &c);
+  AioContext* ctxp = &c;
+  kaio::FaultPage fault;
+  void* ro = MAP_FAILED;
+  const std::string where = ctx.str("ctxp");
+  if (where == "null") ctxp = nullptr;
+  if (where == "unmapped") ctxp = static_cast<AioContext*>(fault.get());
+  if (where == "readonly") {
+    // Readable (get_user(ctx, ctxp) finds 0) but not writable (put_user fails).
+    ro = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ro == MAP_FAILED) ctx.broken("mmap failed");
+    ctxp = static_cast<AioContext*>(ro);
+  }
+  Outcome o = be.raw_setup(nr, ctxp);
   ctx.observe(o);
-  if (!o.is_error) {
+  if (ro != MAP_FAILED) munmap(ro, 4096);
+  if (!o.is_error && ctxp == &c) {
     auto* ring = reinterpret_cast<const AioRingHeader*>(c);
     ctx.check(ring->magic == kAioRingMagic && ring->nr >= static_cast<unsigned>(nr),
               "the mapped ring does not hold nr_events entries");
@@ -70,7 +97,7 @@ AIOH_SCENARIO(kaio_setup_nr,
 // attempt during which it moved is discarded and retried (only the attempt
 // that ran undisturbed is observed).
 AIOH_SCENARIO(kaio_setup_exhaust,
-              aioh::param::integer("room", 32, "events left under fs.aio-max-nr, taken by one context", 1, 65536)) {
+              aioh::param::integer("room", 32, "events left under fs.aio-max-nr", 1, 65536)) {
   AioBackendBase& be = aio(ctx);
   const long room = ctx.num("room");
   system::SysctlChange guard{system::kCaseLockWait};
@@ -107,8 +134,7 @@ AIOH_SCENARIO(kaio_setup_exhaust,
 }
 
 AIOH_SCENARIO(kaio_destroy,
-              aioh::param::choice("mode", "twice", {"twice", "bad_ctx", "pending_poll", "dio_inflight"},
-                                  "destroy twice, a context that never was, with a poll pending, or with O_DIRECT reads in flight")) {
+              aioh::param::choice("mode", "twice", {"twice", "bad_ctx", "pending_poll", "dio_inflight"}, "what is destroyed")) {
   AioBackendBase& be = aio(ctx);
   const std::string mode = ctx.str("mode");
   if (mode == "bad_ctx") {
@@ -164,6 +190,79 @@ AIOH_SCENARIO(kaio_destroy,
   }
   for (int f : {p[0], p[1], fd})
     if (f >= 0) close(f);
+}
+
+// A sysctl write as an Outcome: 0@setup when accepted, the errno of the
+// open or the write otherwise.
+Outcome write_sysctl(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Outcome::error(errno, Channel::errno_, Phase::setup);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  return n < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::errno_, Phase::setup);
+}
+
+// fs.aio-max-nr / fs.aio-nr written with `value`, the result observed, then
+// io_setup(events) through the interface under the resulting limit, and the
+// limit read back (`reads_back`: the value the sysctl must hold after).
+// fs/aio.c aio_sysctls: aio-max-nr is proc_doulongvec_minmax without
+// bounds, aio-nr mode 0444. Restored on every path (system::SysctlChange).
+AIOH_SCENARIO(kaio_sysctl,
+              aioh::param::choice("sysctl", "aio-max-nr", {"aio-max-nr", "aio-nr"}, "which fs.* sysctl"),
+              aioh::param::text("value", "0", "what is written"),
+              aioh::param::integer("events", 1, "io_setup nr_events afterwards", 1),
+              aioh::param::text("reads_back", "", "what the sysctl must read after (empty: unchanged)")) {
+  AioBackendBase& be = aio(ctx);
+  // Taken with the value it holds now, then set to the original (the value
+  // from before any run changed it), so the row's write meets the real limit
+  // and everything after it is undone by the guard.
+  system::SysctlChange guard{system::kCaseLockWait};
+  if (std::string err = guard.set(kAioMaxNr, system::read_sysctl(kAioMaxNr)); !err.empty()) ctx.broken(err);
+  const std::string original = guard.original();
+  if (std::string err = guard.set(kAioMaxNr, original); !err.empty()) ctx.broken(err);
+  const bool max = ctx.str("sysctl") == "aio-max-nr";
+  ctx.observe(write_sysctl(max ? kAioMaxNr : kAioNr, ctx.str("value") + "\n"));
+  std::ifstream f(kAioMaxNr);
+  std::string now;
+  f >> now;
+  const std::string want = ctx.str("reads_back").empty() ? original : ctx.str("reads_back");
+  ctx.check(now == want, "fs.aio-max-nr reads " + now + " after the write, expected " + want);
+  AioContext c = 0;
+  Outcome s = be.raw_setup(ctx.num("events"), &c);
+  ctx.observe(s);
+  if (!s.is_error) be.raw_destroy(c);
+}
+
+// vm.max_map_count used up by this (forked, per-case) process's own
+// mappings: io_setup's ring mmap fails (fs/aio.c aio_setup_ring(): do_mmap
+// -> -ENOMEM), then one mapping is given back and io_setup succeeds. Nothing
+// global changes; the mappings go with the case.
+AIOH_SCENARIO(kaio_setup_map_count, aioh::param::none) {
+  AioBackendBase& be = aio(ctx);
+  const long limit = read_long("/proc/sys/vm/max_map_count");
+  if (limit < 0) ctx.broken("cannot read vm.max_map_count");
+  if (limit > 300000) ctx.skip("vm.max_map_count is " + std::to_string(limit) + ": too many mappings to use up");
+  std::vector<void*> maps;
+  maps.reserve(static_cast<size_t>(limit));
+  // Alternating protections keep neighbouring mappings from merging.
+  for (size_t i = 0;; ++i) {
+    void* p = mmap(nullptr, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) break;
+    maps.push_back(p);
+  }
+  AioContext a = 0, b = 0;
+  ctx.observe(be.raw_setup(1, &a));
+  for (int i = 0; i < 2 && !maps.empty(); ++i) {
+    munmap(maps.back(), 4096);
+    maps.pop_back();
+  }
+  Outcome again = be.raw_setup(1, &b);
+  for (void* p : maps) munmap(p, 4096);
+  ctx.note("vm.max_map_count " + std::to_string(limit) + ": " + std::to_string(maps.size()) + " mappings made");
+  ctx.observe(again);
+  if (a) be.raw_destroy(a);
+  if (b) be.raw_destroy(b);
 }
 
 }  // namespace

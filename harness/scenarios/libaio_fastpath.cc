@@ -24,11 +24,11 @@ namespace {
 using kaio::aio;
 
 AIOH_SCENARIO(kaio_seccomp_getevents,
-              aioh::param::choice("call", "getevents", {"getevents", "pgetevents"}, "the call under the filter"),
-              aioh::param::integer("min_nr", 1, "the call's min_nr", INT32_MIN, INT32_MAX),
-              aioh::param::integer("nr", 1, "the call's nr (the event array holds 4)", INT32_MIN, 4),
-              aioh::param::choice("timeout", "zero", {"zero", "short"}, "the timeout: {0,0} or 1 ms"),
-              aioh::param::integer("ready", 0, "completions queued before the filter is loaded", 0, 64)) {
+              aioh::param::choice("call", "getevents", {"getevents", "pgetevents"}, "the call"),
+              aioh::param::integer("min_nr", 1, "min_nr"),
+              aioh::param::integer("nr", 1, "nr", 0, 4),
+              aioh::param::choice("timeout", "zero", {"zero", "short"}, "zero or 1 ms"),
+              aioh::param::integer("ready", 0, "completions queued first", 0, 64)) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
   const long ready = ctx.num("ready");
@@ -56,31 +56,34 @@ AIOH_SCENARIO(kaio_seccomp_getevents,
   if (ctx.str("call") == "pgetevents") {
     sigset_t mask;
     sigemptyset(&mask);
-    ctx.observe(be.raw_pgetevents(be.context(), ctx.num("min_nr"),
-                                  ctx.num("nr"), ev, &ts, &mask));
+    ctx.observe(be.raw_pgetevents(be.context(), ctx.num("min_nr"), ctx.num("nr"), ev, &ts, &mask));
   } else {
-    ctx.observe(be.raw_getevents(be.context(), ctx.num("min_nr"),
-                                 ctx.num("nr"), ev, &ts));
+    ctx.observe(be.raw_getevents(be.context(), ctx.num("min_nr"), ctx.num("nr"), ev, &ts));
   }
   close(fd);
 }
 
-// io_getevents on a context that is no ring. Runs in a child; a death by
-// signal is observed as the signal's name (SIGSEGV).
+// io_getevents/io_pgetevents with a context or timeout libaio reads before
+// the kernel can refuse it: ctx unmapped, destroyed or ok; timeout zero or
+// unmapped. Runs in a child; a death by signal is observed as the signal's
+// name (SIGSEGV).
 AIOH_SCENARIO(kaio_getevents_garbage_ctx,
-              aioh::param::choice("ctx", "unmapped", {"unmapped", "destroyed"},
-                                  "the context: an unmapped page, or a destroyed context")) {
+              aioh::param::choice("ctx", "unmapped", {"unmapped", "destroyed", "ok"}, "the context"),
+              aioh::param::choice("timeout", "zero", {"zero", "unmapped"}, "the timeout pointer"),
+              aioh::param::choice("call", "getevents", {"getevents", "pgetevents"}, "the call")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
-  AioContext c = 0;
+  AioContext c = be.context();
   kaio::FaultPage fault;
   if (ctx.str("ctx") == "unmapped") {
     c = reinterpret_cast<AioContext>(fault.get());
-  } else {
-    c = be.context();
+  } else if (ctx.str("ctx") == "destroyed") {
     if (be.raw_destroy(c).is_error) ctx.broken("io_destroy failed");
     be.forget_context();
   }
+  timespec zero{0, 0};
+  timespec* tsp = ctx.str("timeout") == "unmapped" ? static_cast<timespec*>(fault.get()) : &zero;
+  const bool pget = ctx.str("call") == "pgetevents";
   struct Wire {
     bool is_error;
     int err;
@@ -93,8 +96,9 @@ AIOH_SCENARIO(kaio_getevents_garbage_ctx,
   if (pid < 0) ctx.broken("fork failed");
   if (pid == 0) {
     KIoEvent ev;
-    timespec zero{0, 0};
-    Outcome o = be.raw_getevents(c, 1, 1, &ev, &zero);
+    sigset_t mask;
+    sigemptyset(&mask);
+    Outcome o = pget ? be.raw_pgetevents(c, 1, 1, &ev, tsp, &mask) : be.raw_getevents(c, 1, 1, &ev, tsp);
     w = Wire{o.is_error, o.err, o.value, o.channel};
     _exit(write(p[1], &w, sizeof w) == sizeof w ? 0 : 1);
   }
