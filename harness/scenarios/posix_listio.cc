@@ -6,14 +6,16 @@
 // its worker (EINVAL at completion) except its internal LIO_DSYNC/LIO_SYNC
 // values 3 and 4, which it runs as fdatasync/fsync, and restarts an
 // interrupted LIO_WAIT under SA_RESTART. Without SA_RESTART it returns EINTR
-// (as POSIX allows) but leaves its wait list, a VLA already popped off the
-// stack, linked to the still-running request; glibc's own next calls write
-// return addresses over it, and the request's completion then follows those
-// words (free() of a code address: SIGABRT, or a hang, depending on what the
-// words happen to be). That sequence runs in a
-// forked grandchild so the crash is observed, not suffered.
+// (as POSIX allows) but leaves its wait list, a VLA in a frame that is gone,
+// linked to the still-running request, whose completion then follows it:
+// on a stack of its own (where nothing overwrites the dead frame) that is a
+// SIGABRT every time, observed from a forked grandchild.
+// Also a list longer than _POSIX_AIO_LISTIO_MAX (glibc sets no limit:
+// sysconf(_SC_AIO_LISTIO_MAX) is -1).
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 
 #include <cstring>
 
@@ -51,17 +53,22 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-// Member i works on [i*4096, (i+1)*4096) of a pattern file.
-AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
-              aioh::param::list("members", "", ',', {"read", "write", "bad-fd", "bad-prio", "nop", "null", "op=N"},
-                                "the list's entries: a request, a NULL entry, or a raw aio_lio_opcode N"),
-              aioh::param::choice("mode", "wait", {"wait", "nowait", "invalid"}, "LIO_WAIT, LIO_NOWAIT or raw_mode"),
-              aioh::param::integer("raw_mode", 5, "the mode value of mode = invalid", INT32_MIN, INT32_MAX),
-              aioh::param::integer("bad_prio", 21, "aio_reqprio of a bad-prio member", INT32_MIN, INT32_MAX),
-              aioh::param::boolean("reap", true, "reap and verify the members after the call")) {
+// members: comma list of read | write | bad-fd | bad-prio | nop | null |
+// op=N, repeated `repeat` times; member i works on [i*4096, (i+1)*4096) of a
+// pattern file. With repeat > 1 the completions are observed as one count of
+// members that transferred their whole block.
+AIOH_SCENARIO(posix_listio_batch,
+              aioh::param::choice("mode", "wait", {"wait", "nowait", "invalid"}, "lio_listio's mode"),
+              aioh::param::integer("raw_mode", 5, "the mode value for mode = invalid"),
+              aioh::param::text("members", "", "comma list: read write bad-fd bad-prio nop null op=N"),
+              aioh::param::integer("repeat", 1, "the list repeated this many times", 1, 1024),
+              aioh::param::integer("bad_prio", 21, "aio_reqprio of a bad-prio member"),
+              aioh::param::boolean("reap", true, "reap and observe the members")) {
   auto& be = posix::setup(ctx);
   const size_t blk = 4096;
   auto members = split(ctx.str("members"));
+  const std::vector<std::string> once = members;
+  for (int64_t k = 1; k < ctx.num("repeat"); ++k) members.insert(members.end(), once.begin(), once.end());
   int fd = posix::data_file(ctx, "f", blk * (members.size() + 1));
   int bad = closed_fd(ctx);
   AlignedBuffer buf(blk * (members.size() + 1));
@@ -99,9 +106,12 @@ AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
   ctx.observe(s);
   if (!ctx.flag("reap")) return;
   posix::Reaper reaper(be);
+  const bool summed = ctx.num("repeat") > 1;
+  int64_t whole = 0;
   for (size_t i : tracked) {
     Outcome c = reaper.get(i + 1);
-    ctx.observe(c);
+    if (summed) whole += !c.is_error && c.value == static_cast<int64_t>(blk);
+    else ctx.observe(c);
     if (c.is_error || members[i].rfind("op=", 0) == 0) continue;
     if (members[i] == "write")
       ctx.check(verify_file(fd, i * blk, c.value, kWriteSeed).empty(),
@@ -110,6 +120,7 @@ AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
       ctx.check(verify_buffer(reqs[i].buf, c.value, kFileSeed, i * blk).empty(),
                 "member " + std::to_string(i) + " read wrong bytes");
   }
+  if (summed) ctx.observe(Outcome::ok(whole, Channel::aio_return, Phase::completion));
   // A LIO_NOP member's aiocb is never touched by glibc.
   for (size_t i = 0; i < members.size(); i++)
     if (members[i] == "nop") {
@@ -119,33 +130,59 @@ AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
     }
 }
 
-// The interrupted LIO_WAIT runs in a grandchild forked before any AIO use
-// (so it is single-threaded and its glibc state is its own): it reports
-// lio_listio's {rc, errno}, then (with `complete`) feeds the pipe and reports
-// the request's {aio_error, aio_return}. The parent observes both and learns
-// from waitpid whether the completion killed the grandchild.
-struct GrandchildReport {
-  int rc = -2, err = 0;           // lio_listio
-  int status = -2, ret = 0;       // aio_error / aio_return
+// An interrupted LIO_WAIT. glibc's wait list is a VLA in a block of
+// lio_listio_internal (rt/lio_listio-common.c); on EINTR it is left linked to
+// the request, and the very next call after the block, the mutex unlock,
+// pushes its return address over the entry's sigevp. When the request
+// completes, __aio_notify therefore takes the entry for an LIO_NOWAIT one:
+// --*counterp on the dead frame's `total` and, if that reaches 0, a "signal"
+// from the code address and free() of the stack address: SIGABRT. Whether
+// `total` still reads 1 then depends on what ran on that stack in between,
+// which is why plain runs aborted, hung or (on some guests) passed. Here
+// lio_listio runs on a stack of its own that nothing else touches, so
+// `total` is still 1 and the outcome is the same on every kernel. It runs in
+// a grandchild forked before any AIO use, so the abort is observed, not
+// suffered.
+struct LioCall {
+  aiocb* list[1] = {nullptr};
+  int rc = -2, err = 0;
 };
+LioCall* g_lio = nullptr;
+ucontext_t g_back, g_on;
+volatile size_t g_pad = 64 * 1024;
 
-// Feeds the pipe and waits for the request from a frame whose zeroed 64 KiB
-// cover the stack lio_listio used: a wait list glibc left linked to the
-// request then reads as NULL (its counter pointer), so __aio_notify faults
-// the same way on every run instead of following whatever stale words later
-// calls left there (which made the outcome vary between runs and kernels).
-// Where glibc unlinks its list, the zeroes are never read and the request
-// completes normally.
-[[gnu::noinline]] void complete_on_poisoned_stack(int pipe_w, const std::vector<uint8_t>& data, aiocb* cb) {
-  char area[64 * 1024];
-  explicit_bzero(area, sizeof area);
-  (void)!write(pipe_w, data.data(), data.size());
-  const aiocb* l[1] = {cb};
-  const timespec five{5, 0};
-  while (aio_error(cb) == EINPROGRESS && aio_suspend(l, 1, &five) == 0) {
+// Runs on the own stack: lio_listio is called below a 64 KiB VLA whose scope
+// ends before the switch back, so that switch writes above lio_listio's
+// frame, never into it. The context is never resumed.
+void run_lio_wait() {
+  {
+    char pad[g_pad];
+    asm volatile("" : : "r"(pad) : "memory");
+    errno = 0;
+    g_lio->rc = lio_listio(LIO_WAIT, g_lio->list, 1, nullptr);
+    g_lio->err = errno;
   }
-  asm volatile("" : : "r"(area) : "memory");  // keep the area (and the zeroes) live until here
+  swapcontext(&g_on, &g_back);
 }
+
+// Runs fn on a fresh 256 KiB stack (leaked: it must stay as it is).
+bool run_on_own_stack(void (*fn)()) {
+  const size_t size = 256 * 1024;
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return false;
+  getcontext(&g_on);
+  g_on.uc_stack.ss_sp = base;
+  g_on.uc_stack.ss_size = size;
+  g_on.uc_link = nullptr;
+  makecontext(&g_on, fn, 0);
+  swapcontext(&g_back, &g_on);
+  return true;
+}
+
+struct GrandchildReport {
+  int rc = -2, err = 0;      // lio_listio
+  int status = -2, ret = 0;  // aio_error / aio_return
+};
 
 void interrupted_lio_wait(int out_fd, bool complete) {
   GrandchildReport rep;
@@ -159,19 +196,25 @@ void interrupted_lio_wait(int out_fd, bool complete) {
   cb.aio_buf = buf;
   cb.aio_nbytes = sizeof buf;
   cb.aio_lio_opcode = LIO_READ;
-  aiocb* list[1] = {&cb};
+  LioCall call;
+  call.list[0] = &cb;
+  g_lio = &call;
   {
     posix::Interrupter intr(gettid(), [] {});
-    errno = 0;
-    rep.rc = lio_listio(LIO_WAIT, list, 1, nullptr);
-    rep.err = errno;
+    if (!run_on_own_stack(run_lio_wait)) _exit(1);
     intr.join();
   }
+  rep.rc = call.rc;
+  rep.err = call.err;
   (void)!write(out_fd, &rep, sizeof rep);
   if (!complete) _exit(0);
   std::vector<uint8_t> data(sizeof buf);
   fill_pattern(data.data(), data.size(), kWriteSeed, 0);
-  complete_on_poisoned_stack(p[1], data, &cb);
+  (void)!write(p[1], data.data(), data.size());
+  const aiocb* l[1] = {&cb};
+  const timespec five{5, 0};
+  while (aio_error(&cb) == EINPROGRESS && aio_suspend(l, 1, &five) == 0) {
+  }
   rep.status = aio_error(&cb);
   rep.ret = static_cast<int>(aio_return(&cb));
   if (rep.status == 0 && !verify_buffer(buf, rep.ret, kWriteSeed, 0).empty()) rep.status = -3;
@@ -179,33 +222,33 @@ void interrupted_lio_wait(int out_fd, bool complete) {
   _exit(0);
 }
 
-AIOH_SCENARIO(posix_listio_eintr, aioh::posix::aio_threads_param(),
-              aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
-              aioh::param::boolean("complete", false, "without restart: then complete the interrupted request")) {
-  auto& be = posix::setup(ctx);
-  const bool restart = ctx.flag("restart");
-  if (restart) {
-    // Restarted: the pipe is fed once the handler ran, and LIO_WAIT ends
-    // normally when the request completes.
-    posix::install_sigusr1(true);
-    posix::Pipe p(ctx);
-    const size_t n = 16;
-    std::vector<uint8_t> buf(n);
-    Request r = posix::req(Op::read, p.r, buf.data(), n, 0, 1);
-    Outcome s;
-    {
-      posix::Interrupter intr(gettid(), [&] { (void)p.feed(n); });
-      s = be.submit_listio(LIO_WAIT, {&r});
-      intr.join();
-      if (intr.gave_up()) ctx.broken("lio_listio was never seen in futex(2)");
-    }
-    ctx.observe(s);
-    posix::Reaper reaper(be);
-    Outcome c = reaper.get(1);
-    ctx.observe(c);
-    if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
-    return;
+// Restarted (SA_RESTART): the pipe is fed once the handler ran, and LIO_WAIT
+// ends normally when the request completes.
+void restarted_lio_wait(CaseContext& ctx, PosixAioBackend& be) {
+  posix::install_sigusr1(true);
+  posix::Pipe p(ctx);
+  const size_t n = 16;
+  std::vector<uint8_t> buf(n);
+  Request r = posix::req(Op::read, p.r, buf.data(), n, 0, 1);
+  Outcome s;
+  {
+    posix::Interrupter intr(gettid(), [&] { (void)p.feed(n); });
+    s = be.submit_listio(LIO_WAIT, {&r});
+    intr.join();
+    if (intr.gave_up()) ctx.broken("lio_listio was never seen in futex(2)");
   }
+  ctx.observe(s);
+  posix::Reaper reaper(be);
+  Outcome c = reaper.get(1);
+  ctx.observe(c);
+  if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
+}
+
+AIOH_SCENARIO(posix_listio_eintr,
+              aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
+              aioh::param::boolean("complete", false, "observe the interrupted request's completion too")) {
+  auto& be = posix::setup(ctx);
+  if (ctx.flag("restart")) return restarted_lio_wait(ctx, be);
   const bool complete = ctx.flag("complete");
   int res[2];
   if (pipe2(res, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
@@ -228,16 +271,16 @@ AIOH_SCENARIO(posix_listio_eintr, aioh::posix::aio_threads_param(),
   int status = 0;
   waitpid(pid, &status, 0);
   if (!got_first) ctx.broken("the grandchild reported nothing from lio_listio");
-  ctx.observe(from_minus1_errno(first.rc, first.rc == -1 ? first.err : kErrnoSentinel,
-                                Phase::submit, be.conventions(), "lio_listio"));
+  ctx.observe(from_minus1_errno(first.rc, first.rc == -1 ? first.err : kErrnoSentinel, Phase::submit,
+                                be.conventions(), "lio_listio"));
   if (!complete) return;
   if (!got_second) {
     std::string how = alive ? "a hang (no report within 5 s, killed)"
                       : WIFSIGNALED(status) ? std::string("SIG") + (sigabbrev_np(WTERMSIG(status)) ?: "?")
                                             : "an exit without a report";
     ctx.note("the grandchild ended by " + how + " when the interrupted request completed");
-    ctx.check(false, "completing the request of an interrupted LIO_WAIT killed the process (" +
-                         how + "): glibc's __aio_notify followed the stale on-stack wait list");
+    ctx.check(false, "completing the request of an interrupted LIO_WAIT killed the process (" + how +
+                         "): glibc's __aio_notify followed the stale on-stack wait list");
     return;
   }
   if (second.status == -3) ctx.check(false, "pipe bytes read back wrong");
