@@ -13,11 +13,10 @@
 namespace aioh {
 namespace {
 
-AIOH_SCENARIO(posix_cancel_blocked, aioh::posix::aio_threads_param(),
-              aioh::param::choice("target", "running", {"running", "queued-other-fd", "queued-same-fd", "all-fd"},
-                                  "what is canceled: the running request, one queued behind it, or all on its fd"),
-              aioh::param::optional_integer("init_after_first", "aio_threads of an aio_init after the first request",
-                                            INT32_MIN, INT32_MAX)) {
+AIOH_SCENARIO(posix_cancel_blocked,
+              aioh::param::choice("target", "running", {"running", "queued-same-fd", "queued-other-fd", "all-fd"}, "what is canceled"),
+              aioh::param::integer("aio_threads", 4, "aioinit.aio_threads", INT32_MIN, INT32_MAX),
+              aioh::param::integer("init_after_first", 0, "aio_init(aio_threads = this) after the first request", 0, 64)) {
   auto& be = posix::setup(ctx);
   const std::string target = ctx.str("target");
   posix::Pipe a_pipe(ctx), b_pipe(ctx);
@@ -70,11 +69,8 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
-              aioh::param::required_choice("what",
-                                           {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch", "all-fd-idle",
-                                            "unsubmitted"},
-                                           "the aio_cancel call")) {
+AIOH_SCENARIO(posix_cancel_simple,
+              aioh::param::choice("what", "alldone", {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch", "fd-mismatch-closed", "all-fd-idle", "unsubmitted"}, "what aio_cancel is given")) {
   auto& be = posix::setup(ctx);
   const std::string what = ctx.str("what");
   int fd = posix::data_file(ctx, "f", 8192);
@@ -97,6 +93,14 @@ AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
     Request r = posix::req(Op::read, p.r, buf.data(), 16, 0, 1);
     if (be.submit({&r}).is_error) ctx.broken("aio_read refused");
     ctx.observe(be.cancel_raw(fd, be.control_block(1)));
+    if (!p.feed(16)) ctx.broken("cannot feed");
+    ctx.observe(reaper.get(1));
+  } else if (what == "fd-mismatch-closed") {
+    // The fd is checked before the aiocb is looked at, even a pending one.
+    posix::Pipe p(ctx);
+    Request r = posix::req(Op::read, p.r, buf.data(), 16, 0, 1);
+    if (be.submit({&r}).is_error) ctx.broken("aio_read refused");
+    ctx.observe(be.cancel_raw(closed_fd(ctx), be.control_block(1)));
     if (!p.feed(16)) ctx.broken("cannot feed");
     ctx.observe(reaper.get(1));
   } else if (what == "all-fd-idle") {

@@ -33,10 +33,10 @@ sigevent signal_event(int signo, int value) {
 
 // Waits (bounded) for the notification signal and observes its sival; the
 // row's si_code and this process as sender are checked.
-void observe_signal(CaseContext& ctx, const sigset_t& set, int signo) {
+void observe_signal(CaseContext& ctx, const sigset_t& set, int signo, long wait_ms = 5000) {
   siginfo_t si;
-  const timespec five{5, 0};
-  int got = sigtimedwait(&set, &si, &five);
+  const timespec limit{wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+  int got = sigtimedwait(&set, &si, &limit);
   if (got < 0) {
     ctx.observe(Outcome::error(errno, Channel::errno_, Phase::completion));
     return;
@@ -48,15 +48,13 @@ void observe_signal(CaseContext& ctx, const sigset_t& set, int signo) {
   ctx.observe(Outcome::ok(si.si_value.sival_int, Channel::ret, Phase::completion));
 }
 
-AIOH_SCENARIO(posix_notify_signal, aioh::posix::aio_threads_param(),
-              aioh::param::choice("source", "read", {"read", "cancel", "lio-wait-member", "list", "list-empty"},
-                                  "what sends the SIGEV_SIGNAL: a read, a canceled read, an LIO_WAIT member, an LIO_NOWAIT list"),
-              aioh::param::integer("sival", 4242, "sigev_value.sival_int", INT32_MIN, INT32_MAX),
-              aioh::param::optional_integer("notify", "a raw sigev_notify for the read", INT32_MIN, INT32_MAX),
-              aioh::param::optional_integer("signo", "a raw sigev_signo for the read (not waited for)", INT32_MIN,
-                                            INT32_MAX),
-              aioh::param::choice("si_code", "SI_ASYNCIO", {"SI_ASYNCIO", "SI_QUEUE"},
-                                  "the si_code the signal must carry")) {
+AIOH_SCENARIO(posix_notify_signal,
+              aioh::param::choice("source", "read", {"read", "cancel", "lio-wait-member", "list", "list-empty", "list-wait", "list-refused", "list-badsig"}, "what raises the notification"),
+              aioh::param::integer("sival", 4242, "sigev_value.sival_int"),
+              aioh::param::choice("si_code", "SI_ASYNCIO", {"SI_ASYNCIO", "SI_QUEUE"}, "the si_code the signal must carry"),
+              aioh::param::integer("notify", SIGEV_SIGNAL, "raw sigev_notify of the request"),
+              aioh::param::integer("signo", 0, "raw sigev_signo (0: a real-time signal)"),
+              aioh::param::integer("signal_wait_ms", 5000, "how long to wait for the signal", 1, 10000)) {
   auto& be = posix::setup(ctx);
   const std::string source = ctx.str("source");
   const int signo = SIGRTMIN + 1;
@@ -102,16 +100,21 @@ AIOH_SCENARIO(posix_notify_signal, aioh::posix::aio_threads_param(),
     Outcome c = reaper.get(1);
     ctx.observe(c);
     if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kFileSeed, 4096).empty(), "data wrong");
-  } else if (source == "list" || source == "list-empty") {
-    sigevent lsev = signal_event(signo, value);
+  } else if (source.rfind("list", 0) == 0) {
+    // The list notification: LIO_NOWAIT's (also for an empty list, and for
+    // a list none of whose members glibc accepted), LIO_WAIT's (ignored),
+    // or one with an invalid signal number (its sigqueue fails unseen).
+    sigevent lsev = signal_event(source == "list-badsig" ? 999 : signo, value);
     Request r1 = posix::req(Op::read, fd, buf.data(), 4096, 0, 1);
     Request r2 = posix::req(Op::read, fd, buf.data() + 4096, 4096, 4096, 2);
+    if (source == "list-refused") r1.reqprio = 21;
     std::vector<Request*> list;
-    if (source == "list") list = {&r1, &r2};
-    ctx.observe(be.submit_listio(LIO_NOWAIT, list, &lsev));
-    observe_signal(ctx, set, signo);
+    if (source == "list-refused") list = {&r1};
+    else if (source != "list-empty") list = {&r1, &r2};
+    ctx.observe(be.submit_listio(source == "list-wait" ? LIO_WAIT : LIO_NOWAIT, list, &lsev));
+    observe_signal(ctx, set, signo, ctx.num("signal_wait_ms"));
     for (uint64_t t = 1; t <= list.size(); t++) ctx.observe(reaper.get(t));
-    if (!list.empty())
+    if (list.size() == 2)
       ctx.check(verify_buffer(buf.data(), 8192, kFileSeed, 0).empty(), "data wrong");
   } else {
     ctx.broken("unknown source " + source);
@@ -125,8 +128,8 @@ void notify_fn(sigval v) {
 }
 
 // SIGEV_THREAD: the function runs on another thread with sigev_value.
-AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
-              aioh::param::integer("sival", 99, "sigev_value.sival_int", INT32_MIN, INT32_MAX)) {
+AIOH_SCENARIO(posix_notify_thread,
+              aioh::param::integer("sival", 99, "sigev_value.sival_int")) {
   auto& be = posix::setup(ctx);
   posix::Pipe note(ctx);
   g_notify_fd = note.w;

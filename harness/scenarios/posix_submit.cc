@@ -1,11 +1,22 @@
 // POSIX AIO submission checks (area posix-submit): which phase reports a bad
 // fd, a negative offset, a huge aio_nbytes, a NULL buffer, an out-of-range
-// aio_reqprio, an invalid aio_fsync op. glibc validates only aio_reqprio
+// aio_reqprio, an invalid aio_fsync op, and what files other than regular
+// ones give (a directory, an epoll fd, a socket or pipe with an offset, a
+// FIFO without writer, a pipe without reader, whose SIGPIPE goes to a glibc
+// worker that blocks every signal); O_APPEND writes land at the end, in the
+// order they were queued; aio_fsync runs fsync or fdatasync as its op says
+// (rows with a seccomp fault on one of them show which) and only after what
+// was queued on the fd before it. glibc validates only aio_reqprio
 // (aio_read/aio_write) and the op and the fd (aio_fsync) at submission;
 // everything else is found by the worker thread's pread/pwrite and reported
 // through aio_error, which the man pages list as errors of the submitting
 // call. Data is verified wherever bytes move, and a failed write must leave
 // the file as it was.
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -31,48 +42,95 @@ size_t nbytes_param(CaseContext& ctx) {
   ctx.broken("unknown nbytes " + s);
 }
 
+// A non-regular file for the row: the fd the request names, with its other
+// end (to feed or read back) in *peer, or -1.
+int special_fd(CaseContext& ctx, const std::string& kind, bool is_read, std::vector<int>& own, int* peer) {
+  *peer = -1;
+  int p[2];
+  if (kind == "dir") return own.emplace_back(open(ctx.scratch_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (kind == "epoll") return own.emplace_back(epoll_create1(EPOLL_CLOEXEC));
+  if (kind == "fifo_nowriter") {
+    std::string path = ctx.scratch_dir() + "/fifo";
+    if (mkfifo(path.c_str(), 0600) != 0) ctx.broken("mkfifo failed");
+    return own.emplace_back(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  }
+  if (kind == "socket") {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) ctx.broken("socketpair failed");
+  } else if (pipe2(p, O_CLOEXEC) != 0) {
+    ctx.broken("pipe2 failed");
+  }
+  own.push_back(p[0]);
+  own.push_back(p[1]);
+  if (kind == "pipe_noreader") {
+    close(p[0]);
+    own.erase(own.begin() + static_cast<long>(own.size()) - 2);
+    return p[1];
+  }
+  *peer = is_read ? p[1] : p[0];
+  return is_read ? p[0] : p[1];
+}
+
+// The bytes a successful transfer moved are the right ones: a read's in the
+// buffer, a write's in the file (at lands_at) or at the pipe's other end.
+void verify_rw(CaseContext& ctx, bool is_read, bool stream, int rw, int peer, const AlignedBuffer& buf,
+               size_t got, int64_t at) {
+  if (is_read) {
+    std::string bad = verify_buffer(buf.data(), got, stream ? kWriteSeed : kFileSeed, stream ? 0 : static_cast<uint64_t>(at));
+    ctx.check(bad.empty(), "aio_read data: " + bad);
+  } else if (stream) {
+    std::vector<uint8_t> back(got);
+    ctx.check(read(peer, back.data(), got) == static_cast<ssize_t>(got) && verify_buffer(back.data(), got, kWriteSeed, 0).empty(),
+              "bytes written to the pipe read back wrong");
+  } else {
+    std::string bad = verify_file(rw, static_cast<uint64_t>(at), got, kWriteSeed);
+    ctx.check(bad.empty(), "aio_write data: " + bad);
+  }
+}
+
 // One aio_read/aio_write; observes the submission and, when accepted, the
 // completion.
-AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
+AIOH_SCENARIO(posix_submit_rw,
               aioh::param::choice("op", "read", {"read", "write"}, "aio_read or aio_write"),
-              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "pipe"},
-                                  "the descriptor: the file, a closed one, the file read-only, a pipe"),
-              aioh::param::integer("file_size", 16384, "bytes of the file", 0, aioh::param::kMaxFileSize),
+              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "append", "pipe", "socket", "dir", "epoll", "fifo_nowriter", "pipe_noreader"}, "the file"),
+              aioh::param::integer("file_size", 16384, "scratch file size", 0),
               aioh::param::integer("offset", 0, "aio_offset"),
-              aioh::param::integer("len", 4096, "aio_nbytes (the buffer holds 64 KiB)", 0, 65536),
-              aioh::param::optional_choice("nbytes", {"size_max", "ssize_max_plus_1"}, "a huge aio_nbytes instead of len"),
-              aioh::param::integer("pipe_fill", 0, "bytes in the pipe before an aio_read from it", 0, 65536),
-              aioh::param::choice("buf", "ok", {"ok", "null"}, "aio_buf: ours, or NULL"),
+              aioh::param::integer("len", 4096, "aio_nbytes", 0),
+              aioh::param::choice("nbytes", "", {"", "size_max", "ssize_max_plus_1"}, "a huge aio_nbytes instead of len"),
+              aioh::param::choice("buf", "ok", {"ok", "null"}, "aio_buf"),
               aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),
-              aioh::param::boolean("status_after_reject", false, "observe aio_error after a refused submission")) {
+              aioh::param::integer("pipe_fill", 0, "bytes put in the pipe/socket first", 0, 65536),
+              aioh::param::boolean("status_after_reject", false, "observe aio_error after a refused submission"),
+              aioh::param::integer("lands_at", -1, "where a write's bytes must land (-1: aio_offset)", -1),
+              aioh::param::integer("size_after", -1, "the file's size afterwards (-1: unchecked)", -1),
+              aioh::param::boolean("sigpipe_default", false, "SIGPIPE at its default action (terminate)")) {
   auto& be = posix::setup(ctx);
   const std::string op = ctx.str("op");
   const std::string fdkind = ctx.str("fd");
   const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
   const int64_t off = ctx.num("offset");
-  const size_t len = nbytes_param(ctx);
+  const size_t len = nbytes_param(ctx, 4096);
   const size_t buf_size = 65536;
   const bool is_read = op == "read";
-  if (!is_read && op != "write") ctx.broken("unknown op " + op);
+  const bool stream = fdkind == "pipe" || fdkind == "socket";
+  const int64_t at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : off;
+  if (ctx.flag("sigpipe_default")) signal(SIGPIPE, SIG_DFL);
 
   int rw = posix::data_file(ctx, "f", file_size);
-  std::unique_ptr<posix::Pipe> pipe;
-  int fd = rw;
-  if (fdkind == "bad") {
-    fd = closed_fd(ctx);
-  } else if (fdkind == "rdonly") {
-    fd = posix::data_file(ctx, "f", file_size, O_RDONLY);
-  } else if (fdkind == "pipe") {
-    pipe = std::make_unique<posix::Pipe>(ctx);
-    fd = is_read ? pipe->r : pipe->w;
-    if (is_read && !pipe->feed(static_cast<size_t>(ctx.num("pipe_fill"))))
-      ctx.broken("cannot fill the pipe");
-  } else if (fdkind != "file") {
-    ctx.broken("unknown fd kind " + fdkind);
+  std::vector<int> own;
+  int fd = rw, peer = -1;
+  if (fdkind == "bad") fd = closed_fd(ctx);
+  else if (fdkind == "rdonly") fd = posix::data_file(ctx, "f", file_size, O_RDONLY);
+  else if (fdkind == "append") fd = posix::data_file(ctx, "f", file_size, O_RDWR | O_APPEND);
+  else if (fdkind != "file") fd = special_fd(ctx, fdkind, is_read, own, &peer);
+  if (fd < 0) ctx.broken("cannot open the " + fdkind);
+  if (stream && is_read) {
+    std::vector<uint8_t> b(static_cast<size_t>(ctx.num("pipe_fill")));
+    fill_pattern(b.data(), b.size(), kWriteSeed, 0);
+    if (write(peer, b.data(), b.size()) != static_cast<ssize_t>(b.size())) ctx.broken("cannot fill the pipe");
   }
   AlignedBuffer buf(buf_size);
   if (is_read) std::memset(buf.data(), 0, buf_size);
-  else fill_pattern(buf.data(), std::min(len, buf_size), kWriteSeed, fdkind == "pipe" ? 0 : off);
+  else fill_pattern(buf.data(), std::min(len, buf_size), kWriteSeed, stream ? 0 : at);
   void* data = ctx.str("buf") == "null" ? nullptr : buf.data();
 
   Request r = posix::req(is_read ? Op::read : Op::write, fd, data, len, off, 1);
@@ -88,27 +146,71 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   posix::Reaper reaper(be);
   Outcome c = reaper.get(1);
   ctx.observe(c);
+  const bool regular = fdkind == "file" || fdkind == "rdonly" || fdkind == "append" || fdkind == "bad";
   if (c.is_error) {
-    if (!is_read && fdkind != "pipe" && len <= buf_size && off >= 0)
+    if (!is_read && regular && len <= buf_size && off >= 0)
       ctx.check(verify_file(rw, off, len, kFileSeed).empty(),
                 "a failed aio_write changed the file: " + verify_file(rw, off, len, kFileSeed));
-    return;
+  } else if (regular || stream) {
+    verify_rw(ctx, is_read, stream, rw, peer, buf, static_cast<size_t>(c.value), at);
   }
-  size_t got = static_cast<size_t>(c.value);
-  if (is_read) {
-    uint64_t seed = fdkind == "pipe" ? kWriteSeed : kFileSeed;
-    uint64_t at = fdkind == "pipe" ? 0 : static_cast<uint64_t>(off);
-    std::string bad = verify_buffer(buf.data(), got, seed, at);
-    ctx.check(bad.empty(), "aio_read data: " + bad);
-  } else if (fdkind == "pipe") {
-    std::vector<uint8_t> back(got);
-    ctx.check(read(pipe->r, back.data(), got) == static_cast<ssize_t>(got) &&
-                  verify_buffer(back.data(), got, kWriteSeed, 0).empty(),
-              "bytes written to the pipe read back wrong");
-  } else {
-    std::string bad = verify_file(rw, off, got, kWriteSeed);
-    ctx.check(bad.empty(), "aio_write data: " + bad);
+  if (ctx.num("size_after") >= 0) {
+    struct stat st {};
+    fstat(rw, &st);
+    ctx.check(st.st_size == ctx.num("size_after"), "file size " + std::to_string(st.st_size) + ", expected " +
+                                                      std::to_string(ctx.num("size_after")));
   }
+  for (int f : own) close(f);
+}
+
+// Two aio_writes queued back to back on an O_APPEND fd, both with
+// aio_offset 0: POSIX aio_write(): "If O_APPEND is set for the file
+// descriptor, write operations append to the file in the same order as the
+// calls were made" (glibc runs one fd's requests in order on one worker).
+AIOH_SCENARIO(posix_append_order,
+              aioh::param::integer("len", 100, "bytes per write", 1, 4096),
+              aioh::param::integer("file_size", 1000, "the file before", 0, 65536)) {
+  auto& be = posix::setup(ctx);
+  const size_t n = static_cast<size_t>(ctx.num("len"));
+  const int64_t size = ctx.num("file_size");
+  int fd = posix::data_file(ctx, "f", static_cast<size_t>(size), O_RDWR | O_APPEND);
+  AlignedBuffer a(n), b(n);
+  fill_pattern(a.data(), n, kWriteSeed, static_cast<uint64_t>(size));
+  fill_pattern(b.data(), n, kWriteSeed, static_cast<uint64_t>(size) + n);
+  Request ra = posix::req(Op::write, fd, a.data(), n, 0, 1);
+  Request rb = posix::req(Op::write, fd, b.data(), n, 0, 2);
+  ctx.observe(be.submit({&ra}));
+  ctx.observe(be.submit({&rb}));
+  posix::Reaper reaper(be);
+  ctx.observe(reaper.get(1));
+  ctx.observe(reaper.get(2));
+  std::string bad = verify_file(fd, static_cast<uint64_t>(size), 2 * n, kWriteSeed);
+  ctx.check(bad.empty(), "the appended bytes are not the two writes in order: " + bad);
+  struct stat st {};
+  fstat(fd, &st);
+  ctx.check(st.st_size == size + static_cast<int64_t>(2 * n), "file size " + std::to_string(st.st_size));
+}
+
+// aio_fsync on a pipe behind a read of that pipe that is still blocked:
+// POSIX aio_fsync() applies to "all I/O operations associated with the file
+// indicated by aio_fildes and queued at the time of the call", and glibc
+// queues it behind the read on the fd's worker, so it stays EINPROGRESS
+// until the read is fed; then it runs and fsync(2) of a pipe fails (EINVAL).
+AIOH_SCENARIO(posix_fsync_queued,
+              aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC"}, "aio_fsync's op")) {
+  auto& be = posix::setup(ctx);
+  posix::Pipe p(ctx);
+  std::vector<uint8_t> buf(16);
+  Request rd = posix::req(Op::read, p.r, buf.data(), 16, 0, 1);
+  if (be.submit({&rd}).is_error) ctx.broken("aio_read refused");
+  if (!posix::worker_in_read(p.r)) ctx.broken("no worker was seen in read(2) on the pipe");
+  Request fs = posix::req(Op::fsync, p.r, nullptr, 0, 0, 2);
+  ctx.observe(be.submit_fsync(&fs, ctx.str("sync_op") == "O_DSYNC" ? O_DSYNC : O_SYNC));
+  ctx.observe(be.error_of(be.control_block(2)));
+  if (!p.feed(16)) ctx.broken("cannot feed the pipe");
+  posix::Reaper reaper(be);
+  ctx.observe(reaper.get(1));
+  ctx.observe(reaper.get(2));
 }
 
 int fsync_op(CaseContext& ctx) {
@@ -122,13 +224,11 @@ int fsync_op(CaseContext& ctx) {
 
 // aio_fsync(op, aiocb) with the row's op and fd; aio_reqprio may be set to
 // check that glibc ignores (and clears) it for sync requests.
-AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
-              aioh::param::choice("fd", "file", {"file", "rdonly", "bad"},
-                                  "the descriptor: the file, the file read-only, a closed one"),
+AIOH_SCENARIO(posix_submit_fsync,
               aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC", "O_RDWR", "zero"}, "aio_fsync's op"),
+              aioh::param::choice("fd", "file", {"file", "bad", "rdonly"}, "the file"),
               aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),
-              aioh::param::optional_integer("reqprio_after", "the aio_reqprio glibc must leave after aio_fsync",
-                                            INT32_MIN, INT32_MAX)) {
+              aioh::param::integer("reqprio_after", 0, "aio_reqprio glibc must leave")) {
   auto& be = posix::setup(ctx);
   const std::string fdkind = ctx.str("fd");
   int fd = posix::data_file(ctx, "f", 4096, fdkind == "rdonly" ? O_RDONLY : O_RDWR);
