@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -18,6 +19,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -162,6 +164,85 @@ void probe_statx_masks(Environment& env, const std::string& scratch) {
   unlink(path.c_str());
 }
 
+// O_DIRECT RWF_NOWAIT on the scratch filesystem through preadv2/pwritev2:
+// a read over clean cached pages (refused with EAGAIN while iomap checked
+// filemap_range_has_page(), accepted since "iomap: use
+// filemap_range_needs_writeback() for O_DIRECT reads", Linux 5.15), and an
+// overwrite of written blocks after the cache was dropped.
+void probe_dio_nowait(Environment& env, const std::string& scratch) {
+  std::string path = scratch + "/.probe-dio-nowait";
+  int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  std::vector<uint8_t> b(8192);
+  fill_pattern(b.data(), b.size(), kFileSeed, 0);
+  bool ok = fd >= 0 && write(fd, b.data(), b.size()) == 8192 && fsync(fd) == 0 && pread(fd, b.data(), 8192, 0) == 8192;
+  int dfd = ok ? open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC) : -1;
+  if (dfd < 0) {
+    env.info["dio_nowait_clean_read_reason"] = env.info["dio_nowait_overwrite_reason"] = "no O_DIRECT probe file";
+  } else {
+    AlignedBuffer buf(4096, 4096);
+    iovec iv{buf.data(), 4096};
+    ssize_t r = preadv2(dfd, &iv, 1, 0, RWF_NOWAIT);
+    int err = errno;
+    decide(env, "dio_nowait_clean_read", r == 4096 ? 1 : r < 0 && err == EAGAIN ? 0 : 2,
+           "preadv2(O_DIRECT, RWF_NOWAIT) over clean cached pages answered " + (r < 0 ? errno_name(err) : std::to_string(r)));
+    posix_fadvise(dfd, 0, 0, POSIX_FADV_DONTNEED);
+    r = pwritev2(dfd, &iv, 1, 0, RWF_NOWAIT);
+    err = errno;
+    decide(env, "dio_nowait_overwrite", r == 4096 ? 1 : r < 0 && err == EAGAIN ? 0 : 2,
+           "pwritev2(O_DIRECT, RWF_NOWAIT) overwrite answered " + (r < 0 ? errno_name(err) : std::to_string(r)));
+    close(dfd);
+  }
+  if (fd >= 0) close(fd);
+  unlink(path.c_str());
+}
+
+// Whether a forked child still has its parent's AIO ring mapped (the
+// mapping copied on fork or not): io_setup, then mincore(2) of the ring page
+// in a forked grandchild. libaio, which reads the ring in user space, depends
+// on it; the kernel refuses the parent's context in the child either way.
+void probe_ring_fork(Environment& env) {
+  int a = child_answer([] {
+    unsigned long ctx = 0;
+    if (syscall(SYS_io_setup, 1, &ctx) != 0) return 2;
+    int g = child_answer([ctx] {
+      unsigned char v = 0;
+      if (mincore(reinterpret_cast<void*>(ctx), 4096, &v) == 0) return 1;
+      return errno == ENOMEM ? 0 : 2;
+    });
+    syscall(SYS_io_destroy, ctx);
+    return g;
+  });
+  decide(env, "aio.ring_forked", a, "io_setup or mincore(2) of the ring in a forked child failed");
+}
+
+// Whether proc_doulongvec_minmax sysctls refuse a negative number (EINVAL,
+// as 6.1 does) or skip it silently (kernel/sysctl.c
+// __do_proc_doulongvec_minmax() of 5.10: "if (neg) continue"). Probed on
+// kernel.shmmax,
+// another proc_doulongvec_minmax sysctl: a negative number is never stored
+// either way (before: skipped, after: refused); the value is read back.
+void probe_sysctl_negative(Environment& env) {
+  const char* path = "/proc/sys/kernel/shmmax";
+  auto value = [&] {
+    std::string v;
+    if (FILE* f = fopen(path, "r")) {
+      char buf[64] = {};
+      if (fgets(buf, sizeof buf, f)) v = buf;
+      fclose(f);
+    }
+    return v;
+  };
+  const std::string before = value();
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (before.empty() || fd < 0) return decide(env, "sysctl.ulong_negative_einval", 2, std::string("cannot open ") + path);
+  ssize_t r = write(fd, "-1\n", 3);
+  int err = errno;
+  close(fd);
+  const bool same = value() == before;
+  decide(env, "sysctl.ulong_negative_einval", !same ? 2 : r < 0 && err == EINVAL ? 1 : r == 3 ? 0 : 2,
+         "writing -1 to kernel.shmmax answered " + (r < 0 ? errno_name(err) : std::to_string(r)) + (same ? "" : " and changed it"));
+}
+
 std::optional<int64_t> num(const std::map<std::string, Fact>& f, const char* k) {
   auto it = f.find(k);
   if (it == f.end()) return std::nullopt;
@@ -288,6 +369,9 @@ void probe_aio_behaviour(Environment& env, const std::string& scratch) {
   probe_nosignal(env);
   probe_ioprio_hints(env);
   probe_statx_masks(env, scratch);
+  probe_dio_nowait(env, scratch);
+  probe_ring_fork(env);
+  probe_sysctl_negative(env);
   probe_aio_target(scratch, false, env.facts, env.info);
 }
 
@@ -300,7 +384,8 @@ bool is_aio_target_fact(const std::string& name) {
 
 bool is_aio_fact(const std::string& name) {
   for (const char* n : {"rwf.nowait.eventfd", "rwf.dontcache", "rwf.nosignal", "ioprio.hints",
-                        "statx_write_atomic"})
+                        "statx_write_atomic", "dio_nowait_clean_read", "dio_nowait_overwrite", "aio.ring_forked",
+                        "sysctl.ulong_negative_einval"})
     if (name == n) return true;
   return is_aio_target_fact(name);
 }

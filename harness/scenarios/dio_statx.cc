@@ -6,7 +6,9 @@
 // length the reported offset alignment rounded up to 4096), which must
 // transfer and verify. Where the bit is set on a raw block device the values
 // must equal the sysfs geometry (dma_alignment + 1, logical_block_size), and
-// where it is clear the fields must be zero; either breach fails the case.
+// where it is clear the fields must be zero; STATX_WRITE_ATOMIC's units must
+// be powers of two with min <= max and come with STATX_ATTR_WRITE_ATOMIC;
+// any breach fails the case.
 // A pipe is a special inode with no O_DIRECT alignment (no bit, zero
 // fields) whose O_DIRECT means something else: packet mode (pipe(2)), where
 // each write is a packet and a read shorter than the packet discards the
@@ -23,8 +25,10 @@
 namespace aioh {
 namespace {
 
-constexpr unsigned kDioalign = 0x00002000U, kDioReadAlign = 0x00020000U;
-constexpr size_t kMask = 0, kMem = 152, kOff = 156, kReadOff = 180;
+constexpr unsigned kDioalign = 0x00002000U, kWriteAtomic = 0x00010000U, kDioReadAlign = 0x00020000U;
+constexpr uint64_t kAttrWriteAtomic = 0x00400000ULL;  // STATX_ATTR_WRITE_ATOMIC
+constexpr size_t kMask = 0, kAttributes = 8, kMem = 152, kOff = 156, kAtomicMin = 168, kAtomicMax = 172,
+                 kReadOff = 180;
 
 uint32_t u32(const unsigned char* b, size_t off) {
   uint32_t v;
@@ -33,13 +37,13 @@ uint32_t u32(const unsigned char* b, size_t off) {
 }
 
 struct Reported {
-  bool dioalign = false, read_align = false;
-  uint32_t mem = 0, off = 0, read_off = 0;
+  bool dioalign = false, read_align = false, atomic = false, atomic_attr = false;
+  uint32_t mem = 0, off = 0, read_off = 0, atomic_min = 0, atomic_max = 0;
 };
 
 Reported statx_of(CaseContext& ctx, int fd) {
   unsigned char b[256] = {};
-  if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, kDioalign | kDioReadAlign, b) != 0)
+  if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, kDioalign | kDioReadAlign | kWriteAtomic, b) != 0)
     ctx.broken(std::string("statx failed: ") + strerror(errno));
   Reported r;
   r.dioalign = u32(b, kMask) & kDioalign;
@@ -47,7 +51,28 @@ Reported statx_of(CaseContext& ctx, int fd) {
   r.mem = u32(b, kMem);
   r.off = u32(b, kOff);
   r.read_off = u32(b, kReadOff);
+  r.atomic = u32(b, kMask) & kWriteAtomic;
+  r.atomic_min = u32(b, kAtomicMin);
+  r.atomic_max = u32(b, kAtomicMax);
+  uint64_t attrs;
+  std::memcpy(&attrs, b + kAttributes, sizeof attrs);
+  r.atomic_attr = attrs & kAttrWriteAtomic;
   return r;
+}
+
+bool pow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+// statx(2) STATX_WRITE_ATOMIC: units are powers of two with min <= max, and
+// STATX_ATTR_WRITE_ATOMIC is set exactly when a unit is reported.
+void check_atomic(CaseContext& ctx, const Reported& r) {
+  if (!r.atomic || (!r.atomic_min && !r.atomic_max)) {
+    ctx.check(!r.atomic_attr, "STATX_ATTR_WRITE_ATOMIC set without atomic write units");
+    return;
+  }
+  ctx.check(pow2(r.atomic_min) && pow2(r.atomic_max) && r.atomic_min <= r.atomic_max,
+            "atomic write units " + std::to_string(r.atomic_min) + ".." + std::to_string(r.atomic_max) +
+                " are not powers of two with min <= max");
+  ctx.check(r.atomic_attr, "atomic write units reported but STATX_ATTR_WRITE_ATOMIC clear");
 }
 
 void check_fields(CaseContext& ctx, const Reported& r, bool raw) {
@@ -111,6 +136,7 @@ AIOH_SCENARIO(dio_statx,
   ctx.observe(Outcome::ok(r.dioalign, Channel::ret, Phase::open));
   ctx.observe(Outcome::ok(r.read_align, Channel::ret, Phase::open));
   check_fields(ctx, r, raw);
+  check_atomic(ctx, r);
   // The alignment to use: what statx said, else the probed geometry.
   const size_t mem = r.dioalign ? r.mem : static_cast<size_t>(ctx.env().number("dio_mem_align").value_or(4096));
   const size_t off = std::max<size_t>(4096, r.dioalign ? (r.read_align && r.read_off ? r.read_off : r.off) : 4096);

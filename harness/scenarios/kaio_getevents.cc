@@ -116,11 +116,11 @@ AIOH_SCENARIO(kaio_getevents_args,
   std::vector<KIoEvent> evs(nr > 0 ? static_cast<size_t>(nr) : 1);
   const long interrupt_ms = ctx.num("interrupt_ms");
   std::optional<kaio::SignalTimer> timer;
+  timing::Stopwatch sw;  // from the timer's arming: the signal comes interrupt_ms after it
   if (interrupt_ms > 0) {
     timer.emplace(interrupt_ms, ctx.flag("sa_restart"));
     if (!timer->ok()) ctx.broken("cannot arm the signal timer");
   }
-  timing::Stopwatch sw;
   Outcome o = be.raw_getevents(c.c, ctx.num("min_nr"), nr, ctx.str("events") == "null" ? nullptr : evs.data(),
                                ctx.str("timeout") == "null" ? nullptr : &ts);
   observe_timed(ctx, o, sw.ms(), ctx.num("min_nr"), timeout_ms, interrupt_ms);
@@ -147,9 +147,9 @@ AIOH_SCENARIO(kaio_pgetevents_mask,
   const long timeout_ms = ctx.num("timeout_ms");
   timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
   KIoEvent ev;
+  timing::Stopwatch sw;  // from the timer's arming, as the signal's time is
   kaio::SignalTimer timer(ctx.num("interrupt_ms"));
   if (!timer.ok()) ctx.broken("cannot arm the signal timer");
-  timing::Stopwatch sw;
   Outcome o = be.raw_pgetevents(be.context(), 1, 1, &ev, &ts, &mask);
   const double took = sw.ms();
   // Masked: the wait runs out its timeout; unmasked: the signal ends it.

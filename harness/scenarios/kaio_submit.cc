@@ -26,6 +26,7 @@
 #include <climits>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -302,6 +303,45 @@ void prepare_cache(CaseContext& ctx, int fd, size_t len, int64_t offset) {
   }
 }
 
+// Everything the one iocb of kaio_submit_one needs, kept alive until the case ends.
+struct OneIocb {
+  Fds fds;
+  int fd = -1, efd = -1;
+  int64_t offset = 0, lands_at = 0;
+  std::unique_ptr<AlignedBuffer> buf;
+  kaio::FaultPage fault;
+  void* ro_page = MAP_FAILED;
+  Request req;
+  KIocb cb;
+  ~OneIocb() {
+    if (ro_page != MAP_FAILED) munmap(ro_page, 65536);
+  }
+};
+
+// The file, the offset, the buffer, the Request, IOCB_FLAG_RESFD's target,
+// the page cache, then the iocb built from the Request and patched raw.
+void prepare_one(CaseContext& ctx, OneIocb& one) {
+  const Op op = op_from_name(ctx.str("op"));
+  const std::string fdkind = ctx.str("fd");
+  const size_t len = static_cast<size_t>(ctx.num("len"));
+  one.fd = open_fd(ctx, one.fds, fdkind, static_cast<size_t>(ctx.num("file_size")));
+  if (one.fd < 0) ctx.broken("cannot open the " + fdkind);
+  one.offset = ctx.num("offset_from_max") >= 0 ? fs_max_offset(ctx, one.fd) - ctx.num("offset_from_max")
+                                               : ctx.num("offset");
+  one.lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : one.offset;
+  one.buf = std::make_unique<AlignedBuffer>(len ? len : 1, 4096);
+  if (op == Op::write || op == Op::writev) fill_pattern(one.buf->data(), len, kWriteSeed, one.lands_at);
+  one.req = build_request(ctx, op, one.fd, *one.buf, len, one.offset);
+  if (void* b = special_buffer(ctx, one.fault, one.ro_page)) one.req.buf = b;
+  const std::string resfd = ctx.str("resfd");
+  if (resfd == "eventfd") one.req.resfd = one.efd = one.fds.keep(eventfd(0, EFD_CLOEXEC));
+  else if (resfd == "file") one.req.resfd = one.fd;
+  else if (resfd == "badfd") one.req.resfd = 0x7ffffff0;
+  if (fdkind == "direct") prepare_cache(ctx, one.fd, len, one.offset);
+  build_iocb(one.req, one.req.iov, one.cb);
+  patch_iocb(ctx, one.cb);
+}
+
 // Params: see the declarations; the iocb is built, patched, placed, submitted.
 AIOH_SCENARIO(kaio_submit_one,
               aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"}, "the opcode"),
@@ -341,44 +381,19 @@ AIOH_SCENARIO(kaio_submit_one,
   sigemptyset(&pipe_mask);
   sigaddset(&pipe_mask, SIGPIPE);
   sigprocmask(SIG_BLOCK, &pipe_mask, nullptr);  // a write to a broken pipe raises it: observed, not suffered
-  Fds fds;
-  const Op op = op_from_name(ctx.str("op"));
-  const std::string fdkind = ctx.str("fd");
-  const size_t len = static_cast<size_t>(ctx.num("len"));
-  const int fd = open_fd(ctx, fds, fdkind, static_cast<size_t>(ctx.num("file_size")));
-  if (fd < 0) ctx.broken("cannot open the " + fdkind);
-  int64_t offset = ctx.num("offset");
-  if (ctx.num("offset_from_max") >= 0) offset = fs_max_offset(ctx, fd) - ctx.num("offset_from_max");
-  const int64_t lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : offset;
-
-  AlignedBuffer buf(len ? len : 1, 4096);
-  if (op == Op::write || op == Op::writev) fill_pattern(buf.data(), len, kWriteSeed, lands_at);
-  Request r = build_request(ctx, op, fd, buf, len, offset);
-  kaio::FaultPage fault;
-  void* ro_page = MAP_FAILED;
-  if (void* b = special_buffer(ctx, fault, ro_page)) r.buf = b;
-  int efd = -1;
-  const std::string resfd = ctx.str("resfd");
-  if (resfd == "eventfd") r.resfd = efd = fds.keep(eventfd(0, EFD_CLOEXEC));
-  else if (resfd == "file") r.resfd = fd;
-  else if (resfd == "badfd") r.resfd = 0x7ffffff0;
-  if (fdkind == "direct") prepare_cache(ctx, fd, len, offset);
-
-  KIocb cb;
-  build_iocb(r, r.iov, cb);
-  patch_iocb(ctx, cb);
-  IocbHome home(ctx, cb);
+  OneIocb one;
+  prepare_one(ctx, one);
+  IocbHome home(ctx, one.cb);
   if (ctx.flag("drop_caps")) drop_priority_caps(ctx);
-
   KIocb* arr[1] = {home.get()};
   Outcome s = be.raw_submit(be.context(), 1, arr);
   ctx.observe(s);
-  if (!s.is_error && s.value == 1)
-    if (auto c = reap_one(ctx, be, home.get(), r.tag)) {
-      if (is_file_kind(fdkind)) verify_transfer(ctx, *c, op, fd, r.buf, offset, lands_at);
-      check_after(ctx, fd, efd, home.get());
-    }
-  if (ro_page != MAP_FAILED) munmap(ro_page, 65536);
+  if (s.is_error || s.value != 1) return;
+  if (auto c = reap_one(ctx, be, home.get(), one.req.tag)) {
+    if (is_file_kind(ctx.str("fd")))
+      verify_transfer(ctx, *c, one.req.op, one.fd, one.req.buf, one.offset, one.lands_at);
+    check_after(ctx, one.fd, one.efd, home.get());
+  }
 }
 
 // A batch of iocbs, some bad. Params: batch = comma list of good | null |
