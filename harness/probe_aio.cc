@@ -302,13 +302,14 @@ void probe_mem_rule(int dfd, std::map<std::string, Fact>& facts, std::map<std::s
   }
 }
 
-// The alignment each iovec segment's length needs. Up to Linux 6.17 every
-// segment of an O_DIRECT request had to be a multiple of the logical block
-// size (block/fops.c blkdev_dio_invalid() and fs/iomap/direct-io.c via
-// bdev_iter_is_aligned()); Keith Busch's "block: simplify direct io validity
-// check" / "iomap: simplify direct io validity check" (Linux 6.18) check only
-// the total and leave each segment to the memory (DMA) alignment. Probed with
-// a preadv(2) of two half-block segments.
+// The alignment each iovec segment's length needs. Before Keith Busch's
+// "block: simplify direct io validity check" / "iomap: simplify direct io
+// validity check" (2025: on the 7.x guests and this repo's 6.18.44 host, not
+// in Debian's 6.18.15) every segment of an O_DIRECT request had to be a
+// multiple of the logical block size (block/fops.c blkdev_dio_invalid() and
+// fs/iomap/direct-io.c via bdev_iter_is_aligned()); after it only the total
+// is, and each segment follows the memory (DMA) alignment. Probed with a
+// preadv(2) of two half-block segments.
 void probe_seg_rule(int dfd, std::map<std::string, Fact>& facts, std::map<std::string, std::string>& info) {
   auto mem = num(facts, "dio_mem_align");
   auto off = num(facts, "dio_offset_align");

@@ -4,7 +4,8 @@
 // gives both expectations and the kernel's history decides), ioprio hint bits
 // through ioprio_set(2), statx's atomic-write and read-alignment reporting,
 // and per target the O_DIRECT rules statx does not state (the iovec segment
-// rule, memory alignment before STATX_DIOALIGN, O_DIRECT through fcntl).
+// rule, memory alignment before STATX_DIOALIGN, O_DIRECT through fcntl), and
+// the O_DIRECT RWF_NOWAIT, fork and sysctl behaviours the matrix showed differ.
 #pragma once
 
 #include <map>
