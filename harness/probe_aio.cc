@@ -31,7 +31,7 @@
 #include "errno_names.h"
 #include "pattern.h"
 #include "rwf_compat.h"
-
+#include "system/settings.h"
 
 namespace aioh {
 namespace {
@@ -218,27 +218,23 @@ void probe_ring_fork(Environment& env) {
 // Whether proc_doulongvec_minmax sysctls refuse a negative number (EINVAL,
 // as 6.1 does) or skip it silently (kernel/sysctl.c
 // __do_proc_doulongvec_minmax() of 5.10: "if (neg) continue"). Probed on
-// kernel.shmmax,
-// another proc_doulongvec_minmax sysctl: a negative number is never stored
-// either way (before: skipped, after: refused); the value is read back.
+// kernel.shmmax, another proc_doulongvec_minmax sysctl: a negative number is
+// never stored either way (before: skipped, after: refused); the value is
+// read back. The write happens under the machine-wide settings lock with the
+// original journalled (system::SysctlChange), so a kernel that did store it
+// gets the original back on every path.
 void probe_sysctl_negative(Environment& env) {
   const char* path = "/proc/sys/kernel/shmmax";
-  auto value = [&] {
-    std::string v;
-    if (FILE* f = fopen(path, "r")) {
-      char buf[64] = {};
-      if (fgets(buf, sizeof buf, f)) v = buf;
-      fclose(f);
-    }
-    return v;
-  };
-  const std::string before = value();
+  system::SysctlChange guard{system::kCaseLockWait};
+  if (std::string err = guard.set(path, system::read_sysctl(path)); !err.empty())
+    return decide(env, "sysctl.ulong_negative_einval", 2, err);
+  const std::string before = system::read_sysctl(path);
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (before.empty() || fd < 0) return decide(env, "sysctl.ulong_negative_einval", 2, std::string("cannot open ") + path);
   ssize_t r = write(fd, "-1\n", 3);
   int err = errno;
   close(fd);
-  const bool same = value() == before;
+  const bool same = system::read_sysctl(path) == before;
   decide(env, "sysctl.ulong_negative_einval", !same ? 2 : r < 0 && err == EINVAL ? 1 : r == 3 ? 0 : 2,
          "writing -1 to kernel.shmmax answered " + (r < 0 ? errno_name(err) : std::to_string(r)) + (same ? "" : " and changed it"));
 }
