@@ -33,11 +33,14 @@ struct Stopwatch {
 };
 
 // The slack a wait may take beyond what it was asked for: scheduling on a
-// loaded 2-core machine, never the I/O itself (those waits are bounded by
-// their own rows). In a VM guest (TCG: every instruction emulated) four times
-// as much. The numbers are part of every failure message.
-inline constexpr double kWaitSlackMs = 250;
-inline constexpr double kVmSlackFactor = 4;
+// loaded 2-core machine (a load average of 10 delays a 100 ms wait by up to a
+// few hundred ms), never the I/O itself (those waits are bounded by their own
+// rows). Wide enough not to flake, narrow enough to catch a wait that blocks
+// on the wrong deadline (seconds) or forever. In a VM guest (TCG: every
+// instruction emulated) twice as much. The numbers are part of every
+// failure message.
+inline constexpr double kWaitSlackMs = 1000;
+inline constexpr double kVmSlackFactor = 2;
 // hrtimers expire on time, but the two clock reads around the call may
 // straddle a tick of the caller's own measurement.
 inline constexpr double kClockGranularityMs = 1;
