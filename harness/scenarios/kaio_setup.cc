@@ -7,20 +7,25 @@
 // read-only), the process's vm.max_map_count being used up (the ring is a
 // mapping), and destroying a context twice, a context that never existed,
 // and one with I/O still in flight (which must wait for that I/O: the
-// buffers are checked afterwards).
+// buffers are checked afterwards), and one another thread is blocked
+// waiting on (it is woken with EINVAL at once).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "system/settings.h"
 #include "kaio_util.h"
 #include "pattern.h"
+#include "thread_state.h"
+#include "wait_timing.h"
 
 namespace aioh {
 namespace {
@@ -133,8 +138,43 @@ AIOH_SCENARIO(kaio_setup_exhaust,
   }
 }
 
+// io_destroy(2) of a context another thread is blocked on in an untimed
+// io_getevents(min_nr 1): fs/aio.c kill_ioctx() marks it dead and
+// wake_up_all(&ctx->wait); the waiter's aio_read_events() sees ctx->dead
+// and returns -EINVAL with no event read. The waiter is first seen asleep in
+// io_getevents or io_pgetevents (/proc), so the row shows a wake-up and not
+// a lookup of a context already dead; it must end within the slack of the
+// io_destroy call.
+void destroy_wakes_waiter(CaseContext& ctx, AioBackendBase& be, AioContext c) {
+  std::atomic<pid_t> tid{0};
+  Outcome waited = Outcome::error(EIO, Channel::ret, Phase::wait);
+  double returned_at = 0;
+  timing::Stopwatch clock;
+  std::thread waiter([&] {
+    tid = gettid();
+    KIoEvent ev;
+    waited = be.raw_getevents(c, 1, 1, &ev, nullptr);
+    returned_at = clock.ms();
+  });
+  bool asleep = false;
+  for (int i = 0; i < 500 && !asleep; ++i) {
+    const long nr = tid ? threads::blocked_syscall(tid) : -1;
+    asleep = nr == SYS_io_getevents || nr == SYS_io_pgetevents;
+    if (!asleep) usleep(10000);
+  }
+  const double destroyed_at = clock.ms();
+  Outcome d = be.raw_destroy(c);
+  be.forget_context();
+  waiter.join();
+  if (!asleep) ctx.broken("the waiter was not seen asleep in io_getevents within 5 s");
+  ctx.observe(d);
+  timing::observe_wait_between(ctx, waited, returned_at - destroyed_at, 0, 0,
+                               "io_getevents, woken by io_destroy,");
+}
+
 AIOH_SCENARIO(kaio_destroy,
-              aioh::param::choice("mode", "twice", {"twice", "bad_ctx", "pending_poll", "dio_inflight"}, "what is destroyed")) {
+              aioh::param::choice("mode", "twice", {"twice", "bad_ctx", "pending_poll", "dio_inflight", "blocked_waiter"},
+                                  "what is destroyed")) {
   AioBackendBase& be = aio(ctx);
   const std::string mode = ctx.str("mode");
   if (mode == "bad_ctx") {
@@ -143,6 +183,7 @@ AIOH_SCENARIO(kaio_destroy,
   }
   kaio::setup_or_broken(ctx);
   const AioContext c = be.context();
+  if (mode == "blocked_waiter") return destroy_wakes_waiter(ctx, be, c);
   int p[2] = {-1, -1};
   int fd = -1;
   const size_t nreq = 16, chunk = 65536;

@@ -24,6 +24,7 @@
 #include "backends/posix_aio_backend.h"
 #include "pattern.h"
 #include "scenario.h"
+#include "thread_state.h"
 
 namespace aioh::posix {
 
@@ -113,17 +114,7 @@ class Reaper {
 };
 
 // Is thread `tid` of this process blocked in futex(2) right now?
-inline bool in_futex(pid_t tid) {
-  char path[64], buf[128];
-  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  return atol(buf) == SYS_futex;
-}
+inline bool in_futex(pid_t tid) { return threads::blocked_syscall(tid) == SYS_futex; }
 
 // Is some thread of this process blocked in read(2) on `fd` (a glibc
 // worker running a request)? Polled, bounded to five seconds.
