@@ -249,6 +249,8 @@ std::optional<Completion> reap_one(CaseContext& ctx, AioBackendBase& be, const K
   }
   ctx.check(ev.data == tag, "io_event.data does not echo aio_data");
   ctx.check(ev.obj == reinterpret_cast<uintptr_t>(cb), "io_event.obj is not the submitted iocb's address");
+  // fs/aio.c io_submit_one() zeroes ki_res.res2 and no file completion sets it.
+  ctx.check(ev.res2 == 0, "io_event.res2 is " + std::to_string(ev.res2) + ", not 0");
   Completion c = AioBackendBase::to_completion(ev);
   ctx.observe(c.result);
   return c;
