@@ -69,7 +69,7 @@ int closed_fd(CaseContext& ctx) {
   return fd;
 }
 
-AIOH_SCENARIO(posix_cancel_simple,
+AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
               aioh::param::choice("what", "alldone", {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch", "fd-mismatch-closed", "all-fd-idle", "unsubmitted"}, "what aio_cancel is given")) {
   auto& be = posix::setup(ctx);
   const std::string what = ctx.str("what");

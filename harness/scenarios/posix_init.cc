@@ -31,7 +31,7 @@ int sysconf_name(CaseContext& ctx) {
 
 // sysconf(name): its value @setup; errno must stay untouched (POSIX
 // sysconf(): an indeterminate limit is -1 "without changing errno").
-AIOH_SCENARIO(posix_sysconf,
+AIOH_SCENARIO(posix_sysconf, aioh::posix::aio_threads_param(),
               aioh::param::choice("name", "_SC_AIO_MAX", {"_SC_AIO_LISTIO_MAX", "_SC_AIO_MAX", "_SC_AIO_PRIO_DELTA_MAX", "_SC_ASYNCHRONOUS_IO", "_SC_PRIORITIZED_IO"}, "the sysconf name")) {
   posix::backend(ctx);
   arm_errno();
@@ -53,7 +53,7 @@ int task_count() {
 // One read with aio_init(aio_idle_time = idle) (0: glibc's own default):
 // observes the completion, the extra threads right after it (the worker
 // lingers: 1@completion), and how long until they are gone.
-AIOH_SCENARIO(posix_idle_time,
+AIOH_SCENARIO(posix_idle_time, aioh::posix::aio_threads_param(),
               aioh::param::integer("idle", 1, "aioinit.aio_idle_time (seconds)", 0, 5),
               aioh::param::integer("expect_ms", 1000, "how long the worker must linger", 0, 10000)) {
   auto& be = posix::backend(ctx);

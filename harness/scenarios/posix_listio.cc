@@ -57,7 +57,7 @@ int closed_fd(CaseContext& ctx) {
 // op=N, repeated `repeat` times; member i works on [i*4096, (i+1)*4096) of a
 // pattern file. With repeat > 1 the completions are observed as one count of
 // members that transferred their whole block.
-AIOH_SCENARIO(posix_listio_batch,
+AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
               aioh::param::choice("mode", "wait", {"wait", "nowait", "invalid"}, "lio_listio's mode"),
               aioh::param::integer("raw_mode", 5, "the mode value for mode = invalid"),
               aioh::param::text("members", "", "comma list: read write bad-fd bad-prio nop null op=N"),
@@ -244,7 +244,7 @@ void restarted_lio_wait(CaseContext& ctx, PosixAioBackend& be) {
   if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
 }
 
-AIOH_SCENARIO(posix_listio_eintr,
+AIOH_SCENARIO(posix_listio_eintr, aioh::posix::aio_threads_param(),
               aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
               aioh::param::boolean("complete", false, "observe the interrupted request's completion too")) {
   auto& be = posix::setup(ctx);

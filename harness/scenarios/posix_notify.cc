@@ -48,7 +48,7 @@ void observe_signal(CaseContext& ctx, const sigset_t& set, int signo, long wait_
   ctx.observe(Outcome::ok(si.si_value.sival_int, Channel::ret, Phase::completion));
 }
 
-AIOH_SCENARIO(posix_notify_signal,
+AIOH_SCENARIO(posix_notify_signal, aioh::posix::aio_threads_param(),
               aioh::param::choice("source", "read", {"read", "cancel", "lio-wait-member", "list", "list-empty", "list-wait", "list-refused", "list-badsig"}, "what raises the notification"),
               aioh::param::integer("sival", 4242, "sigev_value.sival_int"),
               aioh::param::choice("si_code", "SI_ASYNCIO", {"SI_ASYNCIO", "SI_QUEUE"}, "the si_code the signal must carry"),
@@ -128,7 +128,7 @@ void notify_fn(sigval v) {
 }
 
 // SIGEV_THREAD: the function runs on another thread with sigev_value.
-AIOH_SCENARIO(posix_notify_thread,
+AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
               aioh::param::integer("sival", 99, "sigev_value.sival_int")) {
   auto& be = posix::setup(ctx);
   posix::Pipe note(ctx);

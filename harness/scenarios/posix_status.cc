@@ -18,7 +18,7 @@ namespace {
 
 // A read on an empty pipe stays EINPROGRESS until the pipe is fed; then its
 // status becomes 0 and aio_return the byte count, with the bytes intact.
-AIOH_SCENARIO(posix_status_progress,
+AIOH_SCENARIO(posix_status_progress, aioh::posix::aio_threads_param(),
               aioh::param::integer("len", 16, "bytes the pending read asks for", 1, 4096),
               aioh::param::choice("peek", "error", {"error", "return"}, "what is called while the read blocks")) {
   auto& be = posix::setup(ctx);
@@ -50,7 +50,7 @@ AIOH_SCENARIO(posix_status_progress,
 }
 
 // aio_return, then aio_return and aio_error again on the same aiocb.
-AIOH_SCENARIO(posix_status_return_twice,
+AIOH_SCENARIO(posix_status_return_twice, aioh::posix::aio_threads_param(),
               aioh::param::integer("len", 4096, "aio_nbytes", 1, 65536),
               aioh::param::integer("offset", 0, "aio_offset", 0),
               aioh::param::integer("file_size", 16384, "scratch file size", 0)) {
@@ -77,7 +77,7 @@ AIOH_SCENARIO(posix_status_return_twice,
 
 // aio_error or aio_return on a zeroed aiocb that never went to glibc, or on
 // NULL (in a forked child: the signal that ends it is the observation).
-AIOH_SCENARIO(posix_status_unsubmitted,
+AIOH_SCENARIO(posix_status_unsubmitted, aioh::posix::aio_threads_param(),
               aioh::param::choice("call", "error", {"error", "return"}, "aio_error or aio_return"),
               aioh::param::boolean("null", false, "pass NULL instead of a zeroed aiocb")) {
   auto& be = posix::setup(ctx);

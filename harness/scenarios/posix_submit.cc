@@ -89,7 +89,7 @@ void verify_rw(CaseContext& ctx, bool is_read, bool stream, int rw, int peer, co
 
 // One aio_read/aio_write; observes the submission and, when accepted, the
 // completion.
-AIOH_SCENARIO(posix_submit_rw,
+AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
               aioh::param::choice("op", "read", {"read", "write"}, "aio_read or aio_write"),
               aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "append", "pipe", "socket", "dir", "epoll", "fifo_nowriter", "pipe_noreader"}, "the file"),
               aioh::param::integer("file_size", 16384, "scratch file size", 0),
@@ -108,7 +108,7 @@ AIOH_SCENARIO(posix_submit_rw,
   const std::string fdkind = ctx.str("fd");
   const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
   const int64_t off = ctx.num("offset");
-  const size_t len = nbytes_param(ctx, 4096);
+  const size_t len = nbytes_param(ctx);
   const size_t buf_size = 65536;
   const bool is_read = op == "read";
   const bool stream = fdkind == "pipe" || fdkind == "socket";
@@ -167,7 +167,7 @@ AIOH_SCENARIO(posix_submit_rw,
 // aio_offset 0: POSIX aio_write(): "If O_APPEND is set for the file
 // descriptor, write operations append to the file in the same order as the
 // calls were made" (glibc runs one fd's requests in order on one worker).
-AIOH_SCENARIO(posix_append_order,
+AIOH_SCENARIO(posix_append_order, aioh::posix::aio_threads_param(),
               aioh::param::integer("len", 100, "bytes per write", 1, 4096),
               aioh::param::integer("file_size", 1000, "the file before", 0, 65536)) {
   auto& be = posix::setup(ctx);
@@ -196,7 +196,7 @@ AIOH_SCENARIO(posix_append_order,
 // indicated by aio_fildes and queued at the time of the call", and glibc
 // queues it behind the read on the fd's worker, so it stays EINPROGRESS
 // until the read is fed; then it runs and fsync(2) of a pipe fails (EINVAL).
-AIOH_SCENARIO(posix_fsync_queued,
+AIOH_SCENARIO(posix_fsync_queued, aioh::posix::aio_threads_param(),
               aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC"}, "aio_fsync's op")) {
   auto& be = posix::setup(ctx);
   posix::Pipe p(ctx);
@@ -224,7 +224,7 @@ int fsync_op(CaseContext& ctx) {
 
 // aio_fsync(op, aiocb) with the row's op and fd; aio_reqprio may be set to
 // check that glibc ignores (and clears) it for sync requests.
-AIOH_SCENARIO(posix_submit_fsync,
+AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
               aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC", "O_RDWR", "zero"}, "aio_fsync's op"),
               aioh::param::choice("fd", "file", {"file", "bad", "rdonly"}, "the file"),
               aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),

@@ -63,7 +63,7 @@ std::optional<std::pair<int, int>> suspend_in_grandchild(const timespec& ts, int
   return r;
 }
 
-AIOH_SCENARIO(posix_suspend_timeout,
+AIOH_SCENARIO(posix_suspend_timeout, aioh::posix::aio_threads_param(),
               aioh::param::integer("tv_sec", 0, "timeout tv_sec"),
               aioh::param::integer("tv_nsec", 0, "timeout tv_nsec"),
               aioh::param::boolean("isolate", false, "call aio_suspend in a forked grandchild")) {
@@ -111,7 +111,7 @@ Outcome timed_suspend(CaseContext& ctx, PosixAioBackend& be, const std::vector<c
 }
 
 // The list argument's shapes; a 1 ms timeout keeps every call bounded.
-AIOH_SCENARIO(posix_suspend_list,
+AIOH_SCENARIO(posix_suspend_list, aioh::posix::aio_threads_param(),
               aioh::param::choice("shape", "done", {"nent-negative", "nent-zero", "all-null", "null-and-pending", "done", "unsubmitted"}, "the list")) {
   auto& be = posix::setup(ctx);
   const std::string shape = ctx.str("shape");
@@ -165,7 +165,7 @@ AIOH_SCENARIO(posix_suspend_list,
 
 // A signal caught while aio_suspend sleeps; the pipe is fed only after the
 // handler ran, so a restarted wait ends with 0 and an interrupted one EINTR.
-AIOH_SCENARIO(posix_suspend_eintr,
+AIOH_SCENARIO(posix_suspend_eintr, aioh::posix::aio_threads_param(),
               aioh::param::boolean("restart", false, "the SIGUSR1 handler has SA_RESTART"),
               aioh::param::boolean("timed", false, "a 5 s timeout instead of none")) {
   auto& be = posix::setup(ctx);
