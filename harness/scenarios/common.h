@@ -15,6 +15,7 @@
 
 #include "pattern.h"
 #include "scenario.h"
+#include "system/settings.h"
 
 namespace aioh::scn {
 
@@ -33,9 +34,22 @@ inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t 
 }
 
 // Setup is not what these scenarios test: a refusal makes the case broken.
+// Another run (or a row running beside this one) may have a global setting
+// changed for a moment - fs.aio-max-nr lowered (EAGAIN), io_uring disabled
+// (EPERM) - and every such change is made and undone under the settings lock
+// (system/settings.h). So a refused setup is tried once more holding that
+// lock, where no such change is in force; only a second refusal is broken.
 inline void setup_or_broken(CaseContext& ctx, SetupParams p = {}) {
   Outcome o = ctx.backend().setup(p);
-  if (o.is_error) ctx.broken("setup failed: " + o.str());
+  if (!o.is_error) return;
+  std::string waited;
+  const std::string refused =
+      system::acquire_settings_lock("a setup that failed with " + o.str(), &waited, system::kCaseLockWait);
+  if (!refused.empty()) ctx.broken("setup failed: " + o.str() + "; " + refused);
+  Outcome again = ctx.backend().setup(p);
+  system::release_settings_lock();
+  if (again.is_error) ctx.broken("setup failed: " + o.str() + ", and again under the settings lock: " + again.str());
+  if (!waited.empty()) ctx.note("setup failed with " + o.str() + "; it worked under the settings lock (" + waited + ")");
 }
 
 // Submits the batch and observes the submit outcome; returns how many the

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backends/aio_iocb.h"
+#include "common.h"
 #include "scenario.h"
 
 namespace aioh::kaio {
@@ -24,11 +25,12 @@ inline AioBackendBase& aio(CaseContext& ctx) {
   return *b;
 }
 
+// io_setup when it is not what the row tests (scn::setup_or_broken: one
+// retry under the settings lock).
 inline void setup_or_broken(CaseContext& ctx, unsigned entries = 64) {
   SetupParams p;
   p.entries = entries;
-  Outcome o = ctx.backend().setup(p);
-  if (o.is_error) ctx.broken("io_setup failed: " + o.str());
+  scn::setup_or_broken(ctx, p);
 }
 
 // One page that faults on any access; unmapped when the scenario ends.
