@@ -70,7 +70,10 @@ int closed_fd(CaseContext& ctx) {
 }
 
 AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
-              aioh::param::choice("what", "alldone", {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch", "fd-mismatch-closed", "all-fd-idle", "unsubmitted"}, "what aio_cancel is given")) {
+              aioh::param::required_choice("what",
+                                           {"alldone", "bad-fd", "bad-fd-with-aiocb", "fd-mismatch",
+                                            "fd-mismatch-closed", "all-fd-idle", "unsubmitted"},
+                                           "the aio_cancel call")) {
   auto& be = posix::setup(ctx);
   const std::string what = ctx.str("what");
   int fd = posix::data_file(ctx, "f", 8192);

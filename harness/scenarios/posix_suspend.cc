@@ -112,7 +112,10 @@ Outcome timed_suspend(CaseContext& ctx, PosixAioBackend& be, const std::vector<c
 
 // The list argument's shapes; a 1 ms timeout keeps every call bounded.
 AIOH_SCENARIO(posix_suspend_list, aioh::posix::aio_threads_param(),
-              aioh::param::choice("shape", "done", {"nent-negative", "nent-zero", "all-null", "null-and-pending", "done", "unsubmitted"}, "the list")) {
+              aioh::param::required_choice("shape",
+                                           {"nent-negative", "nent-zero", "all-null", "null-and-pending", "done",
+                                            "unsubmitted"},
+                                           "the list argument")) {
   auto& be = posix::setup(ctx);
   const std::string shape = ctx.str("shape");
   const timespec ms{0, 1000000};

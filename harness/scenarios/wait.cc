@@ -33,7 +33,7 @@ void drain(CaseContext& ctx, scn::Pipe& p, unsigned outstanding) {
 
 // params: timeout_ms (0: a zero timeout). One pending request; wait(1, 1).
 AIOH_SCENARIO(wait_timeout_pending,
-              aioh::param::integer("timeout_ms", 10, "the wait's timeout (0: a zero timeout)", 0, 10000)) {
+              aioh::param::integer("timeout_ms", 10, "the wait's timeout (0: a zero timeout)", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   scn::Pipe p;
@@ -52,7 +52,7 @@ AIOH_SCENARIO(wait_timeout_pending,
 // One request completes, one stays pending; wait(2, 2, timeout) must come back
 // after the timeout with only the first.
 AIOH_SCENARIO(wait_fewer_than_min,
-              aioh::param::integer("timeout_ms", 50, "the wait's timeout", 0, 10000)) {
+              aioh::param::integer("timeout_ms", 50, "the wait's timeout", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   int fd = ctx.scratch_file("data", 4096, O_RDWR);
@@ -114,7 +114,7 @@ AIOH_SCENARIO(wait_exact_min,
 // Nothing submitted at all: a wait with a timeout must come back after it,
 // not hang and not return early.
 AIOH_SCENARIO(wait_idle,
-              aioh::param::integer("timeout_ms", 10, "the wait's timeout", 0, 10000)) {
+              aioh::param::integer("timeout_ms", 10, "the wait's timeout", 0, aioh::param::kMaxMs)) {
   using namespace aioh;
   scn::setup_or_broken(ctx);
   std::vector<Completion> out;
