@@ -106,13 +106,18 @@ int open_scratch_file(CaseContext& ctx, Fds& fds, const std::string& kind, size_
 }
 
 // A pipe (or socketpair) end; `data` puts 4 bytes in it first, `noreader`
-// closes the read end so a write meets no reader.
+// closes the read end so a write meets no reader, `nowriter` the write end
+// so the read end hangs up.
 int open_pipe_kind(CaseContext& ctx, Fds& fds, const std::string& kind) {
   int p[2];
   if (kind.rfind("socket", 0) == 0) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) ctx.broken("socketpair failed");
   } else if (pipe2(p, O_CLOEXEC) != 0) {
     ctx.broken("pipe2 failed");
+  }
+  if (kind == "pipe_nowriter") {
+    close(p[1]);
+    return fds.keep(p[0]);
   }
   fds.keep(p[1]);
   const bool data = kind == "pipe_data" || kind == "socket_data";
@@ -353,7 +358,7 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
 // Params: see the declarations; the iocb is built, patched, placed, submitted.
 AIOH_SCENARIO(kaio_submit_one,
               aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"}, "the opcode"),
-              aioh::param::choice("fd", "file", {"file", "rdonly", "wronly", "append", "direct", "badfd", "pipe", "pipe_data", "pipe_w", "pipe_noreader", "eventfd", "eventfd_1", "procfile", "socket", "socket_data", "epoll", "dir", "fifo", "fifo_nowriter"}, "the file the iocb names"),
+              aioh::param::choice("fd", "file", {"file", "rdonly", "wronly", "append", "direct", "badfd", "pipe", "pipe_data", "pipe_w", "pipe_noreader", "pipe_nowriter", "eventfd", "eventfd_1", "procfile", "socket", "socket_data", "epoll", "dir", "fifo", "fifo_nowriter"}, "the file the iocb names"),
               aioh::param::boolean("drop_caps", false, "drop CAP_SYS_ADMIN and CAP_SYS_NICE first"),
               aioh::param::integer("file_size", 8192, "scratch file size", 0),
               aioh::param::integer("len", 4096, "aio_nbytes (bytes)", 0),
