@@ -8,6 +8,9 @@
 // returned by the next wait(), in arrival order. Without
 // IORING_SETUP_SUBMIT_ALL the kernel stops a batch at an SQE that fails at
 // init; submit() then reports the smaller count and the rest stay queued.
+// A wait reports what io_uring_wait_cqes() said (its -ETIME, or success with
+// the CQEs ready), never a verdict of the backend's own clock; each liburing
+// wait call is recorded (wait_calls()) with how long it blocked.
 #include "backends/io_uring_backend.h"
 
 #include <cerrno>
@@ -178,16 +181,19 @@ Outcome IoUringBackend::reap(unsigned n, std::optional<timespec> timeout,
       timeout ? clock::now() + std::chrono::seconds(timeout->tv_sec) +
                     std::chrono::nanoseconds(timeout->tv_nsec)
               : clock::time_point::max();
+  wait_calls_.clear();
   drain_ready();
   Outcome err;
   bool failed = false;
-  bool timed_out = false;
   while (stash_.size() < n && up_) {
     unsigned need = n - static_cast<unsigned>(stash_.size());
     io_uring_cqe* cqe = nullptr;
     int ret, e;
+    const auto t0 = clock::now();
     if (timeout) {
-      auto left = deadline - clock::now();
+      // The time left of the caller's timeout; once it is spent, a zero
+      // timeout lets liburing give its own answer for what is ready.
+      auto left = deadline - t0;
       if (left < clock::duration::zero()) left = clock::duration::zero();
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
       __kernel_timespec ts{};
@@ -201,23 +207,23 @@ Outcome IoUringBackend::reap(unsigned n, std::optional<timespec> timeout,
       ret = io_uring_wait_cqe_nr(&ring_, &cqe, need);
       e = errno;
     }
-    if (ret == -ETIME) {
-      // Still checked for the convention, but reported below as ETIME@wait.
-      liburing_ret(ret, e, Phase::wait, "io_uring_wait_cqes");
-      drain_ready();
-      timed_out = stash_.size() < n;
-      break;
-    }
+    wait_calls_.push_back(WaitCall{
+        ret, need,
+        std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
     if (ret < 0) {
       err = liburing_ret(ret, e, Phase::wait, "io_uring_wait_cqes");
+      // liburing's own answer (-ETIME included); what arrived meanwhile
+      // is still handed over.
       failed = true;
+      drain_ready();
       break;
     }
+    liburing_ret(ret, e, Phase::wait, "io_uring_wait_cqes");
+    const size_t before = stash_.size();
     drain_ready();
-    if (timeout && clock::now() >= deadline && stash_.size() < n) {
-      timed_out = true;
-      break;
-    }
+    // Success with fewer than asked: wait again while time is left; with
+    // none left (or nothing new) the count is liburing's answer.
+    if (stash_.size() == before || (timeout && clock::now() >= deadline)) break;
   }
   unsigned moved = 0;
   while (!stash_.empty() && moved < max) {
@@ -226,7 +232,6 @@ Outcome IoUringBackend::reap(unsigned n, std::optional<timespec> timeout,
     ++moved;
   }
   if (failed) return err;
-  if (timed_out) return Outcome::error(ETIME, Channel::ret, Phase::wait);
   return Outcome::ok(moved, Channel::ret, Phase::wait);
 }
 

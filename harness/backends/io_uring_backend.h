@@ -56,9 +56,23 @@ class IoUringBackend final : public Backend {
   Outcome submit_queued();
   // Wait until at least `n` reportable CQEs are available (stash included),
   // or the timeout; then move them all (up to max) into `out` in arrival
-  // order. ETIME@wait when fewer than n arrived; value = count otherwise.
+  // order. The answer is liburing's: ETIME@wait only when
+  // io_uring_wait_cqes() itself returned -ETIME, its other errors as they
+  // are; otherwise value = the count moved (fewer than n when liburing
+  // reported success with fewer ready: the kernel answers 0, not -ETIME,
+  // when its timeout expires with the CQ ring non-empty). A success that
+  // leaves fewer than n is waited again for the rest of the timeout (the
+  // kernel caps min_complete at the CQ ring size).
   Outcome reap(unsigned n, std::optional<timespec> timeout,
                std::vector<RawCqe>& out, unsigned max = ~0u);
+  // The liburing wait calls the last reap()/wait() made: what each
+  // returned, for how many CQEs it waited, and how long it blocked.
+  struct WaitCall {
+    int ret = 0;
+    unsigned wait_nr = 0;
+    double elapsed_ms = 0;
+  };
+  const std::vector<WaitCall>& wait_calls() const { return wait_calls_; }
   // A cqe->res as a completion Outcome (value, or errno name incl. kernel-
   // internal codes).
   static Outcome res_outcome(int32_t res);
@@ -74,6 +88,7 @@ class IoUringBackend final : public Backend {
   bool up_ = false;
   uint64_t next_internal_ = 0;
   std::deque<RawCqe> stash_;
+  std::vector<WaitCall> wait_calls_;
 };
 
 }  // namespace aioh
