@@ -29,6 +29,7 @@
 
 #include "errno_names.h"
 #include "probe_aio.h"
+#include "probe_uring.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -175,21 +176,25 @@ json files_sparse() {
   return undecided("io_uring_register_files_sparse " + errno_name(-r));
 }
 
-// The 1 GiB limit of a registered buffer (io_uring/rsrc.c: iov_len > SZ_1G
-// -> -EFAULT) is checked before the address-overflow check (-EOVERFLOW).
-// A range just over 1 GiB that wraps the address space tells them apart
-// without pinning a page: -EFAULT where the limit holds, -EOVERFLOW where
-// the kernel lets such a length through.
+// The 1 GiB limit of a registered buffer (io_uring/rsrc.c
+// io_validate_user_buf_range(): iov_len > SZ_1G -> -EFAULT), removed by
+// "io_uring/rsrc: remove registered buffer 1GB limit" (2026), which leaves
+// only io_pin_pages()' INT_MAX pages (-EOVERFLOW). A length of INT_MAX + 1
+// pages at an unmapped user address pins nothing either way: -EFAULT where
+// the limit holds, -EOVERFLOW where it is gone. (A wrapping address cannot
+// tell them apart: it is refused with -EFAULT before the length matters on
+// kernels that check the range first, the 7.x error behind
+// uring-register.register-buffer-over-1g.)
 json buffer_1g_limit() {
   io_uring ring{};
   if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  const size_t len = (size_t{1} << 30) + 4096;
-  iovec iov{reinterpret_cast<void*>(~uintptr_t{0} - (uintptr_t{1} << 30)), len};
+  const size_t len = (size_t{1} << 31) * 4096;  // INT_MAX + 1 pages of 4 KiB
+  iovec iov{reinterpret_cast<void*>(uintptr_t{1} << 32), len};
   int r = io_uring_register_buffers(&ring, &iov, 1);
   io_uring_queue_exit(&ring);
   if (r == -EFAULT) return yes_no(true);
   if (r == -EOVERFLOW) return yes_no(false);
-  return undecided("registering a wrapping 1 GiB + 4 KiB buffer answered " + (r < 0 ? errno_name(-r) : std::to_string(r)));
+  return undecided("registering an unmapped 8 TiB buffer answered " + (r < 0 ? errno_name(-r) : std::to_string(r)));
 }
 
 // IORING_OP_NOP on an IORING_SETUP_IOPOLL ring: io_nop() of the 5.15-era
@@ -371,6 +376,7 @@ void probe_kernel_behaviour(Environment& env, const std::string& scratch) {
     return;
   }
   absorb(env, in_child_bounded(probe_uring_behaviour, 10000), kUringFacts);
+  probe_uring_facts(env, in_child_bounded, absorb);  // probe_uring.cc
   if (!env.flag("io_uring.op.OPENAT") || !env.flag("io_uring.op.ASYNC_CANCEL")) {
     env.info[std::string(kRestartsys) + "_reason"] = "needs io_uring.op.OPENAT and io_uring.op.ASYNC_CANCEL";
     return;
@@ -391,6 +397,7 @@ void probe_kernel_behaviour(Environment& env, const std::string& scratch) {
 }
 
 bool is_kernel_behaviour_fact(const std::string& name) {
+  if (is_uring_probe_fact(name)) return true;
   for (const auto* list : {&kUringFacts, &kRwfFacts})
     for (const auto& n : *list)
       if (name == n) return true;

@@ -22,6 +22,31 @@ using namespace uring;
 
 constexpr uint64_t kCancelTag = 100;
 
+// After an ASYNC_CANCEL tagged kCancelTag was submitted: observes its answer
+// (phase cancel), then every target it cancelled in user_data order, and
+// returns how many targets came. With ALL/ANY the answer is the count;
+// otherwise 0 means one was found. Cancelled targets may complete after the
+// cancel's own CQE on some paths, so they are waited for.
+size_t observe_cancel(CaseContext& ctx, IoUringBackend& be, bool counted) {
+  std::vector<RawCqe> got = reap(ctx, be, 1);
+  std::vector<RawCqe> more;
+  be.reap(0, std::nullopt, more);
+  got.insert(got.end(), more.begin(), more.end());
+  const RawCqe* c = find_tag(got, kCancelTag);
+  if (!c) ctx.broken("no CQE for the ASYNC_CANCEL");
+  Outcome co = IoUringBackend::res_outcome(c->res);
+  co.phase = Phase::cancel;
+  ctx.observe(co);
+  const int cancelled = counted ? std::max<int32_t>(c->res, 0) : (c->res == 0 ? 1 : 0);
+  std::vector<RawCqe> targets;
+  for (const RawCqe& x : got)
+    if (x.user_data != kCancelTag) targets.push_back(x);
+  if (targets.size() < static_cast<size_t>(cancelled))
+    for (RawCqe& x : reap(ctx, be, cancelled - static_cast<int>(targets.size()))) targets.push_back(x);
+  observe_cqes(ctx, targets);
+  return targets.size();
+}
+
 AIOH_SCENARIO(uring_cancel,
               aioh::param::choice("mode", "pending", {"pending", "missing", "completed", "twice"},
                                   "the target: a pending poll, none, a completed NOP, a poll canceled twice")) {
@@ -88,32 +113,63 @@ AIOH_SCENARIO(uring_cancel_flags,
     io_uring_prep_cancel64(s, 1, static_cast<int>(flags));
   io_uring_sqe_set_data64(s, kCancelTag);
   submit_n(ctx, be, 1);
-  // The cancel's CQE, then every target it cancelled (all arrive before or
-  // with the cancel's own CQE).
-  std::vector<RawCqe> got = reap(ctx, be, 1);
-  std::vector<RawCqe> more;
-  be.reap(0, std::nullopt, more);
-  got.insert(got.end(), more.begin(), more.end());
-  const RawCqe* c = find_tag(got, kCancelTag);
-  if (!c) ctx.broken("no CQE for the ASYNC_CANCEL");
-  Outcome co = IoUringBackend::res_outcome(c->res);
-  co.phase = Phase::cancel;
-  ctx.observe(co);
-  std::vector<RawCqe> targets;
-  for (const RawCqe& x : got)
-    if (x.user_data != kCancelTag) targets.push_back(x);
-  if (targets.size() < static_cast<size_t>(std::max<int32_t>(c->res, 0)))
-    // Cancelled targets complete asynchronously on some paths.
-    for (RawCqe& x : reap(ctx, be, c->res - static_cast<int>(targets.size())))
-      targets.push_back(x);
-  observe_cqes(ctx, targets);
-  pending -= static_cast<unsigned>(targets.size());
+  const size_t n_targets =
+      observe_cancel(ctx, be, flags & (IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY));
+  pending -= static_cast<unsigned>(n_targets);
   if (pending) {
     // What was not matched must still be pending.
     std::vector<RawCqe> rest;
     ctx.observe(be.reap(1, ms(20), rest));
     ctx.check(rest.empty(), "a request the cancel did not match completed");
   }
+}
+
+#ifndef IORING_ASYNC_CANCEL_OP
+#define IORING_ASYNC_CANCEL_OP (1U << 5)
+#endif
+
+// Cancel by opcode (IORING_ASYNC_CANCEL_OP, 6.6: sqe->len names the
+// opcode). Pending: two polls on pipe A (user_data 1), one on pipe B
+// (user_data 2), and a 10 s TIMEOUT (user_data 3). flags: OP | OP|ALL |
+// OP|FD|ALL (both keys must match: the polls on pipe A) | OP|ANY (refused);
+// opcode: POLL_ADD or READ (nothing pending matches). Observes the cancel's
+// answer, the cancelled targets, then whether anything is still pending.
+AIOH_SCENARIO(uring_cancel_op,
+              aioh::param::list("flags", "OP", '|', {"OP", "ALL", "FD", "ANY"}, "IORING_ASYNC_CANCEL_* bits"),
+              aioh::param::choice("opcode", "POLL_ADD", {"POLL_ADD", "READ"}, "the opcode to match")) {
+  unsigned flags = 0;
+  const std::string names = ctx.str("flags");
+  if (names.find("OP") != std::string::npos) flags |= IORING_ASYNC_CANCEL_OP;
+  if (names.find("ALL") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ALL;
+  if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
+  if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
+  IoUringBackend& be = up(ctx, 16);
+  Pipe a, b;
+  if (!a.ok() || !b.ok()) ctx.broken("pipe");
+  const std::pair<int, uint64_t> polls[] = {{a.r(), 1}, {a.r(), 1}, {b.r(), 2}};
+  for (auto [fd, tag] : polls) {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_poll_add(s, fd, POLLIN);
+    io_uring_sqe_set_data64(s, tag);
+  }
+  __kernel_timespec ts = kms(10000);
+  io_uring_sqe* t = sqe(ctx, be);
+  io_uring_prep_timeout(t, &ts, 0, 0);
+  io_uring_sqe_set_data64(t, 3);
+  submit_n(ctx, be, 4);
+  io_uring_sqe* s = sqe(ctx, be);
+  if (flags & IORING_ASYNC_CANCEL_FD)
+    io_uring_prep_cancel_fd(s, a.r(), flags);
+  else
+    io_uring_prep_cancel64(s, 0, static_cast<int>(flags));
+  s->len = ctx.str("opcode") == "READ" ? IORING_OP_READ : IORING_OP_POLL_ADD;
+  io_uring_sqe_set_data64(s, kCancelTag);
+  submit_n(ctx, be, 1);
+  observe_cancel(ctx, be, flags & IORING_ASYNC_CANCEL_ALL);
+  // The rest (the timeout at least) must still be pending.
+  std::vector<RawCqe> rest;
+  ctx.observe(be.reap(1, ms(20), rest));
+  ctx.check(rest.empty(), "a request the cancel did not match completed");
 }
 
 // Queues IORING_OP_OPENAT of a new FIFO for writing with IOSQE_ASYNC: it

@@ -130,5 +130,51 @@ AIOH_SCENARIO(uring_cqe_skip, aioh::param::none) {
   observe_cqes(ctx, got);
 }
 
+// IOSQE_IO_DRAIN after IOSQE_CQE_SKIP_SUCCESS: a ring that has seen a
+// CQE-skipping request refuses drain from then on (io_uring/io_uring.c
+// io_init_req(): drain_disabled -> -EOPNOTSUPP), since a drain cannot count
+// completions that post no CQE. order: together (a skipping NOP and a
+// draining NOP in one submit) | later (the draining NOP in a later submit,
+// after the skipping one completed) | drain-first (drain, then skip: the
+// drain is accepted). Every CQE that arrives is observed in arrival order;
+// none more may come.
+AIOH_SCENARIO(uring_drain_skip, aioh::param::choice("order", "together", {"together", "later", "drain-first"},
+                                                    "where the IOSQE_IO_DRAIN request comes")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string order = ctx.str("order");
+  auto queue = [&](uint64_t tag, unsigned flags) {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_nop(s);
+    s->flags |= flags;
+    io_uring_sqe_set_data64(s, tag);
+  };
+  std::vector<RawCqe> got;
+  auto collect = [&] {
+    std::vector<RawCqe> more;
+    be.reap(8, ms(50), more);  // everything that comes within 50 ms
+    got.insert(got.end(), more.begin(), more.end());
+  };
+  if (order == "drain-first") {
+    queue(1, IOSQE_IO_DRAIN);
+    queue(2, IOSQE_CQE_SKIP_SUCCESS);
+    ctx.observe(be.submit_queued());
+  } else {
+    queue(1, IOSQE_CQE_SKIP_SUCCESS);
+    if (order == "later") {
+      ctx.observe(be.submit_queued());
+      collect();
+    }
+    queue(2, IOSQE_IO_DRAIN);
+    ctx.observe(be.submit_queued());
+  }
+  collect();
+  // An SQE the kernel stopped at stays queued: hand it over too.
+  if (io_uring_sq_ready(&be.ring())) {
+    ctx.observe(be.submit_queued());
+    collect();
+  }
+  observe_cqes(ctx, got, false);
+}
+
 }  // namespace
 }  // namespace aioh

@@ -11,6 +11,7 @@
 
 #include "convention.h"
 #include "scenarios/io_uring_scenario.h"
+#include "scenarios/wait_timing.h"
 
 namespace aioh {
 namespace {
@@ -72,6 +73,74 @@ AIOH_SCENARIO(uring_cq_overflow,
                           Phase::wait));
   ctx.observe(Outcome::ok(IO_URING_READ_ONCE(*ring.cq.koverflow), Channel::ret,
                           Phase::wait));
+}
+
+// The overflow backlog and IORING_ENTER_GETEVENTS: 16 NOPs on a CQ ring of
+// 8, none reaped; IORING_FEAT_NODROP keeps the 8 that do not fit on the
+// overflow list and sets IORING_SQ_CQ_OVERFLOW. Reaping the 8 in the ring
+// without entering the kernel moves nothing; an io_uring_enter with
+// GETEVENTS flushes the backlog into the freed slots and clears the flag.
+// Observes: the flag after the burst (1/0), CQEs in the ring, the flag after
+// reaping them, CQEs after the GETEVENTS enter, the flag then, the dropped
+// counter. mode wait-over-cq: instead, with the CQ ring full and the backlog
+// behind it, a GETEVENTS enter for 16 completions (twice the CQ ring) with a
+// 100 ms timeout: its answer and when it came (kernels up to 6.1 refused a
+// wait whose backlog could not be flushed, io_cqring_wait() -EBUSY).
+AIOH_SCENARIO(uring_overflow_getevents,
+              aioh::param::choice("mode", "flush", {"flush", "wait-over-cq"}, "what is done with the backlog")) {
+  IoUringBackend& be = backend(ctx);
+  SetupParams sp;
+  sp.entries = 4;
+  Outcome so = be.setup(sp);
+  if (so.is_error) ctx.broken("setup: " + so.str());
+  io_uring& ring = be.ring();
+  uint64_t tag = 1;
+  for (int batch = 0; batch < 4; ++batch) {
+    for (int i = 0; i < 4; ++i) {
+      io_uring_sqe* s = sqe(ctx, be);
+      io_uring_prep_nop(s);
+      io_uring_sqe_set_data64(s, tag++);
+    }
+    submit_n(ctx, be, 4);
+  }
+  auto flag = [&] {
+    return Outcome::ok((IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW) ? 1 : 0, Channel::ret,
+                       Phase::completion);
+  };
+  ctx.observe(flag());
+  if (ctx.str("mode") == "wait-over-cq") {
+    __kernel_timespec ts = kms(100);
+    io_uring_getevents_arg arg{};
+    arg.sigmask_sz = _NSIG / 8;
+    arg.ts = reinterpret_cast<uint64_t>(&ts);
+    timing::Stopwatch sw;
+    arm_errno();
+    int ret = io_uring_enter2(static_cast<unsigned>(ring.ring_fd), 0, 16,
+                              IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, reinterpret_cast<sigset_t*>(&arg),
+                              sizeof arg);
+    int e = errno;
+    const double took = sw.ms();
+    Outcome o = be.liburing_ret(ret, e, Phase::wait, "io_uring_enter");
+    // min_complete is capped at the CQ ring size, which is full: at once.
+    timing::observe_wait(ctx, o, took, 100, true);
+    std::vector<RawCqe> all;
+    be.reap(16, ms(2000), all);
+    ctx.check(all.size() == 16, "reaped " + std::to_string(all.size()) + " of 16 CQEs");
+    return;
+  }
+  // Reap what the ring holds, without entering the kernel.
+  unsigned head, n = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring, head, cqe) { ++n; }
+  io_uring_cq_advance(&ring, n);
+  ctx.observe(Outcome::ok(n, Channel::ret, Phase::completion));
+  ctx.observe(flag());
+  arm_errno();
+  int ret = io_uring_enter(static_cast<unsigned>(ring.ring_fd), 0, 0, IORING_ENTER_GETEVENTS, nullptr);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter(GETEVENTS)"));
+  ctx.observe(Outcome::ok(io_uring_cq_ready(&ring), Channel::ret, Phase::completion));
+  ctx.observe(flag());
+  ctx.observe(Outcome::ok(IO_URING_READ_ONCE(*ring.cq.koverflow), Channel::ret, Phase::completion));
 }
 
 // A poll on an empty pipe is in flight when the process forks; then the

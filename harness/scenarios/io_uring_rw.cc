@@ -138,5 +138,70 @@ AIOH_SCENARIO(uring_close_in_flight, aioh::param::none) {
               "pipe data mismatch");
 }
 
+#ifndef RWF_HIPRI
+#define RWF_HIPRI 0x00000001
+#endif
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+#ifndef RWF_ATOMIC
+#define RWF_ATOMIC 0x00000040
+#endif
+
+// Per-request rw flags through sqe->rw_flags. mode:
+//  nowait-cached (a buffered 4 KiB read with RWF_NOWAIT of data just read:
+//    in the page cache) |
+//  nowait-uncached (the file's pages dropped first, POSIX_FADV_DONTNEED:
+//    io_uring does not retry a RWF_NOWAIT request that would block, -EAGAIN) |
+//  nowait-odirect (an O_DIRECT read with RWF_NOWAIT) |
+//  hipri (RWF_HIPRI on a ring without IORING_SETUP_IOPOLL) |
+//  atomic-read (RWF_ATOMIC on a read) |
+//  atomic-buffered-write (RWF_ATOMIC on a buffered write)
+// Data read or written is verified.
+AIOH_SCENARIO(uring_rw_flags,
+              aioh::param::choice("mode", "nowait-cached",
+                                  {"nowait-cached", "nowait-uncached", "nowait-odirect", "hipri", "atomic-read",
+                                   "atomic-buffered-write"},
+                                  "which flag on which file")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode");
+  const bool odirect = mode == "nowait-odirect";
+  const bool writing = mode == "atomic-buffered-write";
+  int fd = ctx.scratch_file("rwf", 16384, O_RDWR | O_CLOEXEC | (odirect ? O_DIRECT : 0));
+  if (fd < 0) {
+    if (odirect) ctx.skip("open(O_DIRECT) refused on the scratch filesystem (probe: dio)");
+    ctx.broken("scratch file");
+  }
+  AlignedBuffer buf(4096);
+  if (mode == "nowait-cached") {
+    if (pread(fd, buf.data(), 4096, 4096) != 4096) ctx.broken("warming read");
+  }
+  if (mode == "nowait-uncached") {
+    if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) ctx.broken("fadvise");
+  }
+  if (writing) fill_pattern(buf.data(), 4096, kWriteSeed, 4096);
+  Request r;
+  r.tag = 1;
+  r.fd = fd;
+  r.buf = buf.data();
+  r.len = 4096;
+  r.offset = 4096;
+  r.op = writing ? Op::write : Op::read;
+  if (mode.rfind("nowait", 0) == 0) r.rw_flags = RWF_NOWAIT;
+  else if (mode == "hipri") r.rw_flags = RWF_HIPRI;
+  else r.rw_flags = RWF_ATOMIC;
+  ctx.observe(be.submit({&r}));
+  std::vector<Completion> out;
+  Outcome w = be.wait(1, 1, ms(5000), out);
+  if (w.is_error) ctx.observe(w);
+  for (const Completion& c : out) ctx.observe(c.result);
+  if (!out.empty() && !out[0].result.is_error && out[0].result.value > 0) {
+    const size_t got = static_cast<size_t>(out[0].result.value);
+    std::string bad = writing ? verify_file(fd, 4096, got, kWriteSeed) : verify_buffer(buf.data(), got, kFileSeed, 4096);
+    ctx.check(bad.empty(), "data: " + bad);
+  }
+  close(fd);
+}
+
 }  // namespace
 }  // namespace aioh

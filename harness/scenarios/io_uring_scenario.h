@@ -2,11 +2,12 @@
 // concrete backend, bring the ring up (a failed setup outside the call under
 // test is `broken`, never a verdict), queue raw SQEs, reap CQEs with a bound,
 // and observe them in a stable order (by user_data) unless a scenario is
-// about order itself.
+// about order itself; a registered buffer ring (IORING_REGISTER_PBUF_RING).
 #pragma once
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +58,16 @@ inline void submit_n(CaseContext& ctx, IoUringBackend& be, unsigned n) {
   if (o.is_error || o.value != n)
     ctx.broken("io_uring_submit gave " + o.str() + ", wanted " +
                std::to_string(n));
+}
+
+// One SQE prepared by `prep`, tagged `tag`, submitted on its own (the
+// submit is not under test).
+template <class Prep>
+void submit_one(CaseContext& ctx, IoUringBackend& be, uint64_t tag, Prep prep) {
+  io_uring_sqe* s = sqe(ctx, be);
+  prep(s);
+  io_uring_sqe_set_data64(s, tag);
+  submit_n(ctx, be, 1);
 }
 
 // Reap exactly `n` CQEs within `timeout_ms`; fewer is broken (a hang of the
@@ -110,6 +121,51 @@ inline int closed_fd() {
   close(fd);
   return fd;
 }
+
+// A buffer ring of `entries` for group `bgid` in page-aligned memory (or,
+// with misalign, 64 bytes past a page boundary). Unregistered and unmapped
+// on every path.
+struct BufRing {
+  io_uring* ring = nullptr;
+  void* mem = MAP_FAILED;
+  size_t len = 0;
+  io_uring_buf_ring* br = nullptr;
+  unsigned entries = 0;
+  int bgid = -1;
+  bool registered = false;
+  std::vector<uint8_t> pool;
+
+  int reg(io_uring& r, unsigned n, int group, bool misalign = false) {
+    ring = &r;
+    entries = n;
+    bgid = group;
+    len = 2 * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return -ENOMEM;
+    br = reinterpret_cast<io_uring_buf_ring*>(static_cast<char*>(mem) + (misalign ? 64 : 0));
+    io_uring_buf_ring_init(br);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uintptr_t>(br);
+    reg.ring_entries = n;
+    reg.bgid = static_cast<__u16>(group);
+    int ret = io_uring_register_buf_ring(&r, &reg, 0);
+    registered = ret == 0;
+    return ret;
+  }
+  // Adds `count` buffers of buf_len with ids first_bid.. and publishes them
+  // (buffer i at pool.data() + i * buf_len).
+  void add(unsigned count, unsigned first_bid, unsigned buf_len) {
+    pool.assign(static_cast<size_t>(count) * buf_len, 0);
+    for (unsigned i = 0; i < count; ++i)
+      io_uring_buf_ring_add(br, pool.data() + i * buf_len, buf_len, static_cast<unsigned short>(first_bid + i),
+                            io_uring_buf_ring_mask(entries), static_cast<int>(i));
+    io_uring_buf_ring_advance(br, static_cast<int>(count));
+  }
+  ~BufRing() {
+    if (registered) io_uring_unregister_buf_ring(ring, bgid);
+    if (mem != MAP_FAILED) munmap(mem, len);
+  }
+};
 
 // IORING_SETUP_* by the name rows use.
 inline const std::map<std::string, unsigned>& setup_flag_map() {

@@ -4,13 +4,21 @@
 // that need a companion (SQ_AFF needs SQPOLL, DEFER_TASKRUN needs
 // SINGLE_ISSUER, ...), ATTACH_WQ's wq_fd, a ring created R_DISABLED, and the
 // single-issuer rule (SINGLE_ISSUER / DEFER_TASKRUN) broken from another
-// thread or a forked child. The sizes the kernel chose are observed as values
-// so the row states them.
+// thread or a forked child; setup modes only the raw syscall drives
+// (NO_MMAP, NO_SQARRAY, REGISTERED_FD_ONLY), and SQPOLL's sharing and
+// privilege rules. The sizes the kernel chose are observed as values so the
+// row states them.
+#include <dirent.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <thread>
 
+#include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "scenarios/io_uring_scenario.h"
 
@@ -188,6 +196,156 @@ AIOH_SCENARIO(uring_single_issuer,
   } else if (write(target.w(), "x", 1) != 1) {
     ctx.broken("pipe write");
   }
+  observe_cqes(ctx, reap(ctx, be, 1));
+}
+
+// Setup modes liburing 2.3 cannot drive, through the raw syscalls
+// (backends/io_uring_raw.h). mode:
+//  no-mmap (IORING_SETUP_NO_MMAP, 6.5: the rings in this process's memory;
+//    a NOP round trip through it, then mmap of the ring fd, refused) |
+//  no-mmap-no-memory (NO_MMAP with sq_off/cq_off.user_addr 0) |
+//  no-sqarray (IORING_SETUP_NO_SQARRAY, 6.6: SQEs taken in SQ-ring order;
+//    sq_off.array reported 0; a NOP round trip) |
+//  registered-fd-only (NO_MMAP | REGISTERED_FD_ONLY, 6.5: setup returns a
+//    registered ring index, below 16; a NOP entered by it) |
+//  registered-fd-only-mmap (REGISTERED_FD_ONLY without NO_MMAP) |
+//  null-params (io_uring_setup(2) with no params)
+AIOH_SCENARIO(uring_setup_mode,
+              aioh::param::choice("mode", "no-mmap",
+                                  {"no-mmap", "no-mmap-no-memory", "no-sqarray", "registered-fd-only",
+                                   "registered-fd-only-mmap", "null-params"},
+                                  "which raw setup")) {
+  backend(ctx);
+  const std::string mode = ctx.str("mode");
+  auto setup_outcome = [](long ret, int err) {
+    return ret < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup);
+  };
+  if (mode == "null-params") {
+    long fd = rawring::setup(4, nullptr);
+    int e = errno;
+    if (fd >= 0) close(static_cast<int>(fd));
+    ctx.observe(setup_outcome(fd, e));
+    return;
+  }
+  unsigned flags = 0;
+  if (mode.rfind("no-mmap", 0) == 0 || mode == "registered-fd-only") flags |= IORING_SETUP_NO_MMAP;
+  if (mode == "no-sqarray") flags |= IORING_SETUP_NO_SQARRAY;
+  if (mode.rfind("registered-fd-only", 0) == 0) flags |= IORING_SETUP_REGISTERED_FD_ONLY;
+  rawring::Ring r;
+  int rc = r.create(4, flags, 1, mode != "no-mmap-no-memory");
+  ctx.observe(setup_outcome(rc == 0 ? 0 : -1, r.err));
+  if (rc != 0) return;
+  if (mode == "no-sqarray") ctx.observe(Outcome::ok(r.p.sq_off.array, Channel::ret, Phase::setup));
+  if (mode == "registered-fd-only") ctx.observe(Outcome::ok(r.fd < 16, Channel::ret, Phase::setup));
+  if (!r.queue_nop(7)) ctx.broken("no SQ slot on a new ring");
+  long n = r.enter_ring(1, 1, IORING_ENTER_GETEVENTS);
+  int e = errno;
+  ctx.observe(n < 0 ? Outcome::error(e, Channel::errno_, Phase::submit) : Outcome::ok(n, Channel::ret, Phase::submit));
+  uint64_t tag = 0;
+  int32_t res = 1;
+  if (!r.pop(tag, res) || tag != 7) ctx.broken("the NOP's CQE did not arrive");
+  ctx.observe(IoUringBackend::res_outcome(res));
+  if (mode == "no-mmap") {
+    void* m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<int>(r.fd), IORING_OFF_SQ_RING);
+    int me = errno;
+    if (m != MAP_FAILED) munmap(m, 4096);
+    ctx.observe(m == MAP_FAILED ? Outcome::error(me, Channel::errno_, Phase::setup)
+                                : Outcome::ok(0, Channel::ret, Phase::setup));
+  }
+}
+
+// IORING_SETUP_SQPOLL and its partners. mode:
+//  attach-sqpoll (SQPOLL | ATTACH_WQ to an SQPOLL ring: the thread is shared,
+//    one iou-sqp thread serves both; a NOP on the new ring) |
+//  attach-non-sqpoll (SQPOLL | ATTACH_WQ to a ring without SQPOLL) |
+//  attach-from-child (a forked child attaches to this process's SQPOLL ring:
+//    not shared across processes, the child gets an SQ thread of its own) |
+//  unprivileged (without CAP_SYS_ADMIN and CAP_SYS_NICE; a NOP)
+AIOH_SCENARIO(uring_sqpoll,
+              aioh::param::choice("mode", "attach-sqpoll",
+                                  {"attach-sqpoll", "attach-non-sqpoll", "attach-from-child", "unprivileged"},
+                                  "which SQPOLL setup")) {
+  IoUringBackend& be = backend(ctx);
+  const std::string mode = ctx.str("mode");
+  auto count_sqp = [] {
+    int n = 0;
+    if (DIR* d = opendir("/proc/self/task")) {
+      while (dirent* e = readdir(d)) {
+        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        n += name.rfind("iou-sqp-", 0) == 0;
+      }
+      closedir(d);
+    }
+    return n;
+  };
+  io_uring_params p{};
+  p.flags = IORING_SETUP_SQPOLL;
+  p.sq_thread_idle = 100;
+  if (mode == "unprivileged") {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    if (syscall(SYS_capget, &h, d) != 0) ctx.broken("capget");
+    for (int cap : {CAP_SYS_ADMIN, CAP_SYS_NICE}) {
+      d[cap / 32].effective &= ~(1u << (cap % 32));
+      d[cap / 32].permitted &= ~(1u << (cap % 32));
+    }
+    if (syscall(SYS_capset, &h, d) != 0) ctx.broken("capset");
+  } else {
+    io_uring first{};
+    io_uring_params fp{};
+    if (mode != "attach-non-sqpoll") {
+      fp.flags = IORING_SETUP_SQPOLL;
+      fp.sq_thread_idle = 100;
+    }
+    if (io_uring_queue_init_params(4, &first, &fp) < 0) ctx.broken("the first ring");
+    p.flags |= IORING_SETUP_ATTACH_WQ;
+    p.wq_fd = static_cast<unsigned>(first.ring_fd);
+    if (mode == "attach-from-child") {
+      int rep[2];
+      if (pipe(rep) != 0) ctx.broken("pipe");
+      pid_t pid = fork();
+      if (pid < 0) ctx.broken("fork");
+      if (pid == 0) {
+        long fd = rawring::setup(4, &p);
+        int e[2] = {fd < 0 ? errno : 0, count_sqp()};
+        _exit(write(rep[1], e, sizeof e) == sizeof e ? 0 : 1);
+      }
+      close(rep[1]);
+      int e[2] = {-1, 0};
+      ssize_t n = read(rep[0], e, sizeof e);
+      close(rep[0]);
+      int st = 0;
+      waitpid(pid, &st, 0);
+      io_uring_queue_exit(&first);
+      if (n != sizeof e) ctx.broken("child did not report");
+      ctx.observe(e[0] ? Outcome::error(e[0], Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
+      // The SQ threads the child then has of its own.
+      ctx.observe(Outcome::ok(e[1], Channel::ret, Phase::setup));
+      return;
+    }
+    Outcome o = be.setup_raw(4, p);
+    ctx.observe(o);
+    if (!o.is_error) {
+      ctx.observe(Outcome::ok(count_sqp(), Channel::ret, Phase::setup));
+      io_uring_sqe* s = sqe(ctx, be);
+      io_uring_prep_nop(s);
+      io_uring_sqe_set_data64(s, 1);
+      submit_n(ctx, be, 1);
+      observe_cqes(ctx, reap(ctx, be, 1));
+      be.teardown();
+    }
+    io_uring_queue_exit(&first);
+    return;
+  }
+  Outcome o = be.setup_raw(4, p);
+  ctx.observe(o);
+  if (o.is_error) return;
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_nop(s);
+  io_uring_sqe_set_data64(s, 1);
+  submit_n(ctx, be, 1);
   observe_cqes(ctx, reap(ctx, be, 1));
 }
 

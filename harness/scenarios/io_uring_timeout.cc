@@ -12,6 +12,7 @@
 
 #include "convention.h"
 #include "scenarios/io_uring_scenario.h"
+#include "scenarios/wait_timing.h"
 
 namespace aioh {
 namespace {
@@ -73,7 +74,155 @@ AIOH_SCENARIO(uring_timeout,
   } else {
     submit_n(ctx, be, expect);
   }
+  if (mode == "bad-ts") {
+    // A kernel without the check arms a timeout that never fires: observed
+    // as liburing's -ETIME, so the row fails rather than breaks.
+    std::vector<RawCqe> got;
+    Outcome w = be.reap(1, ms(500), got);
+    if (got.empty()) ctx.observe(w);
+    observe_cqes(ctx, got);
+    return;
+  }
   observe_cqes(ctx, reap(ctx, be, expect));
+}
+
+#ifndef IORING_TIMEOUT_MULTISHOT
+#define IORING_TIMEOUT_MULTISHOT (1U << 6)
+#endif
+
+// Observes a CQE's res and whether IORING_CQE_F_MORE was set (1/0).
+void observe_res_more(CaseContext& ctx, const RawCqe& c) {
+  ctx.observe(IoUringBackend::res_outcome(c.res));
+  ctx.observe(Outcome::ok((c.flags & IORING_CQE_F_MORE) ? 1 : 0, Channel::cqe_res, Phase::completion));
+}
+
+// More timeout forms. mode:
+//  count-not-reached (a 50 ms TIMEOUT waiting for 2 completions, one NOP:
+//    the NOP's 0, then the timeout's -ETIME, when it ended) |
+//  multishot (IORING_TIMEOUT_MULTISHOT, 10 ms, 3 repeats: three -ETIME, the
+//    first two with IORING_CQE_F_MORE) |
+//  multishot-forever (no repeat count: three -ETIME with MORE, then a
+//    TIMEOUT_REMOVE: 0, and the timeout's last CQE -ECANCELED without MORE) |
+//  multishot-abs (MULTISHOT with IORING_TIMEOUT_ABS) |
+//  etime-success-link / etime-link (a 1 ms TIMEOUT with/without
+//    IORING_TIMEOUT_ETIME_SUCCESS linked to a NOP) |
+//  async-cancel (a 10 s TIMEOUT cancelled by IORING_OP_ASYNC_CANCEL: the
+//    timeout's -ECANCELED, the cancel's 0) |
+//  remove-not-a-timeout (TIMEOUT_REMOVE naming a pending POLL_ADD: -ENOENT,
+//    the poll stays pending) |
+//  remove-bad-flags (TIMEOUT_REMOVE with an unknown flag) |
+//  two-clocks (IORING_TIMEOUT_BOOTTIME | IORING_TIMEOUT_REALTIME)
+AIOH_SCENARIO(uring_timeout_more,
+              aioh::param::choice("mode", "count-not-reached",
+                                  {"count-not-reached", "multishot", "multishot-forever", "multishot-abs",
+                                   "etime-success-link", "etime-link", "async-cancel", "remove-not-a-timeout",
+                                   "remove-bad-flags", "two-clocks"},
+                                  "which timeout form")) {
+  IoUringBackend& be = up(ctx, 16);
+  const std::string mode = ctx.str("mode");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  __kernel_timespec ts{};
+  io_uring_sqe* s = nullptr;
+  if (mode == "count-not-reached") {
+    ts = kms(50);
+    s = sqe(ctx, be);
+    io_uring_prep_timeout(s, &ts, 2, 0);
+    io_uring_sqe_set_data64(s, 1);
+    s = sqe(ctx, be);
+    io_uring_prep_nop(s);
+    io_uring_sqe_set_data64(s, 2);
+    timing::Stopwatch sw;
+    submit_n(ctx, be, 2);
+    std::vector<RawCqe> got = reap(ctx, be, 2);
+    const double took = sw.ms();
+    // Arrival order: the NOP at once, the timeout when its time ran out.
+    observe_cqes(ctx, got, false);
+    timing::observe_wait_between(ctx, Outcome::ok(got.size(), Channel::ret, Phase::wait), took, 50, 50,
+                                 "the timeout whose count was not reached");
+    return;
+  }
+  if (mode.rfind("multishot", 0) == 0) {
+    ts = kms(mode == "multishot-forever" ? 30 : 10);
+    unsigned flags = IORING_TIMEOUT_MULTISHOT | (mode == "multishot-abs" ? IORING_TIMEOUT_ABS : 0);
+    if (mode == "multishot-abs") {
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      ts.tv_sec = now.tv_sec + 1;
+    }
+    s = sqe(ctx, be);
+    io_uring_prep_timeout(s, &ts, mode == "multishot" ? 3 : 0, flags);
+    io_uring_sqe_set_data64(s, 1);
+    submit_n(ctx, be, 1);
+    if (mode == "multishot-abs") {
+      observe_res_more(ctx, reap(ctx, be, 1)[0]);
+      return;
+    }
+    // The first CQE tells whether the kernel knows the flag at all.
+    RawCqe first = reap(ctx, be, 1)[0];
+    observe_res_more(ctx, first);
+    if (!(first.flags & IORING_CQE_F_MORE)) return;
+    for (int i = 0; i < 2; ++i) observe_res_more(ctx, reap(ctx, be, 1)[0]);
+    if (mode == "multishot") return;
+    s = sqe(ctx, be);
+    io_uring_prep_timeout_remove(s, 1, 0);
+    io_uring_sqe_set_data64(s, 3);
+    submit_n(ctx, be, 1);
+    // Expirations that raced the remove come first; the remove's answer and
+    // the timeout's last CQE end it.
+    RawCqe removed{}, last{};
+    bool have_removed = false, have_last = false;
+    for (int guard = 0; guard < 64 && !(have_removed && have_last); ++guard) {
+      RawCqe c = reap(ctx, be, 1)[0];
+      if (c.user_data == 3) {
+        removed = c;
+        have_removed = true;
+      } else if (!(c.flags & IORING_CQE_F_MORE)) {
+        last = c;
+        have_last = true;
+      }
+    }
+    if (!have_removed || !have_last) ctx.broken("the removed multishot timeout did not end");
+    ctx.observe(IoUringBackend::res_outcome(removed.res));
+    observe_res_more(ctx, last);
+    return;
+  }
+  if (mode == "etime-success-link" || mode == "etime-link") {
+    ts = kms(1);
+    s = sqe(ctx, be);
+    io_uring_prep_timeout(s, &ts, 0, mode == "etime-success-link" ? IORING_TIMEOUT_ETIME_SUCCESS : 0);
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(s, 1);
+    s = sqe(ctx, be);
+    io_uring_prep_nop(s);
+    io_uring_sqe_set_data64(s, 2);
+    submit_n(ctx, be, 2);
+    observe_cqes(ctx, reap(ctx, be, 2));
+    return;
+  }
+  if (mode == "async-cancel") {
+    ts = kms(10000);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_timeout(x, &ts, 0, 0); });
+    submit_one(ctx, be, 2, [](io_uring_sqe* x) { io_uring_prep_cancel64(x, 1, 0); });
+    observe_cqes(ctx, reap(ctx, be, 2));
+    return;
+  }
+  if (mode == "remove-not-a-timeout") {
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_poll_add(x, p.r(), POLLIN); });
+    submit_one(ctx, be, 2, [](io_uring_sqe* x) { io_uring_prep_timeout_remove(x, 1, 0); });
+    observe_cqes(ctx, reap(ctx, be, 1));
+    std::vector<RawCqe> rest;
+    timing::Stopwatch sw;
+    Outcome w = be.reap(1, ms(20), rest);
+    timing::observe_wait(ctx, w, sw.ms(), 20, false);
+    return;
+  }
+  ts = kms(1);
+  submit_one(ctx, be, 1, [&](io_uring_sqe* x) {
+    if (mode == "remove-bad-flags") io_uring_prep_timeout_remove(x, 1, 0x80);
+    else io_uring_prep_timeout(x, &ts, 0, IORING_TIMEOUT_BOOTTIME | IORING_TIMEOUT_REALTIME);  // two-clocks
+  });
+  observe_cqes(ctx, reap(ctx, be, 1));
 }
 
 // An IORING_OP_LINK_TIMEOUT after an IOSQE_IO_LINK request.
@@ -138,7 +287,12 @@ AIOH_SCENARIO(uring_wait_timeout,
   }
   if (pending != "none") ctx.observe(be.submit({&r}));
   std::vector<Completion> out;
-  ctx.observe(be.wait(1, 8, ms(ctx.num("ms")), out));
+  const long t = ctx.num("ms");
+  timing::Stopwatch sw;
+  Outcome w = be.wait(1, 8, ms(t), out);
+  // liburing's own answer, timed: a pending NOP is there at once, otherwise
+  // the wait runs its timeout out.
+  timing::observe_wait(ctx, w, sw.ms(), static_cast<double>(t), pending == "nop");
   for (const Completion& c : out) ctx.observe(c.result);
 }
 

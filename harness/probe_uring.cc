@@ -1,0 +1,117 @@
+// io_uring behaviour facts of the catalog's depth rows (see probe_uring.h).
+// Each answer comes from one request or setup the rows never make in that
+// form: a cancel by opcode with nothing to cancel, a multishot timeout that
+// repeats once, an ETIME_SUCCESS timeout with no link behind it, a NO_MMAP
+// ring of four entries that is only set up. A refusal with EINVAL means the kernel
+// does not know the flag; any other answer leaves the fact undecided.
+#include "probe_uring.h"
+
+#include <liburing.h>
+
+#include <cerrno>
+
+#include "backends/io_uring_raw.h"
+#include "errno_names.h"
+
+#ifndef IORING_ASYNC_CANCEL_OP
+#define IORING_ASYNC_CANCEL_OP (1U << 5)
+#endif
+#ifndef IORING_TIMEOUT_MULTISHOT
+#define IORING_TIMEOUT_MULTISHOT (1U << 6)
+#endif
+
+namespace aioh {
+namespace {
+
+using json = nlohmann::json;
+
+json yes_no(bool v) { return json{{"v", v}}; }
+json undecided(const std::string& why) { return json{{"why", why}}; }
+std::string res_name(int res) { return res < 0 ? errno_name(-res) : std::to_string(res); }
+
+// Submits the one prepared SQE and returns its CQE (res, flags); res 1 when
+// none came within `ms`.
+std::pair<int, unsigned> one_cqe(io_uring& ring, int ms) {
+  if (int r = io_uring_submit(&ring); r != 1) return {r < 0 ? r : -EIO, 0};
+  __kernel_timespec ts{ms / 1000, (ms % 1000) * 1000000LL};
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) < 0) return {1, 0};
+  std::pair<int, unsigned> out{cqe->res, cqe->flags};
+  io_uring_cqe_seen(&ring, cqe);
+  return out;
+}
+
+// IORING_ASYNC_CANCEL_OP (6.6): match by opcode (sqe->len); nothing pending
+// answers -ENOENT; io_uring/cancel.c io_async_cancel_prep() of older kernels
+// refuses the unknown flag with -EINVAL.
+json cancel_op() {
+  io_uring ring{};
+  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
+  io_uring_sqe* s = io_uring_get_sqe(&ring);
+  io_uring_prep_cancel64(s, 0, static_cast<int>(IORING_ASYNC_CANCEL_OP));
+  s->len = IORING_OP_POLL_ADD;
+  auto [res, flags] = one_cqe(ring, 1000);
+  io_uring_queue_exit(&ring);
+  if (res == -ENOENT) return yes_no(true);
+  if (res == -EINVAL) return yes_no(false);
+  return undecided("a cancel by opcode of nothing answered " + res_name(res));
+}
+
+// A timeout of 1 ms with `flags`: -ETIME where the flag is known,
+// -EINVAL where io_uring/timeout.c __io_timeout_prep() refuses it. For
+// IORING_TIMEOUT_MULTISHOT (6.4) off = 1 repeat: one CQE without
+// IORING_CQE_F_MORE.
+json timeout_flag(unsigned flags, unsigned off) {
+  io_uring ring{};
+  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
+  __kernel_timespec ts{0, 1000000};
+  io_uring_prep_timeout(io_uring_get_sqe(&ring), &ts, off, flags);
+  auto [res, cflags] = one_cqe(ring, 1000);
+  io_uring_queue_exit(&ring);
+  if (res == -ETIME && !(cflags & IORING_CQE_F_MORE)) return yes_no(true);
+  if (res == -EINVAL) return yes_no(false);
+  return undecided("a 1 ms timeout with flags " + std::to_string(flags) + " answered " + res_name(res) +
+                   (cflags & IORING_CQE_F_MORE ? " with IORING_CQE_F_MORE" : ""));
+}
+
+// IORING_SETUP_NO_MMAP (6.5), alone or with REGISTERED_FD_ONLY: whether
+// the kernel takes a ring in memory this process gives (the rows then drive
+// requests through it); io_uring/io_uring.c io_uring_setup() of older
+// kernels refuses the unknown flag with -EINVAL.
+json setup_mode(unsigned flags) {
+  rawring::Ring r;
+  if (r.create(4, flags) == 0) return yes_no(true);
+  if (r.err == EINVAL) return yes_no(false);
+  return undecided("io_uring_setup " + errno_name(r.err));
+}
+
+const std::vector<std::string> kFacts = {"io_uring.cancel.op", "io_uring.timeout.multishot",
+                                         "io_uring.timeout.etime_success", "io_uring.setup.NO_MMAP",
+                                         "io_uring.setup.REGISTERED_FD_ONLY"};
+
+}  // namespace
+
+void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const ProbeAbsorber& absorb) {
+  if (!env.flag("io_uring")) {
+    for (const auto& n : kFacts) env.info[n + "_reason"] = "io_uring unavailable";
+    return;
+  }
+  absorb(env, run([] {
+        json j;
+        j["io_uring.cancel.op"] = cancel_op();
+        j["io_uring.timeout.multishot"] = timeout_flag(IORING_TIMEOUT_MULTISHOT, 1);
+        j["io_uring.timeout.etime_success"] = timeout_flag(IORING_TIMEOUT_ETIME_SUCCESS, 0);
+        j["io_uring.setup.NO_MMAP"] = setup_mode(IORING_SETUP_NO_MMAP);
+        j["io_uring.setup.REGISTERED_FD_ONLY"] = setup_mode(IORING_SETUP_NO_MMAP | IORING_SETUP_REGISTERED_FD_ONLY);
+        return j;
+      }, 10000),
+      kFacts);
+}
+
+bool is_uring_probe_fact(const std::string& name) {
+  for (const auto& n : kFacts)
+    if (n == name) return true;
+  return false;
+}
+
+}  // namespace aioh

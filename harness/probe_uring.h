@@ -1,0 +1,27 @@
+// io_uring behaviour facts added with the catalog's depth work (issue #15):
+// flags and setup modes newer kernels accept (IORING_ASYNC_CANCEL_OP, the
+// multishot and ETIME_SUCCESS timeout flags, IORING_SETUP_NO_MMAP and
+// IORING_SETUP_REGISTERED_FD_ONLY). Each is one round trip on a throwaway
+// ring with arguments no case row uses, so a row keyed on one can still fail;
+// probe_kernel.cc runs them with its own bounded child and fact absorber.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "probe.h"
+
+namespace aioh {
+
+using ProbeChildRunner = std::function<nlohmann::json(const std::function<nlohmann::json()>&, int)>;
+using ProbeAbsorber = std::function<void(Environment&, const nlohmann::json&, const std::vector<std::string>&)>;
+
+// Adds the facts (answers {"v": bool} or {"why": text}) through `absorb`.
+// Needs env.facts["io_uring"].
+void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const ProbeAbsorber& absorb);
+bool is_uring_probe_fact(const std::string& name);
+
+}  // namespace aioh

@@ -1,0 +1,209 @@
+// Who owns a ring's requests and resources over its life. A task's pending
+// requests are not cancelled when it exits (io_uring/cancel.c
+// io_uring_cancel_generic() at exit cancels only requests tracked as in
+// flight: those on another io_uring's fd), a forked child's and a thread's
+// alike; but one that completes afterwards through task work finds its task
+// gone and ends with -ECANCELED (io_should_terminate_tw()).
+// IORING_SETUP_SINGLE_ISSUER binds the ring to one task: io_uring_register(2)
+// from another is refused (-EEXIST), and a ring created R_DISABLED belongs to
+// the task that enables it. RLIMIT_MEMLOCK is charged only to a creator
+// without CAP_IPC_LOCK (io_uring_create(): ctx->user): with the capability a
+// ring and a registered buffer need no locked-memory allowance; without it a
+// registered buffer always does, the rings themselves only before 5.12 and
+// again from 6.14 (the region rework).
+#include <poll.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "convention.h"
+#include "pattern.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+// who: child (a forked child) | thread. That task queues a POLL_ADD
+// (user_data 2) on the shared ring and exits; the ring's creator has its own
+// poll pending (user_data 1). target: pipe (the other task polls a pipe) |
+// ring (it polls the fd of a second io_uring, a request the kernel tracks
+// as in flight, REQ_F_INFLIGHT). Observes the other task's submit, what
+// completed within 20 ms of its exit (a tracked request is cancelled then),
+// then, with both pipes written, the rest.
+AIOH_SCENARIO(uring_exit_cancel, aioh::param::choice("who", "child", {"child", "thread"}, "the task that exits"),
+              aioh::param::choice("target", "pipe", {"pipe", "ring"}, "what the exiting task's poll waits on")) {
+  IoUringBackend& be = up(ctx, 8);
+  Pipe mine, theirs;
+  if (!mine.ok() || !theirs.ok()) ctx.broken("pipe");
+  io_uring other{};
+  if (io_uring_queue_init(4, &other, 0) < 0) ctx.broken("second ring");
+  const int their_fd = ctx.str("target") == "ring" ? other.ring_fd : theirs.r();
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_poll_add(s, mine.r(), POLLIN);
+  io_uring_sqe_set_data64(s, 1);
+  submit_n(ctx, be, 1);
+  long r[2] = {0, kErrnoSentinel};
+  auto submit_theirs = [&] {
+    io_uring_sqe* c = io_uring_get_sqe(&be.ring());
+    if (!c) return;
+    io_uring_prep_poll_add(c, their_fd, POLLIN);
+    io_uring_sqe_set_data64(c, 2);
+    errno = kErrnoSentinel;
+    r[0] = io_uring_submit(&be.ring());
+    r[1] = errno;
+  };
+  if (ctx.str("who") == "thread") {
+    std::thread t(submit_theirs);
+    t.join();
+  } else {
+    int rep[2];
+    if (pipe(rep) != 0) ctx.broken("pipe");
+    pid_t pid = fork();
+    if (pid < 0) ctx.broken("fork");
+    if (pid == 0) {
+      submit_theirs();
+      _exit(write(rep[1], r, sizeof r) == sizeof r ? 0 : 1);
+    }
+    close(rep[1]);
+    ssize_t n = read(rep[0], r, sizeof r);
+    close(rep[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (n != sizeof r) ctx.broken("child did not report");
+    // The child's SQE went through the shared SQ ring but liburing's view in
+    // this process did not move: catch up, or the next SQE would reuse it.
+    io_uring& ring = be.ring();
+    ring.sq.sqe_head = ring.sq.sqe_tail = *ring.sq.ktail;
+  }
+  ctx.observe(be.liburing_ret(r[0], static_cast<int>(r[1]), Phase::submit, "io_uring_submit by the other task"));
+  std::vector<RawCqe> early;
+  Outcome w = be.reap(1, ms(20), early);
+  if (early.empty()) ctx.observe(w);
+  observe_cqes(ctx, early);
+  if (write(mine.w(), "x", 1) != 1 || write(theirs.w(), "x", 1) != 1) ctx.broken("pipe write");
+  // The second ring's fd never becomes readable: its poll, if still there,
+  // is not waited for.
+  unsigned rest = 2u - static_cast<unsigned>(early.size());
+  if (ctx.str("target") == "ring" && !find_tag(early, 2)) --rest;
+  observe_cqes(ctx, reap(ctx, be, rest));
+  io_uring_queue_exit(&other);
+}
+
+// IORING_SETUP_SINGLE_ISSUER and the task the ring belongs to. act:
+//  register (another thread registers a file: -EEXIST; then the creator: 0) |
+//  enable-from-thread (R_DISABLED ring, another thread enables it: 0; then
+//    the creator submits a NOP: -EEXIST; the enabling thread submits: 1, and
+//    the NOP completes)
+AIOH_SCENARIO(uring_issuer_task,
+              aioh::param::choice("act", "register", {"register", "enable-from-thread"}, "what the other thread does")) {
+  const bool enable = ctx.str("act") == "enable-from-thread";
+  IoUringBackend& be = up(ctx, 8, IORING_SETUP_SINGLE_ISSUER | (enable ? IORING_SETUP_R_DISABLED : 0));
+  io_uring& ring = be.ring();
+  auto in_thread = [](auto fn) {
+    long ret = 0;
+    int e = 0;
+    std::thread t([&] {
+      arm_errno();
+      ret = fn();
+      e = errno;
+    });
+    t.join();
+    return std::pair<long, int>{ret, e};
+  };
+  if (!enable) {
+    int fd = ctx.scratch_file("issuer", 4096, O_RDONLY | O_CLOEXEC);
+    auto [ret, e] = in_thread([&] { return static_cast<long>(io_uring_register_files(&ring, &fd, 1)); });
+    ctx.observe(be.liburing_ret(ret, e, Phase::setup, "io_uring_register_files from another thread"));
+    arm_errno();
+    int mine = io_uring_register_files(&ring, &fd, 1);
+    ctx.observe(be.liburing_ret(mine, errno, Phase::setup, "io_uring_register_files"));
+    close(fd);
+    return;
+  }
+  // One thread enables the ring, then, after the creator tried, submits.
+  std::mutex m;
+  std::condition_variable cv;
+  int step = 0;
+  long en_ret = 0, sub_ret = 0;
+  int en_err = 0, sub_err = 0;
+  std::thread t([&] {
+    arm_errno();
+    en_ret = io_uring_register(static_cast<unsigned>(ring.ring_fd), IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    en_err = errno;
+    std::unique_lock<std::mutex> lk(m);
+    step = 1;
+    cv.notify_all();
+    cv.wait(lk, [&] { return step == 2; });
+    arm_errno();
+    sub_ret = io_uring_submit(&ring);
+    sub_err = errno;
+  });
+  {
+    std::unique_lock<std::mutex> lk(m);
+    cv.wait(lk, [&] { return step == 1; });
+  }
+  ctx.observe(be.liburing_ret(en_ret, en_err, Phase::setup, "IORING_REGISTER_ENABLE_RINGS from another thread"));
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_nop(s);
+  io_uring_sqe_set_data64(s, 1);
+  ctx.observe(be.submit_queued());
+  {
+    std::lock_guard<std::mutex> lk(m);
+    step = 2;
+  }
+  cv.notify_all();
+  t.join();
+  // The refused NOP was still queued; the enabling thread handed it over.
+  ctx.observe(be.liburing_ret(sub_ret, sub_err, Phase::submit, "io_uring_submit by the enabling thread"));
+  if (sub_ret == 1) observe_cqes(ctx, reap(ctx, be, 1));
+}
+
+// Sets the calling thread's CAP_IPC_LOCK (effective and permitted) off, or
+// leaves it; lowers RLIMIT_MEMLOCK (soft and hard) to `limit`. The case runs
+// in its own child, so nothing outlives it.
+bool limit_memlock(rlim_t limit, bool drop_ipc_lock) {
+  if (drop_ipc_lock) {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    if (syscall(SYS_capget, &h, d) != 0) return false;
+    d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+    d[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+    if (syscall(SYS_capset, &h, d) != 0) return false;
+  }
+  rlimit rl{limit, limit};
+  return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
+}
+
+// RLIMIT_MEMLOCK set to 0 in this case's child; ipc_lock: whether
+// CAP_IPC_LOCK is kept. Observes the ring's setup (8 entries: rings and
+// SQEs of two pages) and the registration of one 8 KiB buffer; with the
+// capability, a fixed read through it.
+AIOH_SCENARIO(uring_memlock, aioh::param::boolean("ipc_lock", true, "keep CAP_IPC_LOCK")) {
+  const bool keep = ctx.flag("ipc_lock");
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) ctx.broken("capget");
+  if (keep && !(d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32))))
+    ctx.skip("needs CAP_IPC_LOCK (probe: memlock_charged)");
+  if (!limit_memlock(0, !keep)) ctx.broken("cannot lower RLIMIT_MEMLOCK / drop CAP_IPC_LOCK");
+  IoUringBackend& be = backend(ctx);
+  io_uring_params p{};
+  Outcome o = be.setup_raw(8, p);
+  ctx.observe(o);
+  if (o.is_error) return;
+  AlignedBuffer buf(8192);
+  iovec iov{buf.data(), 8192};
+  arm_errno();
+  int ret = io_uring_register_buffers(&be.ring(), &iov, 1);
+  ctx.observe(be.liburing_ret(ret, errno, Phase::setup, "io_uring_register_buffers"));
+}
+
+}  // namespace
+}  // namespace aioh
