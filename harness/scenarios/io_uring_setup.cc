@@ -20,12 +20,34 @@
 
 #include "backends/io_uring_raw.h"
 #include "convention.h"
+#include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
 namespace {
 
 using namespace uring;
+
+// The SQPOLL threads of this process (comm "iou-sqp-<pid>"). A new SQ
+// thread names itself when it first runs (io_uring/sqpoll.c io_sq_thread()
+// set_task_comm()), so the count is taken again for up to 300 ms until one
+// shows.
+int count_sq_threads() {
+  int n = 0;
+  for (int tries = 0; tries < 300 && n == 0; ++tries) {
+    if (tries) usleep(1000);
+    if (DIR* d = opendir("/proc/self/task")) {
+      while (dirent* e = readdir(d)) {
+        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        n += name.rfind("iou-sqp-", 0) == 0;
+      }
+      closedir(d);
+    }
+  }
+  return n;
+}
 
 // IORING_REGISTER_ENABLE_RINGS through liburing's raw io_uring_register():
 // liburing 2.3 declares io_uring_enable_rings() in liburing.h but its
@@ -82,6 +104,16 @@ AIOH_SCENARIO(uring_setup,
       ctx.observe(Outcome::ok(p.sq_entries, Channel::ret, Phase::setup));
     if (rep.find("cq_entries") != std::string::npos)
       ctx.observe(Outcome::ok(p.cq_entries, Channel::ret, Phase::setup));
+    // The SQ ring takes exactly sq_entries SQEs before it is full (not
+    // handed to the kernel, so nothing is submitted; liburing's queue is
+    // rewound afterwards).
+    io_uring& ring = be.ring();
+    const unsigned head = ring.sq.sqe_tail;
+    unsigned capacity = 0;
+    while (io_uring_get_sqe(&ring) && capacity <= p.sq_entries) ++capacity;
+    ring.sq.sqe_tail = head;
+    ctx.check(capacity == p.sq_entries, "the SQ ring took " + std::to_string(capacity) +
+                                            " SQEs, sq_entries is " + std::to_string(p.sq_entries));
     // The ring must be usable: one NOP round trip.
     io_uring_sqe* s = sqe(ctx, be);
     io_uring_prep_nop(s);
@@ -267,19 +299,6 @@ AIOH_SCENARIO(uring_sqpoll,
                                   "which SQPOLL setup")) {
   IoUringBackend& be = backend(ctx);
   const std::string mode = ctx.str("mode");
-  auto count_sqp = [] {
-    int n = 0;
-    if (DIR* d = opendir("/proc/self/task")) {
-      while (dirent* e = readdir(d)) {
-        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        n += name.rfind("iou-sqp-", 0) == 0;
-      }
-      closedir(d);
-    }
-    return n;
-  };
   io_uring_params p{};
   p.flags = IORING_SETUP_SQPOLL;
   p.sq_thread_idle = 100;
@@ -309,7 +328,7 @@ AIOH_SCENARIO(uring_sqpoll,
       if (pid < 0) ctx.broken("fork");
       if (pid == 0) {
         long fd = rawring::setup(4, &p);
-        int e[2] = {fd < 0 ? errno : 0, count_sqp()};
+        int e[2] = {fd < 0 ? errno : 0, count_sq_threads()};
         _exit(write(rep[1], e, sizeof e) == sizeof e ? 0 : 1);
       }
       close(rep[1]);
@@ -328,7 +347,7 @@ AIOH_SCENARIO(uring_sqpoll,
     Outcome o = be.setup_raw(4, p);
     ctx.observe(o);
     if (!o.is_error) {
-      ctx.observe(Outcome::ok(count_sqp(), Channel::ret, Phase::setup));
+      ctx.observe(Outcome::ok(count_sq_threads(), Channel::ret, Phase::setup));
       io_uring_sqe* s = sqe(ctx, be);
       io_uring_prep_nop(s);
       io_uring_sqe_set_data64(s, 1);
@@ -346,6 +365,54 @@ AIOH_SCENARIO(uring_sqpoll,
   io_uring_prep_nop(s);
   io_uring_sqe_set_data64(s, 1);
   submit_n(ctx, be, 1);
+  observe_cqes(ctx, reap(ctx, be, 1));
+}
+
+// A ring created IORING_SETUP_R_DISABLED before IORING_REGISTER_ENABLE_RINGS.
+// mode: wait (io_uring_enter with GETEVENTS: -EBADFD, like a submit) |
+// register (files may be registered while disabled: 0; after enabling, a
+// fixed-file read through the table) | sqpoll (with SQPOLL the SQ thread
+// starts only when the ring is enabled: iou-sqp threads before, after; then
+// a NOP).
+AIOH_SCENARIO(uring_r_disabled_more,
+              aioh::param::choice("mode", "wait", {"wait", "register", "sqpoll"}, "what is done before enabling")) {
+  const std::string mode = ctx.str("mode");
+  IoUringBackend& be = up(ctx, 8, IORING_SETUP_R_DISABLED | (mode == "sqpoll" ? IORING_SETUP_SQPOLL : 0));
+  io_uring& ring = be.ring();
+  auto enable = [&] {
+    arm_errno();
+    int r = io_uring_register(static_cast<unsigned>(ring.ring_fd), IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    ctx.observe(be.liburing_ret(r, errno, Phase::setup, "io_uring_register(ENABLE_RINGS)"));
+  };
+  if (mode == "wait") {
+    arm_errno();
+    int r = io_uring_enter(static_cast<unsigned>(ring.ring_fd), 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+    ctx.observe(be.liburing_ret(r, errno, Phase::wait, "io_uring_enter(GETEVENTS)"));
+    return;
+  }
+  if (mode == "register") {
+    int fd = ctx.scratch_file("rdis", 8192, O_RDONLY | O_CLOEXEC);
+    arm_errno();
+    int r = io_uring_register_files(&ring, &fd, 1);
+    ctx.observe(be.liburing_ret(r, errno, Phase::setup, "io_uring_register_files"));
+    enable();
+    AlignedBuffer buf(4096);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) {
+      io_uring_prep_read(x, 0, buf.data(), 4096, 4096);
+      x->flags |= IOSQE_FIXED_FILE;
+    });
+    auto c = reap(ctx, be, 1);
+    observe_cqes(ctx, c);
+    if (c[0].res > 0)
+      ctx.check(verify_buffer(buf.data(), static_cast<size_t>(c[0].res), kFileSeed, 4096).empty(),
+                "fixed-file read data mismatch");
+    close(fd);
+    return;
+  }
+  ctx.observe(Outcome::ok(count_sq_threads(), Channel::ret, Phase::setup));
+  enable();
+  ctx.observe(Outcome::ok(count_sq_threads(), Channel::ret, Phase::setup));
+  submit_one(ctx, be, 1, [](io_uring_sqe* x) { io_uring_prep_nop(x); });
   observe_cqes(ctx, reap(ctx, be, 1));
 }
 

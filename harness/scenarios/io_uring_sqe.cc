@@ -4,8 +4,13 @@
 // opcode's prep function refuse what they do not know: an error CQE, never a
 // refused io_uring_enter. IORING_REGISTER_PROBE is checked against the
 // kernel's own behaviour: the opcode after last_op is refused, the probe
-// buffer must be zeroed and at most 256 entries long.
+// buffer must be zeroed and at most 256 entries long. What three
+// IORING_FEAT_* bits promise, checked on the ring.
+#include <dirent.h>
 #include <poll.h>
+
+#include <cstring>
+#include <fstream>
 
 #include "convention.h"
 #include "pattern.h"
@@ -104,6 +109,64 @@ AIOH_SCENARIO(uring_probe_ops,
   io_uring_sqe_set_data64(s, 1);
   ctx.observe(be.submit_queued());
   observe_cqes(ctx, reap(ctx, be, 2));
+}
+
+// What a feature bit of io_uring_params.features promises, checked on the
+// ring itself. feature: single-mmap (IORING_FEAT_SINGLE_MMAP, 5.4: the CQ
+// ring is reachable through the SQ ring's mapping: both read the same
+// cq_entries; observes the bit, then whether they agree) | submit-stable
+// (IORING_FEAT_SUBMIT_STABLE, 5.5: the SQE's data, here a READV's iovec,
+// may be changed once io_uring_submit returns: the read still lands in the
+// buffer the iovec named then; observes the bit, the CQE, which buffer got
+// the data: 1 the first) | native-workers (IORING_FEAT_NATIVE_WORKERS,
+// 5.12: io-wq workers are threads of the submitting process, "iou-wrk-<pid>";
+// observes the bit, then whether one appeared for an IOSQE_ASYNC NOP).
+AIOH_SCENARIO(uring_features,
+              aioh::param::choice("feature", "single-mmap", {"single-mmap", "submit-stable", "native-workers"},
+                                  "the IORING_FEAT_* promise checked")) {
+  IoUringBackend& be = up(ctx, 8);
+  io_uring& ring = be.ring();
+  const std::string f = ctx.str("feature");
+  const unsigned feats = be.params().features;
+  if (f == "single-mmap") {
+    ctx.observe(Outcome::ok((feats & IORING_FEAT_SINGLE_MMAP) ? 1 : 0, Channel::ret, Phase::setup));
+    const auto* via_sq = reinterpret_cast<const unsigned*>(static_cast<char*>(ring.sq.ring_ptr) +
+                                                           be.params().cq_off.ring_entries);
+    ctx.observe(Outcome::ok(*via_sq == *ring.cq.kring_entries, Channel::ret, Phase::setup));
+    return;
+  }
+  if (f == "submit-stable") {
+    ctx.observe(Outcome::ok((feats & IORING_FEAT_SUBMIT_STABLE) ? 1 : 0, Channel::ret, Phase::setup));
+    Pipe p;
+    if (!p.ok()) ctx.broken("pipe");
+    char first[8] = {}, second[8] = {};
+    iovec iov{first, sizeof first};
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_readv(x, p.r(), &iov, 1, 0); });
+    // After the submit: the iovec now names the other buffer.
+    iov.iov_base = second;
+    if (write(p.w(), "stable!", 8) != 8) ctx.broken("pipe write");
+    observe_cqes(ctx, reap(ctx, be, 1));
+    ctx.observe(Outcome::ok(std::memcmp(first, "stable!", 8) == 0 ? 1 : std::memcmp(second, "stable!", 8) == 0 ? 2 : 0,
+                            Channel::ret, Phase::completion));
+    return;
+  }
+  ctx.observe(Outcome::ok((feats & IORING_FEAT_NATIVE_WORKERS) ? 1 : 0, Channel::ret, Phase::setup));
+  submit_one(ctx, be, 1, [](io_uring_sqe* x) {
+    io_uring_prep_nop(x);
+    x->flags |= IOSQE_ASYNC;
+  });
+  observe_cqes(ctx, reap(ctx, be, 1));
+  int workers = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      workers += name.rfind("iou-wrk-", 0) == 0;
+    }
+    closedir(d);
+  }
+  ctx.observe(Outcome::ok(workers > 0 ? 1 : 0, Channel::ret, Phase::completion));
 }
 
 }  // namespace
