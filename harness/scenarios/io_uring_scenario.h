@@ -5,12 +5,14 @@
 // about order itself; a registered buffer ring (IORING_REGISTER_PBUF_RING).
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -114,6 +116,22 @@ struct Pipe {
   int r() const { return fd[0]; }
   int w() const { return fd[1]; }
 };
+
+// Threads of this process whose name starts with `prefix` ("iou-sqp-",
+// "iou-wrk-": io_uring's own threads name themselves when they first run).
+inline int count_threads_named(const std::string& prefix) {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      n += name.rfind(prefix, 0) == 0;
+    }
+    closedir(d);
+  }
+  return n;
+}
 
 // An fd number that is certainly closed: opened, then closed.
 inline int closed_fd() {

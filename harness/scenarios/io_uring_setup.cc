@@ -36,15 +36,7 @@ int count_sq_threads() {
   int n = 0;
   for (int tries = 0; tries < 300 && n == 0; ++tries) {
     if (tries) usleep(1000);
-    if (DIR* d = opendir("/proc/self/task")) {
-      while (dirent* e = readdir(d)) {
-        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        n += name.rfind("iou-sqp-", 0) == 0;
-      }
-      closedir(d);
-    }
+    n = count_threads_named("iou-sqp-");
   }
   return n;
 }

@@ -6,11 +6,9 @@
 // kernel's own behaviour: the opcode after last_op is refused, the probe
 // buffer must be zeroed and at most 256 entries long. What three
 // IORING_FEAT_* bits promise, checked on the ring.
-#include <dirent.h>
 #include <poll.h>
 
 #include <cstring>
-#include <fstream>
 
 #include "convention.h"
 #include "pattern.h"
@@ -156,16 +154,7 @@ AIOH_SCENARIO(uring_features,
     x->flags |= IOSQE_ASYNC;
   });
   observe_cqes(ctx, reap(ctx, be, 1));
-  int workers = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) {
-      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-      std::string name;
-      std::getline(comm, name);
-      workers += name.rfind("iou-wrk-", 0) == 0;
-    }
-    closedir(d);
-  }
+  const int workers = count_threads_named("iou-wrk-");
   ctx.observe(Outcome::ok(workers > 0 ? 1 : 0, Channel::ret, Phase::completion));
 }
 
