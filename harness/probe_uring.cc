@@ -1,12 +1,15 @@
 // io_uring behaviour facts of the catalog's depth rows (see probe_uring.h).
 // Each answer comes from one request or setup the rows never make in that
-// form: a cancel by opcode with nothing to cancel, a multishot timeout that
+// form: a cancel by opcode of one poll under another user_data, a multishot timeout that
 // repeats once, an ETIME_SUCCESS timeout with no link behind it, a NO_MMAP
 // ring of four entries that is only set up. A refusal with EINVAL means the kernel
 // does not know the flag; any other answer leaves the fact undecided.
 #include "probe_uring.h"
 
+#include <fcntl.h>
 #include <liburing.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -41,20 +44,43 @@ std::pair<int, unsigned> one_cqe(io_uring& ring, int ms) {
   return out;
 }
 
-// IORING_ASYNC_CANCEL_OP (6.6): match by opcode (sqe->len); nothing pending
-// answers -ENOENT; io_uring/cancel.c io_async_cancel_prep() of older kernels
-// refuses the unknown flag with -EINVAL.
+// IORING_ASYNC_CANCEL_OP (6.6): match by opcode (sqe->len). A pending
+// POLL_ADD (user_data 1) cancelled by opcode under user_data 99: 0 where the
+// opcode is the key; -ENOENT where the kernel takes the flag bit but still
+// looks polls up by user_data (Debian's 6.1); io_uring/cancel.c
+// io_async_cancel_prep() of older kernels refuses the flag with -EINVAL.
 json cancel_op() {
   io_uring ring{};
   if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    io_uring_queue_exit(&ring);
+    return undecided("pipe2 " + errno_name(errno));
+  }
   io_uring_sqe* s = io_uring_get_sqe(&ring);
-  io_uring_prep_cancel64(s, 0, static_cast<int>(IORING_ASYNC_CANCEL_OP));
+  io_uring_prep_poll_add(s, p[0], POLLIN);
+  io_uring_sqe_set_data64(s, 1);
+  s = io_uring_get_sqe(&ring);
+  io_uring_prep_cancel64(s, 99, static_cast<int>(IORING_ASYNC_CANCEL_OP));
   s->len = IORING_OP_POLL_ADD;
-  auto [res, flags] = one_cqe(ring, 1000);
+  io_uring_sqe_set_data64(s, 2);
+  int res = 1;
+  if (io_uring_submit(&ring) == 2) {
+    for (int i = 0; i < 2; ++i) {
+      __kernel_timespec ts{0, 300 * 1000000LL};
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) < 0) break;
+      if (cqe->user_data == 2) res = cqe->res;
+      io_uring_cqe_seen(&ring, cqe);
+      if (res != 1) break;
+    }
+  }
   io_uring_queue_exit(&ring);
-  if (res == -ENOENT) return yes_no(true);
-  if (res == -EINVAL) return yes_no(false);
-  return undecided("a cancel by opcode of nothing answered " + res_name(res));
+  close(p[0]);
+  close(p[1]);
+  if (res == 0) return yes_no(true);
+  if (res == -ENOENT || res == -EINVAL) return yes_no(false);
+  return undecided("a cancel by opcode of a pending poll answered " + res_name(res));
 }
 
 // A timeout of 1 ms with `flags`: -ETIME where the flag is known,
