@@ -5,8 +5,10 @@
 // (IORING_OP_READ_FIXED/WRITE_FIXED inside the buffer, with an index out of
 // range, an address outside it, no table, zero-length, NULL and over-1 GiB
 // iovecs, twice, unregistering nothing), an unknown register opcode or a fd
-// that is not a ring, and IORING_REGISTER_RESTRICTIONS.
+// that is not a ring, IORING_REGISTER_RESTRICTIONS, and the eventfd,
+// personality and io-wq worker-limit registrations.
 // Register calls are phase setup; fixed I/O results are cqe->res.
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #include "convention.h"
@@ -210,6 +212,83 @@ AIOH_SCENARIO(uring_restrictions,
   Outcome o = be.submit_queued();
   ctx.observe(o);
   if (!o.is_error) observe_cqes(ctx, reap(ctx, be, static_cast<unsigned>(o.value)));
+}
+
+// Other io_uring_register(2) resources. mode:
+//  eventfd (IORING_REGISTER_EVENTFD: 0; a NOP's completion signals it, the
+//    counter reads 1) | eventfd-twice (-EBUSY) | eventfd-none (unregister
+//    with none registered: -ENXIO) | eventfd-not-eventfd (a regular file) |
+//  personality (IORING_REGISTER_PERSONALITY returns an id >= 1, observed as
+//    1/0; a NOP with that sqe->personality completes; unregistering it: 0) |
+//  personality-unknown (unregister id 999) |
+//  iowq-max-workers (IORING_REGISTER_IOWQ_MAX_WORKERS with {0, 0} reads the
+//    limits back without changing them: 0, both non-zero, 1/0; then {1, 1}:
+//    0 and the old values come back, 1/0)
+AIOH_SCENARIO(uring_register_misc,
+              aioh::param::choice("mode", "eventfd",
+                                  {"eventfd", "eventfd-twice", "eventfd-none", "eventfd-not-eventfd", "personality",
+                                   "personality-unknown", "iowq-max-workers"},
+                                  "which registration")) {
+  IoUringBackend& be = up(ctx, 8);
+  io_uring& ring = be.ring();
+  const std::string mode = ctx.str("mode");
+  auto lib = [&](int ret, int e, const char* call) { ctx.observe(be.liburing_ret(ret, e, Phase::setup, call)); };
+  if (mode.rfind("eventfd", 0) == 0) {
+    if (mode == "eventfd-none") {
+      arm_errno();
+      int r = io_uring_unregister_eventfd(&ring);
+      lib(r, errno, "io_uring_unregister_eventfd");
+      return;
+    }
+    int efd = mode == "eventfd-not-eventfd" ? ctx.scratch_file("notefd", 4096, O_RDONLY | O_CLOEXEC)
+                                             : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) ctx.broken("eventfd");
+    arm_errno();
+    int r = io_uring_register_eventfd(&ring, efd);
+    lib(r, errno, "io_uring_register_eventfd");
+    if (mode == "eventfd-twice") {
+      arm_errno();
+      int r2 = io_uring_register_eventfd(&ring, efd);
+      lib(r2, errno, "io_uring_register_eventfd");
+    } else if (mode == "eventfd" && r == 0) {
+      submit_one(ctx, be, 1, [](io_uring_sqe* x) { io_uring_prep_nop(x); });
+      observe_cqes(ctx, reap(ctx, be, 1));
+      uint64_t v = 0;
+      ssize_t n = read(efd, &v, sizeof v);
+      ctx.observe(Outcome::ok(n == sizeof v ? static_cast<int64_t>(v) : -1, Channel::ret, Phase::completion));
+    }
+    close(efd);
+    return;
+  }
+  if (mode.rfind("personality", 0) == 0) {
+    arm_errno();
+    int id = mode == "personality" ? io_uring_register_personality(&ring) : 999;
+    if (mode == "personality") {
+      ctx.observe(Outcome::ok(id >= 1 ? 1 : 0, Channel::ret, Phase::setup));
+      if (id < 1) return;
+      submit_one(ctx, be, 1, [&](io_uring_sqe* x) {
+        io_uring_prep_nop(x);
+        x->personality = static_cast<__u16>(id);
+      });
+      observe_cqes(ctx, reap(ctx, be, 1));
+    }
+    arm_errno();
+    int r = io_uring_unregister_personality(&ring, id);
+    lib(r, errno, "io_uring_unregister_personality");
+    return;
+  }
+  unsigned vals[2] = {0, 0};
+  arm_errno();
+  int r = io_uring_register_iowq_max_workers(&ring, vals);
+  lib(r, errno, "io_uring_register_iowq_max_workers");
+  if (r != 0) return;
+  const unsigned bounded = vals[0], unbounded = vals[1];
+  ctx.observe(Outcome::ok(bounded > 0 && unbounded > 0, Channel::ret, Phase::setup));
+  unsigned set[2] = {1, 1};
+  arm_errno();
+  r = io_uring_register_iowq_max_workers(&ring, set);
+  lib(r, errno, "io_uring_register_iowq_max_workers");
+  ctx.observe(Outcome::ok(set[0] == bounded && set[1] == unbounded, Channel::ret, Phase::setup));
 }
 
 }  // namespace

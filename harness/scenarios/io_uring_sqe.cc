@@ -40,7 +40,8 @@ RawCqe observe_one(CaseContext& ctx, IoUringBackend& be) {
 
 // One SQE: op (nop | read | fsync | poll | openat), raw sqe->flags bits,
 // ioprio, buf_index, op_flags (the union word: nop_flags, fsync_flags,
-// poll32_events, open_flags), len (NOP: the injected result), personality.
+// poll32_events, open_flags), len (NOP: the injected result), personality,
+// addr and splice_fd_in (fields some opcodes must have zero).
 AIOH_SCENARIO(uring_sqe_fields,
               aioh::param::choice("op", "nop", {"nop", "read", "fsync", "poll", "openat"}, "the opcode"),
               aioh::param::integer("sqe_flags", 0, "raw IOSQE_* bits", 0, 255),
@@ -48,7 +49,10 @@ AIOH_SCENARIO(uring_sqe_fields,
               aioh::param::integer("buf_index", 0, "sqe->buf_index", 0, 65535),
               aioh::param::integer("op_flags", 0, "the per-opcode flags word (sqe->rw_flags union)", 0, UINT32_MAX),
               aioh::param::integer("len", -1, "sqe->len (-1: the opcode's own)", -1, 65535),
-              aioh::param::integer("personality", 0, "sqe->personality", 0, 65535)) {
+              aioh::param::integer("personality", 0, "sqe->personality", 0, 65535),
+              aioh::param::integer("addr", -1, "sqe->addr for opcodes that do not take it (-1: the opcode's own)", -1,
+                                   INT32_MAX),
+              aioh::param::integer("splice_fd_in", 0, "sqe->splice_fd_in (file_index)", 0, INT32_MAX)) {
   IoUringBackend& be = up(ctx, 8);
   const std::string op = ctx.str("op");
   int fd = ctx.scratch_file("sqe", 4096, O_RDWR | O_CLOEXEC);
@@ -68,6 +72,8 @@ AIOH_SCENARIO(uring_sqe_fields,
   if (ctx.num("op_flags")) s->rw_flags = static_cast<__kernel_rwf_t>(ctx.num("op_flags"));
   if (ctx.num("len") >= 0) s->len = static_cast<__u32>(ctx.num("len"));
   s->personality = static_cast<__u16>(ctx.num("personality"));
+  if (ctx.num("addr") >= 0) s->addr = static_cast<__u64>(ctx.num("addr"));
+  s->splice_fd_in = static_cast<__s32>(ctx.num("splice_fd_in"));
   io_uring_sqe_set_data64(s, 1);
   ctx.observe(be.submit_queued());
   RawCqe c = observe_one(ctx, be);
