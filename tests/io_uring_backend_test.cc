@@ -1,6 +1,7 @@
 // The io_uring backend's normalisation, checked on real calls: values and
 // errno names land on the right channel and phase (cqe->res at completion,
-// liburing's -errno at setup/submit/wait), a timed-out wait is ETIME@wait,
+// liburing's -errno at setup/submit/wait), a timed-out wait is liburing's
+// own ETIME@wait, every liburing wait call is recorded with its timing,
 // cancel answers come from the ASYNC_CANCEL CQE while other CQEs seen
 // meanwhile are kept for the next wait and the backend's own CQEs never
 // surface, kernel-internal codes keep their kernel names, and a convention
@@ -105,6 +106,26 @@ TEST_F(IoUringBackendTest, TimeoutStillReturnsTheReadyOnes) {
   EXPECT_EQ(w.str(), "ETIME@wait");
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].result.str(), "0@completion");
+}
+
+TEST_F(IoUringBackendTest, TimedOutWaitIsLiburingsOwnAnswerAndIsRecorded) {
+  std::vector<Completion> out;
+  Outcome w = be_->wait(1, 4, timespec{0, 20000000}, out);
+  EXPECT_EQ(w.str(), "ETIME@wait");
+  // One liburing call made the answer: its -ETIME, after the 20 ms it was given.
+  ASSERT_EQ(be_->wait_calls().size(), 1u);
+  EXPECT_EQ(be_->wait_calls()[0].ret, -ETIME);
+  EXPECT_EQ(be_->wait_calls()[0].wait_nr, 1u);
+  EXPECT_GE(be_->wait_calls()[0].elapsed_ms, 19.0);
+}
+
+TEST_F(IoUringBackendTest, ReadyCompletionsNeedNoLiburingWait) {
+  Request nop;
+  nop.op = Op::nop;
+  ASSERT_EQ(be_->submit({&nop}).str(), "1@submit");
+  std::vector<Completion> out;
+  EXPECT_EQ(be_->wait(1, 4, timespec{5, 0}, out).str(), "1@wait");
+  EXPECT_TRUE(be_->wait_calls().empty());
 }
 
 TEST_F(IoUringBackendTest, MinZeroHarvestsWithoutBlocking) {
