@@ -181,7 +181,7 @@ json files_sparse() {
 // "io_uring/rsrc: remove registered buffer 1GB limit" (2026), which leaves
 // only io_pin_pages()' INT_MAX pages (-EOVERFLOW). A length of INT_MAX + 1
 // pages at an unmapped user address pins nothing either way: -EFAULT where
-// the limit holds, -EOVERFLOW where it is gone. (A wrapping address cannot
+// the limit holds, another refusal where it is gone. (A wrapping address cannot
 // tell them apart: it is refused with -EFAULT before the length matters on
 // kernels that check the range first, the 7.x error behind
 // uring-register.register-buffer-over-1g.)
@@ -192,9 +192,12 @@ json buffer_1g_limit() {
   iovec iov{reinterpret_cast<void*>(uintptr_t{1} << 32), len};
   int r = io_uring_register_buffers(&ring, &iov, 1);
   io_uring_queue_exit(&ring);
+  // The 1 GiB check comes first wherever it exists (io_buffer_validate() /
+  // io_validate_user_buf_range() before any pinning), so any other refusal
+  // (EOVERFLOW from io_pin_pages(), EINVAL on 7.3) means it is gone.
   if (r == -EFAULT) return yes_no(true);
-  if (r == -EOVERFLOW) return yes_no(false);
-  return undecided("registering an unmapped 8 TiB buffer answered " + (r < 0 ? errno_name(-r) : std::to_string(r)));
+  if (r < 0) return yes_no(false);
+  return undecided("registering an unmapped 8 TiB buffer answered " + std::to_string(r));
 }
 
 // IORING_OP_NOP on an IORING_SETUP_IOPOLL ring: io_nop() of the 5.15-era

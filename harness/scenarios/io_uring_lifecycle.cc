@@ -181,10 +181,10 @@ bool limit_memlock(rlim_t limit, bool drop_ipc_lock) {
   return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
 }
 
-// RLIMIT_MEMLOCK set to 0 in this case's child; ipc_lock: whether
-// CAP_IPC_LOCK is kept. Observes the ring's setup (8 entries: rings and
-// SQEs of two pages) and the registration of one 8 KiB buffer; with the
-// capability, a fixed read through it.
+// RLIMIT_MEMLOCK set to 16 KiB in this case's child; ipc_lock: whether
+// CAP_IPC_LOCK is kept. Observes the ring's setup (8 entries: rings and SQEs
+// of two or three pages, which fit whether charged or not) and the
+// registration of one 64 KiB buffer (more than the limit).
 AIOH_SCENARIO(uring_memlock, aioh::param::boolean("ipc_lock", true, "keep CAP_IPC_LOCK")) {
   const bool keep = ctx.flag("ipc_lock");
   __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -192,14 +192,14 @@ AIOH_SCENARIO(uring_memlock, aioh::param::boolean("ipc_lock", true, "keep CAP_IP
   if (syscall(SYS_capget, &h, d) != 0) ctx.broken("capget");
   if (keep && !(d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32))))
     ctx.skip("needs CAP_IPC_LOCK (probe: memlock_charged)");
-  if (!limit_memlock(0, !keep)) ctx.broken("cannot lower RLIMIT_MEMLOCK / drop CAP_IPC_LOCK");
+  if (!limit_memlock(16384, !keep)) ctx.broken("cannot lower RLIMIT_MEMLOCK / drop CAP_IPC_LOCK");
   IoUringBackend& be = backend(ctx);
   io_uring_params p{};
   Outcome o = be.setup_raw(8, p);
   ctx.observe(o);
   if (o.is_error) return;
-  AlignedBuffer buf(8192);
-  iovec iov{buf.data(), 8192};
+  AlignedBuffer buf(65536);
+  iovec iov{buf.data(), 65536};
   arm_errno();
   int ret = io_uring_register_buffers(&be.ring(), &iov, 1);
   ctx.observe(be.liburing_ret(ret, errno, Phase::setup, "io_uring_register_buffers"));
