@@ -1,0 +1,126 @@
+// File and socket opcodes beyond read/write, each checked for its effect and
+// not just its CQE: IORING_OP_CLOSE (the fd is gone; an io_uring fd is
+// refused), STATX (the size comes back), FALLOCATE (the file grows),
+// UNLINKAT / MKDIRAT / RENAMEAT (the directory changes; their errno when it
+// cannot), FTRUNCATE (6.9), SPLICE and TEE between pipes and a file (bytes
+// moved and verified), SHUTDOWN of a socket (the peer reads EOF), FADVISE
+// and MADVISE (0). Every result is cqe->res; effects are checked with plain
+// syscalls afterwards.
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "pattern.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+#ifndef IORING_OP_FTRUNCATE
+#define IORING_OP_FTRUNCATE 55
+#endif
+
+// op: close | close-ring | statx | fallocate | unlinkat | unlinkat-missing |
+// mkdirat-exists | renameat | ftruncate | splice | tee | shutdown | fadvise |
+// madvise. Observes the CQE's res, then the effect as a value where there is
+// one (the fd still open 1/0, the size, the name's presence 1/0, bytes read
+// back, the peer's read).
+AIOH_SCENARIO(uring_ops,
+              aioh::param::choice("op", "close",
+                                  {"close", "close-ring", "statx", "fallocate", "unlinkat", "unlinkat-missing",
+                                   "mkdirat-exists", "renameat", "ftruncate", "splice", "tee", "shutdown", "fadvise",
+                                   "madvise"},
+                                  "the opcode and its case")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string op = ctx.str("op");
+  const std::string dir = ctx.scratch_dir();
+  const std::string path = dir + "/ops";
+  int fd = ctx.scratch_file("ops", 8192, O_RDWR | O_CLOEXEC);
+  auto exists = [](const std::string& p) {
+    struct stat st {};
+    return stat(p.c_str(), &st) == 0 ? 1 : 0;
+  };
+  auto size_of = [](int f) {
+    struct stat st {};
+    return fstat(f, &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+  };
+  auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
+  auto run = [&](auto prep) {
+    submit_one(ctx, be, 1, prep);
+    RawCqe c = reap(ctx, be, 1)[0];
+    ctx.observe(IoUringBackend::res_outcome(c.res));
+    return c.res;
+  };
+  Pipe a, b;
+  if (!a.ok() || !b.ok()) ctx.broken("pipe");
+  if (op == "close") {
+    int victim = dup(fd);
+    run([&](io_uring_sqe* s) { io_uring_prep_close(s, victim); });
+    value(fcntl(victim, F_GETFD) == -1 && errno == EBADF ? 0 : 1);
+  } else if (op == "close-ring") {
+    io_uring other{};
+    if (io_uring_queue_init(4, &other, 0) < 0) ctx.broken("second ring");
+    run([&](io_uring_sqe* s) { io_uring_prep_close(s, other.ring_fd); });
+    io_uring_queue_exit(&other);
+  } else if (op == "statx") {
+    struct statx stx {};
+    run([&](io_uring_sqe* s) { io_uring_prep_statx(s, AT_FDCWD, path.c_str(), 0, STATX_SIZE, &stx); });
+    value((stx.stx_mask & STATX_SIZE) ? static_cast<int64_t>(stx.stx_size) : -1);
+  } else if (op == "fallocate") {
+    run([&](io_uring_sqe* s) { io_uring_prep_fallocate(s, fd, 0, 0, 16384); });
+    value(size_of(fd));
+  } else if (op == "unlinkat" || op == "unlinkat-missing") {
+    const std::string victim = op == "unlinkat" ? path : dir + "/never-made";
+    run([&](io_uring_sqe* s) { io_uring_prep_unlinkat(s, AT_FDCWD, victim.c_str(), 0); });
+    value(exists(victim));
+  } else if (op == "mkdirat-exists") {
+    run([&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, dir.c_str(), 0700); });
+  } else if (op == "renameat") {
+    const std::string to = dir + "/ops-renamed";
+    run([&](io_uring_sqe* s) { io_uring_prep_renameat(s, AT_FDCWD, path.c_str(), AT_FDCWD, to.c_str(), 0); });
+    value(exists(path) * 2 + exists(to));  // 1: only the new name
+  } else if (op == "ftruncate") {
+    run([&](io_uring_sqe* s) {
+      io_uring_prep_rw(IORING_OP_FTRUNCATE, s, fd, nullptr, 0, 100);
+    });
+    value(size_of(fd));
+  } else if (op == "splice") {
+    // 16 bytes from pipe A into the file at offset 0.
+    std::vector<uint8_t> data(16);
+    fill_pattern(data.data(), 16, kWriteSeed, 0);
+    if (write(a.w(), data.data(), 16) != 16) ctx.broken("pipe write");
+    run([&](io_uring_sqe* s) { io_uring_prep_splice(s, a.r(), -1, fd, 0, 16, 0); });
+    value(verify_file(fd, 0, 16, kWriteSeed).empty() ? 16 : -1);
+  } else if (op == "tee") {
+    // 8 bytes duplicated from pipe A into pipe B; A keeps them.
+    if (write(a.w(), "teeteeok", 8) != 8) ctx.broken("pipe write");
+    run([&](io_uring_sqe* s) { io_uring_prep_tee(s, a.r(), b.w(), 8, 0); });
+    char x[8] = {}, y[8] = {};
+    bool same = read(a.r(), x, 8) == 8 && read(b.r(), y, 8) == 8 && std::memcmp(x, y, 8) == 0 &&
+                std::memcmp(x, "teeteeok", 8) == 0;
+    value(same ? 1 : 0);
+  } else if (op == "shutdown") {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) ctx.broken("socketpair");
+    run([&](io_uring_sqe* s) { io_uring_prep_shutdown(s, sv[0], SHUT_WR); });
+    char c;
+    value(read(sv[1], &c, 1));  // EOF: 0
+    close(sv[0]);
+    close(sv[1]);
+  } else if (op == "fadvise") {
+    run([&](io_uring_sqe* s) { io_uring_prep_fadvise(s, fd, 0, 8192, POSIX_FADV_DONTNEED); });
+  } else {  // madvise
+    void* m = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) ctx.broken("mmap");
+    run([&](io_uring_sqe* s) { io_uring_prep_madvise(s, m, 8192, MADV_DONTNEED); });
+    munmap(m, 8192);
+  }
+  close(fd);
+}
+
+}  // namespace
+}  // namespace aioh
