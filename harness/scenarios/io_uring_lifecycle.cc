@@ -3,7 +3,8 @@
 // io_uring_cancel_generic() at exit cancels only requests tracked as in
 // flight: those on another io_uring's fd), a forked child's and a thread's
 // alike; but one that completes afterwards through task work finds its task
-// gone and ends with -ECANCELED (io_should_terminate_tw()).
+// gone and ends with -ECANCELED (io_should_terminate_tw()). execve(2)
+// cancels all of the task's requests at once (io_uring_task_cancel()).
 // IORING_SETUP_SINGLE_ISSUER binds the ring to one task: io_uring_register(2)
 // from another is refused (-EEXIST), and a ring created R_DISABLED belongs to
 // the task that enables it. RLIMIT_MEMLOCK is charged only to a creator
@@ -30,14 +31,17 @@ namespace {
 
 using namespace uring;
 
-// who: child (a forked child) | thread. That task queues a POLL_ADD
+// who: child (a forked child) | thread | exec (a forked child that runs
+// execve after queueing). That task queues a POLL_ADD
 // (user_data 2) on the shared ring and exits; the ring's creator has its own
 // poll pending (user_data 1). target: pipe (the other task polls a pipe) |
 // ring (it polls the fd of a second io_uring, a request the kernel tracks
 // as in flight, REQ_F_INFLIGHT). Observes the other task's submit, what
 // completed within 20 ms of its exit (a tracked request is cancelled then),
 // then, with both pipes written, the rest.
-AIOH_SCENARIO(uring_exit_cancel, aioh::param::choice("who", "child", {"child", "thread"}, "the task that exits"),
+AIOH_SCENARIO(uring_exit_cancel,
+              aioh::param::choice("who", "child", {"child", "thread", "exec"},
+                                  "the task that exits (exec: a forked child that then runs execve)"),
               aioh::param::choice("target", "pipe", {"pipe", "ring"}, "what the exiting task's poll waits on")) {
   IoUringBackend& be = up(ctx, 8);
   Pipe mine, theirs;
@@ -69,7 +73,13 @@ AIOH_SCENARIO(uring_exit_cancel, aioh::param::choice("who", "child", {"child", "
     if (pid < 0) ctx.broken("fork");
     if (pid == 0) {
       submit_theirs();
-      _exit(write(rep[1], r, sizeof r) == sizeof r ? 0 : 1);
+      if (write(rep[1], r, sizeof r) != sizeof r) _exit(1);
+      if (ctx.str("who") == "exec") {
+        // execve cancels everything the task had (io_uring_task_cancel()).
+        char* argv[] = {const_cast<char*>("true"), nullptr};
+        execv("/bin/true", argv);
+      }
+      _exit(0);
     }
     close(rep[1]);
     ssize_t n = read(rep[0], r, sizeof r);
