@@ -267,6 +267,39 @@ AIOH_SCENARIO(uring_link_timeout,
   observe_cqes(ctx, reap(ctx, be, n));
 }
 
+// IORING_OP_LINK_TIMEOUT placement. mode: double (a poll that never
+// completes, then two LINK_TIMEOUTs linked behind it: the second is refused
+// at init, which fails the chain) | failed-target (a read of a
+// closed fd linked to a 10 s LINK_TIMEOUT: the read fails at once, the
+// timeout is cancelled). CQEs in user_data order.
+AIOH_SCENARIO(uring_link_timeout_more,
+              aioh::param::choice("mode", "double", {"double", "failed-target"}, "where the LINK_TIMEOUT goes")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode");
+  Pipe p;
+  if (!p.ok()) ctx.broken("pipe");
+  __kernel_timespec ts = kms(10000);
+  char buf[16];
+  io_uring_sqe* s = sqe(ctx, be);
+  if (mode == "double") io_uring_prep_poll_add(s, p.r(), POLLIN);
+  else io_uring_prep_read(s, closed_fd(), buf, sizeof buf, 0);
+  s->flags |= IOSQE_IO_LINK;
+  io_uring_sqe_set_data64(s, 1);
+  s = sqe(ctx, be);
+  io_uring_prep_link_timeout(s, &ts, 0);
+  if (mode == "double") s->flags |= IOSQE_IO_LINK;
+  io_uring_sqe_set_data64(s, 2);
+  unsigned n = 2;
+  if (mode == "double") {
+    s = sqe(ctx, be);
+    io_uring_prep_link_timeout(s, &ts, 0);
+    io_uring_sqe_set_data64(s, 3);
+    n = 3;
+  }
+  ctx.observe(be.submit_queued());
+  observe_cqes(ctx, reap(ctx, be, n));
+}
+
 // The backend's wait() with a timeout: nothing pending, a request pending
 // that never completes, or a NOP that completes at once.
 AIOH_SCENARIO(uring_wait_timeout,
