@@ -10,8 +10,9 @@
 // the task that enables it. RLIMIT_MEMLOCK is charged only to a creator
 // without CAP_IPC_LOCK (io_uring_create(): ctx->user): with the capability a
 // ring and a registered buffer need no locked-memory allowance; without it a
-// registered buffer always does, the rings themselves only before 5.12 and
-// again from 6.14 (the region rework).
+// registered buffer always does, the rings themselves only on some kernels
+// (faults.memlock-ring-setup). kernel.io_uring_disabled and
+// kernel.io_uring_group (6.6) decide who may create a ring at all.
 #include <poll.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
@@ -22,9 +23,11 @@
 #include <mutex>
 #include <thread>
 
+#include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
+#include "system/settings.h"
 
 namespace aioh {
 namespace {
@@ -179,14 +182,7 @@ AIOH_SCENARIO(uring_issuer_task,
 // leaves it; lowers RLIMIT_MEMLOCK (soft and hard) to `limit`. The case runs
 // in its own child, so nothing outlives it.
 bool limit_memlock(rlim_t limit, bool drop_ipc_lock) {
-  if (drop_ipc_lock) {
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2]{};
-    if (syscall(SYS_capget, &h, d) != 0) return false;
-    d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-    d[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
-    if (syscall(SYS_capset, &h, d) != 0) return false;
-  }
+  if (drop_ipc_lock && !drop_caps({CAP_IPC_LOCK})) return false;
   rlimit rl{limit, limit};
   return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
 }
@@ -213,6 +209,79 @@ AIOH_SCENARIO(uring_memlock, aioh::param::boolean("ipc_lock", true, "keep CAP_IP
   arm_errno();
   int ret = io_uring_register_buffers(&be.ring(), &iov, 1);
   ctx.observe(be.liburing_ret(ret, errno, Phase::setup, "io_uring_register_buffers"));
+}
+
+constexpr const char* kDisabled = "/proc/sys/kernel/io_uring_disabled";
+constexpr const char* kGroup = "/proc/sys/kernel/io_uring_group";
+
+// One write of `text` to a /proc/sys file: its open's or write's answer.
+Outcome write_proc(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Outcome::error(errno, Channel::errno_, Phase::setup);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  return n < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup);
+}
+
+// kernel.io_uring_disabled (io_uring/io_uring.c kernel_io_uring_disabled_table:
+// proc_dointvec_minmax over 0..2) or kernel.io_uring_group (proc_dointvec, a
+// gid, -1 for none) written with `value`: the write's answer, the sysctl read
+// back (`reads_back`; empty: unchanged), then an io_uring_setup(2) of four
+// entries in a forked child, with or without CAP_SYS_ADMIN. group_self:
+// io_uring_group is this process's gid first. Both sysctls are held under the
+// machine-wide settings lock and restored on every path; where they do not
+// exist (before 6.6) the write meets ENOENT and the setup has no policy.
+AIOH_SCENARIO(uring_sysctl,
+              aioh::param::choice("sysctl", "io_uring_disabled", {"io_uring_disabled", "io_uring_group"},
+                                  "which kernel.* sysctl is written"),
+              aioh::param::text("value", "0", "what is written"),
+              aioh::param::text("reads_back", "", "what the sysctl must read after (empty: unchanged)"),
+              aioh::param::boolean("group_self", false, "kernel.io_uring_group set to this process's gid first"),
+              aioh::param::boolean("sys_admin", true, "the setup keeps CAP_SYS_ADMIN")) {
+  backend(ctx);
+  const bool exists = access(kDisabled, F_OK) == 0;
+  // Each guard is taken with the value the sysctl holds and set back to its
+  // original (the value from before any run changed it), so the row meets
+  // the machine's real setting and everything after is undone.
+  system::SysctlChange disabled{system::kCaseLockWait}, group{system::kCaseLockWait};
+  if (exists) {
+    for (auto [guard, path] : {std::pair{&disabled, kDisabled}, std::pair{&group, kGroup}}) {
+      if (std::string err = guard->set(path, system::read_sysctl(path)); !err.empty()) ctx.broken(err);
+      if (std::string err = guard->set(path, guard->original()); !err.empty()) ctx.broken(err);
+    }
+    if (ctx.flag("group_self"))
+      if (std::string err = group.set(kGroup, std::to_string(getegid())); !err.empty()) ctx.broken(err);
+  }
+  const char* path = ctx.str("sysctl") == "io_uring_group" ? kGroup : kDisabled;
+  const std::string before = exists ? system::read_sysctl(path) : "";
+  ctx.observe(write_proc(path, ctx.str("value") + "\n"));
+  if (exists) {
+    const std::string now = system::read_sysctl(path), want = ctx.str("reads_back").empty() ? before : ctx.str("reads_back");
+    ctx.check(now == want, std::string(path) + " reads " + now + " after the write, expected " + want);
+  }
+  int rep[2];
+  if (pipe2(rep, O_CLOEXEC) != 0) ctx.broken("pipe");
+  pid_t pid = fork();
+  if (pid < 0) ctx.broken("fork");
+  if (pid == 0) {
+    int e = 0;
+    if (!ctx.flag("sys_admin") && !drop_caps({CAP_SYS_ADMIN})) e = -1;
+    io_uring_params p{};
+    if (e == 0) {
+      long fd = rawring::setup(4, &p);
+      e = fd < 0 ? errno : 0;
+    }
+    _exit(write(rep[1], &e, sizeof e) == sizeof e ? 0 : 1);
+  }
+  close(rep[1]);
+  int e = -1;
+  ssize_t n = read(rep[0], &e, sizeof e);
+  close(rep[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (n != sizeof e || e < 0) ctx.broken("the setup child did not report (or could not drop CAP_SYS_ADMIN)");
+  ctx.observe(e ? Outcome::error(e, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
 }
 
 }  // namespace

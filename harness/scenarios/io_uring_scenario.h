@@ -7,12 +7,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +38,19 @@ inline __kernel_timespec kms(long n) {
   t.tv_sec = n / 1000;
   t.tv_nsec = (n % 1000) * 1000000;
   return t;
+}
+
+// Takes `caps` out of the calling thread's effective and permitted sets (for
+// good: a case runs in its own child). false when capget/capset refuse.
+inline bool drop_caps(std::initializer_list<int> caps) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2]{};
+  if (syscall(SYS_capget, &h, d) != 0) return false;
+  for (int cap : caps) {
+    d[cap / 32].effective &= ~(1u << (cap % 32));
+    d[cap / 32].permitted &= ~(1u << (cap % 32));
+  }
+  return syscall(SYS_capset, &h, d) == 0;
 }
 
 // Setup outside the call under test.

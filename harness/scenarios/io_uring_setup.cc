@@ -295,14 +295,7 @@ AIOH_SCENARIO(uring_sqpoll,
   p.flags = IORING_SETUP_SQPOLL;
   p.sq_thread_idle = 100;
   if (mode == "unprivileged") {
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2]{};
-    if (syscall(SYS_capget, &h, d) != 0) ctx.broken("capget");
-    for (int cap : {CAP_SYS_ADMIN, CAP_SYS_NICE}) {
-      d[cap / 32].effective &= ~(1u << (cap % 32));
-      d[cap / 32].permitted &= ~(1u << (cap % 32));
-    }
-    if (syscall(SYS_capset, &h, d) != 0) ctx.broken("capset");
+    if (!drop_caps({CAP_SYS_ADMIN, CAP_SYS_NICE})) ctx.broken("cannot drop CAP_SYS_ADMIN and CAP_SYS_NICE");
   } else {
     io_uring first{};
     io_uring_params fp{};
