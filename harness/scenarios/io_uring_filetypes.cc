@@ -21,6 +21,7 @@
 
 #include "convention.h"
 #include "pattern.h"
+#include "rwf_compat.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -43,7 +44,7 @@ struct Fd {
 // target: dir-read | epoll-read | epoll-write | socket-offset | pipe-offset
 // | fifo-read | pipe-no-reader | send-on-pipe | recv-on-file | fsync-pipe
 // | opath-read | devzero-read | eventfd-read. async: IOSQE_ASYNC on the
-// request. Observes the submit, the CQE; for pipe-no-reader also how many
+// request; nosignal: RWF_NOSIGNAL on the pipe-no-reader write. Observes the submit, the CQE; for pipe-no-reader also how many
 // SIGPIPEs the process got (a handler counts them).
 AIOH_SCENARIO(uring_filetype,
               aioh::param::choice("target", "dir-read",
@@ -51,7 +52,8 @@ AIOH_SCENARIO(uring_filetype,
                                    "fifo-read", "pipe-no-reader", "send-on-pipe", "recv-on-file", "fsync-pipe",
                                    "opath-read", "devzero-read", "eventfd-read"},
                                   "the file and the request"),
-              aioh::param::boolean("async", false, "IOSQE_ASYNC: run the request in io-wq")) {
+              aioh::param::boolean("async", false, "IOSQE_ASYNC: run the request in io-wq"),
+              aioh::param::boolean("nosignal", false, "RWF_NOSIGNAL on the pipe-no-reader write")) {
   IoUringBackend& be = up(ctx, 8);
   const std::string t = ctx.str("target");
   std::vector<uint8_t> data(16);
@@ -99,6 +101,7 @@ AIOH_SCENARIO(uring_filetype,
     close(p.fd[0]);
     p.fd[0] = -1;
     io_uring_prep_write(s, p.w(), data.data(), 16, 0);
+    if (ctx.flag("nosignal")) s->rw_flags = RWF_NOSIGNAL;
   } else if (t == "send-on-pipe") {
     io_uring_prep_send(s, p.w(), data.data(), 16, 0);
   } else if (t == "recv-on-file") {

@@ -7,8 +7,10 @@
 // request is in flight (the request holds its own file reference). Data read
 // is compared with the file pattern and data written is read back.
 #include <poll.h>
+#include <sys/stat.h>
 
 #include "pattern.h"
+#include "rwf_compat.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -141,12 +143,6 @@ AIOH_SCENARIO(uring_close_in_flight, aioh::param::none) {
 #ifndef RWF_HIPRI
 #define RWF_HIPRI 0x00000001
 #endif
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008
-#endif
-#ifndef RWF_ATOMIC
-#define RWF_ATOMIC 0x00000040
-#endif
 
 // Per-request rw flags through sqe->rw_flags. mode:
 //  nowait-cached (a buffered 4 KiB read with RWF_NOWAIT of data just read:
@@ -154,55 +150,80 @@ AIOH_SCENARIO(uring_close_in_flight, aioh::param::none) {
 //  nowait-uncached (the file's pages dropped first, POSIX_FADV_DONTNEED:
 //    io_uring does not retry a RWF_NOWAIT request that would block, -EAGAIN) |
 //  nowait-odirect (an O_DIRECT read with RWF_NOWAIT) |
+//  nowait-pipe (RWF_NOWAIT on a read of an empty pipe) |
 //  hipri (RWF_HIPRI on a ring without IORING_SETUP_IOPOLL) |
 //  atomic-read (RWF_ATOMIC on a read) |
-//  atomic-buffered-write (RWF_ATOMIC on a buffered write)
-// Data read or written is verified.
+//  atomic-buffered-write (RWF_ATOMIC on a buffered write) |
+//  atomic-dio-write (RWF_ATOMIC on an aligned 4 KiB O_DIRECT write) |
+//  append (a write at offset 0 of an O_APPEND file: it lands at the end) |
+//  noappend (the same with RWF_NOAPPEND, at offset 4096: it lands there)
+// Data read or written is verified where it must be, and for the O_APPEND
+// modes the file's size.
 AIOH_SCENARIO(uring_rw_flags,
               aioh::param::choice("mode", "nowait-cached",
-                                  {"nowait-cached", "nowait-uncached", "nowait-odirect", "hipri", "atomic-read",
-                                   "atomic-buffered-write"},
+                                  {"nowait-cached", "nowait-uncached", "nowait-odirect", "nowait-pipe", "hipri",
+                                   "atomic-read", "atomic-buffered-write", "atomic-dio-write", "append", "noappend"},
                                   "which flag on which file")) {
   IoUringBackend& be = up(ctx, 8);
   const std::string mode = ctx.str("mode");
-  const bool odirect = mode == "nowait-odirect";
-  const bool writing = mode == "atomic-buffered-write";
-  int fd = ctx.scratch_file("rwf", 16384, O_RDWR | O_CLOEXEC | (odirect ? O_DIRECT : 0));
-  if (fd < 0) {
-    if (odirect) ctx.skip("open(O_DIRECT) refused on the scratch filesystem (probe: dio)");
-    ctx.broken("scratch file");
+  const bool odirect = mode == "nowait-odirect" || mode == "atomic-dio-write";
+  const bool appending = mode == "append" || mode == "noappend";
+  const bool writing = mode == "atomic-buffered-write" || mode == "atomic-dio-write" || appending;
+  constexpr size_t kFile = 16384;
+  Pipe p;
+  int fd = -1;
+  if (mode == "nowait-pipe") {
+    if (!p.ok()) ctx.broken("pipe");
+    fd = p.r();
+  } else {
+    fd = ctx.scratch_file("rwf", kFile, O_RDWR | O_CLOEXEC | (odirect ? O_DIRECT : 0) | (appending ? O_APPEND : 0));
+    if (fd < 0) {
+      if (odirect) ctx.skip("open(O_DIRECT) refused on the scratch filesystem (probe: dio)");
+      ctx.broken("scratch file");
+    }
   }
   AlignedBuffer buf(4096);
   if (mode == "nowait-cached") {
     if (pread(fd, buf.data(), 4096, 4096) != 4096) ctx.broken("warming read");
   }
-  if (mode == "nowait-uncached" || odirect) {
+  if (mode == "nowait-uncached" || mode == "nowait-odirect") {
     // For O_DIRECT too: cached pages make some kernels refuse a NOWAIT
     // direct read (5.10 iomap: filemap_range_has_page() -> -EAGAIN).
     if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) ctx.broken("fadvise");
   }
-  if (writing) fill_pattern(buf.data(), 4096, kWriteSeed, 4096);
+  // Where the data must land: an O_APPEND write without RWF_NOAPPEND goes to
+  // the end whatever its offset.
+  const uint64_t lands = mode == "append" ? kFile : 4096;
+  if (writing) fill_pattern(buf.data(), 4096, kWriteSeed, lands);
   Request r;
   r.tag = 1;
   r.fd = fd;
   r.buf = buf.data();
   r.len = 4096;
-  r.offset = 4096;
+  r.offset = mode == "nowait-pipe" ? -1 : mode == "append" ? 0 : 4096;
   r.op = writing ? Op::write : Op::read;
   if (mode.rfind("nowait", 0) == 0) r.rw_flags = RWF_NOWAIT;
   else if (mode == "hipri") r.rw_flags = RWF_HIPRI;
-  else r.rw_flags = RWF_ATOMIC;
+  else if (mode == "noappend") r.rw_flags = RWF_NOAPPEND;
+  else if (mode != "append") r.rw_flags = RWF_ATOMIC;
   ctx.observe(be.submit({&r}));
   std::vector<Completion> out;
-  Outcome w = be.wait(1, 1, ms(5000), out);
+  Outcome w = be.wait(1, 1, ms(mode == "nowait-pipe" ? 1000 : 5000), out);
   if (w.is_error) ctx.observe(w);
   for (const Completion& c : out) ctx.observe(c.result);
-  if (!out.empty() && !out[0].result.is_error && out[0].result.value > 0) {
+  const bool done = !out.empty() && !out[0].result.is_error && out[0].result.value > 0;
+  if (done && mode != "nowait-pipe") {
     const size_t got = static_cast<size_t>(out[0].result.value);
-    std::string bad = writing ? verify_file(fd, 4096, got, kWriteSeed) : verify_buffer(buf.data(), got, kFileSeed, 4096);
+    std::string bad = writing ? verify_file(fd, lands, got, kWriteSeed) : verify_buffer(buf.data(), got, kFileSeed, 4096);
     ctx.check(bad.empty(), "data: " + bad);
   }
-  close(fd);
+  if (appending) {
+    struct stat st{};
+    const off_t want = static_cast<off_t>(kFile) + (done && mode == "append" ? 4096 : 0);
+    ctx.check(fstat(fd, &st) == 0 && st.st_size == want,
+              "file size " + std::to_string(st.st_size) + " after the write, expected " + std::to_string(want));
+  }
+  if (mode != "nowait-pipe") close(fd);
 }
 
 }  // namespace
