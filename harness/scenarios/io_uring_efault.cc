@@ -7,7 +7,6 @@
 // back (the ring is torn down again, no fd is left); a read into such a
 // buffer fails in its CQE. Every wait is bounded by a SIGALRM, so a kernel
 // that ignored a bad pointer shows as EINTR rather than a hang.
-#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
 
@@ -31,15 +30,6 @@ struct BadPages {
     if (ro != MAP_FAILED) munmap(ro, 4096);
   }
 };
-
-int count_fds() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (readdir(d)) ++n;
-    closedir(d);
-  }
-  return n;
-}
 
 // mode: ext-arg (the io_uring_getevents_arg itself unreadable) | ext-arg-ts
 // (its ts) | sigmask (the plain sigmask of a GETEVENTS enter) | ext-arg-ts-ready

@@ -284,5 +284,44 @@ AIOH_SCENARIO(uring_sysctl,
   ctx.observe(e ? Outcome::error(e, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
 }
 
+// vm.max_map_count used up by this (forked, per-case) process's own
+// mappings: io_uring_setup(2) itself maps nothing, but liburing's
+// io_uring_queue_init_params() mmaps the rings and the SQE array, which
+// fails (mm/mmap.c do_mmap(): map_count > sysctl_max_map_count -> -ENOMEM);
+// liburing closes the ring fd and returns the error. Then three mappings are
+// given back and the same setup succeeds. Observes both setups and how many
+// descriptors the failed one left. Nothing global changes.
+AIOH_SCENARIO(uring_map_count, aioh::param::none) {
+  IoUringBackend& be = backend(ctx);
+  std::ifstream f("/proc/sys/vm/max_map_count");
+  long limit = -1;
+  f >> limit;
+  if (limit < 0) ctx.broken("cannot read vm.max_map_count");
+  if (limit > 300000) ctx.skip("vm.max_map_count is " + std::to_string(limit) + ": too many mappings to use up");
+  std::vector<void*> maps;
+  maps.reserve(static_cast<size_t>(limit));
+  // Alternating protections keep neighbouring mappings from merging.
+  for (size_t i = 0;; ++i) {
+    void* m = mmap(nullptr, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) break;
+    maps.push_back(m);
+  }
+  const int fds = count_fds();
+  io_uring_params p{};
+  Outcome first = be.setup_raw(8, p);
+  const int left = count_fds() - fds;
+  for (int i = 0; i < 3 && !maps.empty(); ++i) {
+    munmap(maps.back(), 4096);
+    maps.pop_back();
+  }
+  io_uring_params q{};
+  Outcome again = be.setup_raw(8, q);
+  for (void* m : maps) munmap(m, 4096);
+  ctx.note("vm.max_map_count " + std::to_string(limit) + ": " + std::to_string(maps.size()) + " mappings held");
+  ctx.observe(first);
+  ctx.observe(Outcome::ok(left, Channel::ret, Phase::setup));
+  ctx.observe(again);
+}
+
 }  // namespace
 }  // namespace aioh
