@@ -221,26 +221,42 @@ AIOH_SCENARIO(uring_wait_lib,
   ctx.observe(Outcome::ok(cqe != nullptr, Channel::ret, Phase::wait));
 }
 
-// A wait on an empty ring with SIGALRM arriving after 50 ms.
-// sa_restart: the handler's SA_RESTART; mask: the wait's own sigmask
-// (IORING_ENTER_EXT_ARG through io_uring_wait_cqes) blocks SIGALRM, so the
-// wait runs its 300 ms out and the signal is delivered when it returns.
-// Observes liburing's answer, when the wait ended, how often the handler ran.
+// A wait on an empty ring with SIGALRM arriving 50 ms after the timer is
+// armed. SIGALRM stays blocked in the thread outside the wait, and the wait's
+// own sigmask (IORING_ENTER_EXT_ARG through io_uring_wait_cqes) decides, as
+// pselect(2) would: without `mask` it unblocks SIGALRM, so a signal that
+// fired before the wait began (a busy machine) is pending and ends it at
+// once rather than being handled before it; with `mask` it keeps SIGALRM
+// blocked, so the wait runs its 300 ms out and the signal is delivered after,
+// when the thread's mask is restored. sa_restart: the handler's SA_RESTART.
+// Times are taken from the arming. Observes liburing's answer, when the wait
+// ended, how often the handler ran.
 AIOH_SCENARIO(uring_wait_signal, aioh::param::boolean("sa_restart", false, "install the handler with SA_RESTART"),
               aioh::param::boolean("mask", false, "the wait's sigmask blocks SIGALRM")) {
   IoUringBackend& be = up(ctx, 8);
-  sigset_t mask;
-  sigemptyset(&mask);
-  if (ctx.flag("mask")) sigaddset(&mask, SIGALRM);
+  sigset_t alrm, saved;
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  if (sigprocmask(SIG_BLOCK, &alrm, &saved) != 0) ctx.broken("cannot block SIGALRM");
+  sigset_t during = saved;
+  if (ctx.flag("mask"))
+    sigaddset(&during, SIGALRM);
+  else
+    sigdelset(&during, SIGALRM);
+  timing::Stopwatch sw;
   kaio::SignalTimer alarm(50, ctx.flag("sa_restart"));
-  if (!alarm.ok()) ctx.broken("cannot arm the signal timer");
+  if (!alarm.ok()) {
+    sigprocmask(SIG_SETMASK, &saved, nullptr);
+    ctx.broken("cannot arm the signal timer");
+  }
   __kernel_timespec ts = kms(300);
   io_uring_cqe* cqe = nullptr;
-  timing::Stopwatch sw;
   arm_errno();
-  int ret = io_uring_wait_cqes(&be.ring(), &cqe, 1, &ts, ctx.flag("mask") ? &mask : nullptr);
+  int ret = io_uring_wait_cqes(&be.ring(), &cqe, 1, &ts, &during);
   int e = errno;
   const double took = sw.ms();
+  // A signal the wait's mask held back is delivered here.
+  sigprocmask(SIG_SETMASK, &saved, nullptr);
   ctx.observe(be.liburing_ret(ret, e, Phase::wait, "io_uring_wait_cqes"), took);
   observe_milestone(ctx, took, {50, 300});
   ctx.observe(Outcome::ok(kaio::SignalTimer::fired.load(), Channel::ret, Phase::wait));
