@@ -124,9 +124,14 @@ AIOH_SCENARIO(uring_probe_ops,
 // buffer the iovec named then; observes the bit, the CQE, which buffer got
 // the data: 1 the first) | native-workers (IORING_FEAT_NATIVE_WORKERS,
 // 5.12: io-wq workers are threads of the submitting process, "iou-wrk-<pid>";
-// observes the bit, then whether one appeared for an IOSQE_ASYNC NOP).
+// observes the bit, then whether one appeared for an IOSQE_ASYNC NOP) |
+// fast-poll (IORING_FEAT_FAST_POLL, 5.7: a read that cannot proceed is
+// parked on the file's poll instead of an io-wq worker: a READ of an empty
+// pipe is pending with no iou-wrk thread after 50 ms, then completes with
+// the 8 bytes written; observes the bit, workers seen (1/0), the CQE).
 AIOH_SCENARIO(uring_features,
-              aioh::param::choice("feature", "single-mmap", {"single-mmap", "submit-stable", "native-workers"},
+              aioh::param::choice("feature", "single-mmap",
+                                  {"single-mmap", "submit-stable", "native-workers", "fast-poll"},
                                   "the IORING_FEAT_* promise checked")) {
   IoUringBackend& be = up(ctx, 8);
   io_uring& ring = be.ring();
@@ -152,6 +157,19 @@ AIOH_SCENARIO(uring_features,
     observe_cqes(ctx, reap(ctx, be, 1));
     ctx.observe(Outcome::ok(std::memcmp(first, "stable!", 8) == 0 ? 1 : std::memcmp(second, "stable!", 8) == 0 ? 2 : 0,
                             Channel::ret, Phase::completion));
+    return;
+  }
+  if (f == "fast-poll") {
+    ctx.observe(Outcome::ok((feats & IORING_FEAT_FAST_POLL) ? 1 : 0, Channel::ret, Phase::setup));
+    Pipe p;
+    if (!p.ok()) ctx.broken("pipe");
+    char buf[8] = {};
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_read(x, p.r(), buf, sizeof buf, 0); });
+    usleep(50 * 1000);
+    ctx.observe(Outcome::ok(count_threads_named("iou-wrk-") > 0 ? 1 : 0, Channel::ret, Phase::submit));
+    if (write(p.w(), "fastpol", 8) != 8) ctx.broken("pipe write");
+    observe_cqes(ctx, reap(ctx, be, 1));
+    ctx.check(std::memcmp(buf, "fastpol", 8) == 0, "the read's buffer does not hold the bytes written");
     return;
   }
   ctx.observe(Outcome::ok((feats & IORING_FEAT_NATIVE_WORKERS) ? 1 : 0, Channel::ret, Phase::setup));
