@@ -2,7 +2,8 @@
 // not just its CQE: IORING_OP_CLOSE (the fd is gone; an io_uring fd is
 // refused), STATX (the size comes back), FALLOCATE (the file grows),
 // UNLINKAT / MKDIRAT / RENAMEAT (the directory changes; their errno when it
-// cannot), FTRUNCATE (6.9), SPLICE and TEE between pipes and a file (bytes
+// cannot), FTRUNCATE (6.9), FIXED_FD_INSTALL (6.8: a registered file back
+// in the process's fd table, O_CLOEXEC unless asked; its refusals), SPLICE and TEE between pipes and a file (bytes
 // moved and verified), SHUTDOWN of a socket (the peer reads EOF), FADVISE
 // and MADVISE (0). Every result is cqe->res; effects are checked with plain
 // syscalls afterwards.
@@ -12,6 +13,7 @@
 
 #include <cstring>
 
+#include "errno_names.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 
@@ -23,17 +25,41 @@ using namespace uring;
 #ifndef IORING_OP_FTRUNCATE
 #define IORING_OP_FTRUNCATE 55
 #endif
+#ifndef IORING_OP_FIXED_FD_INSTALL
+#define IORING_OP_FIXED_FD_INSTALL 54
+#endif
+#ifndef IORING_FIXED_FD_NO_CLOEXEC
+#define IORING_FIXED_FD_NO_CLOEXEC (1U << 0)
+#endif
+
+// IORING_OP_FIXED_FD_INSTALL of `fd` (the slot, or a plain fd without
+// IOSQE_FIXED_FILE) with install flags (sqe->install_fd_flags, which shares
+// rw_flags' place) and a personality (0: none).
+void prep_fixed_fd_install(io_uring_sqe* s, int fd, bool fixed, unsigned flags, unsigned short personality) {
+  io_uring_prep_rw(IORING_OP_FIXED_FD_INSTALL, s, fd, nullptr, 0, 0);
+  if (fixed) s->flags |= IOSQE_FIXED_FILE;
+  s->rw_flags = static_cast<__kernel_rwf_t>(flags);
+  s->personality = personality;
+}
 
 // op: close | close-ring | statx | fallocate | unlinkat | unlinkat-missing |
 // mkdirat-exists | renameat | ftruncate | splice | tee | shutdown | fadvise |
-// madvise. Observes the CQE's res, then the effect as a value where there is
-// one (the fd still open 1/0, the size, the name's presence 1/0, bytes read
-// back, the peer's read).
+// madvise | fixed-fd-install (slot 0 of a registered table holding the
+// scratch file; observes 1 for a new fd, whether it has FD_CLOEXEC, whether
+// it is the same file) | fixed-fd-install-no-cloexec (the same with
+// IORING_FIXED_FD_NO_CLOEXEC) | fixed-fd-install-bad-flag (flag bit 1) |
+// fixed-fd-install-not-fixed (a plain fd, no IOSQE_FIXED_FILE) |
+// fixed-fd-install-personality (a registered personality on the SQE).
+// Observes the CQE's res, then the effect as a value where there is one (the
+// fd still open 1/0, the size, the name's presence 1/0, bytes read back, the
+// peer's read).
 AIOH_SCENARIO(uring_ops,
               aioh::param::choice("op", "close",
                                   {"close", "close-ring", "statx", "fallocate", "unlinkat", "unlinkat-missing",
                                    "mkdirat-exists", "renameat", "ftruncate", "splice", "tee", "shutdown", "fadvise",
-                                   "madvise"},
+                                   "madvise", "fixed-fd-install", "fixed-fd-install-no-cloexec",
+                                   "fixed-fd-install-bad-flag", "fixed-fd-install-not-fixed",
+                                   "fixed-fd-install-personality"},
                                   "the opcode and its case")) {
   IoUringBackend& be = up(ctx, 8);
   const std::string op = ctx.str("op");
@@ -57,7 +83,32 @@ AIOH_SCENARIO(uring_ops,
   };
   Pipe a, b;
   if (!a.ok() || !b.ok()) ctx.broken("pipe");
-  if (op == "close") {
+  if (op.rfind("fixed-fd-install", 0) == 0) {
+    if (int r = io_uring_register_files(&be.ring(), &fd, 1); r < 0) ctx.broken("register files: " + errno_name(-r));
+    unsigned short personality = 0;
+    if (op == "fixed-fd-install-personality") {
+      int id = io_uring_register_personality(&be.ring());
+      if (id < 0) ctx.broken("register personality: " + errno_name(-id));
+      personality = static_cast<unsigned short>(id);
+    }
+    const bool fixed = op != "fixed-fd-install-not-fixed";
+    const unsigned flags = op == "fixed-fd-install-no-cloexec"  ? IORING_FIXED_FD_NO_CLOEXEC
+                           : op == "fixed-fd-install-bad-flag" ? 2u
+                                                                : 0u;
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { prep_fixed_fd_install(s, fixed ? 0 : fd, fixed, flags, personality); });
+    RawCqe c = reap(ctx, be, 1)[0];
+    if (c.res < 0) {
+      ctx.observe(IoUringBackend::res_outcome(c.res));
+    } else {
+      // The fd's number is whatever is free: observed as "an fd".
+      ctx.observe(Outcome::ok(1, Channel::cqe_res, Phase::completion));
+      const int fdflags = fcntl(c.res, F_GETFD);
+      value(fdflags < 0 ? -1 : (fdflags & FD_CLOEXEC) ? 1 : 0);
+      struct stat x {}, y {};
+      value(fstat(c.res, &x) == 0 && fstat(fd, &y) == 0 && x.st_ino == y.st_ino && x.st_dev == y.st_dev ? 1 : 0);
+      close(c.res);
+    }
+  } else if (op == "close") {
     int victim = dup(fd);
     run([&](io_uring_sqe* s) { io_uring_prep_close(s, victim); });
     value(fcntl(victim, F_GETFD) == -1 && errno == EBADF ? 0 : 1);
