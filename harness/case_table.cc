@@ -115,7 +115,7 @@ struct RowCtx {
 void check_keys(const RowCtx& c) {
   static const std::set<std::string> kKeys = {
       "id", "area", "scenario", "interfaces", "params", "expect", "when", "requires",
-      "why", "doc", "xfail", "timeout", "source", "targets", "fault"};
+      "why", "doc", "xfail", "timeout", "source", "targets", "fault", "exclusive"};
   for (auto& [k, v] : c.t)
     if (!kKeys.count(std::string(k.str()))) c.fail(v, fmt::format("unknown key '{}'", k.str()));
 }
@@ -340,6 +340,15 @@ void parse_fault(const RowCtx& c) {
   c.r.fault = f;
 }
 
+// The one resource need the scheduler cannot derive from the row.
+void parse_exclusive(const RowCtx& c) {
+  auto* x = c.t.get("exclusive");
+  if (!x) return;
+  auto b = x->value_exact<bool>();
+  if (!b) c.fail(*x, "exclusive must be true or false");
+  c.r.exclusive = *b;
+}
+
 // Seconds, finite and positive; at most an hour (a longer case is a hang).
 void parse_timeout(const RowCtx& c) {
   auto* to = c.t.get("timeout");
@@ -369,6 +378,7 @@ CaseRow parse_row(const std::string& file, const toml::table& t, const std::stri
   parse_texts(c);
   parse_xfail(c);
   parse_fault(c);
+  parse_exclusive(c);
   parse_timeout(c);
   return r;
 }

@@ -62,6 +62,8 @@ struct CaseRow {
   // `targets`: selectors (targets/target.h target_selected); empty: the row
   // runs once per interface, in the scratch dir, without a target.
   std::vector<std::string> targets;
+  // `exclusive = true`: the case runs alone (resources.h derives the rest).
+  bool exclusive = false;
 
   std::string case_id() const { return area + "." + id; }
   // The expectation that applies on this interface in this environment.
