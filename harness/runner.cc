@@ -2,13 +2,13 @@
 #include "runner.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "kernel_log.h"
 #include "reporter.h"
+#include "scheduler.h"
 #include "faults/fault.h"
 #include "system/child.h"
 #include "system/signals.h"
@@ -31,9 +32,26 @@ using Clock = std::chrono::steady_clock;
 faults::FaultState* g_fault_state = nullptr;
 uint64_t g_fault_seed = 0;
 
+// The row's fault goes in before the scenario: seccomp filters, rlimits and
+// mount namespaces are per process, and this child is the case's process.
+// Returns the scenario's directory, or leaves the child with its verdict.
+std::string install_fault_or_exit(const CaseRun& c, const std::string& dir, Reporter& rep) {
+  if (!c.row->fault) return dir;
+  auto in = faults::install(*c.row->fault, g_fault_seed, g_fault_state, dir, c.row->scenario.rfind("fault_", 0) != 0);
+  if (in.kind != faults::Installed::ok) {
+    faults::release();
+    rep.exit(in.kind == faults::Installed::skip ? "skip" : "broken", in.reason);
+    _exit(0);
+  }
+  return in.scratch_dir;
+}
+
 [[noreturn]] void child_main(const CaseRun& c, const Environment& env, const std::string& dir, int out_fd,
-                             const std::map<std::string, Param>& params) {
+                             const std::map<std::string, Param>& params, const std::string& comm) {
   setpgid(0, 0);
+  // Named for this run and case, so a kernel splat that names the task
+  // (kernel_log.h) is traced to the case, threads and helpers included.
+  prctl(PR_SET_NAME, comm.c_str());
   // Default dispositions: the parent's handlers must not run in the case.
   for (int s = 1; s < NSIG; s++)
     if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
@@ -47,18 +65,7 @@ uint64_t g_fault_seed = 0;
     rep.exit("broken", "no backend named " + c.interface);
     _exit(0);
   }
-  // The row's fault goes in before the scenario: seccomp filters, rlimits and
-  // mount namespaces are per process, and this child is the case's process.
-  std::string case_dir = dir;
-  if (c.row->fault) {
-    auto in = faults::install(*c.row->fault, g_fault_seed, g_fault_state, dir, c.row->scenario.rfind("fault_", 0) != 0);
-    if (in.kind != faults::Installed::ok) {
-      faults::release();
-      rep.exit(in.kind == faults::Installed::skip ? "skip" : "broken", in.reason);
-      _exit(0);
-    }
-    case_dir = in.scratch_dir;
-  }
+  std::string case_dir = install_fault_or_exit(c, dir, rep);
   const ScenarioDecl* decl = find_scenario_decl(c.row->scenario);
   CaseContext ctx(params, *be, env, case_dir, rep, decl);
   try {
@@ -80,21 +87,104 @@ uint64_t g_fault_seed = 0;
   _exit(0);
 }
 
-// Everything the child said, parsed from its JSON lines.
-struct ChildReport {
-  std::vector<ObservedStep> seen;
-  std::vector<Observation> observations;
-  std::vector<std::string> failures, conventions, notes;
-  std::string exit_kind, exit_reason;
-  bool done = false;
-};
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
 
-void absorb(ChildReport& r, const std::string& line) {
+void remove_tree(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// The skip a row's `requires` decides from the probed facts, or "".
+std::string unmet_requirement(const CaseRow& row, const Environment& env, const Target* tgt) {
+  for (auto& req : row.requires_) {
+    bool negate = req[0] == '!';
+    std::string fact = negate ? req.substr(1) : req;
+    if (env.flag(fact) != negate) continue;
+    std::string why = fmt::format("needs {}{} (probe: {} = {})", negate ? "!" : "", fact, fact,
+                                  env.facts.count(fact) ? env.text(fact) : "absent");
+    if (tgt) {
+      auto it = tgt->info.find(fact + "_reason");
+      why += fmt::format(" on target {}{}", tgt->name, it == tgt->info.end() ? "" : ": " + it->second);
+    } else if (auto it = env.info.find(fact + "_reason"); it != env.info.end()) {
+      why += ": " + it->second;  // the probe's own why (e.g. fuse_reason)
+    }
+    return why;
+  }
+  return "";
+}
+
+// A defect keyed on a probed fact is expected only where the fact holds; a
+// probe that could not decide does not rule the defect out.
+void decide_xfail(Result& res, const CaseRow& row, const Environment& env) {
+  if (!res.xfail || !row.xfail->cond) return;
+  const std::string& fact = row.xfail->cond->fact;
+  if (!env.facts.count(fact)) {
+    auto why = env.info.find(fact + "_reason");
+    res.xfail->undecided = fact + " not decided by the probe" + (why == env.info.end() ? "" : ": " + why->second);
+  } else if (!row.xfail->cond->eval(env)) {
+    res.xfail.reset();
+  }
+}
+
+void set_final(CasePlan& p, Verdict v, std::string reason) {
+  p.res.verdict = v;
+  p.res.reason = std::move(reason);
+  p.final = true;
+}
+
+// The verdict of a child that finished its scenario: the observations
+// against the expectation, check failures and convention breaches.
+void classify_finished(Result& res, const ChildReport& rep, const Expectation* exp) {
+  std::vector<std::string> why;
+  for (auto& f : rep.failures) why.push_back(f);
+  for (auto& cv : rep.conventions) why.push_back("convention: " + cv);
+  if (rep.seen.empty() && why.empty()) {
+    res.verdict = Verdict::broken;
+    res.reason = "the case asserted nothing";
+    return;
+  }
+  if (!exp) why.push_back("no expectation for this interface");
+  else if (auto d = compare(*exp, rep.seen); !d.empty()) why.insert(why.begin(), d);
+  res.verdict = why.empty() ? Verdict::pass : Verdict::fail;
+  res.reason = join(why, "; ");
+}
+
+// How the child ended: watchdog, signal, its own exit, or its report.
+void classify_ending(Result& res, const ChildReport& rep, const CaseProcess& proc, const Expectation* exp,
+                     double limit_s) {
+  const int status = proc.status;
+  if (proc.timed_out) {
+    res.verdict = Verdict::timeout;
+    res.reason = fmt::format("no end after {:.1f} s; observed so far: {}", limit_s, res.observed);
+  } else if (WIFSIGNALED(status) && !rep.done && rep.exit_kind.empty()) {
+    const char* abbrev = sigabbrev_np(WTERMSIG(status));
+    res.verdict = Verdict::crash;
+    res.reason = fmt::format("child killed by signal {} ({})", abbrev ? abbrev : "?", strsignal(WTERMSIG(status)));
+    const std::string& tail = proc.err_tail;
+    if (!tail.empty()) res.reason += "; stderr: " + tail.substr(tail.size() > 300 ? tail.size() - 300 : 0);
+  } else if (rep.exit_kind == "skip" || rep.exit_kind == "broken") {
+    res.verdict = rep.exit_kind == "skip" ? Verdict::skip : Verdict::broken;
+    res.reason = rep.exit_reason;
+  } else if (!rep.done) {
+    res.verdict = Verdict::broken;
+    res.reason = fmt::format("child ended (status {}) without finishing", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  } else {
+    classify_finished(res, rep, exp);
+  }
+}
+
+}  // namespace
+
+void ChildReport::absorb(const std::string& line) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
   } catch (...) {
-    r.failures.push_back("unparseable report line from the case: " + line.substr(0, 200));
+    failures.push_back("unparseable report line from the case: " + line.substr(0, 200));
     return;
   }
   std::string t = j.value("t", "");
@@ -110,38 +200,89 @@ void absorb(ChildReport& r, const std::string& line) {
       o.sym = j.value("sym", "");
     }
     if (j.contains("elapsed_ms")) o.elapsed_ms = j["elapsed_ms"].get<double>();
-    r.seen.push_back({o.token(), o.phase});
-    r.observations.push_back(std::move(o));
+    seen.push_back({o.token(), o.phase});
+    observations.push_back(std::move(o));
   } else if (t == "fail") {
-    r.failures.push_back(j.value("what", ""));
+    failures.push_back(j.value("what", ""));
   } else if (t == "conv") {
-    r.conventions.push_back(j.value("what", ""));
+    conventions.push_back(j.value("what", ""));
   } else if (t == "note") {
-    r.notes.push_back(j.value("text", ""));
+    notes.push_back(j.value("text", ""));
   } else if (t == "exit") {
-    r.exit_kind = j.value("kind", "");
-    r.exit_reason = j.value("reason", "");
+    exit_kind = j.value("kind", "");
+    exit_reason = j.value("reason", "");
   } else if (t == "done") {
-    r.done = true;
+    done = true;
   }
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
+CaseProcess::~CaseProcess() {
+  if (pid > 0 && !reaped) {
+    kill_group();
+    reap_blocking();
+  }
+  for (int fd : {pidfd, out_fd, err_fd})
+    if (fd >= 0) close(fd);
 }
 
-void remove_tree(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+namespace {
+// Appends what the pipe holds now; false (and the fd closed) at its end.
+bool read_pipe(int& fd, std::string& into) {
+  char buf[8192];
+  ssize_t k = read(fd, buf, sizeof buf);
+  if (k < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+  if (k <= 0) {
+    close(fd);
+    fd = -1;
+    return false;
+  }
+  into.append(buf, static_cast<size_t>(k));
+  return true;
 }
-
 }  // namespace
 
-Result Runner::run_one(const CaseRun& c) {
+void CaseProcess::read_out() {
+  if (!read_pipe(out_fd, pending)) return;
+  size_t start = 0, nl;
+  while ((nl = pending.find('\n', start)) != std::string::npos) {
+    report.absorb(pending.substr(start, nl - start));
+    start = nl + 1;
+  }
+  pending.erase(0, start);
+}
+
+void CaseProcess::read_err() {
+  if (read_pipe(err_fd, err_tail) && err_tail.size() > 2048) err_tail.erase(0, err_tail.size() - 2048);
+}
+
+void CaseProcess::kill_group() {
+  if (killed || pid <= 0) return;
+  // The whole group: glibc AIO worker threads die with the process, and any
+  // helper the scenario forked is in the same group.
+  kill(-pid, SIGKILL);
+  killed = true;
+}
+
+bool CaseProcess::try_reap() {
+  if (reaped) return true;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r == pid) reaped = true;
+  return reaped;
+}
+
+void CaseProcess::reap_blocking() {
+  while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  reaped = true;
+}
+
+Runner::Runner(const Environment& env, RunOptions opts)
+    : env_(env), opts_(std::move(opts)), run_tag_(run_tag_for(getpid())) {}
+
+CasePlan Runner::plan(const CaseRun& c) {
   const CaseRow& row = *c.row;
-  Result res;
+  CasePlan p;
+  p.run = &c;
+  Result& res = p.res;
   res.id = c.id;
   res.case_id = row.case_id();
   res.area = row.area;
@@ -153,80 +294,64 @@ Result Runner::run_one(const CaseRun& c) {
   // A case on a target sees the target's facts over the environment, runs in
   // the target's directory, or is handed the target's block device.
   const Target* tgt = nullptr;
-  Environment tenv;
-  std::map<std::string, Param> params = row.params;
+  p.params = row.params;
   if (std::string tname = run_target(c); !tname.empty()) {
     tgt = opts_.targets ? opts_.targets->find(tname) : nullptr;
+    if (tgt) res.target = tgt->record();
     if (!tgt || !tgt->reason.empty()) {
-      res.verdict = Verdict::skip;
-      res.reason = fmt::format("target {} unavailable: {}", tname, tgt ? tgt->reason : "not created by this run");
-      if (tgt) res.target = tgt->record();
-      return res;
+      set_final(p, Verdict::skip,
+                fmt::format("target {} unavailable: {}", tname, tgt ? tgt->reason : "not created by this run"));
+      return p;
     }
-    res.target = tgt->record();
-    tenv = overlay(env_, *tgt);
-    if (tgt->raw()) params["target_device"] = tgt->device;
+    p.target_env = overlay(env_, *tgt);
+    if (tgt->raw()) p.params["target_device"] = tgt->device;
   }
-  const Environment& env = tgt ? tenv : env_;
-  // A defect keyed on a probed fact is expected only where the fact holds; a
-  // probe that could not decide does not rule the defect out.
-  if (res.xfail && row.xfail->cond) {
-    const std::string& fact = row.xfail->cond->fact;
-    if (!env.facts.count(fact)) {
-      auto why = env.info.find(fact + "_reason");
-      res.xfail->undecided = fact + " not decided by the probe" + (why == env.info.end() ? "" : ": " + why->second);
-    } else if (!row.xfail->cond->eval(env)) {
-      res.xfail.reset();
-    }
-  }
-  const Expectation* exp = row.expectation_for(c.interface, env);
-  res.expected = exp ? exp->text : "";
+  const Environment& env = p.target_env ? *p.target_env : env_;
+  decide_xfail(res, row, env);
+  p.exp = row.expectation_for(c.interface, env);
+  res.expected = p.exp ? p.exp->text : "";
 
-  auto avail = env.interfaces.find(c.interface);
-  if (avail != env.interfaces.end() && !avail->second.available) {
-    res.verdict = Verdict::skip;
-    res.reason = c.interface + " unavailable: " + avail->second.reason;
-    return res;
+  if (auto avail = env.interfaces.find(c.interface); avail != env.interfaces.end() && !avail->second.available) {
+    set_final(p, Verdict::skip, c.interface + " unavailable: " + avail->second.reason);
+    return p;
   }
-  for (auto& req : row.requires_) {
-    bool negate = req[0] == '!';
-    std::string fact = negate ? req.substr(1) : req;
-    if (env.flag(fact) == negate) {
-      res.verdict = Verdict::skip;
-      res.reason = fmt::format("needs {}{} (probe: {} = {})", negate ? "!" : "", fact, fact,
-                               env.facts.count(fact) ? env.text(fact) : "absent");
-      if (tgt) {
-        auto why = tgt->info.find(fact + "_reason");
-        res.reason += fmt::format(" on target {}{}", tgt->name, why == tgt->info.end() ? "" : ": " + why->second);
-      } else if (auto why = env.info.find(fact + "_reason"); why != env.info.end()) {
-        res.reason += ": " + why->second;  // the probe's own why (e.g. fuse_reason)
-      }
-      return res;
-    }
+  if (auto why = unmet_requirement(row, env, tgt); !why.empty()) {
+    set_final(p, Verdict::skip, why);
+    return p;
   }
+  p.seq = seq_++;
+  p.comm = case_comm(run_tag_, p.seq);
+  p.dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, p.seq);
+  p.limit_s = row.timeout_s.value_or(opts_.timeout_s);
+  return p;
+}
 
-  std::string dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, seq_++);
-  if (mkdir(dir.c_str(), 0700) != 0) {
-    res.verdict = Verdict::broken;
-    res.reason = fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno));
-    return res;
+bool Runner::spawn(CasePlan& p, CaseProcess& proc) {
+  const CaseRun& c = *p.run;
+  if (mkdir(p.dir.c_str(), 0700) != 0) {
+    set_final(p, Verdict::broken, fmt::format("cannot create case scratch dir {}: {}", p.dir, strerror(errno)));
+    return false;
   }
-
-  KernelLogWatch klog(opts_.kernel_log);
-  klog.mark(fmt::format("aioharness: begin {}", c.id));
-
   int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    res.verdict = Verdict::broken;
-    res.reason = "pipe2 failed";
-    return res;
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    set_final(p, Verdict::broken, "pipe2 failed");
+    return false;
   }
-  faults::FaultState* fault_state = row.fault ? faults::state_alloc() : nullptr;
-  uint64_t fault_seed = row.fault ? faults::case_seed(opts_.fault_seed, c.id) : 0;
-  g_fault_state = fault_state;
-  g_fault_seed = fault_seed;
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    set_final(p, Verdict::broken, "pipe2 failed");
+    return false;
+  }
+  if (c.row->fault) {
+    p.fault_state = faults::state_alloc();
+    p.fault_seed = faults::case_seed(opts_.fault_seed, c.id);
+  }
+  g_fault_state = p.fault_state;
+  g_fault_seed = p.fault_seed;
+  const Environment& env = p.target_env ? *p.target_env : env_;
   fflush(nullptr);
-  auto t0 = Clock::now();
+  proc.t0 = Clock::now();
   pid_t harness = getpid();
   pid_t pid = fork();
   if (pid == 0) {
@@ -237,135 +362,83 @@ Result Runner::run_one(const CaseRun& c) {
     dup2(devnull, STDIN_FILENO);
     dup2(devnull, STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    child_main(c, env, dir, out_pipe[1], params);
+    child_main(c, env, p.dir, out_pipe[1], p.params, p.comm);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    res.verdict = Verdict::broken;
-    res.reason = "fork failed";
-    return res;
+    set_final(p, Verdict::broken, fmt::format("fork failed: {}", strerror(errno)));
+    return false;
   }
   setpgid(pid, pid);
+  proc.pid = pid;
+  proc.out_fd = out_pipe[0];
+  proc.err_fd = err_pipe[0];
+  fcntl(proc.out_fd, F_SETFL, O_NONBLOCK);
+  fcntl(proc.err_fd, F_SETFL, O_NONBLOCK);
+  proc.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));  // -1 before Linux 5.3: reaped by polling
+  proc.deadline = proc.t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(p.limit_s));
+  return true;
+}
 
-  double limit = row.timeout_s.value_or(opts_.timeout_s);
-  auto deadline = t0 + std::chrono::duration<double>(limit);
-  ChildReport rep;
-  std::string pending, err_tail;
-  bool timed_out = false, out_open = true, err_open = true;
-  while (out_open || err_open) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd fds[2] = {{out_open ? out_pipe[0] : -1, POLLIN, 0}, {err_open ? err_pipe[0] : -1, POLLIN, 0}};
-    int n = poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000)));
-    if (n < 0 && errno != EINTR) break;
-    char buf[8192];
-    if (fds[0].revents) {
-      ssize_t k = read(out_pipe[0], buf, sizeof buf);
-      if (k <= 0) {
-        out_open = false;
-      } else {
-        pending.append(buf, k);
-        size_t nl;
-        while ((nl = pending.find('\n')) != std::string::npos) {
-          absorb(rep, pending.substr(0, nl));
-          pending.erase(0, nl + 1);
-        }
-      }
-    }
-    if (fds[1].revents) {
-      ssize_t k = read(err_pipe[0], buf, sizeof buf);
-      if (k <= 0) err_open = false;
-      else err_tail = (err_tail + std::string(buf, k)).substr(err_tail.size() + k > 2048 ? err_tail.size() + k - 2048 : 0);
-    }
-  }
-  // The whole group: glibc AIO worker threads die with the process, and any
-  // helper the scenario forked is in the same group.
-  kill(-pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(out_pipe[0]);
-  close(err_pipe[0]);
-  res.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  res.observations = rep.observations;
-  res.observed = observed_text(rep.seen);
-  res.notes = rep.notes;
-  res.stderr_tail = err_tail;
+Result Runner::finish(CasePlan& p, CaseProcess& proc) {
+  const CaseRow& row = *p.run->row;
+  Result res = std::move(p.res);
+  res.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - proc.t0).count();
+  res.observations = proc.report.observations;
+  res.observed = observed_text(proc.report.seen);
+  res.notes = proc.report.notes;
+  res.stderr_tail = proc.err_tail;
   if (row.fault) {
-    res.fault = faults::record(*row.fault, fault_seed, fault_state);
-    faults::state_free(fault_state);
+    res.fault = faults::record(*row.fault, p.fault_seed, p.fault_state);
+    faults::state_free(p.fault_state);
+    p.fault_state = nullptr;
   }
-
-  std::string splat = klog.collect(c.id);
-  remove_tree(dir);
+  remove_tree(p.dir);
   // Whatever the child changed and could not restore (it was killed, or it
-  // crashed) is undone now, before the next case runs.
-  std::vector<std::string> restored = Journal::run_journal().undo_pid(pid);
-  bool restore_failed = false;
-  for (auto& r : restored) {
-    res.notes.push_back("restored after the case: " + r);
-    restore_failed |= r.size() < 4 || r.compare(r.size() - 4, 4, ": ok") != 0;
-  }
+  // crashed) is undone now, before anything that needs it runs.
+  std::vector<std::string> restored = Journal::run_journal().undo_pid(proc.pid);
+  classify(res, p.exp, proc, p.limit_s, restored);
+  return res;
+}
 
-  if (timed_out) {
-    res.verdict = Verdict::timeout;
-    res.reason = fmt::format("no end after {:.1f} s; observed so far: {}", limit, res.observed);
-  } else if (WIFSIGNALED(status) && !rep.done && rep.exit_kind.empty()) {
-    res.verdict = Verdict::crash;
-    res.reason = fmt::format("child killed by signal {} ({})", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
-                             strsignal(WTERMSIG(status)));
-    if (!err_tail.empty()) res.reason += "; stderr: " + err_tail.substr(err_tail.size() > 300 ? err_tail.size() - 300 : 0);
-  } else if (rep.exit_kind == "skip") {
-    res.verdict = Verdict::skip;
-    res.reason = rep.exit_reason;
-  } else if (rep.exit_kind == "broken") {
-    res.verdict = Verdict::broken;
-    res.reason = rep.exit_reason;
-  } else if (!rep.done) {
-    res.verdict = Verdict::broken;
-    res.reason = fmt::format("child ended (status {}) without finishing", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-  } else {
-    std::vector<std::string> why;
-    for (auto& f : rep.failures) why.push_back(f);
-    for (auto& cv : rep.conventions) why.push_back("convention: " + cv);
-    if (rep.seen.empty() && why.empty()) {
-      res.verdict = Verdict::broken;
-      res.reason = "the case asserted nothing";
-    } else {
-      if (!exp) why.push_back("no expectation for this interface");
-      else if (auto d = compare(*exp, rep.seen); !d.empty()) why.insert(why.begin(), d);
-      res.verdict = why.empty() ? Verdict::pass : Verdict::fail;
-      res.reason = join(why, "; ");
-    }
-  }
+void classify(Result& res, const Expectation* exp, const CaseProcess& proc, double limit_s,
+              const std::vector<std::string>& restored) {
+  classify_ending(res, proc.report, proc, exp, limit_s);
   // A fault that did not fire tested nothing: broken, never pass (or fail).
   if (res.fault && !res.fault->fired() && (res.verdict == Verdict::pass || res.verdict == Verdict::fail)) {
     res.reason = fmt::format("the fault did not fire ({}, {} matching calls)", res.fault->fiu, res.fault->calls) +
                  (res.reason.empty() ? "" : "; " + res.reason);
     res.verdict = Verdict::broken;
   }
+  bool restore_failed = false;
+  for (auto& r : restored) {
+    res.notes.push_back("restored after the case: " + r);
+    restore_failed |= r.size() < 4 || r.compare(r.size() - 4, 4, ": ok") != 0;
+  }
   if (restore_failed) {
     res.verdict = Verdict::broken;
     res.reason = "could not restore what the case changed: " + join(restored, "; ") +
                  (res.reason.empty() ? "" : "; " + res.reason);
   }
-  if (!splat.empty()) {
-    res.verdict = Verdict::fail;
-    res.reason = "kernel-log: " + splat + (res.reason.empty() ? "" : "; " + res.reason);
+}
+
+void apply_kernel_log(Result& res, const std::string& why) {
+  if (why.empty()) return;
+  res.verdict = Verdict::fail;
+  res.reason = "kernel-log: " + why + (res.reason.empty() ? "" : "; " + res.reason);
+}
+
+void apply_xfail(Result& res, const CaseRow& row) {
+  if (!res.xfail) return;
+  if (res.verdict == Verdict::fail) {
+    res.verdict = Verdict::xfail;
+  } else if (res.verdict == Verdict::pass) {
+    res.verdict = Verdict::xpass;
+    res.reason = "known defect did not reproduce: " + row.xfail->ref;
   }
-  if (res.xfail) {
-    if (res.verdict == Verdict::fail) res.verdict = Verdict::xfail;
-    else if (res.verdict == Verdict::pass) {
-      res.verdict = Verdict::xpass;
-      res.reason = "known defect did not reproduce: " + row.xfail->ref;
-    }
-  }
-  return res;
 }
 
 // The handlers live in system/signals.cc (installed at main's start).
@@ -373,15 +446,18 @@ void install_stop_handlers() { system::install_stop_handlers(); }
 
 int stop_signal() { return system::stop_signal(); }
 
+Result Runner::run_one(const CaseRun& c) {
+  Result out;
+  Scheduler(*this, SchedulerOptions{1}).run({c}, [&](const Result& r, size_t) { out = r; });
+  return out;
+}
+
 void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result,
                  const std::function<void(const CaseRun&)>& on_start) {
   // A case already running finishes (or meets its watchdog); then the run
   // stops so targets, sysctls and the scratch dir are restored as usual.
-  for (auto& c : cases) {
-    if (stop_signal()) break;
-    if (on_start) on_start(c);
-    on_result(run_one(c));
-  }
+  (void)on_start;  // the scheduler tells it once it can
+  Scheduler(*this, SchedulerOptions{opts_.jobs}).run(cases, [&](const Result& r, size_t) { on_result(r); });
 }
 
 }  // namespace aioh

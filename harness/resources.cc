@@ -1,0 +1,147 @@
+// Resource classes derived from a row, and the budget of what is in flight
+// (see resources.h). The tables say, per fault layer and per scenario, why a
+// case is exclusive or serial; everything else is shared.
+#include "resources.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace aioh {
+namespace {
+
+struct LayerClass {
+  const char* layer;
+  bool exclusive;
+  const char* serial;  // key, or nullptr
+  const char* why;
+};
+
+// Per fault layer (cases/README.md "Faults"). syscall and most of rlimit are
+// per process: shared. The fs layer's FUSE mount sits on the case's own
+// directory, which no other case opens, and its daemon is the case's: shared.
+constexpr LayerClass kLayers[] = {
+    {"sysctl", true, nullptr, "sets a sysctl every process sees"},
+    {"lsm", true, nullptr, "a BPF LSM program on file_permission sees every process's accesses"},
+    {"block", true, nullptr, "loads modules and makes null_blk, scsi_debug or device-mapper devices"},
+    {"vm", true, nullptr, "a fault rule on the guest's disk, which every case's I/O reaches"},
+    {"enospc", false, "loop-create", "makes a loop device (LOOP_CTL_GET_FREE races with another maker)"},
+};
+
+struct ScenarioClass {
+  const char* scenario;
+  const char* why;
+};
+
+// Scenarios that change machine-wide state themselves, without a fault row.
+constexpr ScenarioClass kExclusiveScenarios[] = {
+    {"kaio_setup_exhaust", "lowers fs.aio-max-nr to what is in use"},
+    {"sysrq_panic", "panics the kernel"},
+};
+
+bool is_aio_interface(const std::string& i) { return i == "kernel-aio" || i == "libaio"; }
+
+// The nr_events a kernel-AIO case asks io_setup for: the row's `entries`
+// when it is one io_setup would accept, else the scenarios' usual 64, with
+// room for a second context.
+long aio_events_of(const CaseRow& row) {
+  constexpr long kUsual = 128;
+  auto it = row.params.find("entries");
+  if (it == row.params.end() || !std::holds_alternative<int64_t>(it->second)) return kUsual;
+  long n = static_cast<long>(std::get<int64_t>(it->second));
+  return n > 0 && n <= 65536 ? std::max(n, kUsual) : kUsual;  // larger is refused before it counts
+}
+
+}  // namespace
+
+ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& targets) {
+  const CaseRow& row = *run.row;
+  ResourceClaim c;
+  if (is_aio_interface(run.interface)) c.aio_events = aio_events_of(row);
+  if (run.interface == "io_uring") c.uring_rings = 1;
+  std::vector<std::string> why;
+  if (row.exclusive) {
+    c.exclusive = true;
+    why.push_back("the row says exclusive");
+  }
+  for (auto& s : kExclusiveScenarios)
+    if (row.scenario == s.scenario) {
+      c.exclusive = true;
+      why.push_back(fmt::format("scenario {} {}", s.scenario, s.why));
+    }
+  if (row.fault) {
+    const auto& f = *row.fault;
+    for (auto& l : kLayers) {
+      if (f.layer != l.layer) continue;
+      c.exclusive |= l.exclusive;
+      if (l.serial) c.serial.push_back(l.serial);
+      why.push_back(fmt::format("fault layer {} {}", l.layer, l.why));
+    }
+    // Without CAP_IPC_LOCK io_uring charges the rings to root's one
+    // locked-memory account (io_uring/rsrc.c __io_account_mem), which two
+    // such cases would share.
+    if (f.layer == "rlimit" && f.target == "memlock") {
+      c.serial.push_back("memlock");
+      why.push_back("fault rlimit memlock drops CAP_IPC_LOCK, so io_uring charges root's shared locked memory");
+    }
+  }
+  if (std::string tname = run_target(run); !tname.empty()) {
+    auto t = std::find_if(targets.begin(), targets.end(), [&](const Target& x) { return x.name == tname; });
+    // A raw target is one device every case on it reads and writes at the
+    // row's offsets; a file target gives each case its own directory.
+    if (t != targets.end() && t->raw()) {
+      c.serial.push_back("target:" + tname);
+      why.push_back(fmt::format("I/O to the raw block device of target {}", tname));
+    }
+  }
+  for (auto& w : why) c.why += (c.why.empty() ? "" : "; ") + w;
+  return c;
+}
+
+nlohmann::json to_json(const ResourceClaim& c) {
+  nlohmann::json j = {{"class", c.class_name()}};
+  if (!c.why.empty()) j["why"] = c.why;
+  if (!c.serial.empty()) j["serial"] = c.serial;
+  if (c.aio_events) j["aio_events"] = c.aio_events;
+  if (c.uring_rings) j["uring_rings"] = c.uring_rings;
+  return j;
+}
+
+ResourceBudget::ResourceBudget(const Environment& env, int jobs) : jobs_(std::max(1, jobs)) {
+  long max = env.number("aio_max_nr").value_or(65536);
+  long used = env.number("aio_nr").value_or(0);
+  aio_room_ = std::max(0L, (max - used) * 3 / 4);
+  ring_room_ = -1;  // unlimited
+  if (env.flag("memlock_charged")) {
+    long soft = env.number("memlock_soft").value_or(-1);
+    if (soft >= 0) ring_room_ = std::max(1L, soft / (256 * 1024));
+  }
+}
+
+bool ResourceBudget::fits(const ResourceClaim& c) const {
+  if (in_flight_ == 0) return true;  // anything runs when it runs alone
+  if (exclusive_ || c.exclusive || in_flight_ >= jobs_) return false;
+  for (auto& k : c.serial)
+    if (auto it = serial_.find(k); it != serial_.end() && it->second > 0) return false;
+  if (aio_used_ + c.aio_events > aio_room_) return false;
+  if (ring_room_ >= 0 && rings_used_ + c.uring_rings > ring_room_) return false;
+  return true;
+}
+
+void ResourceBudget::take(const ResourceClaim& c) {
+  in_flight_++;
+  exclusive_ |= c.exclusive;
+  for (auto& k : c.serial) serial_[k]++;
+  aio_used_ += c.aio_events;
+  rings_used_ += c.uring_rings;
+}
+
+void ResourceBudget::give(const ResourceClaim& c) {
+  in_flight_--;
+  if (c.exclusive) exclusive_ = false;
+  for (auto& k : c.serial) serial_[k]--;
+  aio_used_ -= c.aio_events;
+  rings_used_ -= c.uring_rings;
+}
+
+}  // namespace aioh

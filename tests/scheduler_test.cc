@@ -1,0 +1,362 @@
+// The scheduler: cases side by side at -jN and strictly one after another at
+// -j1, exclusive cases alone, results in completion order and re-sequenced
+// into catalog order, watchdogs per case under concurrency, repeats that
+// report a changed verdict, shards that partition the ids, durations read
+// back from a result file, the resource classes derived from rows, and the
+// same verdicts at -j1 and -j4 over a subset of the real catalog. Overlap is
+// read from the times each case records itself, never from how long a run
+// took: speed is the benchmark's to measure.
+#include <gtest/gtest.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "case_table.h"
+#include "resources.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "case_rows.h"
+#include "test_util.h"
+
+using namespace aioh;
+
+namespace {
+int64_t mono_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+}  // namespace
+
+// Sleeps, and says when it started and ended ("span START END", µs).
+AIOH_SCENARIO(test_sched_sleep, aioh::param::integer("ms", 50, "how long to sleep", 0, 10000)) {
+  int64_t t0 = mono_us();
+  usleep(static_cast<useconds_t>(ctx.num("ms") * 1000));
+  ctx.note("span " + std::to_string(t0) + " " + std::to_string(mono_us()));
+  ctx.observe(Outcome::ok(0, Channel::ret, Phase::submit));
+}
+
+// Passes on odd runs and fails on even ones, counted in a file.
+AIOH_SCENARIO(test_sched_flip, aioh::param::text("counter", "", "file holding the run count")) {
+  std::string path = ctx.str("counter");
+  long n = 0;
+  std::ifstream(path) >> n;
+  std::ofstream(path) << n + 1;
+  ctx.observe(Outcome::ok(n % 2 == 0 ? 0 : 1, Channel::ret, Phase::submit));
+}
+
+AIOH_SCENARIO(test_sched_hang, aioh::param::none) {
+  (void)ctx;
+  for (;;) pause();
+}
+
+namespace {
+
+struct Span {
+  int64_t t0 = 0, t1 = 0;
+};
+
+Span span_of(const Result& r) {
+  for (auto& n : r.notes)
+    if (n.rfind("span ", 0) == 0) {
+      Span s;
+      sscanf(n.c_str(), "span %ld %ld", &s.t0, &s.t1);
+      return s;
+    }
+  return {};
+}
+
+bool overlap(const Span& a, const Span& b) { return a.t0 < b.t1 && b.t0 < a.t1; }
+
+struct SchedulerTest : ::testing::Test {
+  test::TempDir scratch;
+  Environment env;
+  test::CaseRows rows;
+  std::vector<CaseRun>& runs = rows.runs;
+
+  SchedulerTest() {
+    for (auto i : kInterfaces) env.interfaces[std::string(i)] = {true, ""};
+  }
+
+  CaseRow& add(const std::string& id, const std::string& scenario, std::map<std::string, Param> params = {}) {
+    return rows.add("t", id, scenario, std::move(params));
+  }
+
+  // Results by index, in the order they were handed on.
+  std::vector<std::pair<size_t, Result>> run(int jobs, int repeat = 1, double timeout = 10,
+                                             Scheduler* keep = nullptr) {
+    Runner runner(env, RunOptions{timeout, scratch.path, false});
+    std::vector<std::pair<size_t, Result>> out;
+    auto cb = [&](const Result& r, size_t i) { out.push_back({i, r}); };
+    if (keep) {
+      keep->run(runs, cb);
+    } else {
+      Scheduler s(runner, SchedulerOptions{jobs, repeat});
+      s.run(runs, cb);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_F(SchedulerTest, JobsRunCasesSideBySide) {
+  for (int i = 0; i < 4; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{300}}});
+  auto out = run(4);
+  ASSERT_EQ(out.size(), 4u);
+  int overlapping = 0;
+  for (size_t a = 0; a < out.size(); a++)
+    for (size_t b = a + 1; b < out.size(); b++) overlapping += overlap(span_of(out[a].second), span_of(out[b].second));
+  EXPECT_GT(overlapping, 0) << "no two cases were in flight at once at -j4";
+  for (auto& [i, r] : out) EXPECT_EQ(r.verdict_name(), "pass") << r.id << ": " << r.reason;
+}
+
+TEST_F(SchedulerTest, OneJobRunsInCatalogOrderOneAtATime) {
+  for (int i = 0; i < 4; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{40 - 10 * i}}});
+  auto out = run(1);
+  ASSERT_EQ(out.size(), 4u);
+  for (size_t k = 0; k < out.size(); k++) EXPECT_EQ(out[k].first, k);
+  for (size_t k = 1; k < out.size(); k++)
+    EXPECT_LE(span_of(out[k - 1].second).t1, span_of(out[k].second).t0) << "case " << k << " started early";
+}
+
+TEST_F(SchedulerTest, ExclusiveCaseRunsAlone) {
+  for (int i = 0; i < 3; i++) add("before" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{150}}});
+  add("alone", "test_sched_sleep", {{"ms", int64_t{150}}}).exclusive = true;
+  for (int i = 0; i < 3; i++) add("after" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{150}}});
+  auto out = run(4);
+  ASSERT_EQ(out.size(), 7u);
+  Span alone;
+  for (auto& [i, r] : out)
+    if (r.id == "t.alone@posix-aio") alone = span_of(r);
+  ASSERT_GT(alone.t1, 0);
+  for (auto& [i, r] : out)
+    if (r.id != "t.alone@posix-aio") {
+      EXPECT_FALSE(overlap(alone, span_of(r))) << r.id << " ran beside the exclusive case";
+    }
+}
+
+TEST_F(SchedulerTest, ResultsStreamInCompletionOrderAndReorderIntoCatalogOrder) {
+  add("slow", "test_sched_sleep", {{"ms", int64_t{600}}});
+  add("fast", "test_sched_sleep", {{"ms", int64_t{0}}});
+  add("mid", "test_sched_sleep", {{"ms", int64_t{100}}});
+  auto out = run(3);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_NE(out[0].first, 0u) << "the slow first case was handed on first";
+  std::vector<std::string> ordered;
+  OrderedResults o([&](const Result& r) { ordered.push_back(r.id); });
+  for (auto& [i, r] : out) o.add(i, r);
+  o.flush();
+  EXPECT_EQ(ordered, (std::vector<std::string>{"t.slow@posix-aio", "t.fast@posix-aio", "t.mid@posix-aio"}));
+}
+
+TEST_F(SchedulerTest, OrderedResultsFlushKeepsWhatAStoppedRunFinished) {
+  std::vector<std::string> ordered;
+  OrderedResults o([&](const Result& r) { ordered.push_back(r.id); });
+  Result a, c;
+  a.id = "a";
+  c.id = "c";
+  o.add(2, c);
+  o.add(0, a);  // index 1 never finished
+  EXPECT_EQ(ordered, (std::vector<std::string>{"a"}));
+  o.flush();
+  EXPECT_EQ(ordered, (std::vector<std::string>{"a", "c"}));
+}
+
+TEST_F(SchedulerTest, HangTimesOutWhileTheOthersPass) {
+  add("hang", "test_sched_hang");
+  for (int i = 0; i < 3; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{50}}});
+  auto out = run(4, 1, 0.5);
+  ASSERT_EQ(out.size(), 4u);
+  for (auto& [i, r] : out) {
+    EXPECT_EQ(r.verdict_name(), i == 0 ? "timeout" : "pass") << r.id << ": " << r.reason;
+  }
+}
+
+TEST_F(SchedulerTest, RepeatReportsAVerdictThatChanged) {
+  std::string counter = scratch.path + "/flip-count";
+  add("flip", "test_sched_flip", {{"counter", counter}});
+  add("steady", "test_sched_sleep", {{"ms", int64_t{0}}});
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  Scheduler s(runner, SchedulerOptions{1, 3});
+  auto out = run(1, 3, 10, &s);
+  ASSERT_EQ(out.size(), 2u) << "one result per case, not per repeat";
+  std::map<std::string, Result> by_id;
+  for (auto& [i, r] : out) by_id[r.id] = r;
+  const Result& flip = by_id["t.flip@posix-aio"];
+  EXPECT_EQ(flip.verdict_name(), "fail");
+  EXPECT_NE(flip.reason.find("verdict changed between 3 repeats (pass×2, fail×1)"), std::string::npos) << flip.reason;
+  EXPECT_EQ(by_id["t.steady@posix-aio"].verdict_name(), "pass");
+  ASSERT_EQ(s.flaky().size(), 1u);
+  EXPECT_NE(s.flaky()[0].find("t.flip@posix-aio"), std::string::npos);
+}
+
+TEST(Shard, ParsesAndRefusesBadInput) {
+  std::string err;
+  auto s = parse_shard("2/4", &err);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->index, 2);
+  EXPECT_EQ(s->count, 4);
+  for (const char* bad : {"3/2", "0/0", "0/3", "x", "1/", "/2", "1/2/3", "-1/2", "1 /2"})
+    EXPECT_FALSE(parse_shard(bad, &err)) << bad;
+}
+
+TEST(Shard, PartitionsEveryIdOnceAndDeterministically) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 101; i++) ids.push_back("a.case" + std::to_string(i) + "@libaio");
+  for (bool with_durations : {false, true}) {
+    std::map<std::string, double> d;
+    if (with_durations)
+      for (int i = 0; i < 90; i++) d[ids[i]] = (i * 37) % 100 + 1;  // 11 ids unknown
+    std::multiset<size_t> seen;
+    std::vector<double> load;
+    for (int k = 1; k <= 4; k++) {
+      auto part = shard_indices(ids, Shard{k, 4}, d);
+      EXPECT_EQ(part, shard_indices(ids, Shard{k, 4}, d)) << "not deterministic";
+      double sum = 0;
+      for (auto i : part) seen.insert(i), sum += d.count(ids[i]) ? d[ids[i]] : 0;
+      load.push_back(sum);
+    }
+    EXPECT_EQ(seen.size(), ids.size());
+    EXPECT_EQ(std::set<size_t>(seen.begin(), seen.end()).size(), ids.size()) << "an id in two shards";
+    if (with_durations) {
+      auto [lo, hi] = std::minmax_element(load.begin(), load.end());
+      EXPECT_LT(*hi - *lo, 101) << "shards unbalanced by more than the longest case";
+    }
+  }
+}
+
+TEST(Durations, ReadFromAResultDocumentAndFromJsonl) {
+  test::TempDir d;
+  auto doc = d.write("r.json", R"({"schema":"aioharness-result/1","results":[{"id":"a@libaio","duration_ms":12.5},{"id":"b@libaio","duration_ms":3}]})");
+  auto lines = d.write("r.jsonl", "{\"type\":\"environment\"}\n{\"type\":\"result\",\"id\":\"a@libaio\",\"duration_ms\":7}\n");
+  auto m = load_durations(doc);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_DOUBLE_EQ(m["a@libaio"], 12.5);
+  EXPECT_DOUBLE_EQ(load_durations(lines)["a@libaio"], 7);
+  EXPECT_THROW(load_durations(d.write("bad", "not json\n")), std::runtime_error);
+  EXPECT_THROW(load_durations(d.path + "/missing"), std::runtime_error);
+}
+
+TEST(MergeRepeats, AgreeingRepeatsKeepTheirVerdict) {
+  Result a;
+  a.id = "x";
+  a.verdict = Verdict::pass;
+  bool changed = true;
+  auto m = merge_repeats({a, a, a}, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(m.verdict, Verdict::pass);
+}
+
+namespace {
+CaseRow row_with(const std::string& scenario) {
+  CaseRow r;
+  r.id = "x";
+  r.area = "t";
+  r.scenario = scenario;
+  return r;
+}
+faults::FaultSpec fault(const std::string& layer, const std::string& target, const std::string& effect) {
+  faults::FaultSpec f;
+  f.layer = layer;
+  f.target = target;
+  f.effect = effect;
+  return f;
+}
+}  // namespace
+
+TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
+  auto targets = default_targets();
+  auto claim = [&](CaseRow& r, const std::string& iface, const std::string& suffix = "") {
+    return derive_claim(CaseRun{&r, iface, r.case_id() + "@" + iface + suffix}, targets);
+  };
+  CaseRow plain = row_with("rw_basic");
+  EXPECT_EQ(claim(plain, "io_uring").class_name(), "shared");
+  EXPECT_GT(claim(plain, "libaio").aio_events, 0) << "a kernel-AIO case counts against fs.aio-max-nr";
+  EXPECT_EQ(claim(plain, "posix-aio").aio_events, 0);
+  CaseRow sysctl = row_with("fault_rw");
+  sysctl.fault = fault("sysctl", "aio-max-nr", "exhaust");
+  EXPECT_EQ(claim(sysctl, "libaio").class_name(), "exclusive");
+  CaseRow seccomp = row_with("fault_rw");
+  seccomp.fault = fault("syscall", "io_submit", "EAGAIN");
+  EXPECT_EQ(claim(seccomp, "libaio").class_name(), "shared") << "a seccomp filter is the case's own";
+  CaseRow fuse = row_with("fault_fs_delay");
+  fuse.fault = fault("fs", "read", "delay:1500");
+  EXPECT_EQ(claim(fuse, "libaio").class_name(), "shared") << "the fault fs is mounted on the case's own directory";
+  CaseRow memlock = row_with("fault_rw");
+  memlock.fault = fault("rlimit", "memlock", "limit:4096");
+  auto m = claim(memlock, "io_uring");
+  EXPECT_EQ(m.class_name(), "serial");
+  EXPECT_EQ(m.serial, (std::vector<std::string>{"memlock"}));
+  CaseRow lsm = row_with("fault_rw");
+  lsm.fault = fault("lsm", "read", "EACCES");
+  EXPECT_EQ(claim(lsm, "libaio").class_name(), "exclusive");
+  CaseRow exhaust = row_with("kaio_setup_exhaust");
+  EXPECT_EQ(claim(exhaust, "libaio").class_name(), "exclusive");
+  EXPECT_NE(claim(exhaust, "libaio").why.find("fs.aio-max-nr"), std::string::npos);
+  CaseRow marked = row_with("rw_basic");
+  marked.exclusive = true;
+  EXPECT_EQ(claim(marked, "libaio").class_name(), "exclusive");
+  CaseRow dio = row_with("dio_sweep");
+  dio.targets = {"all"};
+  auto raw = claim(dio, "libaio", "/loop-512");
+  EXPECT_EQ(raw.serial, (std::vector<std::string>{"target:loop-512"}));
+  EXPECT_EQ(claim(dio, "libaio", "/xfs-4096").class_name(), "shared") << "each case has its own directory on a file target";
+}
+
+TEST(ResourceBudget, SerialKeysExclusiveAndJobs) {
+  Environment env;
+  env.facts["aio_max_nr"] = int64_t{65536};
+  env.facts["aio_nr"] = int64_t{0};
+  ResourceBudget b(env, 2);
+  ResourceClaim shared, serial, excl;
+  serial.serial = {"target:loop-512"};
+  excl.exclusive = true;
+  b.take(serial);
+  EXPECT_FALSE(b.fits(serial)) << "two cases on one serial key";
+  EXPECT_TRUE(b.fits(shared));
+  EXPECT_FALSE(b.fits(excl)) << "an exclusive case beside another";
+  b.take(shared);
+  EXPECT_FALSE(b.fits(shared)) << "more than --jobs";
+  b.give(serial);
+  b.give(shared);
+  EXPECT_TRUE(b.fits(excl));
+  b.take(excl);
+  EXPECT_FALSE(b.fits(shared)) << "anything beside an exclusive case";
+  b.give(excl);
+  ResourceClaim big;
+  big.aio_events = 65536;
+  EXPECT_TRUE(b.fits(big)) << "a claim larger than the budget still runs, alone";
+  b.take(shared);
+  EXPECT_FALSE(b.fits(big));
+}
+
+// The same verdicts one at a time and side by side, over real rows.
+TEST(SchedulerCatalog, SameVerdictsAtOneJobAndAtFour) {
+  if (geteuid() != 0) GTEST_SKIP() << "the catalog subset needs root";
+  auto rows = load_case_dir(test::cases_dir());
+  std::vector<std::string> ifaces;
+  for (auto i : kInterfaces) ifaces.emplace_back(i);
+  auto all = expand(rows, ifaces, {});
+  std::vector<CaseRun> subset;
+  for (auto& r : all)
+    if (r.row->area == "errors" || r.row->area == "wait" || r.row->area == "kaio-submit" || r.row->area == "uring-rw")
+      subset.push_back(r);
+  ASSERT_GT(subset.size(), 50u);
+  test::TempDir scratch;
+  Environment env = probe_environment(scratch.path);
+  std::map<int, std::map<std::string, std::string>> verdicts;
+  for (int jobs : {1, 4}) {
+    Runner runner(env, RunOptions{10, scratch.path, false});
+    Scheduler s(runner, SchedulerOptions{jobs, 1});
+    s.run(subset, [&](const Result& r, size_t) { verdicts[jobs][r.id] = std::string(r.verdict_name()); });
+  }
+  EXPECT_EQ(verdicts[1].size(), subset.size());
+  EXPECT_EQ(verdicts[1], verdicts[4]);
+}
