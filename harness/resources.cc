@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "faults/block.h"
+
 namespace aioh {
 namespace {
 
@@ -41,6 +43,17 @@ constexpr ScenarioClass kExclusiveScenarios[] = {
 
 bool is_aio_interface(const std::string& i) { return i == "kernel-aio" || i == "libaio"; }
 
+// Why the row's fault cannot be installed on this machine ("" when it can):
+// its case skips in its child before it touches anything.
+std::string not_installable(const faults::FaultSpec& f, const Environment& env) {
+  if (f.layer == "block") {
+    std::string facility = faults::block_facility(f.target);
+    if (!facility.empty() && !env.flag(facility)) return facility + " is missing here";
+  }
+  if (f.layer == "vm" && !env.flag("vm_guest")) return "this is not a VM guest";
+  return "";
+}
+
 // The nr_events a kernel-AIO case asks io_setup for: the row's `entries`
 // when it is one io_setup would accept, else the scenarios' usual 64, with
 // room for a second context.
@@ -52,9 +65,19 @@ long aio_events_of(const CaseRow& row) {
   return n > 0 && n <= 65536 ? std::max(n, kUsual) : kUsual;  // larger is refused before it counts
 }
 
+// dio_sweep on a raw device prefills the bytes around its request with the
+// file pattern (the same bytes whoever writes them), then reads and checks
+// them: readers can share the device; a write leaves other bytes there.
+bool only_reads_device(const CaseRow& row) {
+  if (row.scenario != "dio_sweep") return false;
+  auto it = row.params.find("op");
+  std::string op = it == row.params.end() ? "read" : std::get<std::string>(it->second);
+  return op == "read" || op == "readv" || op == "open";
+}
+
 }  // namespace
 
-ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& targets) {
+ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& targets, const Environment* env) {
   const CaseRow& row = *run.row;
   ResourceClaim c;
   if (is_aio_interface(run.interface)) c.aio_events = aio_events_of(row);
@@ -69,6 +92,12 @@ ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& target
       c.exclusive = true;
       why.push_back(fmt::format("scenario {} {}", s.scenario, s.why));
     }
+  if (row.fault && env) {
+    if (auto why_not = not_installable(*row.fault, *env); !why_not.empty()) {
+      c.why = fmt::format("fault layer {}: {}, so the case skips", row.fault->layer, why_not);
+      return c;
+    }
+  }
   if (row.fault) {
     const auto& f = *row.fault;
     for (auto& l : kLayers) {
@@ -90,8 +119,13 @@ ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& target
     // A raw target is one device every case on it reads and writes at the
     // row's offsets; a file target gives each case its own directory.
     if (t != targets.end() && t->raw()) {
-      c.serial.push_back("target:" + tname);
-      why.push_back(fmt::format("I/O to the raw block device of target {}", tname));
+      if (only_reads_device(row)) {
+        c.shared.push_back("target:" + tname);
+        why.push_back(fmt::format("reads the raw block device of target {} (beside other readers)", tname));
+      } else {
+        c.serial.push_back("target:" + tname);
+        why.push_back(fmt::format("writes the raw block device of target {}", tname));
+      }
     }
   }
   for (auto& w : why) c.why += (c.why.empty() ? "" : "; ") + w;
@@ -102,6 +136,7 @@ nlohmann::json to_json(const ResourceClaim& c) {
   nlohmann::json j = {{"class", c.class_name()}};
   if (!c.why.empty()) j["why"] = c.why;
   if (!c.serial.empty()) j["serial"] = c.serial;
+  if (!c.shared.empty()) j["shared_keys"] = c.shared;
   if (c.aio_events) j["aio_events"] = c.aio_events;
   if (c.uring_rings) j["uring_rings"] = c.uring_rings;
   return j;
@@ -122,7 +157,9 @@ bool ResourceBudget::fits(const ResourceClaim& c) const {
   if (in_flight_ == 0) return true;  // anything runs when it runs alone
   if (exclusive_ || c.exclusive || in_flight_ >= jobs_) return false;
   for (auto& k : c.serial)
-    if (auto it = serial_.find(k); it != serial_.end() && it->second > 0) return false;
+    if (auto it = keys_.find(k); it != keys_.end() && (it->second.first > 0 || it->second.second > 0)) return false;
+  for (auto& k : c.shared)
+    if (auto it = keys_.find(k); it != keys_.end() && it->second.second > 0) return false;
   if (aio_used_ + c.aio_events > aio_room_) return false;
   if (ring_room_ >= 0 && rings_used_ + c.uring_rings > ring_room_) return false;
   return true;
@@ -131,7 +168,8 @@ bool ResourceBudget::fits(const ResourceClaim& c) const {
 void ResourceBudget::take(const ResourceClaim& c) {
   in_flight_++;
   exclusive_ |= c.exclusive;
-  for (auto& k : c.serial) serial_[k]++;
+  for (auto& k : c.serial) keys_[k].second++;
+  for (auto& k : c.shared) keys_[k].first++;
   aio_used_ += c.aio_events;
   rings_used_ += c.uring_rings;
 }
@@ -139,7 +177,8 @@ void ResourceBudget::take(const ResourceClaim& c) {
 void ResourceBudget::give(const ResourceClaim& c) {
   in_flight_--;
   if (c.exclusive) exclusive_ = false;
-  for (auto& k : c.serial) serial_[k]--;
+  for (auto& k : c.serial) keys_[k].second--;
+  for (auto& k : c.shared) keys_[k].first--;
   aio_used_ -= c.aio_events;
   rings_used_ -= c.uring_rings;
 }

@@ -5,9 +5,12 @@
 //   exclusive  changes state every process sees (a sysctl, a BPF LSM
 //              program, a module or device-mapper table, a guest disk's
 //              fault rule, the kernel itself): runs alone;
-//   serial     shares something with some other cases only (a raw block
-//              device target, root's locked-memory account, loop device
-//              allocation): one at a time per key, beside anything else;
+//   serial     shares something with some other cases only (root's
+//              locked-memory account, loop device allocation, a raw block
+//              device target it writes): one at a time per key, beside
+//              anything else; a case that only reads a raw target (its
+//              prefill writes the same pattern every reader expects) holds
+//              the target's key shared, beside other readers, never a writer;
 //   shared     everything it changes is its own (seccomp filters, rlimits,
 //              mount namespaces are per process; every case has its own
 //              directory, also on a file target).
@@ -31,14 +34,18 @@ namespace aioh {
 struct ResourceClaim {
   bool exclusive = false;
   std::vector<std::string> serial;  // keys: at most one case in flight per key
+  std::vector<std::string> shared;  // keys held beside other holders of the key in shared mode
   std::string why;                  // what makes it exclusive or serial ("" when shared)
   long aio_events = 0;              // io_setup nr_events its contexts may take
   int uring_rings = 0;              // io_uring instances it may set up
   std::string class_name() const { return exclusive ? "exclusive" : serial.empty() ? "shared" : "serial"; }
 };
 
-// `targets`: the run's target specs (a raw device target is serial per target).
-ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& targets);
+// `targets`: the run's target specs (a raw device target is serial per
+// target). With the probed `env`, a fault that cannot be installed here (no
+// null_blk, not a VM guest) claims nothing: its case skips at once.
+ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& targets,
+                           const Environment* env = nullptr);
 // {"class": "...", "why": "...", "serial": [...], "aio_events": N} for --list --format json.
 nlohmann::json to_json(const ResourceClaim& c);
 
@@ -63,7 +70,7 @@ class ResourceBudget {
   long ring_room_, rings_used_ = 0;
   int in_flight_ = 0;
   bool exclusive_ = false;
-  std::map<std::string, int> serial_;
+  std::map<std::string, std::pair<int, int>> keys_;  // key -> (shared holders, serial holders)
 };
 
 }  // namespace aioh

@@ -305,9 +305,27 @@ TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
   EXPECT_EQ(claim(marked, "libaio").class_name(), "exclusive");
   CaseRow dio = row_with("dio_sweep");
   dio.targets = {"all"};
-  auto raw = claim(dio, "libaio", "/loop-512");
-  EXPECT_EQ(raw.serial, (std::vector<std::string>{"target:loop-512"}));
+  auto reader = claim(dio, "libaio", "/loop-512");
+  EXPECT_EQ(reader.class_name(), "shared");
+  EXPECT_EQ(reader.shared, (std::vector<std::string>{"target:loop-512"})) << "readers share the raw device";
+  dio.params["op"] = std::string("write");
+  auto writer = claim(dio, "libaio", "/loop-512");
+  EXPECT_EQ(writer.serial, (std::vector<std::string>{"target:loop-512"})) << "a writer has the raw device alone";
   EXPECT_EQ(claim(dio, "libaio", "/xfs-4096").class_name(), "shared") << "each case has its own directory on a file target";
+}
+
+TEST(ResourceClass, AFaultThatCannotBeInstalledHereClaimsNothing) {
+  CaseRow blk = row_with("fault_block");
+  blk.fault = fault("block", "null_blk-badblocks", "sectors:64-71");
+  CaseRun run{&blk, "libaio", "t.x@libaio"};
+  Environment env;
+  env.facts["null_blk"] = false;
+  auto c = derive_claim(run, default_targets(), &env);
+  EXPECT_EQ(c.class_name(), "shared");
+  EXPECT_NE(c.why.find("null_blk is missing here"), std::string::npos) << c.why;
+  env.facts["null_blk"] = true;
+  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
+  EXPECT_EQ(derive_claim(run, default_targets()).class_name(), "exclusive") << "--list shows the row's own class";
 }
 
 TEST(ResourceBudget, SerialKeysExclusiveAndJobs) {
@@ -330,6 +348,16 @@ TEST(ResourceBudget, SerialKeysExclusiveAndJobs) {
   b.take(excl);
   EXPECT_FALSE(b.fits(shared)) << "anything beside an exclusive case";
   b.give(excl);
+  ResourceClaim reader, writer;
+  reader.shared = {"target:loop-512"};
+  writer.serial = {"target:loop-512"};
+  b.take(reader);
+  EXPECT_TRUE(b.fits(reader)) << "two readers of one raw device";
+  EXPECT_FALSE(b.fits(writer)) << "a writer beside a reader";
+  b.give(reader);
+  b.take(writer);
+  EXPECT_FALSE(b.fits(reader)) << "a reader beside a writer";
+  b.give(writer);
   ResourceClaim big;
   big.aio_events = 65536;
   EXPECT_TRUE(b.fits(big)) << "a claim larger than the budget still runs, alone";
@@ -351,12 +379,26 @@ TEST(SchedulerCatalog, SameVerdictsAtOneJobAndAtFour) {
   ASSERT_GT(subset.size(), 50u);
   test::TempDir scratch;
   Environment env = probe_environment(scratch.path);
-  std::map<int, std::map<std::string, std::string>> verdicts;
-  for (int jobs : {1, 4}) {
+  auto run = [&](const std::vector<CaseRun>& cases, int jobs) {
+    std::map<std::string, std::string> v;
     Runner runner(env, RunOptions{10, scratch.path, false});
     Scheduler s(runner, SchedulerOptions{jobs, 1});
-    s.run(subset, [&](const Result& r, size_t) { verdicts[jobs][r.id] = std::string(r.verdict_name()); });
+    s.run(cases, [&](const Result& r, size_t) { v[r.id] = std::string(r.verdict_name()) + ": " + r.reason; });
+    return v;
+  };
+  auto one = run(subset, 1), four = run(subset, 4);
+  ASSERT_EQ(one.size(), subset.size());
+  // Another harness on this machine may hold a sysctl (fs.aio-max-nr,
+  // kernel.io_uring_disabled) changed for a moment: an id that differs is
+  // run once more each way, and only a difference that holds fails.
+  std::vector<CaseRun> again;
+  for (auto& r : subset)
+    if (one[r.id].substr(0, one[r.id].find(':')) != four[r.id].substr(0, four[r.id].find(':'))) again.push_back(r);
+  if (again.empty()) return;
+  auto one2 = run(again, 1), four2 = run(again, 4);
+  for (auto& r : again) {
+    std::string a = one2[r.id], b = four2[r.id];
+    EXPECT_EQ(a.substr(0, a.find(':')), b.substr(0, b.find(':')))
+        << r.id << " at -j1: " << one[r.id] << " then " << a << "; at -j4: " << four[r.id] << " then " << b;
   }
-  EXPECT_EQ(verdicts[1].size(), subset.size());
-  EXPECT_EQ(verdicts[1], verdicts[4]);
 }
