@@ -314,7 +314,7 @@ void KernelLogOracle::trace(KernelEvent& ev) const {
   if (!ev.task) return;
   const pid_t pid = ev.task->pid;
   const std::string& comm = ev.task->comm;
-  if (pid == getpid()) {
+  if (pid == getpid() || own_.count(pid)) {
     ev.origin = O::own_process;
     return;
   }

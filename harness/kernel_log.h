@@ -118,6 +118,8 @@ class KernelLogOracle {
   void close_window(uint64_t key, const std::string& id);
   void forget(uint64_t key);
   void drain();
+  // A process of this harness that is no case (the fork server).
+  void add_own_pid(pid_t pid) { own_.insert(pid); }
 
   // True while the case's grace runs or an event naming it awaits its lines.
   bool pending(uint64_t key) const;
@@ -157,6 +159,7 @@ class KernelLogOracle {
   uint64_t lost_ = 0;
   std::string partial_;
   std::map<uint64_t, Window> windows_;
+  std::set<pid_t> own_;
   std::map<std::string, Clock::time_point> foreign_;  // "TAG ID" -> when its begin mark was read
   std::vector<Building> building_;
   std::vector<KernelEvent> ready_;

@@ -31,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 // The fault of the case about to fork: its shared readback page and seed.
 faults::FaultState* g_fault_state = nullptr;
 uint64_t g_fault_seed = 0;
+std::vector<int> g_close_in_child;  // the fork server's socket and signalfd
 
 // The row's fault goes in before the scenario: seccomp filters, rlimits and
 // mount namespaces are per process, and this child is the case's process.
@@ -46,12 +47,13 @@ std::string install_fault_or_exit(const CaseRun& c, const std::string& dir, Repo
   return in.scratch_dir;
 }
 
-[[noreturn]] void child_main(const CaseRun& c, const Environment& env, const std::string& dir, int out_fd,
-                             const std::map<std::string, Param>& params, const std::string& comm) {
+[[noreturn]] void child_main(const CasePlan& p, const Environment& env, int out_fd) {
+  const CaseRun& c = *p.run;
+  const std::string& dir = p.dir;
   setpgid(0, 0);
   // Named for this run and case, so a kernel splat that names the task
   // (kernel_log.h) is traced to the case, threads and helpers included.
-  prctl(PR_SET_NAME, comm.c_str());
+  prctl(PR_SET_NAME, p.comm.c_str());
   // Default dispositions: the parent's handlers must not run in the case.
   for (int s = 1; s < NSIG; s++)
     if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
@@ -60,6 +62,10 @@ std::string install_fault_or_exit(const CaseRun& c, const std::string& dir, Repo
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
   Reporter rep(out_fd);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    rep.exit("broken", fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno)));
+    _exit(0);
+  }
   auto be = make_backend(c.interface);
   if (!be) {
     rep.exit("broken", "no backend named " + c.interface);
@@ -67,7 +73,7 @@ std::string install_fault_or_exit(const CaseRun& c, const std::string& dir, Repo
   }
   std::string case_dir = install_fault_or_exit(c, dir, rep);
   const ScenarioDecl* decl = find_scenario_decl(c.row->scenario);
-  CaseContext ctx(params, *be, env, case_dir, rep, decl);
+  CaseContext ctx(p.params, *be, env, case_dir, rep, decl);
   try {
     decl->fn(ctx);
   } catch (const ScenarioExit& e) {
@@ -279,6 +285,12 @@ Runner::Runner(const Environment& env, RunOptions opts)
     : env_(env), opts_(std::move(opts)), run_tag_(run_tag_for(getpid())) {}
 
 CasePlan Runner::plan(const CaseRun& c) {
+  CasePlan p = plan_at(c, seq_);
+  if (!p.final) seq_++;
+  return p;
+}
+
+CasePlan Runner::plan_at(const CaseRun& c, unsigned seq) const {
   const CaseRow& row = *c.row;
   CasePlan p;
   p.run = &c;
@@ -319,40 +331,27 @@ CasePlan Runner::plan(const CaseRun& c) {
     set_final(p, Verdict::skip, why);
     return p;
   }
-  p.seq = seq_++;
+  p.seq = seq;
   p.comm = case_comm(run_tag_, p.seq);
   p.dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, p.seq);
   p.limit_s = row.timeout_s.value_or(opts_.timeout_s);
   return p;
 }
 
-bool Runner::spawn(CasePlan& p, CaseProcess& proc) {
-  const CaseRun& c = *p.run;
-  if (mkdir(p.dir.c_str(), 0700) != 0) {
-    set_final(p, Verdict::broken, fmt::format("cannot create case scratch dir {}: {}", p.dir, strerror(errno)));
-    return false;
-  }
+pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, int* out_r, int* err_r,
+                        std::string* err) const {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    set_final(p, Verdict::broken, "pipe2 failed");
-    return false;
+    *err = "pipe2 failed";
+    return -1;
   }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     close(out_pipe[0]);
     close(out_pipe[1]);
-    set_final(p, Verdict::broken, "pipe2 failed");
-    return false;
+    *err = "pipe2 failed";
+    return -1;
   }
-  if (c.row->fault) {
-    p.fault_state = faults::state_alloc();
-    p.fault_seed = faults::case_seed(opts_.fault_seed, c.id);
-  }
-  g_fault_state = p.fault_state;
-  g_fault_seed = p.fault_seed;
-  const Environment& env = p.target_env ? *p.target_env : env_;
-  fflush(nullptr);
-  proc.t0 = Clock::now();
-  pid_t harness = getpid();
+  pid_t harness = getpid();  // the forking process (the fork server, or the harness)
   pid_t pid = fork();
   if (pid == 0) {
     system::harden_case_child(harness);  // dies with the harness
@@ -362,24 +361,56 @@ bool Runner::spawn(CasePlan& p, CaseProcess& proc) {
     dup2(devnull, STDIN_FILENO);
     dup2(devnull, STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    child_main(c, env, p.dir, out_pipe[1], p.params, p.comm);
+    for (int fd : g_close_in_child) close(fd);
+    // The plan is made again here, in the child's own memory, so the process
+    // that forks (the fork server) writes nothing between forks.
+    CasePlan p = plan_at(c, seq);
+    g_fault_state = st;
+    g_fault_seed = c.row->fault ? faults::case_seed(opts_.fault_seed, c.id) : 0;
+    child_main(p, p.target_env ? *p.target_env : env_, out_pipe[1]);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    set_final(p, Verdict::broken, fmt::format("fork failed: {}", strerror(errno)));
-    return false;
+    *err = fmt::format("fork failed: {}", strerror(errno));
+    return -1;
   }
   setpgid(pid, pid);
+  *out_r = out_pipe[0];
+  *err_r = err_pipe[0];
+  return pid;
+}
+
+void Runner::close_in_children(std::vector<int> fds) { g_close_in_child = std::move(fds); }
+
+void Runner::watch(const CasePlan& p, CaseProcess& proc, pid_t pid, int out_r, int err_r, bool pidfd) {
   proc.pid = pid;
-  proc.out_fd = out_pipe[0];
-  proc.err_fd = err_pipe[0];
+  proc.out_fd = out_r;
+  proc.err_fd = err_r;
   fcntl(proc.out_fd, F_SETFL, O_NONBLOCK);
   fcntl(proc.err_fd, F_SETFL, O_NONBLOCK);
-  proc.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));  // -1 before Linux 5.3: reaped by polling
+  // Without a pidfd (before Linux 5.3) the child is reaped by polling.
+  if (pidfd) proc.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   proc.deadline = proc.t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(p.limit_s));
+}
+
+bool Runner::spawn(CasePlan& p, CaseProcess& proc) {
+  int out_r = -1, err_r = -1;
+  std::string err;
+  if (p.run->row->fault) {
+    p.fault_state = faults::state_alloc();
+    p.fault_seed = faults::case_seed(opts_.fault_seed, p.run->id);
+  }
+  fflush(nullptr);  // nothing buffered here is written twice
+  proc.t0 = Clock::now();
+  pid_t pid = fork_case(*p.run, p.seq, p.fault_state, &out_r, &err_r, &err);
+  if (pid < 0) {
+    set_final(p, Verdict::broken, err);
+    return false;
+  }
+  watch(p, proc, pid, out_r, err_r, true);
   return true;
 }
 
@@ -393,7 +424,7 @@ Result Runner::finish(CasePlan& p, CaseProcess& proc) {
   res.stderr_tail = proc.err_tail;
   if (row.fault) {
     res.fault = faults::record(*row.fault, p.fault_seed, p.fault_state);
-    faults::state_free(p.fault_state);
+    if (!p.fault_state_pooled) faults::state_free(p.fault_state);
     p.fault_state = nullptr;
   }
   remove_tree(p.dir);

@@ -92,6 +92,7 @@ struct CasePlan {
   std::string comm;                        // the child's name (kernel_log.h case_comm)
   double limit_s = 0;
   faults::FaultState* fault_state = nullptr;
+  bool fault_state_pooled = false;         // the spawner's shared slot, not the plan's to free
   uint64_t fault_seed = 0;
   unsigned seq = 0;
 };
@@ -115,8 +116,20 @@ class Runner {
   const std::string& run_tag() const { return run_tag_; }
 
   CasePlan plan(const CaseRun& c);
+  // The same plan for a given case number (the fork server makes it again).
+  CasePlan plan_at(const CaseRun& c, unsigned seq) const;
   // Forks the case's child; false when it could not (p.res is then final).
   bool spawn(CasePlan& p, CaseProcess& proc);
+  // The fork itself: the case's pipes and its child, which makes the plan
+  // for `seq` again, creates its scratch dir and runs the scenario (`st`:
+  // its fault's shared readback, or null). Returns the pid and the read
+  // ends, or -1 and *err.
+  pid_t fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, int* out_r, int* err_r,
+                  std::string* err) const;
+  // Descriptors a case's child must not keep (the fork server's own).
+  static void close_in_children(std::vector<int> fds);
+  // Starts watching a forked child: its pipes, its pidfd, its deadline from proc.t0.
+  void watch(const CasePlan& p, CaseProcess& proc, pid_t pid, int out_r, int err_r, bool pidfd);
   // After the child is reaped: scratch removed, leftovers undone, the fault
   // read back, the verdict (the kernel log and the xfail are the scheduler's
   // to add, apply_kernel_log and apply_xfail).

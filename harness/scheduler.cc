@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,6 +19,7 @@
 
 #include "kernel_log.h"
 #include "resources.h"
+#include "spawner.h"
 
 namespace aioh {
 namespace {
@@ -32,6 +34,7 @@ struct Task {
   double expected_ms = 0;
   uint64_t rerun_of = 0;       // an ambiguous kernel-log event: this is a solo rerun to place it
   uint64_t rerun_suspect = 0;  // the key of the case it reruns
+  std::shared_ptr<CasePlan> plan;  // planned while it waited for its turn
 };
 
 // A task from its start until its result is out.
@@ -45,6 +48,7 @@ struct Live {
   std::vector<std::string> kmsg, notes;  // kernel-log failures, notes the kernel log adds
   std::set<uint64_t> awaiting;            // ambiguous events to place before it is out
   bool reproduced = false;                // a rerun: the event came back while it ran alone
+  bool via_spawner = false;               // its child came from the fork server, which reaps it
 };
 
 // A kernel-log event several cases could have caused, until their reruns say.
@@ -98,6 +102,7 @@ struct Scheduler::Impl {
   std::map<uint64_t, std::unique_ptr<Live>> live;
   std::map<uint64_t, Ambiguous> ambiguous;
   std::vector<std::vector<Result>> repeats;
+  std::unique_ptr<Spawner> spawner;
   uint64_t next_key = 1, next_event = 1;
   bool stopping = false;
 
@@ -112,7 +117,10 @@ struct Scheduler::Impl {
   void loop();
   void admit();
   bool quiet() const;
+  bool skips(Task& t);
   void start(Task t);
+  bool spawn(Live& l);
+  void take_statuses();
   void wait();
   void to_reaping(Live& l);
   void end_case(Live& l);
@@ -133,7 +141,8 @@ void Scheduler::Impl::build_queue() {
   std::vector<Task> tasks;
   for (unsigned rep = 0; rep < static_cast<unsigned>(self.opts_.repeat); rep++)
     for (size_t i = 0; i < cases.size(); i++)
-      tasks.push_back(Task{i, rep, derive_claim(cases[i], specs), expected_ms(cases[i], self.opts_.expected_ms), 0, 0});
+      tasks.push_back(Task{i, rep, derive_claim(cases[i], specs, &runner.env()),
+                           expected_ms(cases[i], self.opts_.expected_ms), 0, 0, nullptr});
   if (budget.jobs() > 1) {
     // Exclusive cases first, one after another, while nothing else runs;
     // then the rest, the longest first so the long poles overlap the others.
@@ -154,15 +163,24 @@ bool Scheduler::Impl::quiet() const {
   return true;
 }
 
+// A task waiting for its turn is planned once: a case that skips (a
+// requirement the probe rules out) needs no resources and goes at once.
+bool Scheduler::Impl::skips(Task& t) {
+  if (!t.plan) t.plan = std::make_shared<CasePlan>(runner.plan(cases[t.index]));
+  return t.plan->final;
+}
+
 void Scheduler::Impl::admit() {
   if (stopping) return;
   for (auto it = queue.begin(); it != queue.end();) {
     if (budget.in_flight() >= budget.jobs() || budget.exclusive_running()) break;
-    const Task& t = *it;
+    Task& t = *it;
+    bool blocked = false;
     if (t.rerun_of || t.claim.exclusive) {
       // Alone: only from the head of the queue, once the machine has drained.
-      if (it != queue.begin() || !(t.rerun_of ? quiet() : budget.in_flight() == 0)) break;
-    } else if (!budget.fits(t.claim)) {
+      blocked = it != queue.begin() || !(t.rerun_of ? quiet() : budget.in_flight() == 0);
+      if (blocked && (t.rerun_of || !skips(t))) break;
+    } else if (!budget.fits(t.claim) && !skips(t)) {
       ++it;  // its serial key or a budget is taken: the next one may fit
       continue;
     }
@@ -172,18 +190,35 @@ void Scheduler::Impl::admit() {
   }
 }
 
+// The child comes from the fork server while it lives, else from here.
+bool Scheduler::Impl::spawn(Live& l) {
+  if (spawner && !spawner->dead()) {
+    std::string err;
+    if (spawner->spawn(l.task.index, l.plan, l.proc, &err)) return l.via_spawner = true;
+    if (!spawner->dead()) {
+      l.plan.res.verdict = Verdict::broken;
+      l.plan.res.reason = err;
+      l.plan.final = true;
+      return false;
+    }
+    fmt::print(stderr, "harness: the fork server is gone ({}); cases are forked by the harness itself\n", err);
+  }
+  return runner.spawn(l.plan, l.proc);
+}
+
 void Scheduler::Impl::start(Task t) {
   auto l = std::make_unique<Live>();
   l->key = next_key++;
   l->task = std::move(t);
   const CaseRun& c = cases[l->task.index];
-  l->plan = runner.plan(c);
+  l->plan = l->task.plan ? std::move(*l->task.plan) : runner.plan(c);
+  l->task.plan.reset();
   if (l->plan.final) {
     l->result = std::move(l->plan.res);
     l->state = Live::State::held;
   } else {
     oracle.open_window(l->key, l->plan.seq, c.id);
-    if (runner.spawn(l->plan, l->proc)) {
+    if (spawn(*l)) {
       oracle.set_pid(l->key, l->proc.pid);
       budget.take(l->task.claim);
     } else {
@@ -198,20 +233,46 @@ void Scheduler::Impl::start(Task t) {
 void Scheduler::Impl::to_reaping(Live& l) {
   l.proc.kill_group();
   l.state = Live::State::reaping;
-  if (l.proc.try_reap()) end_case(l);
+  if (l.via_spawner) spawner->reap(l.proc.pid);
+  else if (l.proc.try_reap()) end_case(l);
 }
 
 void Scheduler::Impl::end_case(Live& l) {
   budget.give(l.task.claim);
   oracle.close_window(l.key, cases[l.task.index].id);
+  faults::FaultState* st = l.plan.fault_state_pooled ? l.plan.fault_state : nullptr;
   l.result = runner.finish(l.plan, l.proc);
+  if (st) spawner->release(st);
   l.state = Live::State::held;
+}
+
+// The fork server said how its children ended; when it is gone, a child it
+// can no longer reap counts as killed.
+void Scheduler::Impl::take_statuses() {
+  if (!spawner) return;
+  for (auto [pid, status] : spawner->statuses())
+    for (auto& [k, lp] : live)
+      if (lp->via_spawner && lp->proc.pid == pid && lp->state == Live::State::reaping) {
+        lp->proc.status = status < 0 ? SIGKILL : status;
+        lp->proc.reaped = true;
+        end_case(*lp);
+      }
+  if (!spawner->dead()) return;
+  for (auto& [k, lp] : live)
+    if (lp->via_spawner && lp->state == Live::State::reaping) {
+      lp->proc.report.failures.push_back("the harness's fork server ended before it reaped this case's child");
+      lp->proc.status = SIGKILL;
+      lp->proc.reaped = true;
+      end_case(*lp);
+    }
 }
 
 void Scheduler::Impl::wait() {
   std::vector<pollfd> fds;
-  std::vector<std::pair<Live*, int>> who;  // 0 out, 1 err, 2 pidfd
-  if (oracle.fd() >= 0) fds.push_back({oracle.fd(), POLLIN, 0});
+  std::vector<std::pair<Live*, int>> who;  // 0 out, 1 err, 2 pidfd; nullptr: the oracle or the fork server
+  if (oracle.fd() >= 0) fds.push_back({oracle.fd(), POLLIN, 0}), who.push_back({nullptr, 3});
+  if (spawner && !spawner->dead()) fds.push_back({spawner->fd(), POLLIN, 0}), who.push_back({nullptr, 4});
+  const size_t fixed = fds.size();
   std::optional<Clock::time_point> wake = oracle.next_deadline();
   auto take = [&](Clock::time_point t) {
     if (!wake || t < *wake) wake = t;
@@ -223,23 +284,26 @@ void Scheduler::Impl::wait() {
       if (l.proc.out_fd >= 0) fds.push_back({l.proc.out_fd, POLLIN, 0}), who.push_back({&l, 0});
       if (l.proc.err_fd >= 0) fds.push_back({l.proc.err_fd, POLLIN, 0}), who.push_back({&l, 1});
       take(l.proc.deadline);
-    } else if (l.state == Live::State::reaping) {
+    } else if (l.state == Live::State::reaping && !l.via_spawner) {
       if (l.proc.pidfd >= 0) fds.push_back({l.proc.pidfd, POLLIN, 0}), who.push_back({&l, 2});
       else poll_reap = true;  // no pidfd (before Linux 5.3): look again soon
     }
   }
   int timeout = wake ? ms_until(*wake) : -1;
   if (poll_reap) timeout = timeout < 0 ? 1 : std::min(timeout, 1);
-  if (fds.size() == (oracle.fd() >= 0 ? 1u : 0u) && timeout < 0) return;  // nothing to wait for
+  if (fds.size() == fixed && timeout < 0 && !std::any_of(live.begin(), live.end(), [](auto& kv) {
+        return kv.second->via_spawner && kv.second->state == Live::State::reaping;
+      }))
+    return;  // nothing to wait for
   int n = poll(fds.data(), fds.size(), timeout);
-  size_t base = oracle.fd() >= 0 ? 1 : 0;
-  for (size_t i = 0; n > 0 && i < who.size(); i++) {
-    if (!fds[base + i].revents) continue;
+  for (size_t i = fixed; n > 0 && i < fds.size(); i++) {
+    if (!fds[i].revents) continue;
     auto [l, which] = who[i];
     if (which == 0 && l->proc.out_fd >= 0) l->proc.read_out();
     else if (which == 1 && l->proc.err_fd >= 0) l->proc.read_err();
   }
   oracle.drain();
+  take_statuses();
   auto now = Clock::now();
   for (auto& [k, lp] : live) {
     Live& l = *lp;
@@ -248,10 +312,11 @@ void Scheduler::Impl::wait() {
     } else if (l.state == Live::State::running && now >= l.proc.deadline) {
       l.proc.timed_out = true;
       to_reaping(l);
-    } else if (l.state == Live::State::reaping && l.proc.try_reap()) {
+    } else if (l.state == Live::State::reaping && !l.via_spawner && l.proc.try_reap()) {
       end_case(l);
     }
   }
+  take_statuses();
 }
 
 void Scheduler::Impl::outside(const KernelEvent& ev, const std::string& why) {
@@ -401,6 +466,8 @@ void Scheduler::Impl::stop() {
 
 void Scheduler::Impl::loop() {
   build_queue();
+  spawner = Spawner::start(runner, cases, budget.jobs() + 1);
+  if (spawner) oracle.add_own_pid(spawner->pid());
   while (!queue.empty() || !live.empty()) {
     if (!stopping && stop_signal()) stop();
     admit();
