@@ -147,17 +147,23 @@ TEST(Faults, SuiteFiresEveryFaultAndRestoresSysctls) {
   EXPECT_EQ(read_line("/proc/sys/fs/aio-max-nr"), aio);
   EXPECT_EQ(read_line("/proc/sys/kernel/io_uring_disabled"), uring);
 
-  // The same seed gives the same verdicts and the same faults.
+  // The same seed gives the same verdicts and the same faults (jsonl is in
+  // completion order: results are matched by id).
   auto again = run_suite("--fault-seed 42");
   ASSERT_EQ(again.results.size(), s.results.size());
-  for (size_t i = 0; i < s.results.size(); i++) {
-    EXPECT_EQ(again.results[i]["verdict"], s.results[i]["verdict"]) << s.results[i]["id"];
-    if (s.results[i]["fault"].is_object()) {
-      EXPECT_EQ(again.results[i]["fault"]["fired"], s.results[i]["fault"]["fired"]) << s.results[i]["id"];
+  std::map<std::string, nlohmann::json> by_id;
+  for (auto& r : again.results) by_id[r["id"].get<std::string>()] = r;
+  for (auto& first : s.results) {
+    const auto& id = first["id"];
+    ASSERT_TRUE(by_id.count(id.get<std::string>())) << id;
+    const auto& second = by_id[id.get<std::string>()];
+    EXPECT_EQ(second["verdict"], first["verdict"]) << id;
+    if (first["fault"].is_object()) {
+      EXPECT_EQ(second["fault"]["fired"], first["fault"]["fired"]) << id;
     }
     // A row whose expectation names alternatives (a race its `why` explains) may take either.
-    if (s.results[i].value("expected", "").find('|') == std::string::npos) {
-      EXPECT_EQ(again.results[i]["observed"], s.results[i]["observed"]) << s.results[i]["id"];
+    if (first.value("expected", "").find('|') == std::string::npos) {
+      EXPECT_EQ(second["observed"], first["observed"]) << id;
     }
   }
 }
