@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "resources.h"
 #include "scenario.h"
 #include "writers/writer.h"
 
@@ -105,7 +106,8 @@ void print_list(const Selection& sel, const Options& o) {
   nlohmann::json arr = nlohmann::json::array();
   for (auto& r : sel.runs) {
     arr.push_back({{"id", r.id}, {"case", r.row->case_id()}, {"area", r.row->area},
-                   {"interface", r.interface}, {"scenario", r.row->scenario}, {"source", r.row->source}});
+                   {"interface", r.interface}, {"scenario", r.row->scenario}, {"source", r.row->source},
+                   {"resources", to_json(derive_claim(r, sel.targets))}});
     // The VM orchestrator builds each guest's device faults from these.
     if (auto& f = r.row->fault)
       arr.back()["fault"] = {{"layer", f->layer}, {"target", f->target}, {"effect", f->effect}, {"trigger", f->trigger}};

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "backend.h"
 #include "errno_names.h"
 #include "faults/fault.h"
+#include "scheduler.h"
 #include "version.h"
 #include "vocabulary.h"
 #include "writers/writer.h"
@@ -114,6 +116,7 @@ struct Raw {
   std::string seed_text = "0";
   bool quiet = false, verbose = false;
   CLI::Option* output = nullptr;
+  std::string jobs = "auto", repeat = "1", shard;  // the scheduler's
 };
 
 void define(CLI::App& app, Options& o, Raw& raw) {
@@ -160,6 +163,44 @@ void define(CLI::App& app, Options& o, Raw& raw) {
       ->capture_default_str();
   app.add_flag("-q,--quiet", raw.quiet, "no progress, no set-up notes; the table shows only what did not pass");
   app.add_flag("-v,--verbose", raw.verbose, "progress even when stdout is the table, and each case as it starts");
+  app.add_option("-j,--jobs", raw.jobs,
+                 "cases in flight at once: 1 to 1024, or auto (8 per CPU; -j1: one at a time, in table order)")
+      ->capture_default_str();
+  app.add_option("--shard", raw.shard, "run part I of N of the selected ids (a deterministic partition), e.g. 2/4")
+      ->type_name("I/N");
+  app.add_option("--durations", o.durations_file,
+                 "a result file (json or jsonl) whose durations balance --shard and start long cases first");
+  app.add_option("--repeat", raw.repeat, "run every case N times; a verdict that changes between repeats is reported")
+      ->capture_default_str();
+}
+
+int positive(const std::string& flag, const std::string& text, long max) {
+  char* end = nullptr;
+  errno = 0;
+  long v = strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno || v < 1 || v > max)
+    usage_error(fmt::format("{} '{}': expected a whole number from 1 to {}", flag, text, max));
+  return static_cast<int>(v);
+}
+
+// --jobs, --repeat, --shard and the --durations file.
+void validate_scheduling(Options& o, const Raw& raw) {
+  o.jobs = raw.jobs == "auto" ? 0 : positive("--jobs", raw.jobs, 1024);
+  o.repeat = positive("--repeat", raw.repeat, 100000);
+  if (!raw.shard.empty()) {
+    std::string err;
+    auto sh = parse_shard(raw.shard, &err);
+    if (!sh) usage_error(err);
+    o.shard_index = sh->index;
+    o.shard_count = sh->count;
+  }
+  if (!o.durations_file.empty()) {
+    try {
+      o.durations = load_durations(o.durations_file);
+    } catch (const std::exception& e) {
+      usage_error(e.what());
+    }
+  }
 }
 
 void validate_numbers(Options& o, const std::string& seed_text) {
@@ -219,6 +260,7 @@ void validate_paths(const Options& o) {
 
 void validate(Options& o, const Raw& raw) {
   validate_numbers(o, raw.seed_text);
+  validate_scheduling(o, raw);
   if (raw.quiet && raw.verbose) usage_error("-q and -v contradict each other");
   o.verbosity = raw.quiet ? -1 : raw.verbose ? 1 : 0;
   o.ifaces = parse_interfaces(o.interfaces);

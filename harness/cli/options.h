@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,12 @@ struct Options {
   uint64_t fault_seed = 0;
   std::string policy;
   bool no_kmsg = false;
+  // How many at once, which part, how often (scheduler.h).
+  int jobs = 0;                                // 0: automatic (default_jobs())
+  int repeat = 1;
+  int shard_index = 0, shard_count = 0;        // 0: no --shard
+  std::string durations_file;
+  std::map<std::string, double> durations;     // --durations, loaded
   // What to show.
   std::string format = "table";
   std::vector<std::string> output;       // each --output as given

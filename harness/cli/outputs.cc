@@ -11,14 +11,43 @@
 #include "targets/alignment_table.h"
 
 namespace aioh::cli {
+namespace {
+
+// Results finish in any order at -jN; every format but jsonl (which streams
+// them as they come) gets them in catalog order, by their place in the
+// selection (`*index`, set before each result).
+class InCatalogOrder : public Writer {
+ public:
+  InCatalogOrder(std::unique_ptr<Writer> w, const size_t* index)
+      : w_(std::move(w)), index_(index), order_([this](const Result& r) { w_->result(r); }) {}
+  void begin(const RunInfo& run, const Environment& env) override { w_->begin(run, env); }
+  void result(const Result& r) override { order_.add(*index_, r); }
+  void end(const RunInfo& run, const Summary& s) override {
+    order_.flush();  // a stopped run: what finished, in order
+    w_->end(run, s);
+  }
+
+ private:
+  std::unique_ptr<Writer> w_;
+  const size_t* index_;
+  OrderedResults order_;
+};
+
+std::unique_ptr<Writer> in_catalog_order(std::unique_ptr<Writer> w, const std::string& format, const size_t* index) {
+  if (!w || format == "jsonl") return w;
+  return std::make_unique<InCatalogOrder>(std::move(w), index);
+}
+
+}  // namespace
 
 Outputs::Outputs(const Options& o) : o_(o) {
   color_ = color_for(o.color, STDOUT_FILENO);
   const bool quiet = o.verbosity < 0;
-  auto table = [quiet](bool color) {
-    return [quiet, color](FILE* f) { return make_table_writer(f, color, quiet); };
+  const size_t* index = &index_;
+  auto table = [quiet, index](bool color) {
+    return [quiet, color, index](FILE* f) { return in_catalog_order(make_table_writer(f, color, quiet), "table", index); };
   };
-  auto machine = [&o](FILE* f) { return make_writer(o.format, f, false); };
+  auto machine = [&o, index](FILE* f) { return in_catalog_order(make_writer(o.format, f, false), o.format, index); };
   std::string err;
   table_on_stdout_ = true;
   if (!o.output_specs.empty()) {
@@ -47,7 +76,9 @@ Outputs::Outputs(const Options& o) : o_(o) {
   }
   for (auto& spec : o.output_specs) {
     if (!err.empty()) break;
-    err = streams_.add_file(spec);
+    err = streams_.add_file(spec, [&spec, index](FILE* f) {
+      return in_catalog_order(make_writer(spec.format, f, false), spec.format, index);
+    });
   }
   if (!err.empty()) {
     streams_.remove_files();
@@ -78,9 +109,10 @@ void Outputs::started(const CaseRun& c) {
   if (progress_) progress_->started(c.id);
 }
 
-void Outputs::result(const Result& r) {
+void Outputs::result(const Result& r, size_t index) {
   wrote_ = true;
   if (progress_) progress_->finished(r);
+  index_ = index;
   streams_.result(r);
   if (o_.compare) all_.push_back(r);
 }

@@ -15,6 +15,7 @@
 #include "cli/progress.h"
 #include "case_table.h"
 #include "result.h"
+#include "scheduler.h"
 #include "writers/outputs.h"
 #include "writers/writer.h"
 
@@ -33,7 +34,9 @@ class Outputs {
 
   void begin(const RunInfo& run, const Environment& env);
   void started(const CaseRun& c);
-  void result(const Result& r);
+  // `index`: the result's place in the selection. jsonl streams it at once
+  // (completion order); the other formats get it in catalog order.
+  void result(const Result& r, size_t index);
   // Ends every writer, prints the --compare tables, closes the files.
   // Returns false when an output could not be written (each said on stderr
   // in one line; the run's exit status is then 2).
@@ -49,6 +52,7 @@ class Outputs {
   bool want_progress_ = false;
   Progress::Style progress_style_;
   std::unique_ptr<Progress> progress_;
+  size_t index_ = 0;  // the place in the selection of the result being written
   std::vector<Result> all_;  // kept for --compare only
 };
 

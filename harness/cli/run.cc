@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "probe.h"
 #include "runner.h"
+#include "scheduler.h"
 #include "system/signals.h"
 #include "system/trusted_path.h"
 #include "vocabulary.h"
@@ -142,15 +143,14 @@ int run(const Options& o, const Selection& sel) try {
   outputs->begin(run, env);
 
   Summary summary;
-  Runner runner(env, RunOptions{o.timeout, scratch.dir, !o.no_kmsg, &targets, o.fault_seed});
+  Runner runner(env, RunOptions{o.timeout, scratch.dir, !o.no_kmsg, &targets, o.fault_seed, o.jobs});
   // A stop signal during target creation: no case runs, the output is still finalised.
-  runner.run(
-      sel.runs,
-      [&](const Result& r) {
-        summary.add(r);
-        outputs->result(r);
-      },
-      [&](const CaseRun& c) { outputs->started(c); });
+  Scheduler scheduler(runner, SchedulerOptions{o.jobs, o.repeat, o.durations});
+  scheduler.run(sel.runs, [&](const Result& r, size_t index) {
+    summary.add(r);
+    outputs->result(r, index);
+  });
+  for (auto& f : scheduler.flaky()) fmt::print(stderr, "harness: flaky: {}\n", f);
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   scratch.finish();
   run.finished = now_iso();

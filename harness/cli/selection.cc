@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
+#include "scheduler.h"
 
 namespace aioh::cli {
 
@@ -102,6 +103,16 @@ void apply_ids_file(std::vector<CaseRun>& runs, const Options& o) {
   std::erase_if(runs, [&](const CaseRun& r) { return !wanted.count(r.id); });
 }
 
+// --shard I/N: the part of the selection that is this shard's.
+void apply_shard(std::vector<CaseRun>& runs, const Options& o) {
+  if (!o.shard_count) return;
+  std::vector<std::string> ids;
+  for (auto& r : runs) ids.push_back(r.id);
+  std::vector<CaseRun> part;
+  for (auto k : shard_indices(ids, Shard{o.shard_index, o.shard_count}, o.durations)) part.push_back(runs[k]);
+  runs = std::move(part);
+}
+
 }  // namespace
 
 Selection select_cases(const Options& o, std::vector<Target> targets) {
@@ -115,6 +126,7 @@ Selection select_cases(const Options& o, std::vector<Target> targets) {
   sel.runs = expand(sel.rows, o.ifaces, sel.targets);
   apply_patterns(sel.runs, o);
   apply_ids_file(sel.runs, o);
+  apply_shard(sel.runs, o);
   if (sel.runs.empty() && !o.probe_only) usage_error("no case matches the chosen interfaces, filters and ids");
   return sel;
 }

@@ -112,7 +112,7 @@ std::string OutputStreams::add_stream(const std::string& name, int fd, const Mak
   return add(name, fd, false, make);
 }
 
-std::string OutputStreams::add_file(const OutputSpec& spec) {
+std::string OutputStreams::add_file(const OutputSpec& spec, const MakeWriter& make) {
   int fd = ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     int e = errno;
@@ -120,6 +120,7 @@ std::string OutputStreams::add_file(const OutputSpec& spec) {
                        : fmt::format("cannot create {}: {}", spec.path, errno_text(e));
   }
   const std::string format = spec.format;
+  if (make) return add(spec.path, fd, true, make);
   return add(spec.path, fd, true, [format](FILE* f) { return make_writer(format, f, false); });
 }
 

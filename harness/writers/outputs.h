@@ -49,8 +49,8 @@ class OutputStreams {
   // checked, flushed at close() and never closed. `name` names it in errors.
   std::string add_stream(const std::string& name, int fd, const MakeWriter& make);
   // Creates spec.path (O_EXCL: an existing file is refused) with the writer
-  // of spec.format. Returns the error line, empty on success.
-  std::string add_file(const OutputSpec& spec);
+  // of spec.format, or the one `make` gives. Returns the error line, empty on success.
+  std::string add_file(const OutputSpec& spec, const MakeWriter& make = {});
 
   void begin(const RunInfo& run, const Environment& env);
   void result(const Result& r);
