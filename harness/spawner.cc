@@ -3,6 +3,7 @@
 // SCM_RIGHTS, children reaped on request when SIGCHLD (a signalfd) says so.
 #include "spawner.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 #include <new>
 
 #include "faults/fault.h"
+#include "journal.h"
 
 namespace aioh {
 
@@ -173,6 +175,7 @@ std::unique_ptr<Spawner> Spawner::start(Runner& runner, const std::vector<CaseRu
     return nullptr;
   }
   pid_t parent = getpid();
+  Journal::run_journal();  // named for this process before the fork: the children record into it
   fflush(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
@@ -180,6 +183,9 @@ std::unique_ptr<Spawner> Spawner::start(Runner& runner, const std::vector<CaseRu
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(0);
     prctl(PR_SET_NAME, "aioh-spawner");
+    // Every page it holds is one more to copy (and later tear down) per
+    // case: what the harness freed goes back to the kernel first.
+    malloc_trim(0);
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) signal(sig, SIG_IGN);  // the scheduler decides
     sigset_t chld;
     sigemptyset(&chld);
