@@ -46,6 +46,17 @@ int settled_program_count(int want, int seconds = 5) {
   return n;
 }
 
+// The parent of a process, 0 when it is gone.
+int parent_of(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t rp = line.rfind(')');
+  char state = 0;
+  int ppid = 0;
+  return rp != std::string::npos && sscanf(line.c_str() + rp + 2, "%c %d", &state, &ppid) == 2 ? ppid : 0;
+}
+
 // Built field by field: FaultSpec grows members other layers use.
 faults::FaultSpec spec(const char* layer, const char* target, const char* effect, const char* trigger) {
   faults::FaultSpec f;
@@ -187,7 +198,8 @@ source = "test: io_submit(2) EAGAIN, injected only when fiu-ctrl enables syscall
   std::string fiu_out;
   if (drive) {
     // The case's process announces itself by its fifos, PREFIX-PID.in and
-    // .out (fiu-ctrl wants both); it is a child of the harness. The probe's
+    // .out (fiu-ctrl wants both); it is a child of the harness's fork server,
+    // itself a child of the harness (spawner.h). The probe's
     // short-lived children may have left fifos too (libfiu's fork handler),
     // so only a child seen alive on 5 polls in a row (100 ms; the case waits
     // up to 5 s for the command) is sent it.
@@ -204,7 +216,8 @@ source = "test: io_submit(2) EAGAIN, injected only when fiu-ctrl enables syscall
           size_t rp = line.rfind(')');
           int ppid = 0;
           char state = 0;
-          if (rp == std::string::npos || sscanf(line.c_str() + rp + 2, "%c %d", &state, &ppid) != 2 || ppid != h || state == 'Z') continue;
+          if (rp == std::string::npos || sscanf(line.c_str() + rp + 2, "%c %d", &state, &ppid) != 2 || state == 'Z') continue;
+          if (ppid != h && parent_of(ppid) != h) continue;
           if (++seen[cand] < 5) continue;
           fiu_out = test::run_cmd("fiu-ctrl -f " + prefix + " -c 'enable name=syscall/io_submit' " + cand).out;
           sent = fiu_out.empty();  // fiu-ctrl prints only complaints
