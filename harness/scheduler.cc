@@ -104,6 +104,8 @@ struct Scheduler::Impl {
   std::vector<std::vector<Result>> repeats;
   std::unique_ptr<Spawner> spawner;
   uint64_t next_key = 1, next_event = 1;
+  std::map<size_t, Result> in_order;  // -j1: results waiting for the ones before them
+  size_t next_in_order = 0;
   bool stopping = false;
 
   Impl(Scheduler& s, Runner& r, const std::vector<CaseRun>& c, const std::function<void(const Result&, size_t)>& cb,
@@ -131,6 +133,7 @@ struct Scheduler::Impl {
   void emit_ready();
   void rerun_done(Live& l);
   void deliver(Result r, size_t index);
+  void hand_on(Result r, size_t index);
   void stop();
 };
 
@@ -419,9 +422,21 @@ void Scheduler::Impl::rerun_done(Live& l) {
   if (--it->second.reruns_left == 0) resolve(it->first);
 }
 
+// -j1 hands results on in catalog order, as it always did (a skip that is
+// final at once would otherwise overtake the case before it, still in its
+// kernel-log grace); -jN in completion order.
+void Scheduler::Impl::hand_on(Result r, size_t index) {
+  if (budget.jobs() > 1) return on_result(r, index);
+  in_order.emplace(index, std::move(r));
+  while (!in_order.empty() && in_order.begin()->first == next_in_order) {
+    on_result(in_order.begin()->second, next_in_order++);
+    in_order.erase(in_order.begin());
+  }
+}
+
 void Scheduler::Impl::deliver(Result r, size_t index) {
   apply_xfail(r, *cases[index].row);
-  if (repeats.empty()) return on_result(r, index);
+  if (repeats.empty()) return hand_on(std::move(r), index);
   auto& got = repeats[index];
   got.push_back(std::move(r));
   if (got.size() < static_cast<size_t>(self.opts_.repeat)) return;
@@ -429,7 +444,7 @@ void Scheduler::Impl::deliver(Result r, size_t index) {
   Result merged = merge_repeats(got, &changed);
   if (changed) self.flaky_.push_back(merged.id + ": " + merged.reason.substr(0, merged.reason.find(':')));
   got.clear();
-  on_result(merged, index);
+  hand_on(std::move(merged), index);
 }
 
 void Scheduler::Impl::emit_ready() {
@@ -478,8 +493,9 @@ void Scheduler::Impl::loop() {
   for (size_t i = 0; i < repeats.size(); i++)
     if (!repeats[i].empty()) {
       bool changed = false;
-      on_result(merge_repeats(repeats[i], &changed), i);
+      hand_on(merge_repeats(repeats[i], &changed), i);
     }
+  for (auto& [i, r] : in_order) on_result(r, i);  // a stopped run: what finished, in order
   if (oracle.lost()) {
     std::string line = fmt::format("the kernel log ring overwrote records before they were read ({} times)", oracle.lost());
     fmt::print(stderr, "harness: {}\n", line);

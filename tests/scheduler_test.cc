@@ -119,10 +119,14 @@ TEST_F(SchedulerTest, JobsRunCasesSideBySide) {
 
 TEST_F(SchedulerTest, OneJobRunsInCatalogOrderOneAtATime) {
   for (int i = 0; i < 4; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{40 - 10 * i}}});
+  // A skip is final before it would fork; at -j1 it still comes out in its place.
+  add("skips", "test_sched_sleep").requires_ = {"io_uring.op.TIMEOUT"};
+  add("last", "test_sched_sleep", {{"ms", int64_t{0}}});
   auto out = run(1);
-  ASSERT_EQ(out.size(), 4u);
+  ASSERT_EQ(out.size(), 6u);
   for (size_t k = 0; k < out.size(); k++) EXPECT_EQ(out[k].first, k);
-  for (size_t k = 1; k < out.size(); k++)
+  EXPECT_EQ(out[4].second.verdict_name(), "skip");
+  for (size_t k : {1, 2, 3})
     EXPECT_LE(span_of(out[k - 1].second).t1, span_of(out[k].second).t0) << "case " << k << " started early";
 }
 
