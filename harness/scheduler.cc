@@ -148,9 +148,11 @@ void Scheduler::Impl::build_queue() {
                            expected_ms(cases[i], self.opts_.expected_ms), 0, 0, nullptr});
   if (budget.jobs() > 1) {
     // Exclusive cases first, one after another, while nothing else runs;
-    // then the rest, the longest first so the long poles overlap the others.
+    // then those on a serial key (its chain is a long pole: it starts at
+    // once), then the rest, the longest first so they overlap the others.
     std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) {
       if (a.claim.exclusive != b.claim.exclusive) return a.claim.exclusive;
+      if (a.claim.serial.empty() != b.claim.serial.empty()) return !a.claim.serial.empty();
       return a.expected_ms > b.expected_ms;
     });
   }
@@ -175,16 +177,25 @@ bool Scheduler::Impl::skips(Task& t) {
 
 void Scheduler::Impl::admit() {
   if (stopping) return;
+  // Keys a waiting case needs: nobody later in the queue takes them first
+  // (a writer of a raw target is not starved by the readers behind it).
+  std::set<std::string> waiting;
+  auto touches_waiting = [&](const ResourceClaim& c) {
+    for (auto* keys : {&c.serial, &c.shared})
+      for (auto& k : *keys)
+        if (waiting.count(k)) return true;
+    return false;
+  };
   for (auto it = queue.begin(); it != queue.end();) {
     if (budget.in_flight() >= budget.jobs() || budget.exclusive_running()) break;
     Task& t = *it;
-    bool blocked = false;
     if (t.rerun_of || t.claim.exclusive) {
       // Alone: only from the head of the queue, once the machine has drained.
-      blocked = it != queue.begin() || !(t.rerun_of ? quiet() : budget.in_flight() == 0);
+      bool blocked = it != queue.begin() || !(t.rerun_of ? quiet() : budget.in_flight() == 0);
       if (blocked && (t.rerun_of || !skips(t))) break;
-    } else if (!budget.fits(t.claim) && !skips(t)) {
-      ++it;  // its serial key or a budget is taken: the next one may fit
+    } else if ((touches_waiting(t.claim) || !budget.fits(t.claim)) && !skips(t)) {
+      for (auto* keys : {&t.claim.serial, &t.claim.shared}) waiting.insert(keys->begin(), keys->end());
+      ++it;  // a key or a budget is taken: the next one may fit
       continue;
     }
     Task task = *it;
