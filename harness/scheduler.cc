@@ -78,6 +78,9 @@ double expected_ms(const CaseRun& c, const std::map<std::string, double>& last) 
   return 0;
 }
 
+// A line on stderr; fputs, not fmt::print (which throws): stderr may be a closed pipe.
+void say(const std::string& line) { fputs(("harness: " + line + "\n").c_str(), stderr); }
+
 int ms_until(Clock::time_point t) {
   auto d = std::chrono::duration_cast<std::chrono::microseconds>(t - Clock::now()).count();
   return d <= 0 ? 0 : static_cast<int>(std::min<long long>((d + 999) / 1000, 60000));
@@ -215,7 +218,7 @@ bool Scheduler::Impl::spawn(Live& l) {
       l.plan.final = true;
       return false;
     }
-    fmt::print(stderr, "harness: the fork server is gone ({}); cases are forked by the harness itself\n", err);
+    say(fmt::format("the fork server is gone ({}); cases are forked by the harness itself", err));
   }
   return runner.spawn(l.plan, l.proc);
 }
@@ -335,7 +338,7 @@ void Scheduler::Impl::wait() {
 
 void Scheduler::Impl::outside(const KernelEvent& ev, const std::string& why) {
   std::string line = fmt::format("kernel-log event outside this run's cases ({}): {}", why, ev.excerpt);
-  fmt::print(stderr, "harness: {}\n", line);
+  say(line);
   self.outside_.push_back(line);
   for (auto k : ev.suspects)
     if (auto it = live.find(k); it != live.end()) it->second->notes.push_back("not this case's: " + line);
@@ -389,8 +392,8 @@ void Scheduler::Impl::open_ambiguous(const KernelEvent& ev, std::vector<uint64_t
     t.rerun_suspect = k;
     reruns.push_back(t);
   }
-  fmt::print(stderr, "harness: kernel-log event while {} ran ({}): running each alone to place it\n",
-             join(a.ids, ", "), ev.origin_text());
+  say(fmt::format("kernel-log event while {} ran ({}): running each alone to place it", join(a.ids, ", "),
+                  ev.origin_text()));
   queue.insert(queue.begin(), reruns.begin(), reruns.end());
   if (stopping) {
     a.stopped = true;
@@ -509,7 +512,7 @@ void Scheduler::Impl::loop() {
   for (auto& [i, r] : in_order) on_result(r, i);  // a stopped run: what finished, in order
   if (oracle.lost()) {
     std::string line = fmt::format("the kernel log ring overwrote records before they were read ({} times)", oracle.lost());
-    fmt::print(stderr, "harness: {}\n", line);
+    say(line);
     self.outside_.push_back(line);
   }
 }

@@ -150,7 +150,7 @@ int run(const Options& o, const Selection& sel) try {
     summary.add(r);
     outputs->result(r, index);
   });
-  for (auto& f : scheduler.flaky()) fmt::print(stderr, "harness: flaky: {}\n", f);
+  for (auto& f : scheduler.flaky()) fputs(("harness: flaky: " + f + "\n").c_str(), stderr);
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   scratch.finish();
   run.finished = now_iso();
