@@ -99,6 +99,7 @@ struct Scheduler::Impl {
   Runner& runner;
   const std::vector<CaseRun>& cases;
   const std::function<void(const Result&, size_t)>& on_result;
+  const std::function<void(const CaseRun&)>& on_start;
   KernelLogOracle oracle;
   ResourceBudget budget;
   std::deque<Task> queue;
@@ -112,8 +113,8 @@ struct Scheduler::Impl {
   bool stopping = false;
 
   Impl(Scheduler& s, Runner& r, const std::vector<CaseRun>& c, const std::function<void(const Result&, size_t)>& cb,
-       int jobs)
-      : self(s), runner(r), cases(c), on_result(cb),
+       const std::function<void(const CaseRun&)>& started, int jobs)
+      : self(s), runner(r), cases(c), on_result(cb), on_start(started),
         oracle(KernelLogOracle::Options{r.options().kernel_log, r.options().kmsg_path, r.options().taint_path,
                                         r.run_tag()}),
         budget(r.env(), jobs) {}
@@ -238,6 +239,7 @@ void Scheduler::Impl::start(Task t) {
     if (spawn(*l)) {
       oracle.set_pid(l->key, l->proc.pid);
       budget.take(l->task.claim);
+      if (on_start && !l->task.rerun_of) on_start(c);
     } else {
       oracle.close_window(l->key, c.id);
       l->result = std::move(l->plan.res);
@@ -524,8 +526,9 @@ Scheduler::Scheduler(Runner& runner, SchedulerOptions o) : runner_(runner), opts
 
 Scheduler::~Scheduler() = default;
 
-void Scheduler::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&, size_t)>& on_result) {
-  Impl impl(*this, runner_, cases, on_result, opts_.jobs);
+void Scheduler::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&, size_t)>& on_result,
+                    const std::function<void(const CaseRun&)>& on_start) {
+  Impl impl(*this, runner_, cases, on_result, on_start, opts_.jobs);
   impl.loop();
 }
 

@@ -47,8 +47,11 @@ class Scheduler {
  public:
   Scheduler(Runner& runner, SchedulerOptions o);
   ~Scheduler();
-  // on_result(result, index in `cases`) once per case, as each is final.
-  void run(const std::vector<CaseRun>& cases, const std::function<void(const Result&, size_t)>& on_result);
+  // on_result(result, index in `cases`) once per case, as each is final;
+  // on_start (when given) as a case's child starts (several may be running;
+  // a solo rerun that places a kernel-log event is not announced).
+  void run(const std::vector<CaseRun>& cases, const std::function<void(const Result&, size_t)>& on_result,
+           const std::function<void(const CaseRun&)>& on_start = {});
   // Kernel log events that were no case's, and ids whose verdict changed
   // between repeats, as lines for stderr.
   const std::vector<std::string>& outside_events() const { return outside_; }

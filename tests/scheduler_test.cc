@@ -173,6 +173,26 @@ TEST_F(SchedulerTest, OrderedResultsFlushKeepsWhatAStoppedRunFinished) {
   EXPECT_EQ(ordered, (std::vector<std::string>{"a", "c"}));
 }
 
+TEST_F(SchedulerTest, OnStartAnnouncesEachCaseThatRunsBeforeItsResult) {
+  for (int i = 0; i < 3; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{100}}});
+  add("skips", "test_sched_sleep").requires_ = {"io_uring.op.TIMEOUT"};
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  Scheduler s(runner, SchedulerOptions{4, 1});
+  std::vector<std::string> events;
+  s.run(
+      runs, [&](const Result& r, size_t) { events.push_back("end " + r.id); },
+      [&](const CaseRun& c) { events.push_back("start " + c.id); });
+  for (int i = 0; i < 3; i++) {
+    std::string id = "t.sleep" + std::to_string(i) + "@posix-aio";
+    auto st = std::find(events.begin(), events.end(), "start " + id);
+    auto en = std::find(events.begin(), events.end(), "end " + id);
+    ASSERT_NE(st, events.end()) << id << " never announced";
+    EXPECT_LT(st, en) << id << " announced after its result";
+  }
+  EXPECT_EQ(std::count(events.begin(), events.end(), "start t.skips@posix-aio"), 0)
+      << "a case that skips without a child was announced as running";
+}
+
 TEST_F(SchedulerTest, HangTimesOutWhileTheOthersPass) {
   add("hang", "test_sched_hang");
   for (int i = 0; i < 3; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{50}}});
