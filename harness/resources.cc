@@ -129,6 +129,8 @@ ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& target
     }
   }
   for (auto& w : why) c.why += (c.why.empty() ? "" : "; ") + w;
+  // An exclusive case may change those settings itself; it runs alone here.
+  c.settings_in_use = !c.exclusive && (c.aio_events > 0 || c.uring_rings > 0);
   return c;
 }
 

@@ -17,6 +17,9 @@
 // Every case also counts against the kernel's own budgets: the AIO events
 // its contexts may hold against fs.aio-max-nr − fs.aio-nr, and where the
 // probe says io_uring charges locked memory, its rings against RLIMIT_MEMLOCK.
+// A case with AIO contexts or rings that is not exclusive depends on those
+// settings staying as they are: it holds them in use across harness runs
+// (system::SettingsInUse), so another run's sysctl row waits for it.
 #pragma once
 
 #include <map>
@@ -38,6 +41,7 @@ struct ResourceClaim {
   std::string why;                  // what makes it exclusive or serial ("" when shared)
   long aio_events = 0;              // io_setup nr_events its contexts may take
   int uring_rings = 0;              // io_uring instances it may set up
+  bool settings_in_use = false;     // holds fs.aio-max-nr / kernel.io_uring_disabled in use while it runs
   std::string class_name() const { return exclusive ? "exclusive" : serial.empty() ? "shared" : "serial"; }
 };
 

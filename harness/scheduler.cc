@@ -20,6 +20,7 @@
 #include "kernel_log.h"
 #include "resources.h"
 #include "spawner.h"
+#include "system/settings.h"
 
 namespace aioh {
 namespace {
@@ -111,6 +112,11 @@ struct Scheduler::Impl {
   std::map<size_t, Result> in_order;  // -j1: results waiting for the ones before them
   size_t next_in_order = 0;
   bool stopping = false;
+  // The global settings held in use while cases that depend on them run;
+  // while another run changes one, those cases wait (and the loop looks again soon).
+  system::SettingsInUse settings;
+  int settings_users = 0;
+  bool settings_blocked = false, settings_said = false;
 
   Impl(Scheduler& s, Runner& r, const std::vector<CaseRun>& c, const std::function<void(const Result&, size_t)>& cb,
        const std::function<void(const CaseRun&)>& started, int jobs)
@@ -124,6 +130,7 @@ struct Scheduler::Impl {
   void admit();
   bool quiet() const;
   bool skips(Task& t);
+  bool settings_free(const Task& t, int* cached);
   void start(Task t);
   bool spawn(Live& l);
   void take_statuses();
@@ -179,8 +186,27 @@ bool Scheduler::Impl::skips(Task& t) {
   return t.plan->final;
 }
 
+// Another run changing fs.aio-max-nr or kernel.io_uring_disabled holds back
+// the cases that create AIO contexts or rings (the others go on); the answer
+// holds for one pass over the queue.
+bool Scheduler::Impl::settings_free(const Task& t, int* cached) {
+  if (!t.claim.settings_in_use) return true;
+  if (*cached < 0) {
+    std::string holder;
+    *cached = settings.try_hold(&holder);
+    if (!*cached && !settings_said)
+      say(fmt::format("another run is changing a global setting ({}); cases that create AIO contexts or io_uring "
+                      "rings wait for it", holder));
+    settings_said = !*cached;
+  }
+  settings_blocked |= !*cached;
+  return *cached;
+}
+
 void Scheduler::Impl::admit() {
+  settings_blocked = false;
   if (stopping) return;
+  int settings_ok = -1;
   // Keys a waiting case needs: nobody later in the queue takes them first
   // (a writer of a raw target is not starved by the readers behind it).
   std::set<std::string> waiting;
@@ -197,7 +223,8 @@ void Scheduler::Impl::admit() {
       // Alone: only from the head of the queue, once the machine has drained.
       bool blocked = it != queue.begin() || !(t.rerun_of ? quiet() : budget.in_flight() == 0);
       if (blocked && (t.rerun_of || !skips(t))) break;
-    } else if ((touches_waiting(t.claim) || !budget.fits(t.claim)) && !skips(t)) {
+      if (t.rerun_of && !settings_free(t, &settings_ok)) break;
+    } else if ((touches_waiting(t.claim) || !budget.fits(t.claim) || !settings_free(t, &settings_ok)) && !skips(t)) {
       for (auto* keys : {&t.claim.serial, &t.claim.shared}) waiting.insert(keys->begin(), keys->end());
       ++it;  // a key or a budget is taken: the next one may fit
       continue;
@@ -206,6 +233,7 @@ void Scheduler::Impl::admit() {
     it = queue.erase(it);
     start(std::move(task));
   }
+  if (settings_users == 0) settings.release();  // what was admitted skipped without a child
 }
 
 // The child comes from the fork server while it lives, else from here.
@@ -239,6 +267,7 @@ void Scheduler::Impl::start(Task t) {
     if (spawn(*l)) {
       oracle.set_pid(l->key, l->proc.pid);
       budget.take(l->task.claim);
+      settings_users += l->task.claim.settings_in_use;
       if (on_start && !l->task.rerun_of) on_start(c);
     } else {
       oracle.close_window(l->key, c.id);
@@ -258,6 +287,7 @@ void Scheduler::Impl::to_reaping(Live& l) {
 
 void Scheduler::Impl::end_case(Live& l) {
   budget.give(l.task.claim);
+  if (l.task.claim.settings_in_use && --settings_users == 0) settings.release();
   oracle.close_window(l.key, cases[l.task.index].id);
   faults::FaultState* st = l.plan.fault_state_pooled ? l.plan.fault_state : nullptr;
   l.result = runner.finish(l.plan, l.proc);
@@ -310,6 +340,7 @@ void Scheduler::Impl::wait() {
   }
   int timeout = wake ? ms_until(*wake) : -1;
   if (poll_reap) timeout = timeout < 0 ? 1 : std::min(timeout, 1);
+  if (settings_blocked) timeout = timeout < 0 ? 20 : std::min(timeout, 20);
   if (fds.size() == fixed && timeout < 0 && !std::any_of(live.begin(), live.end(), [](auto& kv) {
         return kv.second->via_spawner && kv.second->state == Live::State::reaping;
       }))
@@ -511,6 +542,7 @@ void Scheduler::Impl::loop() {
       bool changed = false;
       hand_on(merge_repeats(repeats[i], &changed), i);
     }
+  settings.release();
   for (auto& [i, r] : in_order) on_result(r, i);  // a stopped run: what finished, in order
   if (oracle.lost()) {
     std::string line = fmt::format("the kernel log ring overwrote records before they were read ({} times)", oracle.lost());

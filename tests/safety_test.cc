@@ -26,6 +26,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -496,17 +497,23 @@ TEST(SafetySettings, ASysctlFaultRowBesideAKilledChangerRestoresTheTrueOriginal)
     _exit(0);
   }
   close(p[1]);
+  std::unique_ptr<pid_t, void (*)(pid_t*)> kill_other(&other, [](pid_t* pid) {
+    if (kill(*pid, SIGKILL) == 0) waitpid(*pid, nullptr, 0);  // a failed assertion must not leave the lock held
+  });
   char c = 0;
   ASSERT_EQ(read(p[0], &c, 1), 1);
   ASSERT_EQ(c, 'y');
-  // ... while a run of the sysctl fault row starts; its case waits for the lock.
+  // ... while a run of the sysctl fault row starts; it waits for the lock:
+  // its probe (which holds the settings in use) or, had the change come
+  // later, its case.
   std::string out = s.d.path + "/r.jsonl";
   Bg r(s.env() + test::harness_bin() + " --color never --filter 'faults.aio-max-nr-exhausted@libaio' --format jsonl --output " + out,
        s.d.path + "/r.out");
-  // The case's child (its own process group; the probe's children are not)
-  // sleeping in the lock's wait.
+  // The harness's wait line before its probe, or the case's child (its own
+  // process group; the probe's children are not) sleeping in the lock's wait.
   ASSERT_TRUE(wait_for(
       [&] {
+        if (r.text().find("to end before the probe") != std::string::npos) return true;
         for (pid_t ch : children_of(r.pid))
           if (getpgid(ch) == ch && first_line(fmt::format("/proc/{}/wchan", ch)).find("nanosleep") != std::string::npos)
             return true;
@@ -515,8 +522,7 @@ TEST(SafetySettings, ASysctlFaultRowBesideAKilledChangerRestoresTheTrueOriginal)
       60))
       << r.text();
   // The other run dies with its change in force.
-  kill(other, SIGKILL);
-  waitpid(other, nullptr, 0);
+  kill_other.reset();
   EXPECT_EQ(r.wait(), 0) << r.text();
   Journal::run_journal().undo_pid(other);  // its journal entry: nothing left to restore
   std::string results = slurp(out);

@@ -8,6 +8,7 @@
 // took: speed is the benchmark's to measure.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,10 +18,14 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "case_table.h"
+#include "journal.h"
 #include "resources.h"
 #include "runner.h"
 #include "scheduler.h"
+#include "system/settings.h"
 #include "case_rows.h"
 #include "test_util.h"
 
@@ -193,6 +198,117 @@ TEST_F(SchedulerTest, OnStartAnnouncesEachCaseThatRunsBeforeItsResult) {
       << "a case that skips without a child was announced as running";
 }
 
+namespace {
+// A child holding the global-settings lock, as another run's sysctl row
+// does, from when it said so on the pipe until `hold_ms` later; it writes
+// the CLOCK_MONOTONIC µs at which it let go.
+struct OtherRunsChange {
+  pid_t pid = -1;
+  int from = -1;
+  explicit OtherRunsChange(int hold_ms) {
+    int p[2];
+    if (pipe(p) != 0) return;
+    pid = fork();
+    if (pid == 0) {
+      close(p[0]);
+      bool ok = system::acquire_settings_lock("a test standing for another run's sysctl row").empty();
+      (void)!write(p[1], ok ? "y" : "n", 1);
+      usleep(static_cast<useconds_t>(hold_ms) * 1000);
+      int64_t t = mono_us();
+      system::release_settings_lock();
+      (void)!write(p[1], &t, sizeof t);
+      _exit(0);
+    }
+    close(p[1]);
+    from = p[0];
+  }
+  bool holds() {
+    char c = 0;
+    return from >= 0 && read(from, &c, 1) == 1 && c == 'y';
+  }
+  int64_t released_at() {
+    int64_t t = 0;
+    if (read(from, &t, sizeof t) != sizeof t) t = -1;
+    waitpid(pid, nullptr, 0);
+    close(from);
+    pid = -1;
+    return t;
+  }
+  ~OtherRunsChange() {
+    if (pid > 0) kill(pid, SIGKILL), waitpid(pid, nullptr, 0);
+  }
+};
+}  // namespace
+
+TEST_F(SchedulerTest, CasesWithRingsWaitWhileAnotherRunChangesASettingTheOthersGoOn) {
+  if (geteuid() != 0) GTEST_SKIP() << "the global-settings lock lives in root's /run/aioharness";
+  rows.add("t", "ring", "test_sched_sleep", {{"ms", int64_t{0}}}, "0@submit", "io_uring");
+  rows.add("t", "threads", "test_sched_sleep", {{"ms", int64_t{0}}}, "0@submit", "posix-aio");
+  OtherRunsChange other(400);
+  ASSERT_TRUE(other.holds());
+  auto out = run(2);
+  int64_t released = other.released_at();
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_GT(released, 0);
+  std::map<std::string, Result> by_id;
+  for (auto& [i, r] : out) by_id[r.id] = r;
+  EXPECT_EQ(by_id["t.ring@io_uring"].verdict_name(), "pass") << by_id["t.ring@io_uring"].reason;
+  EXPECT_GE(span_of(by_id["t.ring@io_uring"]).t0, released) << "an io_uring case started while a setting was being changed";
+  EXPECT_LT(span_of(by_id["t.threads@posix-aio"]).t0, released) << "a POSIX AIO case waited for no reason";
+}
+
+TEST(SettingsInUse, NobodyNewHoldsThemWhileAChangeHoldsTheLock) {
+  if (geteuid() != 0) GTEST_SKIP() << "the global-settings lock lives in root's /run/aioharness";
+  OtherRunsChange other(200);
+  ASSERT_TRUE(other.holds());
+  system::SettingsInUse u;
+  std::string holder;
+  EXPECT_FALSE(u.try_hold(&holder));
+  EXPECT_NE(holder.find("a test standing for another run's sysctl row"), std::string::npos) << holder;
+  EXPECT_EQ(u.hold(5, "a test"), "") << "the change ended: the settings can be held again";
+  EXPECT_TRUE(u.held());
+  other.released_at();
+}
+
+TEST(SettingsInUse, AChangeWaitsForTheirHoldersThenGoesAhead) {
+  if (geteuid() != 0) GTEST_SKIP() << "sysctls are root's";
+  const std::string kAioMaxNr = "/proc/sys/fs/aio-max-nr";
+  std::string value = system::read_sysctl(kAioMaxNr);
+  ASSERT_FALSE(value.empty());
+  Journal::run_journal();  // the children's entries go to this process's journal
+  // A child changing fs.aio-max-nr (to the value it has: nothing else is disturbed); "" or why not.
+  auto change = [&](double max_wait) {
+    int p[2];
+    if (pipe(p) != 0) return std::string("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(p[0]);
+      system::SysctlChange ch{max_wait};
+      std::string err = ch.set(kAioMaxNr, value);
+      if (err.empty()) err = ch.restore();
+      (void)!write(p[1], err.data(), err.size());
+      _exit(0);
+    }
+    close(p[1]);
+    std::string err;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+    close(p[0]);
+    waitpid(pid, nullptr, 0);
+    return err;
+  };
+  system::SettingsInUse u;
+  ASSERT_TRUE(u.try_hold());
+  std::string refused = change(0.3);
+  EXPECT_NE(refused.find("hold the global settings in use"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(fmt::format("pid {}", getpid())), std::string::npos) << "the holder is not named: " << refused;
+  EXPECT_NE(refused.find("gave up after 0.3 s"), std::string::npos) << refused;
+  u.release();
+  EXPECT_EQ(change(5), "");
+  EXPECT_EQ(system::read_sysctl(kAioMaxNr), value);
+}
+
 TEST_F(SchedulerTest, HangTimesOutWhileTheOthersPass) {
   add("hang", "test_sched_hang");
   for (int i = 0; i < 3; i++) add("sleep" + std::to_string(i), "test_sched_sleep", {{"ms", int64_t{50}}});
@@ -304,9 +420,13 @@ TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
   EXPECT_EQ(claim(plain, "io_uring").class_name(), "shared");
   EXPECT_GT(claim(plain, "libaio").aio_events, 0) << "a kernel-AIO case counts against fs.aio-max-nr";
   EXPECT_EQ(claim(plain, "posix-aio").aio_events, 0);
+  EXPECT_TRUE(claim(plain, "io_uring").settings_in_use) << "a ring meets kernel.io_uring_disabled";
+  EXPECT_TRUE(claim(plain, "kernel-aio").settings_in_use) << "a context meets fs.aio-max-nr";
+  EXPECT_FALSE(claim(plain, "posix-aio").settings_in_use) << "glibc's threads use neither";
   CaseRow sysctl = row_with("fault_rw");
   sysctl.fault = fault("sysctl", "aio-max-nr", "exhaust");
   EXPECT_EQ(claim(sysctl, "libaio").class_name(), "exclusive");
+  EXPECT_FALSE(claim(sysctl, "libaio").settings_in_use) << "it changes them itself, alone";
   CaseRow seccomp = row_with("fault_rw");
   seccomp.fault = fault("syscall", "io_submit", "EAGAIN");
   EXPECT_EQ(claim(seccomp, "libaio").class_name(), "shared") << "a seccomp filter is the case's own";

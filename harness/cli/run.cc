@@ -19,6 +19,7 @@
 #include "probe.h"
 #include "runner.h"
 #include "scheduler.h"
+#include "system/settings.h"
 #include "system/signals.h"
 #include "system/trusted_path.h"
 #include "vocabulary.h"
@@ -77,6 +78,14 @@ class Scratch {
   static inline Scratch* live_ = nullptr;
 };
 
+// The probe reads fs.aio-max-nr and kernel.io_uring_disabled and sets up
+// contexts and rings: not while another run has one of them changed.
+Environment probe_unchanged(const std::string& scratch_dir) {
+  system::SettingsInUse in_use;
+  if (auto err = in_use.hold(system::settings_lock_wait(), "the probe"); !err.empty()) usage_error(err);
+  return probe_environment(scratch_dir);
+}
+
 // A policy profile applies to the harness itself, as a container runtime
 // would, so the probe (and each case's child) meets it: seccomp profiles
 // stay for the run; a sysctl profile holds only while the probe runs.
@@ -89,11 +98,11 @@ Environment probe(const Options& o, const std::string& scratch_dir) {
       if (auto err = faults::with_policy_sysctl(o.policy, [&] { env = probe_environment(scratch_dir); }); !err.empty())
         usage_error(err);
     } else {
-      env = probe_environment(scratch_dir);
+      env = probe_unchanged(scratch_dir);
     }
     env.info["policy"] = o.policy;
   } else {
-    env = probe_environment(scratch_dir);
+    env = probe_unchanged(scratch_dir);
   }
   env.info["fault_seed"] = std::to_string(o.fault_seed);  // reproduces the run's random faults
   return env;

@@ -4,6 +4,8 @@
 //                        text names the holder (pid, start time, what)
 //   settings.originals   O <path> <original> <owner pid> <owner start>, one
 //                        line per setting changed now (tab-separated)
+//   settings.inuse       flock(LOCK_SH) by every case that depends on the
+//                        settings as they are, LOCK_EX by a change (empty)
 #include "system/settings.h"
 
 #include <fcntl.h>
@@ -20,6 +22,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -35,8 +38,10 @@ namespace {
 
 constexpr const char* kLockName = "settings.lock";
 constexpr const char* kOriginalsName = "settings.originals";
+constexpr const char* kInUseName = "settings.inuse";
 
 int g_lock_fd = -1;
+int g_inuse_fd = -1;  // LOCK_EX while this process changes a setting
 int g_lock_depth = 0;
 
 struct Original {
@@ -86,6 +91,93 @@ std::string holder_of(int fd) {
 }
 
 int settings_dir_fd(bool create, std::string* why) { return open_private_dir(settings_dir(), create, why); }
+
+// Asks `ready` every `step` until it says yes (""), `limit` seconds pass
+// ("timeout") or a stop signal comes ("stopped by SIGTERM while waiting for <what>").
+std::string poll_until(double limit, std::chrono::milliseconds step, const std::function<bool()>& ready,
+                       const std::string& what) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (int sig = stop_signal()) return fmt::format("stopped by {} while waiting for {}", signal_name(sig), what);
+    std::this_thread::sleep_for(step);
+    if (ready()) return "";
+  }
+  return "timeout";
+}
+
+// settings.lock or settings.inuse, created when missing, refused when not private; -1 and *err.
+int open_lock_file(const char* name, std::string* err) {
+  std::string why;
+  int dfd = settings_dir_fd(true, &why);
+  if (dfd < 0) {
+    *err = "settings directory refused: " + why;
+    return -1;
+  }
+  int fd = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  int e = errno;
+  close(dfd);
+  std::string path = settings_dir() + "/" + name;
+  if (fd < 0) {
+    *err = fmt::format("cannot open {}: {}", path, errno_name(e));
+    return -1;
+  }
+  if (std::string bad = check_private_file(fd); !bad.empty()) {
+    close(fd);
+    *err = fmt::format("refused {}: {}", path, bad);
+    return -1;
+  }
+  return fd;
+}
+
+// "pid 12 (harness ...), pid 34": who holds settings.inuse shared, from /proc/locks.
+std::string inuse_holders(int fd) {
+  struct stat st {};
+  FILE* f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : nullptr;
+  if (!f) return "other processes";
+  std::string out, inode = ":" + std::to_string(st.st_ino) + " ";
+  char line[256];
+  int listed = 0;
+  while (fgets(line, sizeof line, f)) {
+    std::string l = line;
+    long pid = 0;
+    size_t r = l.find(" READ ");
+    if (l.find("->") != std::string::npos || l.find(" FLOCK ") == std::string::npos || l.find(inode) == std::string::npos ||
+        r == std::string::npos || sscanf(l.c_str() + r + 6, "%ld", &pid) != 1)
+      continue;
+    if (listed++ == 4) {
+      out += ", ...";
+      break;
+    }
+    std::string cmd = cmdline_of(static_cast<pid_t>(pid));
+    out += fmt::format("{}pid {}{}", out.empty() ? "" : ", ", pid, cmd.empty() ? "" : " (" + cmd.substr(0, 60) + ")");
+  }
+  fclose(f);
+  return out.empty() ? "other processes" : out;
+}
+
+// With the global-settings lock held: settings.inuse exclusively, once no
+// case of any run holds it shared, waiting as acquire_settings_lock does.
+std::string drain_inuse(const std::string& what, double max_wait) {
+  std::string err;
+  int fd = open_lock_file(kInUseName, &err);
+  if (fd < 0) return "the settings-in-use lock: " + err;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    double limit = max_wait >= 0 ? std::min(max_wait, settings_lock_wait()) : settings_lock_wait();
+    std::string holders = inuse_holders(fd);
+    fputs(fmt::format("harness: waiting up to {:g} s for the cases of other runs that use the global settings to end "
+                      "({}), held by {}\n", limit, what, holders).c_str(), stderr);
+    std::string why = poll_until(limit, std::chrono::milliseconds(20), [&] { return flock(fd, LOCK_EX | LOCK_NB) == 0; },
+                                 "the settings-in-use lock");
+    if (!why.empty()) {
+      close(fd);
+      if (why != "timeout") return why;
+      return fmt::format("cases that create AIO contexts or io_uring rings hold the global settings in use ({}); "
+                         "gave up after {:g} s (not changing {})", holders, limit, what);
+    }
+  }
+  g_inuse_fd = fd;
+  return "";
+}
 
 bool is_proc(int fd) {
   struct statfs s {};
@@ -210,21 +302,13 @@ std::string acquire_settings_lock(const std::string& what, std::string* waited, 
     g_lock_depth++;
     return "";
   }
-  std::string why;
-  int dfd = settings_dir_fd(true, &why);
-  if (dfd < 0) return "global-settings lock: settings directory refused: " + why;
-  int fd = openat(dfd, kLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  int e = errno;
-  close(dfd);
+  std::string err;
+  int fd = open_lock_file(kLockName, &err);
+  if (fd < 0) return "global-settings lock: " + err;
   std::string path = settings_dir() + "/" + kLockName;
-  if (fd < 0) return fmt::format("cannot open the global-settings lock {}: {}", path, errno_name(e));
-  if (std::string bad = check_private_file(fd); !bad.empty()) {
-    close(fd);
-    return fmt::format("refused the global-settings lock {}: {}", path, bad);
-  }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) {
-      e = errno;
+      int e = errno;
       close(fd);
       return fmt::format("flock {}: {}", path, errno_name(e));
     }
@@ -233,19 +317,11 @@ std::string acquire_settings_lock(const std::string& what, std::string* waited, 
     fputs(fmt::format("harness: waiting up to {:g} s for the global-settings lock {} ({}), held by {}\n", limit, path,
                       what, holder).c_str(), stderr);
     auto t0 = std::chrono::steady_clock::now();
-    auto deadline = t0 + std::chrono::duration<double>(limit);
-    bool got = false;
-    while (!got) {
-      if (int sig = stop_signal()) {
-        close(fd);
-        return fmt::format("stopped by {} while waiting for the global-settings lock", signal_name(sig));
-      }
-      if (std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      got = flock(fd, LOCK_EX | LOCK_NB) == 0;
-    }
-    if (!got) {
+    std::string why = poll_until(limit, std::chrono::milliseconds(50), [&] { return flock(fd, LOCK_EX | LOCK_NB) == 0; },
+                                 "the global-settings lock");
+    if (!why.empty()) {
       close(fd);
+      if (why != "timeout") return why;
       return fmt::format("the global-settings lock {} is held by {}; gave up after {:g} s (not changing {})", path,
                          holder, limit, what);
     }
@@ -265,6 +341,8 @@ void release_settings_lock() {
   // Closed, never LOCK_UN: a child forked while it was held shares the lock
   // and must keep it until it closes its own copy.
   if (--g_lock_depth == 0) {
+    if (g_inuse_fd >= 0) close(g_inuse_fd);  // first: settings.inuse is only ever held exclusively under the lock
+    g_inuse_fd = -1;
     close(g_lock_fd);
     g_lock_fd = -1;
   }
@@ -310,6 +388,11 @@ std::string SysctlChange::set(const std::string& path, const std::string& value)
   if (std::string why = check_sysctl_value(value); !why.empty()) return fmt::format("{} = '{}': {}", path, value, why);
   note_.clear();
   if (std::string why = acquire_settings_lock("sysctl " + path, &note_, max_wait_); !why.empty()) return why;
+  if (g_inuse_fd < 0)
+    if (std::string why = drain_inuse("sysctl " + path, max_wait_); !why.empty()) {
+      release_settings_lock();
+      return why;
+    }
   std::string original;
   std::string start = process_start_time(getpid());
   err = with_originals([&](std::vector<Original>& all) {
@@ -425,6 +508,48 @@ std::vector<std::string> recover_originals(bool* clean) {
     if (clean) *clean = false;
   }
   return out;
+}
+
+SettingsInUse::~SettingsInUse() {
+  if (gate_ >= 0) close(gate_);
+  if (inuse_ >= 0) close(inuse_);
+}
+
+bool SettingsInUse::try_hold(std::string* holder) {
+  if (g_lock_depth > 0) return true;  // this process is the one changing them
+  std::string err;
+  if (gate_ < 0 && (gate_ = open_lock_file(kLockName, &err)) < 0) return true;  // then nobody can change them
+  if (flock(gate_, LOCK_SH | LOCK_NB) != 0) {
+    if (holder) *holder = holder_of(gate_);
+    return false;
+  }
+  // settings.inuse is held exclusively only under the lock, which is shared now: this cannot wait.
+  bool ok = held_;
+  if (!ok && (inuse_ >= 0 || (inuse_ = open_lock_file(kInUseName, &err)) >= 0)) ok = flock(inuse_, LOCK_SH | LOCK_NB) == 0;
+  flock(gate_, LOCK_UN);
+  if (!ok && inuse_ >= 0) {
+    if (holder) *holder = "a process changing a setting (settings.inuse is held exclusively)";
+    return false;
+  }
+  held_ = inuse_ >= 0;
+  return true;
+}
+
+std::string SettingsInUse::hold(double max_wait, const std::string& why) {
+  std::string holder;
+  if (try_hold(&holder)) return "";
+  double limit = std::min(max_wait, settings_lock_wait());
+  fputs(fmt::format("harness: waiting up to {:g} s for another run's change of a global setting to end before {}, "
+                    "held by {}\n", limit, why, holder).c_str(), stderr);
+  std::string err = poll_until(limit, std::chrono::milliseconds(20), [&] { return try_hold(&holder); },
+                               "the global-settings lock");
+  if (err != "timeout") return err;
+  return fmt::format("the global-settings lock is held by {}; gave up after {:g} s (before {})", holder, limit, why);
+}
+
+void SettingsInUse::release() {
+  if (held_) flock(inuse_, LOCK_UN);
+  held_ = false;
 }
 
 }  // namespace aioh::system

@@ -38,6 +38,38 @@ constexpr double kCaseLockWait = 5;
 std::string acquire_settings_lock(const std::string& what, std::string* waited = nullptr, double max_wait = -1);
 void release_settings_lock();
 
+// Cases that only depend on the global settings being as the machine has
+// them (every case creating AIO contexts or io_uring rings meets
+// fs.aio-max-nr and kernel.io_uring_disabled) hold them "in use", beside
+// every other holder, in this run and in others: flock(LOCK_SH) on
+// settings.inuse. A SysctlChange takes settings.inuse exclusively once it
+// holds the global-settings lock, before it writes, and keeps it until it
+// has restored; a holder first looks at the global-settings lock (shared,
+// for an instant), so while a change waits or is in force nobody new holds
+// them, and ordinary runs never wait for each other.
+class SettingsInUse {
+ public:
+  SettingsInUse() = default;
+  ~SettingsInUse();
+  SettingsInUse(const SettingsInUse&) = delete;
+  SettingsInUse& operator=(const SettingsInUse&) = delete;
+
+  // Holds the settings in use (or keeps holding them) unless another process
+  // holds the global-settings lock: then false, and *holder names it. Never
+  // waits. True also where nothing can be changed (no settings directory).
+  bool try_hold(std::string* holder = nullptr);
+  // try_hold until it holds, a stop signal or `max_wait` seconds (one line
+  // on stderr when it waits): "" once held, else the refusal line.
+  std::string hold(double max_wait, const std::string& why);
+  // Lets go (LOCK_UN, so children forked meanwhile let go too).
+  void release();
+  bool held() const { return held_; }
+
+ private:
+  int gate_ = -1, inuse_ = -1;
+  bool held_ = false;
+};
+
 // The checks a sysctl path and value pass before root writes them: a clean
 // path below /proc/sys with no symlink on the way; a short printable value.
 std::string check_sysctl_path(const std::string& path);
@@ -54,9 +86,10 @@ class SysctlChange {
   SysctlChange(const SysctlChange&) = delete;
   SysctlChange& operator=(const SysctlChange&) = delete;
 
-  // First call: take the lock, keep the original (the originals file's, if a
-  // dead run left one), journal it, then write. Later calls only write.
-  // "" or why not (nothing is left changed on failure).
+  // First call: take the lock, wait until no case of any run holds the
+  // settings in use (SettingsInUse), keep the original (the originals
+  // file's, if a dead run left one), journal it, then write. Later calls
+  // only write. "" or why not (nothing is left changed on failure).
   std::string set(const std::string& path, const std::string& value);
   // Writes the original back, drops it from the originals file, marks the
   // journal entry done and releases the lock. "" or why not.
