@@ -487,8 +487,7 @@ void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(con
                  const std::function<void(const CaseRun&)>& on_start) {
   // A case already running finishes (or meets its watchdog); then the run
   // stops so targets, sysctls and the scratch dir are restored as usual.
-  (void)on_start;  // the scheduler tells it once it can
-  Scheduler(*this, SchedulerOptions{opts_.jobs}).run(cases, [&](const Result& r, size_t) { on_result(r); });
+  Scheduler(*this, SchedulerOptions{opts_.jobs}).run(cases, [&](const Result& r, size_t) { on_result(r); }, on_start);
 }
 
 }  // namespace aioh

@@ -331,6 +331,12 @@ TEST_F(BadInput, FaultSeedPast64Bits) {
   refused({"--fault-seed", "18446744073709551616"}, "--fault-seed '18446744073709551616': must be");
 }
 TEST_F(BadInput, FaultSeedEmpty) { refused({"--fault-seed", ""}, "--fault-seed '': must be"); }
+TEST_F(BadInput, JobsZero) { refused({"--jobs", "0"}, "--jobs '0': expected a whole number from 1 to 1024"); }
+TEST_F(BadInput, JobsPast1024) { refused({"-j", "1025"}, "--jobs '1025': expected a whole number from 1 to 1024"); }
+TEST_F(BadInput, JobsNotANumber) { refused({"--jobs", "8x"}, "--jobs '8x': expected a whole number"); }
+TEST_F(BadInput, RepeatZero) { refused({"--repeat", "0"}, "--repeat '0': expected a whole number from 1"); }
+TEST_F(BadInput, ShardOutOfRange) { refused({"--shard", "5/4"}, "--shard '5/4': I must be between 1 and N"); }
+TEST_F(BadInput, ShardMalformed) { refused({"--shard", "2of4"}, "--shard '2of4': expected I/N"); }
 TEST_F(BadInput, ColorBogus) { refused({"--color", "bogus"}, "--color: bogus not in {auto,always,never}"); }
 TEST_F(BadInput, FormatUnknown) { refused({"--format", "xml"}, "--format: xml not in"); }
 TEST_F(BadInput, UnknownFlag) { refused({"--bogus-flag"}, "bogus-flag"); }

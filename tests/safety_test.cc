@@ -584,10 +584,10 @@ TEST(SafetyChildren, ASigkilledHarnessLeavesNoLiveChildAndAioNrReturns) {
   std::vector<pid_t> kids;
   ASSERT_TRUE(wait_for(
       [&] {
-        // The case's child (its own process group) with its fault fs daemon,
-        // and the context in use.
+        // The case's child (its own process group; forked by the harness's
+        // fork server) with its fault fs daemon, and the context in use.
         bool in_case = false;
-        for (pid_t c : children_of(harness_pid)) in_case |= getpgid(c) == c && !children_of(c).empty();
+        for (pid_t c : descendants_of(harness_pid)) in_case |= getpgid(c) == c && !children_of(c).empty();
         kids = descendants_of(harness_pid);
         return in_case && std::stol(first_line(kAioNr)) > before;
       },

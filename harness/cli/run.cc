@@ -155,10 +155,13 @@ int run(const Options& o, const Selection& sel) try {
   Runner runner(env, RunOptions{o.timeout, scratch.dir, !o.no_kmsg, &targets, o.fault_seed, o.jobs});
   // A stop signal during target creation: no case runs, the output is still finalised.
   Scheduler scheduler(runner, SchedulerOptions{o.jobs, o.repeat, o.durations});
-  scheduler.run(sel.runs, [&](const Result& r, size_t index) {
-    summary.add(r);
-    outputs->result(r, index);
-  });
+  scheduler.run(
+      sel.runs,
+      [&](const Result& r, size_t index) {
+        summary.add(r);
+        outputs->result(r, index);
+      },
+      [&](const CaseRun& c) { outputs->started(c); });
   for (auto& f : scheduler.flaky()) fputs(("harness: flaky: " + f + "\n").c_str(), stderr);
   for (auto& err : targets.teardown()) fmt::print(stderr, "target teardown: {}\n", err);
   scratch.finish();
