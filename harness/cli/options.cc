@@ -165,12 +165,15 @@ void define(CLI::App& app, Options& o, Raw& raw) {
   app.add_flag("-v,--verbose", raw.verbose, "progress even when stdout is the table, and each case as it starts");
   app.add_option("-j,--jobs", raw.jobs,
                  "cases in flight at once: 1 to 1024, or auto (8 per CPU; -j1: one at a time, in table order)")
+      ->type_name("N|auto")
       ->capture_default_str();
   app.add_option("--shard", raw.shard, "run part I of N of the selected ids (a deterministic partition), e.g. 2/4")
       ->type_name("I/N");
   app.add_option("--durations", o.durations_file,
-                 "a result file (json or jsonl) whose durations balance --shard and start long cases first");
+                 "a result file (json or jsonl) whose durations balance --shard and start long cases first")
+      ->type_name("FILE");
   app.add_option("--repeat", raw.repeat, "run every case N times; a verdict that changes between repeats is reported")
+      ->type_name("N")
       ->capture_default_str();
 }
 

@@ -56,9 +56,12 @@ AIOH_SCENARIO(kaio_pipe_read_blocks,
   r.len = sizeof buf;
   r.tag = 5;
   const long ms = ctx.num("interrupt_ms");
+  // The clock starts before the timer is armed: a case preempted between the
+  // two (a loaded machine, many cases at once) would otherwise see the
+  // signal "early" and io_submit return before `ms` though it blocked.
+  const timespec t0 = kaio::now_mono();
   kaio::SignalTimer timer(ms);
   if (!timer.ok()) ctx.broken("cannot arm the signal timer");
-  const timespec t0 = kaio::now_mono();
   ctx.observe(be.submit({&r}));
   const long took = kaio::elapsed_ms(t0, kaio::now_mono());
   ctx.check(took + 5 >= ms, "io_submit returned after " + std::to_string(took) +
