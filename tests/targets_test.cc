@@ -94,6 +94,46 @@ source = "test"
   EXPECT_THROW(load_case_dir(d.path), LoadError);
 }
 
+TEST(Targets, GuestDisksNameTargetsWithoutTheGeometry) {
+  auto ts = guest_targets("raw=/dev/nvme0n2,ext4=/dev/nvme0n3,xfs=/dev/nvme0n4,btrfs=/dev/nvme0n5");
+  std::vector<std::string> names;
+  for (auto& t : ts) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"disk", "disk-ext4", "disk-xfs", "disk-btrfs", "loop-512", "loop-4096",
+                                             "tmpfs"}));
+  EXPECT_EQ(ts[0].kind, "raw");
+  EXPECT_EQ(ts[0].guest_disk, "/dev/nvme0n2");
+  EXPECT_TRUE(target_selected("blockdev", ts[0]));
+  EXPECT_EQ(ts[2].kind, "fs");
+  EXPECT_EQ(ts[2].fs, "xfs");
+  EXPECT_TRUE(ts[4].guest_disk.empty()) << "loop targets stay loops over files";
+  EXPECT_THROW(guest_targets("zfs=/dev/vdb"), std::invalid_argument);
+  EXPECT_THROW(guest_targets("raw="), std::invalid_argument);
+}
+
+TEST(Targets, GuestDiskRefusedOutsideAGuestOrWithoutTheLabel) {
+  test::TempDir d;
+  unsetenv("AIOH_VM_GUEST");
+  EXPECT_NE(guest_disk_refusal("/dev/null").find("not in an orchestrator guest"), std::string::npos);
+  setenv("AIOH_VM_GUEST", "1", 1);
+  EXPECT_NE(guest_disk_refusal(d.path).find("not a block device"), std::string::npos);
+  // The host's own root disk, or any disk without the label, is never taken.
+  std::string root_dev;
+  for (const char* cand : {"/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/loop0"})
+    if (std::filesystem::is_block_file(cand)) root_dev = cand;
+  if (!root_dev.empty()) {
+    std::string why = guest_disk_refusal(root_dev);
+    EXPECT_FALSE(why.empty()) << root_dev << " would be taken as a guest disk";
+  }
+  unsetenv("AIOH_VM_GUEST");
+}
+
+TEST(Targets, MalformedGuestDisksIsOneUsageLine) {
+  auto r = test::run_cmd("AIOH_GUEST_DISKS=zfs=/dev/vdb " + test::harness_bin() + " --list");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("AIOH_GUEST_DISKS"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+}
+
 TEST(Targets, DeviceWithoutDestructiveIsRefused) {
   auto r = test::run_cmd(test::harness_bin() + " --device /dev/null --list");
   EXPECT_EQ(r.status, 2) << r.out;

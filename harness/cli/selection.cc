@@ -7,6 +7,7 @@
 #include <cctype>
 #include <sstream>
 #include <set>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -27,7 +28,11 @@ std::vector<Target> target_specs(const Options& o) {
   std::vector<Target> specs;
   if (!o.target_dir.empty()) specs.push_back(dir_target(o.target_dir));
   if (!o.device.empty()) specs.push_back(device_target(o.device));
-  if (specs.empty()) specs = default_targets();
+  try {
+    if (specs.empty()) specs = default_targets();  // AIOH_GUEST_DISKS may be malformed
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
+  }
   return specs;
 }
 

@@ -2,6 +2,9 @@
 // lives. A target is a raw loop device with a chosen logical sector size, a
 // filesystem made on one, tmpfs, the scratch directory's own filesystem, a
 // directory the user names (--target) or a block device they name (--device).
+// In a guest of the VM orchestrator (vm/), the guest's own emulated disks are
+// targets too: one used raw, one per filesystem made directly on it, named by
+// AIOH_GUEST_DISKS (see guest_targets()).
 // Each target is created for the run, recorded in the undo journal BEFORE it
 // exists, probed for its O_DIRECT geometry (STATX_DIOALIGN on a file in it,
 // else sysfs logical_block_size and dma_alignment), and torn down after.
@@ -27,6 +30,7 @@ struct Target {
   std::string fs;            // ext4, xfs, btrfs, tmpfs; "" for a raw device
   int64_t sector_size = 0;   // the loop device's logical sector size, 0 if none
   std::string user_path;     // --target PATH / --device /dev/X
+  std::string guest_disk;    // the orchestrator's scratch disk under it (guest_targets)
   // What it became (filled by TargetSet::create).
   std::string dir;           // where case directories go (file targets)
   std::string device;        // the block device (raw targets; the loop under a fs)
@@ -48,8 +52,24 @@ struct Target {
 bool is_target_fact(const std::string& name);
 
 // The targets a run uses. Without --target/--device: loop-512, loop-4096,
-// ext4-512, xfs-4096, btrfs-4096, tmpfs, scratch.
+// ext4-512, xfs-4096, btrfs-4096, tmpfs, scratch; in an orchestrator guest
+// (AIOH_GUEST_DISKS set) guest_targets() instead.
 std::vector<Target> default_targets();
+// AIOH_GUEST_DISKS="raw=/dev/nvme0n2,ext4=/dev/nvme0n3,...", set by the VM
+// orchestrator for its guests (and for its `--list`, so ids match): "disk"
+// (the raw disk), "disk-<fs>" (the filesystem made on the disk), then
+// loop-512, loop-4096 (loops over files on the guest's scratch filesystem,
+// itself on the emulated disk) and tmpfs. Names do not carry the geometry,
+// so one row's id is the same in every guest and the columns compare. A bad
+// entry is an error (std::invalid_argument) naming it.
+std::vector<Target> guest_targets(const std::string& spec);
+// Why `dev` must not be written as an orchestrator guest disk, or "" when it
+// may: only in a guest (AIOH_VM_GUEST), a block device, carrying the
+// orchestrator's label (kGuestDiskLabel at offset 0, written on the host into
+// the disk image it made), and refused by none of --device's rules
+// (system::device_refusal: mounted, swap, held, a member, the root disk).
+std::string guest_disk_refusal(const std::string& dev);
+inline constexpr char kGuestDiskLabel[] = "AIOHARNESS-GUEST-SCRATCH-DISK\n";
 // --target PATH: one target, the user's directory (cases go in a private
 // subdirectory that is removed after).
 Target dir_target(const std::string& path);
@@ -91,10 +111,17 @@ class TargetSet {
     std::vector<std::string> args;
   };
   void create_one(Target& t, const std::string& scratch_dir);
+  void make_private_dir(Target& t);
+  void claim_user_device(Target& t);
+  void take_guest_disk(Target& t);
+  void mount_tmpfs(Target& t, const std::string& scratch_dir);
+  void attach_loop(Target& t, const std::string& scratch_dir);
+  void mount_new_fs(Target& t, const std::string& scratch_dir);
+  std::string mkdir_in_scratch(Target& t, const std::string& scratch_dir, const std::string& name);
   void probe(Target& t);
   std::vector<Target> targets_;
   std::vector<Undo> undo_;
-  std::vector<int> held_fds_;  // loop devices held open while the run lasts
+  std::vector<int> held_fds_;  // loop and claimed devices held open while the run lasts
 };
 
 }  // namespace aioh
