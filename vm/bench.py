@@ -1,9 +1,11 @@
-"""`scripts/bench-matrix`: wall time per kernel for each boot path and for the catalog.
+"""`scripts/bench-matrix`: how long the VM matrix takes, per guest and as a whole.
 
-For every kernel and boot path, boots the guest with one case (time to the init's first marker
-is the boot time); then runs the whole selection once with the fastest path.  The fastest path
-that worked is recorded per kernel in <cache>/boot-paths.json, which `scripts/matrix --boot auto`
-uses.  Writes bench.json and prints a table.
+Default: runs `scripts/matrix` with the given kernels and devices (live progress as usual, every
+fault guest included) and reports, for every guest, the time to its init (boot), the time from
+there to power-off (catalog: setup, mkfs, the harness's run), how many ids it ran and how many of
+those executed, then the whole matrix's wall time.  `--boot-paths` instead boots each kernel once
+per boot path with one case and records the fastest working path per kernel in
+<cache>/boot-paths.json, which `scripts/matrix --boot auto` uses.  Writes bench.json into --out.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import catalog, deps, kernel, qemu
-from .matrix import BOOT_PATHS_FILE, REPO, cache_dir, default_cases, find_harness, list_cases
+from . import catalog, deps, kernel, matrix, qemu
+from .matrix import BOOT_PATHS_FILE, EXECUTED, REPO, cache_dir, default_cases, find_harness, list_cases
 from .run import Options, run_target
 
 
@@ -23,72 +25,114 @@ def recorded_paths(cache: Path) -> dict:
     return json.loads(f.read_text()) if f.exists() else {}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="scripts/bench-matrix", description=__doc__.split("\n\n")[0])
-    p.add_argument("--kernels", default=None)
-    p.add_argument("--device", default="nvme-4k", choices=list(qemu.DEVICES))
-    p.add_argument("--filter", action="append", default=[])
-    p.add_argument("--rounds", type=int, default=1, help="boots per path (the minimum is kept)")
-    p.add_argument("--accel", default="auto", choices=["auto", "kvm", "tcg"])
-    p.add_argument("--no-catalog", action="store_true", help="measure boot paths only")
-    p.add_argument("--out", default=None)
-    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+def guest_rows(doc: dict) -> list[dict]:
+    """One row per guest of a target's document: the ordinary guest, then each fault guest."""
+    vm = doc["environment"].get("vm", {})
+    by_id = {r["id"]: r for r in doc.get("results", [])}
+    fault_ids = {i for g in vm.get("device_fault_guests", []) for i in g.get("ids", [])}
+    guests = [("", vm.get("boots", []), [i for i in by_id if i not in fault_ids])]
+    guests += [("+".join(g["armed"]), g.get("boots") or [], g.get("ids", []))
+               for g in vm.get("device_fault_guests", [])]
+    rows = []
+    for armed, boots, ids in guests:
+        boot = sum(b.get("boot_seconds") or 0 for b in boots)
+        total = sum(b.get("seconds") or 0 for b in boots)
+        rows.append({"guest": armed or "ordinary", "boots": len(boots), "boot_seconds": round(boot, 1),
+                     "catalog_seconds": round(total - boot, 1), "ids": len(ids),
+                     "executed": sum(1 for i in ids if by_id.get(i, {}).get("verdict") in EXECUTED)})
+    return rows
+
+
+def table(report: dict) -> str:
+    head = f"{'target':<34} {'guest':<30} {'boots':>5} {'boot s':>7} {'catalog s':>9} {'ids':>6} {'executed':>8}"
+    lines = [head, "-" * len(head)]
+    for target, rows in report["targets"].items():
+        for r in rows:
+            lines.append(f"{target:<34} {r['guest'][:30]:<30} {r['boots']:>5} {r['boot_seconds']:>7.1f} "
+                         f"{r['catalog_seconds']:>9.1f} {r['ids']:>6} {r['executed']:>8}")
+    lines.append(f"whole matrix: {report['matrix_seconds']:.0f} s wall for {report['guests']} guests "
+                 f"({report['guest_seconds']:.0f} guest-seconds; exit {report['matrix_exit']})")
+    return "\n".join(lines)
+
+
+def bench_matrix(a: argparse.Namespace, out: Path) -> int:
+    argv = ["--kernels", a.kernels or ",".join(s.series for s in catalog.select(catalog.load_catalog(), None)),
+            "--devices", a.devices, "--out", str(out / "matrix"), *(["--accel", a.accel] if a.accel else [])]
+    for f in a.filter:
+        argv += ["--filter", f]
+    argv += a.matrix_args
+    t0 = time.time()
+    rc = matrix.main(argv)
+    wall = time.time() - t0
+    docs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "matrix").glob("*.json"))
+            if not p.name.startswith("matrix-")}
+    report = {"argv": argv, "qemu": qemu.qemu_version(), "matrix_exit": rc, "matrix_seconds": round(wall, 1),
+              "targets": {name: guest_rows(d) for name, d in docs.items()}}
+    report["guests"] = sum(len(r) for r in report["targets"].values())
+    report["guest_seconds"] = round(sum(g["boot_seconds"] + g["catalog_seconds"]
+                                        for r in report["targets"].values() for g in r), 1)
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    print(f"bench-matrix: {out / 'bench.json'}")
+    return 0 if rc in (0, 1) else rc
+
+
+def bench_boot_paths(a: argparse.Namespace, out: Path) -> int:
     harness = find_harness(None)
-    if harness is None:
-        print("bench-matrix: no harness binary (./scripts/build, or AIOH_HARNESS)", file=sys.stderr)
-        return 2
-    deps.ensure()
     cache = cache_dir()
-    out = Path(a.out or REPO / "results" / time.strftime("bench-matrix-%Y%m%dT%H%M%SZ", time.gmtime()))
-    out.mkdir(parents=True, exist_ok=True)
     cases_dir = default_cases()
     try:
         cases = list_cases(harness, cases_dir, "all", a.filter)
     except RuntimeError as e:
         print(f"bench-matrix: {e}", file=sys.stderr)
         return 2
-    accels = ["tcg"] + (["kvm"] if a.accel in ("auto", "kvm") and qemu.probe_accel("kvm")[0] else [])
-    report: dict = {"device": a.device, "qemu": qemu.qemu_version(), "kernels": {}}
+    device = a.devices.split(",")[0]
     best_paths = recorded_paths(cache)
+    report: dict = {"device": device, "qemu": qemu.qemu_version(), "kernels": {}}
     for spec in catalog.select(catalog.load_catalog(), a.kernels):
         k = kernel.fetch(spec, cache)
-        for accel in accels:
-            row: dict = {"boot": {}}
-            for bp in qemu.BOOT_PATHS:
-                times = []
-                for r in range(a.rounds):
-                    o = Options(harness=harness, cases_dir=cases_dir, cache=cache,
-                                out=out / f"{k.abi}-{accel}-{bp.name}-{r}", accel=accel, boot=bp,
-                                max_boots=1)
-                    doc = run_target(k, a.device, cases[:1], o)
-                    b = doc["environment"]["vm"]["boots"][0]
-                    times.append(b["boot_seconds"] if b["boot_seconds"] and o.boot == bp else None)
-                ok = [t for t in times if t is not None]
-                row["boot"][bp.name] = min(ok) if ok else None
-                print(f"{k.abi:<24} {accel} {bp.name:<16} boot "
-                      f"{'failed' if not ok else f'{min(ok):6.1f} s'}", flush=True)
-            working = {n: t for n, t in row["boot"].items() if t is not None}
-            fastest = min(working, key=working.get) if working else None
-            row["fastest"] = fastest
-            if fastest and accel == "tcg":
-                best_paths[k.abi] = fastest
-            if fastest and not a.no_catalog:
-                t0 = time.time()
+        row: dict = {}
+        for bp in qemu.BOOT_PATHS:
+            times = []
+            for r in range(a.rounds):
                 o = Options(harness=harness, cases_dir=cases_dir, cache=cache,
-                            out=out / f"{k.abi}-{accel}-catalog", accel=accel,
-                            boot=qemu.BootPath(*fastest.split("+")))
-                doc = run_target(k, a.device, cases, o)
-                row["catalog_seconds"] = round(time.time() - t0, 1)
-                row["catalog_cases"] = len(cases)
-                row["catalog_summary"] = doc["summary"]
-                print(f"{k.abi:<24} {accel} catalog {len(cases)} cases {row['catalog_seconds']} s", flush=True)
-            report["kernels"].setdefault(k.abi, {})[accel] = row
+                            out=out / f"{k.abi}-{bp.name}-{r}", accel="tcg", boot=bp, max_boots=1)
+                doc = run_target(k, device, cases[:1], o)
+                b = doc["environment"]["vm"]["boots"][0]
+                times.append(b["boot_seconds"] if b["boot_seconds"] and o.boot == bp else None)
+            ok = [t for t in times if t is not None]
+            row[bp.name] = min(ok) if ok else None
+            print(f"{k.abi:<24} {bp.name:<16} boot {'failed' if not ok else f'{min(ok):6.1f} s'}", flush=True)
+        working = {n: t for n, t in row.items() if t is not None}
+        if working:
+            best_paths[k.abi] = min(working, key=working.get)
+        report["kernels"][k.abi] = {"boot": row, "fastest": best_paths.get(k.abi)}
     (cache / BOOT_PATHS_FILE).write_text(json.dumps(best_paths, indent=2) + "\n")
-    total = sum(r.get("catalog_seconds", 0) for k in report["kernels"].values() for r in k.values())
-    report["matrix_seconds_per_device"] = round(total, 1)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"bench-matrix: {out / 'bench.json'}; catalog over all kernels: {total:.0f} s per device")
+    print(f"bench-matrix: {out / 'bench.json'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scripts/bench-matrix", description=__doc__.split("\n\n")[0])
+    p.add_argument("--kernels", default=None, help="series (default: the catalog's default rows)")
+    p.add_argument("--devices", default="nvme-512,nvme-4k")
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("--accel", default=None, choices=["auto", "kvm", "tcg"])
+    p.add_argument("--boot-paths", action="store_true", help="measure boot paths instead of the matrix")
+    p.add_argument("--rounds", type=int, default=1, help="with --boot-paths: boots per path (minimum kept)")
+    p.add_argument("--out", default=None)
+    p.add_argument("matrix_args", nargs=argparse.REMAINDER, help="after --: more scripts/matrix options")
+    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if a.matrix_args[:1] == ["--"]:
+        a.matrix_args = a.matrix_args[1:]
+    if find_harness(None) is None:
+        print("bench-matrix: no harness binary (./scripts/build, or AIOH_HARNESS)", file=sys.stderr)
+        return 2
+    deps.ensure()
+    out = Path(a.out or REPO / "results" / time.strftime("bench-matrix-%Y%m%dT%H%M%SZ", time.gmtime()))
+    out.mkdir(parents=True, exist_ok=True)
+    return bench_boot_paths(a, out) if a.boot_paths else bench_matrix(a, out)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Asks the harness for the case list (`--list --format json`), resolves and fetches each kernel,
 boots one guest per kernel x device (in parallel with --jobs), writes one JSON document and its
 console logs per target into --out, shows live progress and ends with a summary table.
-Exit: 0 when every target produced a result for every case and nothing failed, 1 otherwise,
-2 on bad usage.
+Exit: 0 when every target produced a result for every case, nothing failed and (unsharded)
+every case executed in at least one guest (matrix-coverage.*.json lists where each did); 1
+otherwise, 2 on bad usage.
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalog, deps, devfaults, kernel, libs, qemu, shard
 from reports import vocabulary as V
 
 from .results import document, vm_result
-from .run import Options, run_target, stem
+from .run import Options, guest_disks_spec, run_target, stem
 
 REPO = Path(__file__).resolve().parent.parent
 # Measured on this repo's 2-core host under TCG (6.1, time to the init's first marker): PVH
@@ -60,7 +62,9 @@ def list_cases(harness: Path, cases_dir: Path, interface: str, filters: list[str
             "--interface", interface]
     for f in filters:
         argv += ["--filter", f]
-    r = subprocess.run(argv, capture_output=True, text=True)
+    # The sweep's targets are the guest's disks (vm/run.py), named alike on every geometry.
+    env = dict(os.environ, AIOH_GUEST_DISKS=guest_disks_spec("nvme-512"))
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"harness --list failed: {r.stderr.strip()}")
     return json.loads(r.stdout)
@@ -111,7 +115,7 @@ def default_jobs() -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/matrix", description=__doc__.split("\n\n")[0])
     p.add_argument("--kernels", help="series from vm/kernels.toml, comma-separated (default: its default rows)")
-    p.add_argument("--devices", default="nvme-512,nvme-4k,virtio",
+    p.add_argument("--devices", default="nvme-512,nvme-4k,virtio-512",
                    help=f"comma-separated, of: {', '.join(qemu.DEVICES)}")
     p.add_argument("--interface", default="all", help="passed to harness --list")
     p.add_argument("--filter", action="append", default=[], help="glob on ids; repeatable")
@@ -133,7 +137,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="seconds without a finished case before the guest counts as hung")
     p.add_argument("--memory", type=int, default=2048, help="guest MiB")
-    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--cpus", type=int, default=2, help="guest vCPUs (more than one: multi-threaded TCG)")
+    p.add_argument("--guest-jobs", type=int, default=None,
+                   help="harness --jobs in each guest (default: the harness's automatic choice, when it "
+                        "has --jobs)")
     p.add_argument("--harness", help="harness binary (default: $AIOH_HARNESS or build/harness)")
     p.add_argument("--cases", default=str(default_cases()),
                    help="case tables (default: $AIOH_CASES, as the harness, else the repo's cases/)")
@@ -174,19 +181,67 @@ def usage(msg: str) -> int:
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def harness_supports(harness: Path, flag: str) -> bool:
+    """Whether the harness binary takes `flag` (it lists its options under --help)."""
+    import re
+    r = subprocess.run([str(harness), "--help"], capture_output=True, text=True)
+    return re.search(rf"(^|[\s,\[]){re.escape(flag)}(?![\w-])", r.stdout, re.M) is not None
+
+
+def guest_harness_args(harness: Path, guest_jobs: int | None) -> tuple[tuple[str, ...], str]:
+    """The harness options every guest gets for its scheduler, and a note when one is dropped.
+    With --jobs known to the harness the guest overlaps its cases (its own automatic choice, sized
+    on the guest's CPUs, unless --guest-jobs names a number); without it, one at a time."""
+    if not harness_supports(harness, "--jobs"):
+        return (), "" if guest_jobs is None else "harness has no --jobs; guests run one case at a time"
+    return (("--jobs", str(guest_jobs)) if guest_jobs else ()), ""
+
+
+# Verdicts that mean the row's case really ran in that guest (a skip or a VM verdict did not).
+EXECUTED = tuple(v for v in V.HARNESS_VERDICTS if v != "skip")
+
+
+def coverage(docs: dict[str, dict]) -> dict[str, list[str]]:
+    """id -> the targets (kernel x device names) where it executed, in catalog order of ids."""
+    out: dict[str, list[str]] = {}
+    for name, doc in docs.items():
+        for r in doc.get("results", []):
+            where = out.setdefault(r["id"], [])
+            if r.get("verdict") in EXECUTED and not r.get("vm"):
+                where.append(name)
+    return out
+
+
+@dataclass
+class Plan:
+    """What a matrix run does, decided from the command line before anything boots."""
+    a: argparse.Namespace
+    argv: list[str]
+    shard: tuple[int, int]
+    devices: list[str]
+    faults: tuple
+    specs: list
+    labels: list[str]
+    mine: list[tuple[str, str]]
+    runs: list[tuple[str, str, tuple[str, Path | None]]]
+    cache: Path
+
+
+def plan(argv: list[str]) -> Plan | int:
+    """The run's plan, or an exit status (2: bad usage)."""
     a = parse_args(argv)
     try:
         i, n = shard.parse_shard(a.shard)
     except ValueError as e:
         return usage(str(e))
-    devices = [d.strip() for d in a.devices.split(",") if d.strip()]
+    devices = [qemu.ALIASES.get(d.strip(), d.strip()) for d in a.devices.split(",") if d.strip()]
     bad = [d for d in devices if d not in qemu.DEVICES]
     if bad:
         return usage(f"unknown device {bad[0]} (known: {', '.join(qemu.DEVICES)})")
     if a.boot != "auto" and a.boot not in {b.name for b in qemu.BOOT_PATHS}:
         return usage(f"unknown boot path {a.boot}")
+    if a.guest_jobs is not None and a.guest_jobs < 1:
+        return usage(f"--guest-jobs {a.guest_jobs}: want a positive number")
     try:
         faults = tuple(qemu.DeviceFault.parse(f) for f in a.device_fault)
         qemu.blkdebug_config(list(faults))
@@ -203,8 +258,127 @@ def main(argv: list[str] | None = None) -> int:
         return usage(str(e))
     # kernel x device x library build (one run of the system libraries without --libs).
     runs = [(k, d, lib) for k, d in mine for lib in (lib_builds or [("", None)])]
+    return Plan(a, argv, (i, n), devices, faults, specs, labels, mine, runs, cache)
+
+
+def fetch_kernels(p: Plan, progress, total: int) -> dict[str, kernel.Kernel | Exception]:
+    """Each kernel of this shard, fetched once; a kernel that cannot be had is its exception."""
+    a = p.a
+    kernels: dict[str, kernel.Kernel | Exception] = {}
+    for label in dict.fromkeys(k for k, _ in p.mine):
+        progress(target=label, phase="fetch", done=0, total=total)
+        try:
+            if a.kernel_image:
+                kernels[label] = kernel.from_image(Path(a.kernel_image).resolve(),
+                                                   Path(a.modules).resolve() if a.modules else None, p.cache)
+            elif a.kernel_deb:
+                kernels[label] = kernel.from_deb(Path(a.kernel_deb).resolve(), p.cache)
+            else:
+                spec = next(s for s in p.specs if s.series == label)
+                kernels[label] = kernel.fetch(spec, p.cache, refresh=a.refresh,
+                                              refresh_lists=a.refresh and not kernels,
+                                              log=lambda s: print(f"matrix: fetch {s}", file=sys.stderr))
+        except Exception as e:   # one kernel that cannot be fetched must not stop the others
+            kernels[label] = e
+            print(f"matrix: fetch {label} failed: {e}", file=sys.stderr)
+    return kernels
+
+
+@dataclass
+class Inputs:
+    """The snapshot every guest runs, and the options every guest's harness gets."""
+    harness: Path
+    cases_dir: Path
+    cases: list[dict]
+    accel: str
+    harness_args: tuple[str, ...]
+    out: Path
+
+
+def run_one(p: Plan, inp: Inputs, kernels: dict, target, progress) -> tuple[str, dict]:
+    """One kernel x device (x library build): its ordinary guest and its fault guests, merged
+    into one document written to --out; returns (name, document)."""
+    a, cases, out = p.a, inp.cases, inp.out
+    label, device, (lib_id, lib_dir) = target
+    argv = ["scripts/matrix", *p.argv]
+    k = kernels[label]
+    if isinstance(k, Exception):
+        # Still one document per target: every case says why it did not run.
+        name = f"{label}__{device}{libs.tag(lib_id)}"
+        res = {c["id"]: vm_result(c, "no-result", f"kernel fetch failed: {k}", "fetch", 0, "") for c in cases}
+        doc = document(cases, res, None, {"kernel": {"series": label}, "device": device}, time.time(), argv)
+        write_new(out / f"{name}.json", doc)
+        return name, doc
+    boot = boot_path_for(k.abi, a.boot, p.cache)
+    if boot.image == "pvh" and k.vmlinux() is None:
+        boot = qemu.BootPath("bzimage", boot.firmware)
+    name = stem(k, device) + libs.tag(lib_id)
+    # Rows with a device fault run in their own guests (vm/devfaults.py groups them); the
+    # run-wide --device-fault rule instead goes on the one guest that runs everything.
+    docs = []
+    for armed, rules, group in (devfaults.groups(cases) if not p.faults else [((), list(p.faults), cases)]):
+        o = Options(harness=inp.harness, cases_dir=inp.cases_dir, cache=p.cache, out=out,
+                    accel=inp.accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
+                    boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
+                    memory_mb=a.memory, cpus=a.cpus, harness_args=inp.harness_args, argv=tuple(argv),
+                    inject_panic_after=a.inject_panic_after, device_faults=tuple(rules),
+                    armed=armed, tag=devfaults.tag(armed) + libs.tag(lib_id), allow_panic=a.test_allow_panic,
+                    lib_id=lib_id, lib_dir=lib_dir)
+        docs.append((armed, run_target(k, device, group, o, progress)))
+    doc = devfaults.merge(cases, docs)
+    if lib_id:
+        libs.label(doc, lib_id, lib_dir)
+    write_new(out / f"{name}.json", doc)
+    return name, doc
+
+
+def refuse_existing(p: Plan, kernels: dict, out: Path) -> str:
+    """A report is never overwritten: the first target whose result file exists, else ""."""
+    for label, device, (lib_id, _) in p.runs:
+        k = kernels[label]
+        dest = out / f"{stem(k, device)}{libs.tag(lib_id)}.json" if not isinstance(k, Exception) else None
+        if dest is not None and dest.exists():
+            return f"{dest} exists; a result is never overwritten (choose another --out)"
+    return ""
+
+
+def write_once(path: Path, data) -> None:
+    try:
+        with open(path, "x") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
+    except FileExistsError:
+        print(f"matrix: {path} exists; not overwritten", file=sys.stderr)
+
+
+def report(p: Plan, out: Path, rows: list[tuple[str, dict]]) -> int:
+    """Summary table, summary and coverage files; the exit status of the run."""
+    i, n = p.shard
+    print(summary_table([(name, doc["summary"]) for name, doc in rows]))
+    write_once(out / f"matrix-summary.shard{i}of{n}.json", {name: doc["summary"] for name, doc in rows})
+    where = coverage(dict(rows))
+    write_once(out / f"matrix-coverage.shard{i}of{n}.json", where)
+    nowhere = [cid for cid, targets in where.items() if not targets]
+    if nowhere and n == 1:
+        print(f"matrix: {len(nowhere)} case(s) executed in no guest (skipped or lost everywhere), e.g.:",
+              file=sys.stderr)
+        for cid in nowhere[:20]:
+            print(f"  {cid}", file=sys.stderr)
+    elif nowhere:
+        print(f"matrix: {len(nowhere)} case(s) executed in no guest of this shard "
+              f"(see matrix-coverage.shard{i}of{n}.json; other shards may run them)", file=sys.stderr)
+    bad = any("total" not in s or s.get("total") == 0 or any(s.get(v) for v in V.FAILS_RUN)
+              for s in (doc["summary"] for _, doc in rows))
+    return 1 if bad or (nowhere and n == 1) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = plan(argv)
+    if isinstance(p, int):
+        return p
+    a = p.a
     if a.list_targets:
-        for k, d, (lib_id, _) in runs:
+        for k, d, (lib_id, _) in p.runs:
             print(f"{k} {d}" + (f" {lib_id}" if lib_id else ""))
         return 0
     harness = find_harness(a.harness)
@@ -222,79 +396,19 @@ def main(argv: list[str] | None = None) -> int:
         devfaults.groups(cases)
     except (RuntimeError, ValueError) as e:
         return usage(str(e))
+    harness_args, note = guest_harness_args(harness, a.guest_jobs)
+    if note:
+        print(f"matrix: {note}", file=sys.stderr)
     accel, why = qemu.choose_accel(a.accel)
-    print(f"matrix: {len(cases)} cases x {len(mine)} targets (shard {i}/{n}); accel {accel}"
-          f"{f' ({why})' if why and accel == 'tcg' else ''}; out {out}", file=sys.stderr)
+    i, n = p.shard
+    print(f"matrix: {len(cases)} cases x {len(p.mine)} targets (shard {i}/{n}); accel {accel}"
+          f"{f' ({why})' if why and accel == 'tcg' else ''}; guest harness {' '.join(harness_args) or '-j1'}"
+          f"; out {out}", file=sys.stderr)
     progress = Progress()
-
-    kernels: dict[str, kernel.Kernel | Exception] = {}
-    for label in dict.fromkeys(k for k, _ in mine):
-        progress(target=label, phase="fetch", done=0, total=len(cases))
-        try:
-            if a.kernel_image:
-                kernels[label] = kernel.from_image(Path(a.kernel_image).resolve(),
-                                                   Path(a.modules).resolve() if a.modules else None, cache)
-            elif a.kernel_deb:
-                kernels[label] = kernel.from_deb(Path(a.kernel_deb).resolve(), cache)
-            else:
-                spec = next(s for s in specs if s.series == label)
-                kernels[label] = kernel.fetch(spec, cache, refresh=a.refresh,
-                                              refresh_lists=a.refresh and not kernels,
-                                              log=lambda s: print(f"matrix: fetch {s}", file=sys.stderr))
-        except Exception as e:   # one kernel that cannot be fetched must not stop the others
-            kernels[label] = e
-            print(f"matrix: fetch {label} failed: {e}", file=sys.stderr)
-
-    # A report is never overwritten: refuse before booting anything.
-    for label, device, (lib_id, _) in runs:
-        k = kernels[label]
-        if not isinstance(k, Exception) and (out / f"{stem(k, device)}{libs.tag(lib_id)}.json").exists():
-            return usage(f"{out / (stem(k, device) + libs.tag(lib_id) + '.json')} exists; a result is never "
-                         "overwritten (choose another --out)")
-
-    def one(target: tuple[str, str, tuple[str, Path | None]]) -> tuple[str, dict]:
-        label, device, (lib_id, lib_dir) = target
-        k = kernels[label]
-        if isinstance(k, Exception):
-            # Still one document per target: every case says why it did not run.
-            name = f"{label}__{device}{libs.tag(lib_id)}"
-            res = {c["id"]: vm_result(c, "no-result", f"kernel fetch failed: {k}", "fetch", 0, "")
-                   for c in cases}
-            doc = document(cases, res, None, {"kernel": {"series": label}, "device": device},
-                           time.time(), ["scripts/matrix", *argv])
-            write_new(out / f"{name}.json", doc)
-            return name, doc["summary"]
-        boot = boot_path_for(k.abi, a.boot, cache)
-        if boot.image == "pvh" and k.vmlinux() is None:
-            boot = qemu.BootPath("bzimage", boot.firmware)
-        name = stem(k, device) + libs.tag(lib_id)
-        dest = out / f"{name}.json"
-        # Rows with a device fault run in their own guests (vm/devfaults.py groups them); the
-        # run-wide --device-fault rule instead goes on the one guest that runs everything.
-        docs = []
-        for armed, rules, group in (devfaults.groups(cases) if not faults else [((), list(faults), cases)]):
-            o = Options(harness=harness, cases_dir=cases_dir, cache=cache, out=out,
-                        accel=accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
-                        boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
-                        memory_mb=a.memory, cpus=a.cpus, argv=tuple(["scripts/matrix", *argv]),
-                        inject_panic_after=a.inject_panic_after, device_faults=tuple(rules),
-                        armed=armed, tag=devfaults.tag(armed) + libs.tag(lib_id), allow_panic=a.test_allow_panic,
-                        lib_id=lib_id, lib_dir=lib_dir)
-            docs.append((armed, run_target(k, device, group, o, progress)))
-        doc = devfaults.merge(cases, docs)
-        if lib_id:
-            libs.label(doc, lib_id, lib_dir)
-        write_new(dest, doc)
-        return name, doc["summary"]
-
+    kernels = fetch_kernels(p, progress, len(cases))
+    if err := refuse_existing(p, kernels, out):
+        return usage(err)
+    inp = Inputs(harness, cases_dir, cases, accel, harness_args, out)
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        rows = list(pool.map(one, runs))
-    print(summary_table(rows))
-    try:
-        with open(out / f"matrix-summary.shard{i}of{n}.json", "x") as f:
-            f.write(json.dumps(dict(rows), indent=2) + "\n")
-    except FileExistsError:
-        print(f"matrix: {out}/matrix-summary.shard{i}of{n}.json exists; not overwritten", file=sys.stderr)
-    bad = any("total" not in s or s.get("total") == 0 or any(s.get(v) for v in V.FAILS_RUN)
-              for _, s in rows)
-    return 1 if bad else 0
+        rows = list(pool.map(lambda t: run_one(p, inp, kernels, t, progress), p.runs))
+    return report(p, out, rows)

@@ -16,14 +16,44 @@ QEMU = "qemu-system-x86_64"
 QBOOT = "/usr/share/qemu/qboot.rom"
 RESULT_PORT = "aioh.result"
 
-# Device geometries: name -> (driver, logical block size).  Names are what --devices takes.
+@dataclass(frozen=True)
+class Geometry:
+    """One emulated disk geometry (a --devices column): the driver, the logical and physical
+    block sizes, and for NVMe the controller's MDTS (max transfer = 2^mdts x 4 KiB pages;
+    None: QEMU's default, 7 = 512 KiB)."""
+    driver: str
+    logical: int
+    physical: int
+    mdts: int | None = None
+
+    def to_json(self) -> dict:
+        return {"driver": self.driver, "logical_block_size": self.logical,
+                "physical_block_size": self.physical, "mdts": self.mdts}
+
+
+# Names are what --devices takes; a name says the driver and what differs from 512/512.
 DEVICES = {
-    "nvme-512": ("nvme", 512),
-    "nvme-4k": ("nvme", 4096),
-    "virtio": ("virtio-blk-pci", 512),
+    "nvme-512": Geometry("nvme", 512, 512),
+    "nvme-4k": Geometry("nvme", 4096, 4096),
+    # 512-byte logical over 4 KiB physical blocks (512e): O_DIRECT follows the logical size,
+    # mkfs.xfs takes its sector size from the physical one.
+    "nvme-512e": Geometry("nvme", 512, 4096),
+    # A small maximum transfer (8 KiB): the block layer splits every larger request.
+    "nvme-mdts": Geometry("nvme", 512, 512, mdts=1),
+    "virtio-512": Geometry("virtio-blk-pci", 512, 512),
+    "virtio-4k": Geometry("virtio-blk-pci", 4096, 4096),
 }
-# How the guest names the first disk of each driver.
-GUEST_DISK = {"nvme": "nvme0n1", "virtio-blk-pci": "vda"}
+
+# Older names --devices still takes (CI definitions use them).
+ALIASES = {"virtio": "virtio-512"}
+
+
+def guest_disk(device: str, index: int) -> str:
+    """How the guest names disk `index` (0 = the first) of a geometry: NVMe namespaces of one
+    controller (nvme0n1, nvme0n2, ...), virtio-blk disks in PCI order (vda, vdb, ...)."""
+    if DEVICES[device].driver == "nvme":
+        return f"nvme0n{index + 1}"
+    return "vd" + "abcdefghijklmnopqrstuvwxyz"[index]
 
 
 @dataclass(frozen=True)
@@ -48,8 +78,9 @@ class VmConfig:
     initrd: Path
     console_log: Path
     result_file: Path
-    disk: Path | None = None
+    disk: Path | None = None          # the first disk (scratch filesystem, or the faulty disk)
     device: str | None = None         # key of DEVICES
+    extra_disks: tuple[Path, ...] = ()  # more disks of the same geometry (sweep targets)
     boot: BootPath = field(default_factory=BootPath)
     accel: str = "tcg"
     memory_mb: int = 2048
@@ -60,12 +91,14 @@ class VmConfig:
     throttle_iops: int | None = None  # a slow disk: QEMU's I/O throttling caps its requests/s
 
 
-def accel_args(accel: str) -> list[str]:
+def accel_args(accel: str, cpus: int = 1) -> list[str]:
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
     # One translation-block cache big enough for a whole boot; `max` exposes every CPU
-    # feature TCG emulates so the guest kernel takes its ordinary paths.
-    return ["-accel", "tcg,tb-size=256", "-cpu", "max"]
+    # feature TCG emulates so the guest kernel takes its ordinary paths.  With more than one
+    # vCPU, one host thread per vCPU (MTTCG), so the vCPUs run in parallel.
+    threads = ",thread=multi" if cpus > 1 else ""
+    return ["-accel", f"tcg,tb-size=256{threads}", "-cpu", "max"]
 
 
 def machine_args(memory_mb: int, cpus: int) -> list[str]:
@@ -113,13 +146,26 @@ def kernel_args(kernel: Path, initrd: Path, cmdline: str) -> list[str]:
     return ["-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline]
 
 
-def disk_args(disk: Path, device: str) -> list[str]:
-    driver, lbs = DEVICES[device]
-    drive = ["-drive", f"file={disk},if=none,id=d0,format=raw,cache=unsafe,aio=threads"]
-    if driver == "nvme":
-        return drive + ["-device", f"nvme,drive=d0,serial=aioh0,logical_block_size={lbs},"
-                                   f"physical_block_size={lbs}"]
-    return drive + ["-device", f"{driver},drive=d0,logical_block_size={lbs},physical_block_size={lbs}"]
+def drive_arg(disk: Path, i: int) -> list[str]:
+    return ["-drive", f"file={disk},if=none,id=d{i},format=raw,cache=unsafe,aio=threads"]
+
+
+def disk_args(disk: Path, device: str, extra: tuple[Path, ...] = ()) -> list[str]:
+    """The first disk, then `extra` disks of the same geometry: for NVMe one controller (its
+    own namespace 1 on the first disk) and a namespace per extra disk, else one device each."""
+    g = DEVICES[device]
+    sizes = f"logical_block_size={g.logical},physical_block_size={g.physical}"
+    a = drive_arg(disk, 0)
+    if g.driver == "nvme":
+        mdts = f",mdts={g.mdts}" if g.mdts is not None else ""
+        a += ["-device", f"nvme,drive=d0,serial=aioh0,id=nvme0,{sizes}{mdts}"]
+        for i, d in enumerate(extra, start=1):
+            a += drive_arg(d, i) + ["-device", f"nvme-ns,drive=d{i},bus=nvme0,nsid={i + 1},{sizes}"]
+        return a
+    a += ["-device", f"{g.driver},drive=d0,{sizes}"]
+    for i, d in enumerate(extra, start=1):
+        a += drive_arg(d, i) + ["-device", f"{g.driver},drive=d{i},{sizes}"]
+    return a
 
 
 @dataclass(frozen=True)
@@ -211,7 +257,7 @@ def throttled(args: list[str], iops: int | None) -> list[str]:
 def vm_argv(c: VmConfig) -> list[str]:
     argv = [QEMU]
     argv += quiet_args()
-    argv += accel_args(c.accel)
+    argv += accel_args(c.accel, c.cpus)
     argv += machine_args(c.memory_mb, c.cpus)
     argv += firmware_args(c.boot)
     argv += console_args(c.console_log)
@@ -219,7 +265,7 @@ def vm_argv(c: VmConfig) -> list[str]:
     argv += monitor_args(c.monitor)
     if c.disk and c.device:
         argv += throttled(faulty_disk_args(c.disk, c.device, c.blkdebug) if c.blkdebug
-                          else disk_args(c.disk, c.device), c.throttle_iops)
+                          else disk_args(c.disk, c.device, c.extra_disks), c.throttle_iops)
     argv += kernel_args(c.kernel, c.initrd, kernel_cmdline(c.cmdline_extra))
     return argv
 

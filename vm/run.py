@@ -4,6 +4,11 @@ Each boot gets the ids not yet finished.  When a boot ends without the guest's e
 case the harness had begun (it marks each case in /dev/kmsg, which the guest echoes on the
 console) is the case the kernel died in: it gets the VM verdict and the next boot runs the rest.
 Finished results are always kept.
+
+An ordinary guest has, besides its scratch disk, one disk per sweep target of the same geometry
+(TARGET_DISKS): the harness in the guest uses the first raw and makes ext4, xfs and btrfs on the
+others (AIOH_GUEST_DISKS, harness/targets/target.h).  Every disk image is made anew for each boot
+and carries the orchestrator's label at offset 0, which the harness checks before it writes.
 """
 from __future__ import annotations
 
@@ -17,6 +22,12 @@ from .kernel import Kernel
 from .results import Stream, document, vm_result
 
 GUEST_DISK_BYTES = 2 << 30
+# The sweep's disks after the scratch disk, in guest order: (what the harness makes of it, size).
+# mkfs.xfs wants at least 300 MiB; the images are sparse.
+TARGET_DISKS = (("raw", 256 << 20), ("ext4", 512 << 20), ("xfs", 512 << 20), ("btrfs", 512 << 20))
+# harness/targets/target.h kGuestDiskLabel: the harness writes a guest disk only if it begins so.
+GUEST_DISK_LABEL = b"AIOHARNESS-GUEST-SCRATCH-DISK\n"
+EXIT_GRACE = 10.0          # seconds QEMU may take to power off after the guest's exit record
 
 
 @dataclass
@@ -64,93 +75,153 @@ def stem(kernel: Kernel, device: str) -> str:
     return f"{kernel.abi}__{device}"
 
 
-def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
-               progress=lambda **kw: None) -> dict:
-    started = time.time()
-    label = stem(kernel, device) + o.tag
-    workdir = o.out / "work" / label
-    workdir.mkdir(parents=True, exist_ok=True)
-    progress(target=label, phase="build-guest", done=0, total=len(cases))
-    guest_cases = initramfs.CASES_IN_GUEST
-    base = initramfs.cached_image(o.cache, o.harness, o.cases_dir, kernel.moddir, kernel.abi,
-                                  guest_cases)
-    image = kernel.vmlinux() if o.boot.image == "pvh" else kernel.bzimage
-    results: dict[str, dict] = {}
-    environment = None
-    guest_runs: list[dict] = []
-    boots: list[BootRecord] = []
-    remaining = [c for c in cases]
-    boot_failures = 0
-    while remaining and len(boots) < o.max_boots:
-        n = len(boots) + 1
-        con = o.out / f"{label}.console{'' if n == 1 else f'.{n}'}.log"
-        res = workdir / f"result.{n}.jsonl"
-        for f in (con, res):
-            f.unlink(missing_ok=True)
-        disk = workdir / "disk.img"
-        disk.unlink(missing_ok=True)
-        with open(disk, "wb") as f:
-            f.truncate(GUEST_DISK_BYTES)
-        env = {"DISK": qemu.GUEST_DISK[qemu.DEVICES[device][0]], "FS": o.fs,
-               "HARNESS": initramfs.HARNESS_IN_GUEST, "BOOT": str(n),
-               "HARNESS_ARGS": " ".join(["--cases", initramfs.CASES_IN_GUEST] + list(o.harness_args) + (
-                   ["--timeout", str(o.case_timeout)] if o.case_timeout else []))}
+def guest_disks_spec(device: str) -> str:
+    """AIOH_GUEST_DISKS for a guest of this geometry: what each target disk is, by guest name."""
+    return ",".join(f"{what}=/dev/{qemu.guest_disk(device, i)}"
+                    for i, (what, _) in enumerate(TARGET_DISKS, start=1))
+
+
+def make_disk(path: Path, size: int, label: bool) -> Path:
+    path.unlink(missing_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(size)
+        if label:
+            f.write(GUEST_DISK_LABEL)
+    return path
+
+
+def console_name(label: str, n: int) -> str:
+    return f"{label}.console{'' if n == 1 else f'.{n}'}.log"
+
+
+class TargetRun:
+    """The state of one kernel x device across its boots (run_target drives it)."""
+
+    def __init__(self, kernel: Kernel, device: str, cases: list[dict], o: Options, progress):
+        self.kernel, self.device, self.cases, self.o, self.progress = kernel, device, cases, o, progress
+        self.label = stem(kernel, device) + o.tag
+        self.workdir = o.out / "work" / self.label
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.image = kernel.vmlinux() if o.boot.image == "pvh" else kernel.bzimage
+        self.results: dict[str, dict] = {}
+        self.environment: dict | None = None
+        self.guest_runs: list[dict] = []
+        self.boots: list[BootRecord] = []
+        self.remaining = list(cases)
+        self.boot_failures = 0
+
+    def say(self, phase: str, done: int, **kw) -> None:
+        self.progress(target=self.label, phase=phase, done=done, total=len(self.cases), **kw)
+
+    # ---- one boot: what goes in ----------------------------------------------------------
+
+    def has_target_disks(self) -> bool:
+        return not (self.o.armed or self.o.device_faults)
+
+    def guest_env(self, n: int) -> dict[str, str]:
+        o = self.o
+        args = ["--cases", initramfs.CASES_IN_GUEST, *o.harness_args]
+        if o.case_timeout:
+            args += ["--timeout", str(o.case_timeout)]
+        env = {"DISK": qemu.guest_disk(self.device, 0), "FS": o.fs, "HARNESS": initramfs.HARNESS_IN_GUEST,
+               "BOOT": str(n), "HARNESS_ARGS": " ".join(args),
+               # The sweep's targets: the same names in every guest, so --list on the host and
+               # --ids in the guest agree; a fault guest has no such disks (its rows use none).
+               "AIOH_GUEST_DISKS": guest_disks_spec(self.device)}
+        if self.has_target_disks():
+            env["TARGET_DISKS"] = "1"
         env.update(devfaults.guest_env(o.armed, list(o.device_faults), env["DISK"]))
         if o.allow_panic:
             env["AIOH_ALLOW_PANIC"] = "1"
         env.update(libs.guest_env(o.lib_id))
+        return env
+
+    def disks(self) -> tuple[Path, tuple[Path, ...]]:
+        """The scratch (or faulty) disk and, in an ordinary guest, the sweep's target disks."""
+        first = make_disk(self.workdir / "disk.img", GUEST_DISK_BYTES, label=False)
+        if not self.has_target_disks():
+            return first, ()
+        return first, tuple(make_disk(self.workdir / f"target-{what}.img", size, label=True)
+                            for what, size in TARGET_DISKS)
+
+    def vm_config(self, n: int, con: Path, res: Path) -> qemu.VmConfig:
+        o = self.o
         blkdebug = None
         errors = [f for f in o.device_faults if isinstance(f, qemu.DeviceFault)]
         if errors:
-            blkdebug = workdir / "blkdebug.conf"
+            blkdebug = self.workdir / "blkdebug.conf"
             blkdebug.write_text(qemu.blkdebug_config(errors))
         throttle = next((f.iops for f in o.device_faults if isinstance(f, qemu.Throttle)), None)
-        job = initramfs.job_archive(env, [c["id"] for c in remaining])
+        job = initramfs.job_archive(self.guest_env(n), [c["id"] for c in self.remaining])
         if o.lib_id and o.lib_dir:
             job += libs.archive(o.lib_dir, o.lib_id)
-        initrd = initramfs.boot_initrd(base, job, workdir / "initrd")
-        cfg = qemu.VmConfig(kernel=image, initrd=initrd, console_log=con, result_file=res,
-                            disk=disk, device=device, boot=o.boot, accel=o.accel,
-                            memory_mb=o.memory_mb, cpus=o.cpus, blkdebug=blkdebug, throttle_iops=throttle,
-                            monitor=workdir / "monitor.sock" if o.inject_panic_after is not None else None,
-                            cmdline_extra=("unknown_nmi_panic",) if o.inject_panic_after is not None else ())
+        initrd = initramfs.boot_initrd(self.base, job, self.workdir / "initrd")
+        disk, extra = self.disks()
+        panic = o.inject_panic_after is not None
+        return qemu.VmConfig(kernel=self.image, initrd=initrd, console_log=con, result_file=res,
+                             disk=disk, device=self.device, extra_disks=extra, boot=o.boot, accel=o.accel,
+                             memory_mb=o.memory_mb, cpus=o.cpus, blkdebug=blkdebug, throttle_iops=throttle,
+                             monitor=self.workdir / "monitor.sock" if panic else None,
+                             cmdline_extra=("unknown_nmi_panic",) if panic else ())
+
+    # ---- one boot: watching it -----------------------------------------------------------
+
+    def watch(self, proc: subprocess.Popen, cfg: qemu.VmConfig, n: int, stream: Stream,
+              t0: float) -> tuple[bool, float | None, int]:
+        """Follow the result file until QEMU ends, the guest has said it exited, or a deadline
+        passes; returns (timed out, seconds to setup, bytes read)."""
+        o, res = self.o, cfg.result_file
         injected = n > 1
-        stream, timed_out, t0, setup_at = Stream(), False, time.time(), None
-        progress(target=label, phase="boot", done=len(results), total=len(cases), boot=n)
-        proc = subprocess.Popen(qemu.vm_argv(cfg), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=open(workdir / f"qemu.{n}.err", "w"))
-        last_progress, pos, exit_seen_at = time.time(), 0, None
+        last_progress, pos, exit_seen_at, setup_at = time.time(), 0, None, None
+        while proc.poll() is None:
+            time.sleep(0.25)
+            pos, moved = self.read_results(res, pos, stream)
+            if moved:
+                last_progress = time.time()
+                if stream.phase in ("setup", "run") and setup_at is None:
+                    setup_at = time.time() - t0
+                done = len(self.results) + len(set(stream.results) - set(self.results))
+                self.say(stream.phase, done, boot=n)
+            now = time.time()
+            if not injected and o.inject_panic_after is not None and len(stream.results) >= o.inject_panic_after:
+                injected = True
+                qemu.hmp(cfg.monitor, "nmi")
+            if stream.exit_rc is not None:
+                exit_seen_at = exit_seen_at or now
+                if now - exit_seen_at > EXIT_GRACE:       # poweroff did not end QEMU: end it
+                    return False, setup_at, pos
+            elif setup_at is None and now - t0 > o.boot_timeout:
+                return True, setup_at, pos
+            elif setup_at is not None and now - last_progress > o.idle_timeout:
+                return True, setup_at, pos
+        return False, setup_at, pos
+
+    @staticmethod
+    def read_results(res: Path, pos: int, stream: Stream) -> tuple[int, bool]:
+        """Feed what the guest appended since `pos`; whether a result or the phase changed."""
+        if not res.exists():
+            return pos, False
+        with open(res, "rb") as f:
+            f.seek(pos)
+            chunk = f.read()
+        before = (len(stream.results), stream.phase)
+        stream.feed(chunk)
+        return pos + len(chunk), (len(stream.results), stream.phase) != before
+
+    def boot_once(self, n: int) -> tuple[phases.Ending, Stream, float, float | None]:
+        con = self.o.out / console_name(self.label, n)
+        res = self.workdir / f"result.{n}.jsonl"
+        for f in (con, res):
+            f.unlink(missing_ok=True)
+        cfg = self.vm_config(n, con, res)
+        stream, t0 = Stream(), time.time()
+        self.say("boot", len(self.results), boot=n)
+        qerr_path = self.workdir / f"qemu.{n}.err"
+        with open(qerr_path, "w") as qerr:
+            proc = subprocess.Popen(qemu.vm_argv(cfg), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=qerr)
         try:
-            while proc.poll() is None:
-                time.sleep(0.25)
-                if res.exists():
-                    with open(res, "rb") as f:
-                        f.seek(pos)
-                        chunk = f.read()
-                    pos += len(chunk)
-                    before = (len(stream.results), stream.phase)
-                    stream.feed(chunk)
-                    if (len(stream.results), stream.phase) != before:
-                        last_progress = time.time()
-                        if stream.phase in ("setup", "run") and setup_at is None:
-                            setup_at = time.time() - t0
-                        done = len(results) + len(set(stream.results) - set(results))
-                        progress(target=label, phase=stream.phase, done=done, total=len(cases), boot=n)
-                now = time.time()
-                if (not injected and o.inject_panic_after is not None
-                        and len(stream.results) >= o.inject_panic_after):
-                    injected = True
-                    qemu.hmp(cfg.monitor, "nmi")
-                if stream.exit_rc is not None:
-                    exit_seen_at = exit_seen_at or now
-                    if now - exit_seen_at > 10:       # poweroff did not end QEMU: end it
-                        break
-                elif setup_at is None and now - t0 > o.boot_timeout:
-                    timed_out = True
-                    break
-                elif setup_at is not None and now - last_progress > o.idle_timeout:
-                    timed_out = True
-                    break
+            timed_out, setup_at, pos = self.watch(proc, cfg, n, stream, t0)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -160,67 +231,106 @@ def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
                 f.seek(pos)
                 stream.feed(f.read() + b"\n")
         console = con.read_text(errors="replace") if con.exists() else ""
-        qerr = (workdir / f"qemu.{n}.err").read_text(errors="replace")
         ending = phases.classify(console, finished=stream.exit_rc is not None, timed_out=timed_out,
-                                 qemu_err=qerr)
+                                 qemu_err=qerr_path.read_text(errors="replace"))
         if stream.setup_failed and ending.verdict is None:
             ending = phases.Ending("no-result", "setup", stream.setup_failed, phases.excerpt(console))
-        environment = environment or stream.environment
+        return ending, stream, t0, setup_at
+
+    # ---- one boot: what comes out ----------------------------------------------------------
+
+    def account(self, n: int, ending: phases.Ending, stream: Stream, console: str) -> int:
+        """Take the boot's results and decide the fate of the ids it did not finish; returns
+        how many ids the boot had."""
+        self.environment = self.environment or stream.environment
         if stream.guest_run:
-            guest_runs.append(dict(stream.guest_run, boot=n))
-        results.update(stream.results)
-        before = len(remaining)
-        remaining = [c for c in remaining if c["id"] not in results]
-        boots.append(BootRecord(n, ending, time.time() - t0, setup_at, before, before - len(remaining)))
+            self.guest_runs.append(dict(stream.guest_run, boot=n))
+        self.results.update(stream.results)
+        before = len(self.remaining)
+        self.remaining = [c for c in self.remaining if c["id"] not in self.results]
         if ending.verdict is None:
-            # The harness exited: an id it did not report was never run (say so, do not retry).
-            said = [ln for ln in console.splitlines() if ln.startswith("harness:")]
-            why = f"harness exited rc={stream.exit_rc} without a result for it" + (
-                f" ({said[-1]})" if said else "")
-            for c in remaining:
-                results[c["id"]] = vm_result(c, "no-result", why, "run", n,
-                                             phases.excerpt(console, lines=15))
-            remaining = []
-        elif ending.phase in ("boot", "setup") and before == len(remaining):
-            boot_failures += 1
-            if o.boot.image == "pvh" and ending.phase == "boot" and ending.verdict != "kernel-panic":
-                # Not every kernel has a PVH entry: fall back to the bzImage on the same firmware.
-                o.boot = qemu.BootPath("bzimage", o.boot.firmware)
-                image = kernel.bzimage
-                boot_failures -= 1
-            elif boot_failures >= 2:   # the same kernel failing twice to come up: give up on it
-                for c in remaining:
-                    results[c["id"]] = vm_result(c, ending.verdict, ending.reason, ending.phase, n,
-                                                 ending.excerpt)
-                remaining = []
-        elif remaining:
-            # The case the harness had begun (its kmsg mark) is the one the kernel died in.  With
-            # no open mark the guest died between cases: reboot without blaming one, unless this
-            # boot finished nothing (then the first id takes the verdict, so every boot progresses).
-            named = phases.running_case(console)
-            at = next((i for i, c in enumerate(remaining) if c["id"] == named),
-                      0 if before == len(remaining) else None)
-            if at is not None:
-                culprit = remaining.pop(at)
-                results[culprit["id"]] = vm_result(culprit, ending.verdict, ending.reason,
-                                                   ending.phase, n, ending.excerpt)
-        progress(target=label, phase="collect", done=len(results), total=len(cases), boot=n,
-                 ending=ending.verdict)
-    for f in ("disk.img", "initrd"):   # large and rebuilt per boot; the raw port logs stay
-        (workdir / f).unlink(missing_ok=True)
-    for c in remaining:   # boot budget exhausted
-        results[c["id"]] = vm_result(c, "no-result", f"not run: {o.max_boots} boots used", "boot",
-                                     len(boots), "")
-    vm = {"kernel": kernel.to_json(), "device": device, "device_spec": dict(zip(
-              ("driver", "logical_block_size"), qemu.DEVICES[device])),
-          "console_logs": [f"{label}.console{'' if b.boot == 1 else f'.{b.boot}'}.log" for b in boots],
-          "qemu": qemu.qemu_version(), "accel": o.accel, "boot_path": o.boot.name,
-          "fs": "tmpfs" if o.armed else o.fs,
-          "memory_mb": o.memory_mb, "cpus": o.cpus,
-          "device_faults": [dict(f.__dict__, rule=f.text()) for f in o.device_faults],
-          "nvme_core_params": devfaults.guest_env(o.armed, list(o.device_faults), "").get("MODPARAMS_nvme_core"),
-          "boots": [{"boot": b.boot, "ending": b.ending.verdict or "finished", "phase": b.ending.phase,
-                     "reason": b.ending.reason, "seconds": round(b.seconds, 1),
-                     "boot_seconds": round(b.setup_at, 1) if b.setup_at else None,
-                     "ids": b.ids, "finished": b.finished} for b in boots]}
-    return document(cases, results, environment, vm, started, list(o.argv), guest_runs)
+            self.harness_exited(n, stream, console)
+        elif ending.phase in ("boot", "setup") and before == len(self.remaining):
+            self.failed_to_come_up(n, ending)
+        elif self.remaining:
+            self.blame_running_case(n, ending, console, before)
+        return before
+
+    def harness_exited(self, n: int, stream: Stream, console: str) -> None:
+        """The harness exited: an id it did not report was never run (say so, do not retry)."""
+        said = [ln for ln in console.splitlines() if ln.startswith("harness:")]
+        why = f"harness exited rc={stream.exit_rc} without a result for it" + (f" ({said[-1]})" if said else "")
+        for c in self.remaining:
+            self.results[c["id"]] = vm_result(c, "no-result", why, "run", n, phases.excerpt(console, lines=15))
+        self.remaining = []
+
+    def failed_to_come_up(self, n: int, ending: phases.Ending) -> None:
+        self.boot_failures += 1
+        o = self.o
+        if o.boot.image == "pvh" and ending.phase == "boot" and ending.verdict != "kernel-panic":
+            # Not every kernel has a PVH entry: fall back to the bzImage on the same firmware.
+            o.boot = qemu.BootPath("bzimage", o.boot.firmware)
+            self.image = self.kernel.bzimage
+            self.boot_failures -= 1
+        elif self.boot_failures >= 2:   # the same kernel failing twice to come up: give up on it
+            for c in self.remaining:
+                self.results[c["id"]] = vm_result(c, ending.verdict, ending.reason, ending.phase, n, ending.excerpt)
+            self.remaining = []
+
+    def blame_running_case(self, n: int, ending: phases.Ending, console: str, before: int) -> None:
+        """The case the harness had begun (its kmsg mark) is the one the kernel died in.  With no
+        open mark the guest died between cases: reboot without blaming one, unless this boot
+        finished nothing (then the first id takes the verdict, so every boot progresses)."""
+        named = phases.running_case(console)
+        at = next((i for i, c in enumerate(self.remaining) if c["id"] == named),
+                  0 if before == len(self.remaining) else None)
+        if at is not None:
+            culprit = self.remaining.pop(at)
+            self.results[culprit["id"]] = vm_result(culprit, ending.verdict, ending.reason, ending.phase, n,
+                                                    ending.excerpt)
+
+    def run(self) -> None:
+        self.say("build-guest", 0)
+        o = self.o
+        self.base = initramfs.cached_image(o.cache, o.harness, o.cases_dir, self.kernel.moddir, self.kernel.abi,
+                                           initramfs.CASES_IN_GUEST)
+        while self.remaining and len(self.boots) < self.o.max_boots:
+            n = len(self.boots) + 1
+            ending, stream, t0, setup_at = self.boot_once(n)
+            con = self.o.out / console_name(self.label, n)
+            console = con.read_text(errors="replace") if con.exists() else ""
+            before = self.account(n, ending, stream, console)
+            self.boots.append(BootRecord(n, ending, time.time() - t0, setup_at, before, before - len(self.remaining)))
+            self.say("collect", len(self.results), boot=n, ending=ending.verdict)
+        for f in ["disk.img", "initrd", *(f"target-{w}.img" for w, _ in TARGET_DISKS)]:
+            (self.workdir / f).unlink(missing_ok=True)   # large and rebuilt per boot; the logs stay
+        for c in self.remaining:   # boot budget exhausted
+            self.results[c["id"]] = vm_result(c, "no-result", f"not run: {self.o.max_boots} boots used", "boot",
+                                              len(self.boots), "")
+
+    def vm_record(self) -> dict:
+        """environment.vm: what the guest was and how each of its boots ended."""
+        o = self.o
+        return {"kernel": self.kernel.to_json(), "device": self.device,
+                "device_spec": qemu.DEVICES[self.device].to_json(),
+                "target_disks": [] if not self.has_target_disks() else
+                [{"disk": qemu.guest_disk(self.device, i), "as": what, "bytes": size}
+                 for i, (what, size) in enumerate(TARGET_DISKS, start=1)],
+                "console_logs": [console_name(self.label, b.boot) for b in self.boots],
+                "qemu": qemu.qemu_version(), "accel": o.accel, "boot_path": o.boot.name,
+                "fs": "tmpfs" if o.armed else o.fs, "memory_mb": o.memory_mb, "cpus": o.cpus,
+                "harness_args": list(o.harness_args),
+                "device_faults": [dict(f.__dict__, rule=f.text()) for f in o.device_faults],
+                "nvme_core_params": devfaults.guest_env(o.armed, list(o.device_faults), "").get("MODPARAMS_nvme_core"),
+                "boots": [{"boot": b.boot, "ending": b.ending.verdict or "finished", "phase": b.ending.phase,
+                           "reason": b.ending.reason, "seconds": round(b.seconds, 1),
+                           "boot_seconds": round(b.setup_at, 1) if b.setup_at else None,
+                           "ids": b.ids, "finished": b.finished} for b in self.boots]}
+
+
+def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,
+               progress=lambda **kw: None) -> dict:
+    started = time.time()
+    t = TargetRun(kernel, device, cases, o, progress)
+    t.run()
+    return document(cases, t.results, t.environment, t.vm_record(), started, list(o.argv), t.guest_runs)

@@ -15,8 +15,9 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 . /job/env
-# For the harness: this is an orchestrator guest, and (fault guests) the disk's armed rules.
-export AIOH_VM_GUEST AIOH_FAULT_DEVICE AIOH_DEVICE_FAULT AIOH_ALLOW_PANIC
+# For the harness: this is an orchestrator guest, (fault guests) the disk's armed rules, and
+# (ordinary guests) the disks that are the O_DIRECT sweep's targets.
+export AIOH_VM_GUEST AIOH_FAULT_DEVICE AIOH_DEVICE_FAULT AIOH_ALLOW_PANIC AIOH_GUEST_DISKS
 phase() { echo "AIOH-PHASE $1 t=$(cut -d" " -f1 /proc/uptime) $2" > /dev/console; }
 fail() { echo "AIOH-SETUP-FAILED $*" > /dev/console; [ -n "$PORT" ] && echo "{\"type\":\"aioh-setup-failed\",\"reason\":\"$*\"}" >&3; sync; poweroff -f; sleep 10; exit 1; }
 phase setup
@@ -28,8 +29,9 @@ while read -r m; do
   eval "params=\${MODPARAMS_$name:-}"
   insmod "/lib/modules/$KVER/$m" $params 2>/dev/null || echo "AIOH-WARN insmod $m failed" > /dev/console
 done < /etc/aioh/modules.load
-# The scratch filesystem's module (and what it needs), by modules.dep; built-in is fine too.
-modprobe "$FS" 2>/dev/null
+# The filesystems the scratch disk and the sweep's targets get, and loop for the loop targets
+# (and what they need), by modules.dep; built-in is fine too.
+for m in "$FS" ext4 xfs btrfs loop; do modprobe "$m" 2>/dev/null; done
 phase setup-modules
 PORT=
 i=0
@@ -46,6 +48,14 @@ echo "{\"type\":\"aioh-phase\",\"phase\":\"setup\",\"boot\":$BOOT}" >&3
 i=0
 while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -b "/dev/$DISK" ] || fail "disk /dev/$DISK did not appear"
+# The sweep's target disks (raw=/dev/nvme0n2,ext4=...) that this guest has: wait for them too.
+if [ -n "$TARGET_DISKS" ]; then
+  for d in $(echo "$AIOH_GUEST_DISKS" | tr ',' ' '); do
+    i=0
+    while [ ! -b "${d#*=}" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+    [ -b "${d#*=}" ] || echo "AIOH-WARN target disk ${d#*=} did not appear" > /dev/console
+  done
+fi
 if [ "$FS" = tmpfs ]; then
   # A device-fault guest: the disk stays raw, so nothing but the case touches a faulted sector.
   mount -t tmpfs tmpfs /mnt/scratch || fail "mount tmpfs scratch failed"

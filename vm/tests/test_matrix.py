@@ -13,7 +13,7 @@ def test_list_targets_default_catalog(capsys):
 
 
 def test_list_targets_shard(capsys):
-    assert matrix.main(["--list-targets", "--kernels", "6.1,7", "--devices", "virtio,nvme-4k",
+    assert matrix.main(["--list-targets", "--kernels", "6.1,7", "--devices", "virtio-512,nvme-4k",
                         "--shard", "2/2"]) == 0
     assert capsys.readouterr().out.split() == ["6.1", "nvme-4k", "7", "nvme-4k"]
 
@@ -41,3 +41,40 @@ def test_summary_table_columns():
     cols = head.split()[3:]   # after "kernel x device"
     vals = dict(zip(cols, row.split()[1:]))
     assert vals["total"] == "3" and vals["pass"] == "2" and vals["kernel-panic"] == "1"
+
+
+def test_coverage_lists_where_each_id_executed():
+    docs = {"5.10__nvme-4k": {"results": [{"id": "a", "verdict": "pass"}, {"id": "b", "verdict": "skip"},
+                                          {"id": "c", "verdict": "timeout", "vm": {"phase": "run"}}]},
+            "6.12__nvme-4k": {"results": [{"id": "a", "verdict": "fail"}, {"id": "b", "verdict": "xfail"},
+                                          {"id": "c", "verdict": "no-result", "vm": {}}]}}
+    assert matrix.coverage(docs) == {"a": ["5.10__nvme-4k", "6.12__nvme-4k"], "b": ["6.12__nvme-4k"], "c": []}
+
+
+def fake_harness(tmp_path, help_text):
+    h = tmp_path / "harness"
+    h.write_text(f"#!/bin/sh\ncat <<'EOT'\n{help_text}\nEOT\n")
+    h.chmod(0o755)
+    return h
+
+
+def test_guest_jobs_passed_only_when_the_harness_has_the_flag(tmp_path):
+    old = fake_harness(tmp_path, "  --timeout N   per case\n  --jobs-file X")
+    assert matrix.guest_harness_args(old, None) == ((), "")
+    assert matrix.guest_harness_args(old, 4)[0] == () and "--jobs" in matrix.guest_harness_args(old, 4)[1]
+    new = fake_harness(tmp_path, "  -j,--jobs N   cases in parallel\n  --jobs-file X")
+    assert matrix.guest_harness_args(new, None) == ((), "")      # the harness's own automatic choice
+    assert matrix.guest_harness_args(new, 6) == (("--jobs", "6"), "")
+
+
+def test_guest_disks_and_their_label_agree_with_the_harness(tmp_path):
+    from pathlib import Path
+    from vm import run
+    assert run.guest_disks_spec("nvme-4k") == ("raw=/dev/nvme0n2,ext4=/dev/nvme0n3,xfs=/dev/nvme0n4,"
+                                               "btrfs=/dev/nvme0n5")
+    assert run.guest_disks_spec("virtio-512").startswith("raw=/dev/vdb,")
+    header = (Path(matrix.REPO) / "harness/targets/target.h").read_text()
+    assert 'kGuestDiskLabel[] = "' + run.GUEST_DISK_LABEL.decode().replace("\n", "\\n") + '"' in header
+    img = run.make_disk(tmp_path / "t.img", 1 << 20, label=True)
+    assert img.stat().st_size == 1 << 20 and img.read_bytes().startswith(run.GUEST_DISK_LABEL)
+    assert not run.make_disk(tmp_path / "s.img", 1 << 20, label=False).read_bytes().strip(b"\0")

@@ -20,6 +20,10 @@ def test_tcg_args():
     assert a[:2] == ["-accel", "tcg,tb-size=256"] and "-cpu" in a
 
 
+def test_tcg_with_more_vcpus_is_multi_threaded():
+    assert qemu.accel_args("tcg", 2)[1] == "tcg,tb-size=256,thread=multi"
+
+
 def test_kvm_args():
     assert qemu.accel_args("kvm") == ["-accel", "kvm", "-cpu", "host"]
 
@@ -30,17 +34,36 @@ def test_firmware_qboot_and_seabios():
 
 
 def test_nvme_block_sizes():
-    for dev, lbs in (("nvme-512", 512), ("nvme-4k", 4096)):
+    for dev, lbs, pbs in (("nvme-512", 512, 512), ("nvme-4k", 4096, 4096), ("nvme-512e", 512, 4096)):
         a = qemu.disk_args(Path("/d.img"), dev)
         nvme = a[a.index("-device") + 1]
         assert nvme.startswith("nvme,drive=d0")
-        assert f"logical_block_size={lbs}" in nvme and f"physical_block_size={lbs}" in nvme
+        assert f"logical_block_size={lbs}" in nvme and f"physical_block_size={pbs}" in nvme
+        assert "mdts=" not in nvme
+
+
+def test_nvme_mdts_limits_the_controller():
+    a = qemu.disk_args(Path("/d.img"), "nvme-mdts")
+    assert a[a.index("-device") + 1].endswith(",mdts=1")
+
+
+def test_extra_disks_are_namespaces_of_the_one_controller():
+    a = qemu.disk_args(Path("/d.img"), "nvme-4k", (Path("/t1.img"), Path("/t2.img")))
+    devs = [a[i + 1] for i, x in enumerate(a) if x == "-device"]
+    assert devs[0].startswith("nvme,drive=d0,serial=aioh0,id=nvme0")
+    assert devs[1:] == ["nvme-ns,drive=d1,bus=nvme0,nsid=2,logical_block_size=4096,physical_block_size=4096",
+                        "nvme-ns,drive=d2,bus=nvme0,nsid=3,logical_block_size=4096,physical_block_size=4096"]
+    assert "file=/t2.img" in a[a.index("-drive", a.index("-drive", a.index("-drive") + 1) + 1) + 1]
+    assert [qemu.guest_disk("nvme-4k", i) for i in range(3)] == ["nvme0n1", "nvme0n2", "nvme0n3"]
 
 
 def test_virtio_disk():
-    a = qemu.disk_args(Path("/d.img"), "virtio")
-    assert a[a.index("-device") + 1].startswith("virtio-blk-pci,drive=d0")
+    a = qemu.disk_args(Path("/d.img"), "virtio-512", (Path("/t1.img"),))
+    devs = [a[i + 1] for i, x in enumerate(a) if x == "-device"]
+    assert devs == ["virtio-blk-pci,drive=d0,logical_block_size=512,physical_block_size=512",
+                    "virtio-blk-pci,drive=d1,logical_block_size=512,physical_block_size=512"]
     assert "file=/d.img" in a[a.index("-drive") + 1]
+    assert [qemu.guest_disk("virtio-4k", i) for i in range(2)] == ["vda", "vdb"]
 
 
 def test_result_channel_is_a_named_virtio_port_into_a_file():

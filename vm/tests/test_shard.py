@@ -4,7 +4,7 @@ import pytest
 from vm import shard
 
 K = ["5.10", "6.1", "6.12", "6.18", "7"]
-D = ["nvme-512", "nvme-4k", "virtio"]
+D = ["nvme-512", "nvme-4k", "virtio-512"]
 
 
 def test_targets_kernel_major():

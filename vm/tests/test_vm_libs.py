@@ -62,7 +62,7 @@ def test_list_targets_crosses_kernel_device_and_library(monkeypatch, capsys, tmp
                         "--libs", "liburing-2.9,liburing-2.15"]) == 0
     assert capsys.readouterr().out.split("\n")[:-1] == [
         "6.1 nvme-512 liburing-2.9", "6.1 nvme-512 liburing-2.15",
-        "6.1 virtio liburing-2.9", "6.1 virtio liburing-2.15"]
+        "6.1 virtio-512 liburing-2.9", "6.1 virtio-512 liburing-2.15"]
 
 
 def test_unswappable_or_unknown_build_is_a_usage_error(capsys):
