@@ -301,7 +301,7 @@ bool is_known_fact(const std::string& name) {
       "logical_block_size", "dma_alignment", "memlock_soft", "memlock_hard",
       "nofile_soft", "seccomp", "fuse", "kmsg_writable", "scratch_fs", "cpus",
       "null_blk", "device_mapper", "scsi_debug", "vm_guest", "nvme_max_retries", "bpf_lsm",
-      "memlock_charged", "ring_memlock_charged"};
+      "memlock_charged", "ring_memlock_charged", "io_uring.read.buffered_eio_reissued"};
   for (const char* n : kNames)
     if (name == n) return true;
   if (is_kernel_behaviour_fact(name)) return true;
@@ -433,6 +433,13 @@ Environment probe_environment(const std::string& scratch) {
     std::string why = faults::block_facility_reason(fac);
     env.facts[fac] = why.empty();
     if (!why.empty()) env.info[std::string(fac) + "_reason"] = why;
+  }
+  // The defect behind the buffered bad-block read rows on io_uring, reproduced on
+  // a dm-error device of its own (faults/block.h probe_buffered_read_reissue).
+  if (env.flag("io_uring")) {
+    auto r = faults::probe_buffered_read_reissue();
+    if (r.reissued) env.facts["io_uring.read.buffered_eio_reissued"] = *r.reissued;
+    else env.info["io_uring.read.buffered_eio_reissued_reason"] = r.why;
   }
   return env;
 }

@@ -173,5 +173,13 @@ TEST(BlockFaults, KilledCaseDevicesAreUndoneFromTheJournal) {
   Journal::run_journal().done(refused_id);  // the test's own stand-in: not left for every later run to report
 }
 
+TEST(BlockFaults, ReissueProbeIsUndecidedWhereItCannotRun) {
+  // Without device-mapper (this host) the defect cannot be reproduced: no fact, a reason.
+  if (std::filesystem::exists("/dev/mapper/control")) GTEST_SKIP() << "device-mapper present: the probe decides";
+  auto r = faults::probe_buffered_read_reissue();
+  EXPECT_FALSE(r.reissued.has_value());
+  EXPECT_FALSE(r.why.empty());
+}
+
 }  // namespace
 }  // namespace aioh

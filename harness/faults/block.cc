@@ -15,6 +15,8 @@
 
 #include <fcntl.h>
 #include <glob.h>
+#include <liburing.h>
+#include <signal.h>
 #include <linux/dm-ioctl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
@@ -701,6 +703,71 @@ void release_block(FaultState* st) {
   if (!g.active) return;
   readback(st);
   teardown();
+}
+
+}  // namespace aioh::faults
+
+namespace aioh::faults {
+namespace {
+
+// The child's side of probe_buffered_read_reissue(): one io_uring buffered read
+// of the failing device; exit 0 = EIO, 1 = no completion in time, 2 = other.
+[[noreturn]] void reissue_probe_child(const std::string& node) {
+  int fd = open(node.c_str(), O_RDONLY | O_CLOEXEC);
+  io_uring ring{};
+  if (fd < 0 || io_uring_queue_init(2, &ring, 0) != 0) _exit(2);
+  alignas(4096) static char buf[4096];
+  io_uring_prep_read(io_uring_get_sqe(&ring), fd, buf, sizeof buf, 0);
+  if (io_uring_submit(&ring) != 1) _exit(2);
+  __kernel_timespec ts{2, 0};
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) != 0) _exit(1);
+  _exit(cqe->res == -EIO ? 0 : 2);
+}
+
+}  // namespace
+
+ReissueProbe probe_buffered_read_reissue() {
+  if (geteuid() != 0) return {std::nullopt, "needs root"};
+  if (!exists("/dev/mapper/control")) return {std::nullopt, "needs device-mapper loaded (/dev/mapper/control)"};
+  std::string name = fmt::format("aioh-probe-{}", getpid());
+  auto& j = Journal::run_journal();
+  long id = j.record(UndoKind::dm_remove, {name});
+  uint64_t dev = 0;
+  if (auto e = dm_create(name, &dev); !e.empty()) {
+    j.done(id);
+    return {std::nullopt, e};
+  }
+  ReissueProbe out{std::nullopt, ""};
+  if (auto e = dm_load_and_resume(name, {DmTarget{0, 8, "error", ""}}); !e.empty()) {
+    out.why = e;
+  } else {
+    std::string node = fmt::format("/dev/dm-{}", minor(static_cast<dev_t>(dev)));
+    pid_t pid = fork();
+    if (pid == 0) reissue_probe_child(node);
+    int st = 0;
+    for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      out.why = "the probe's read neither completed nor timed out within 5 s";
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) < 2) {
+      out.reissued = WEXITSTATUS(st) == 1;
+    } else {
+      out.why = "the buffered read of a dm-error device did not end with EIO nor hang";
+    }
+  }
+  // A reissuing kernel keeps the dead child's read going a while: the device
+  // goes once it is free, else the journal removes it later.
+  for (int i = 0; i < 40; i++) {
+    if (dm_remove(name).empty()) {
+      j.done(id);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return out;
 }
 
 }  // namespace aioh::faults

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,19 @@ std::string dm_create(const std::string& name, uint64_t* dev);
 std::string dm_load_and_resume(const std::string& name, const std::vector<DmTarget>& targets);
 std::string dm_status(const std::string& name, bool table, std::string* out);
 std::string dm_remove(const std::string& name);
+
+// The kernel defect behind the buffered bad-block read rows on io_uring: on a
+// kernel whose buffered read path calls ->readpage under IOCB_WAITQ (before
+// "mm/filemap: don't call ->readpage if IOCB_WAITQ is set", Linux 5.12),
+// each async retry of a read the device failed issues the read again, so the
+// request never completes with EIO. Reproduced on a throwaway dm-error device
+// in a child: reissued = true when no completion came in 2 s, false on EIO;
+// unset (with why) when it cannot be decided here (no device-mapper, not root).
+struct ReissueProbe {
+  std::optional<bool> reissued;
+  std::string why;
+};
+ReissueProbe probe_buffered_read_reissue();
 
 // Layer entry points (dispatched from fault.cc).
 Installed install_block(const FaultSpec& f, FaultState* st, const std::string& case_dir);
