@@ -727,21 +727,47 @@ namespace {
 
 }  // namespace
 
+// A dm device of `targets`, journalled; "" or why not. Its number goes to *dev.
+std::string probe_dm(const std::string& name, const std::vector<DmTarget>& targets, uint64_t* dev, long* id) {
+  *id = Journal::run_journal().record(UndoKind::dm_remove, {name});
+  if (auto e = dm_create(name, dev); !e.empty()) {
+    Journal::run_journal().done(*id);
+    *id = -1;
+    return e;
+  }
+  return dm_load_and_resume(name, targets);
+}
+
+// Removes a probe device once it is free (a reissuing kernel keeps the dead
+// child's read going a while); else the journal removes it later.
+void drop_probe_dm(const std::string& name, long id) {
+  if (id < 0) return;
+  for (int i = 0; i < 40; i++) {
+    if (dm_remove(name).empty()) {
+      Journal::run_journal().done(id);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 ReissueProbe probe_buffered_read_reissue() {
   if (geteuid() != 0) return {std::nullopt, "needs root"};
-  if (!exists("/dev/mapper/control")) return {std::nullopt, "needs device-mapper loaded (/dev/mapper/control)"};
-  std::string name = fmt::format("aioh-probe-{}", getpid());
-  auto& j = Journal::run_journal();
-  long id = j.record(UndoKind::dm_remove, {name});
-  uint64_t dev = 0;
-  if (auto e = dm_create(name, &dev); !e.empty()) {
-    j.done(id);
-    return {std::nullopt, e};
-  }
+  if (!exists("/dev/mapper/control") || !exists("/sys/module/dm_delay"))
+    return {std::nullopt, "needs device-mapper with dm_delay loaded"};
+  // The read must fail asynchronously, as a disk's does: an error target
+  // under a delay target (dm-error alone fails inside submit_bio, and then
+  // the old path sees the failed page at once and reports EIO).
+  std::string err = fmt::format("aioh-probe-{}-err", getpid()), top = fmt::format("aioh-probe-{}", getpid());
+  uint64_t err_dev = 0, dev = 0;
+  long err_id = -1, top_id = -1;
   ReissueProbe out{std::nullopt, ""};
-  if (auto e = dm_load_and_resume(name, {DmTarget{0, 8, "error", ""}}); !e.empty()) {
-    out.why = e;
-  } else {
+  out.why = probe_dm(err, {DmTarget{0, 8, "error", ""}}, &err_dev, &err_id);
+  if (out.why.empty()) {
+    std::string under = fmt::format("{}:{}", major(static_cast<dev_t>(err_dev)), minor(static_cast<dev_t>(err_dev)));
+    out.why = probe_dm(top, {DmTarget{0, 8, "delay", under + " 0 20"}}, &dev, &top_id);
+  }
+  if (out.why.empty()) {
     std::string node = fmt::format("/dev/dm-{}", minor(static_cast<dev_t>(dev)));
     pid_t pid = fork();
     if (pid == 0) reissue_probe_child(node);
@@ -755,18 +781,11 @@ ReissueProbe probe_buffered_read_reissue() {
     } else if (WIFEXITED(st) && WEXITSTATUS(st) < 2) {
       out.reissued = WEXITSTATUS(st) == 1;
     } else {
-      out.why = "the buffered read of a dm-error device did not end with EIO nor hang";
+      out.why = "the buffered read of a failing dm device did not end with EIO nor hang";
     }
   }
-  // A reissuing kernel keeps the dead child's read going a while: the device
-  // goes once it is free, else the journal removes it later.
-  for (int i = 0; i < 40; i++) {
-    if (dm_remove(name).empty()) {
-      j.done(id);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  drop_probe_dm(top, top_id);
+  drop_probe_dm(err, err_id);
   return out;
 }
 

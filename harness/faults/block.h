@@ -68,9 +68,10 @@ std::string dm_remove(const std::string& name);
 // kernel whose buffered read path calls ->readpage under IOCB_WAITQ (before
 // "mm/filemap: don't call ->readpage if IOCB_WAITQ is set", Linux 5.12),
 // each async retry of a read the device failed issues the read again, so the
-// request never completes with EIO. Reproduced on a throwaway dm-error device
-// in a child: reissued = true when no completion came in 2 s, false on EIO;
-// unset (with why) when it cannot be decided here (no device-mapper, not root).
+// request never completes with EIO. Reproduced in a child on a throwaway
+// dm-delay over dm-error device (a failure that completes asynchronously, as
+// a disk's): reissued = true when no completion came in 2 s, false on EIO;
+// unset (with why) where it cannot be decided (no device-mapper, not root).
 struct ReissueProbe {
   std::optional<bool> reissued;
   std::string why;

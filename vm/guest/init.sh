@@ -31,7 +31,7 @@ while read -r m; do
 done < /etc/aioh/modules.load
 # The filesystems the scratch disk and the sweep's targets get, loop for the loop targets and
 # device-mapper for the harness's probes (and what they need), by modules.dep; built-in is fine.
-for m in "$FS" ext4 xfs btrfs loop dm_mod; do modprobe "$m" 2>/dev/null; done
+for m in "$FS" ext4 xfs btrfs loop dm_mod dm_delay; do modprobe "$m" 2>/dev/null; done
 phase setup-modules
 PORT=
 i=0

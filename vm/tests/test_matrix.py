@@ -76,5 +76,5 @@ def test_guest_disks_and_their_label_agree_with_the_harness(tmp_path):
     header = (Path(matrix.REPO) / "harness/targets/target.h").read_text()
     assert 'kGuestDiskLabel[] = "' + run.GUEST_DISK_LABEL.decode().replace("\n", "\\n") + '"' in header
     img = run.make_disk(tmp_path / "t.img", 1 << 20, label=True)
-    assert img.stat().st_size == 1 << 20 and img.read_bytes().startswith(run.GUEST_DISK_LABEL)
+    assert img.stat().st_size == 1 << 20 and img.open("rb").read(64).startswith(run.GUEST_DISK_LABEL)
     assert not run.make_disk(tmp_path / "s.img", 1 << 20, label=False).read_bytes().strip(b"\0")
