@@ -435,9 +435,9 @@ Environment probe_environment(const std::string& scratch) {
     if (!why.empty()) env.info[std::string(fac) + "_reason"] = why;
   }
   // The defect behind the buffered bad-block read rows on io_uring, reproduced on
-  // a dm-error device of its own (faults/block.h probe_buffered_read_reissue).
+  // the rows' null_blk device (faults/block.h probe_buffered_read_reissue).
   if (env.flag("io_uring")) {
-    auto r = faults::probe_buffered_read_reissue();
+    auto r = faults::probe_buffered_read_reissue(scratch);
     if (r.reissued) env.facts["io_uring.read.buffered_eio_reissued"] = *r.reissued;
     else env.info["io_uring.read.buffered_eio_reissued_reason"] = r.why;
   }

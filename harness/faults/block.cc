@@ -711,13 +711,14 @@ namespace aioh::faults {
 namespace {
 
 // The child's side of probe_buffered_read_reissue(): one io_uring buffered read
-// of the failing device; exit 0 = EIO, 1 = no completion in time, 2 = other.
+// of the bad sectors (byte 32768, as the rows); exit 0 = EIO, 1 = no
+// completion in time, 2 = other.
 [[noreturn]] void reissue_probe_child(const std::string& node) {
   int fd = open(node.c_str(), O_RDONLY | O_CLOEXEC);
   io_uring ring{};
   if (fd < 0 || io_uring_queue_init(2, &ring, 0) != 0) _exit(2);
   alignas(4096) static char buf[4096];
-  io_uring_prep_read(io_uring_get_sqe(&ring), fd, buf, sizeof buf, 0);
+  io_uring_prep_read(io_uring_get_sqe(&ring), fd, buf, sizeof buf, 32768);
   if (io_uring_submit(&ring) != 1) _exit(2);
   __kernel_timespec ts{2, 0};
   io_uring_cqe* cqe = nullptr;
@@ -727,65 +728,36 @@ namespace {
 
 }  // namespace
 
-// A dm device of `targets`, journalled; "" or why not. Its number goes to *dev.
-std::string probe_dm(const std::string& name, const std::vector<DmTarget>& targets, uint64_t* dev, long* id) {
-  *id = Journal::run_journal().record(UndoKind::dm_remove, {name});
-  if (auto e = dm_create(name, dev); !e.empty()) {
-    Journal::run_journal().done(*id);
-    *id = -1;
-    return e;
-  }
-  return dm_load_and_resume(name, targets);
-}
-
-// Removes a probe device once it is free (a reissuing kernel keeps the dead
-// child's read going a while); else the journal removes it later.
-void drop_probe_dm(const std::string& name, long id) {
-  if (id < 0) return;
-  for (int i = 0; i < 40; i++) {
-    if (dm_remove(name).empty()) {
-      Journal::run_journal().done(id);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
-ReissueProbe probe_buffered_read_reissue() {
-  if (geteuid() != 0) return {std::nullopt, "needs root"};
-  if (!exists("/dev/mapper/control") || !exists("/sys/module/dm_delay"))
-    return {std::nullopt, "needs device-mapper with dm_delay loaded"};
-  // The read must fail asynchronously, as a disk's does: an error target
-  // under a delay target (dm-error alone fails inside submit_bio, and then
-  // the old path sees the failed page at once and reports EIO).
-  std::string err = fmt::format("aioh-probe-{}-err", getpid()), top = fmt::format("aioh-probe-{}", getpid());
-  uint64_t err_dev = 0, dev = 0;
-  long err_id = -1, top_id = -1;
+ReissueProbe probe_buffered_read_reissue(const std::string& scratch) {
+  // The rows' own device: null_blk with bad sectors 64-71, made and undone by
+  // this layer as for a case (a device whose failure completes inside
+  // submit_bio, as dm-error's does, is seen at once and reported as EIO).
+  std::string dir = scratch + "/.probe-reissue";
+  if (mkdir(dir.c_str(), 0700) != 0) return {std::nullopt, "mkdir " + dir + ": " + errno_name(errno)};
+  FaultState* st = state_alloc();
   ReissueProbe out{std::nullopt, ""};
-  out.why = probe_dm(err, {DmTarget{0, 8, "error", ""}}, &err_dev, &err_id);
-  if (out.why.empty()) {
-    std::string under = fmt::format("{}:{}", major(static_cast<dev_t>(err_dev)), minor(static_cast<dev_t>(err_dev)));
-    out.why = probe_dm(top, {DmTarget{0, 8, "delay", under + " 0 20"}}, &dev, &top_id);
-  }
-  if (out.why.empty()) {
-    std::string node = fmt::format("/dev/dm-{}", minor(static_cast<dev_t>(dev)));
+  Installed in = install_block(FaultSpec{"block", "null_blk-badblocks", "sectors:64-71"}, st, dir);
+  if (in.kind != Installed::ok) {
+    out.why = in.reason;
+  } else {
     pid_t pid = fork();
-    if (pid == 0) reissue_probe_child(node);
-    int st = 0;
-    for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++)
+    if (pid == 0) reissue_probe_child(block_device());
+    int st_code = 0;
+    for (int i = 0; i < 100 && waitpid(pid, &st_code, WNOHANG) == 0; i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (waitpid(pid, &st, WNOHANG) == 0) {
+    if (waitpid(pid, &st_code, WNOHANG) == 0) {
       kill(pid, SIGKILL);
-      waitpid(pid, &st, 0);
+      waitpid(pid, &st_code, 0);
       out.why = "the probe's read neither completed nor timed out within 5 s";
-    } else if (WIFEXITED(st) && WEXITSTATUS(st) < 2) {
-      out.reissued = WEXITSTATUS(st) == 1;
+    } else if (WIFEXITED(st_code) && WEXITSTATUS(st_code) < 2) {
+      out.reissued = WEXITSTATUS(st_code) == 1;
     } else {
-      out.why = "the buffered read of a failing dm device did not end with EIO nor hang";
+      out.why = "the buffered read of the bad sectors did not end with EIO nor hang";
     }
+    release_block(st);
   }
-  drop_probe_dm(top, top_id);
-  drop_probe_dm(err, err_id);
+  state_free(st);
+  rmdir(dir.c_str());
   return out;
 }
 

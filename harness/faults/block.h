@@ -68,15 +68,15 @@ std::string dm_remove(const std::string& name);
 // kernel whose buffered read path calls ->readpage under IOCB_WAITQ (before
 // "mm/filemap: don't call ->readpage if IOCB_WAITQ is set", Linux 5.12),
 // each async retry of a read the device failed issues the read again, so the
-// request never completes with EIO. Reproduced in a child on a throwaway
-// dm-delay over dm-error device (a failure that completes asynchronously, as
-// a disk's): reissued = true when no completion came in 2 s, false on EIO;
-// unset (with why) where it cannot be decided (no device-mapper, not root).
+// request never completes with EIO. Reproduced in a child on the rows' own
+// device (null_blk, bad sectors 64-71, made and undone by this layer in
+// scratch_dir): reissued = true when no completion came in 2 s, false on EIO;
+// unset (with why) where it cannot be decided (no null_blk, not root).
 struct ReissueProbe {
   std::optional<bool> reissued;
   std::string why;
 };
-ReissueProbe probe_buffered_read_reissue();
+ReissueProbe probe_buffered_read_reissue(const std::string& scratch_dir);
 
 // Layer entry points (dispatched from fault.cc).
 Installed install_block(const FaultSpec& f, FaultState* st, const std::string& case_dir);

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <fstream>
@@ -34,6 +35,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -404,9 +406,15 @@ void TargetSet::mount_new_fs(Target& t, const std::string& scratch) {
   if (t.fs == "ext4") argv.insert(argv.end(), {"-q", "-F", "-b", "4096"});
   else argv.insert(argv.end(), {"-q", "-f"});
   argv.push_back(t.device);
-  if (std::string err = run_tool(argv); !err.empty()) {
-    t.reason = err;
-    return;
+  // Once more after a pause: seen once in a guest, mkfs.xfs refusing a disk
+  // that had only just appeared.
+  std::string err = run_tool(argv);
+  if (!err.empty()) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (std::string again = run_tool(argv); !again.empty()) {
+      t.reason = again;
+      return;
+    }
   }
   std::string mp = mkdir_in_scratch(t, scratch, "target-" + t.name);
   if (!t.reason.empty()) return;

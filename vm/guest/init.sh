@@ -29,9 +29,9 @@ while read -r m; do
   eval "params=\${MODPARAMS_$name:-}"
   insmod "/lib/modules/$KVER/$m" $params 2>/dev/null || echo "AIOH-WARN insmod $m failed" > /dev/console
 done < /etc/aioh/modules.load
-# The filesystems the scratch disk and the sweep's targets get, loop for the loop targets and
-# device-mapper for the harness's probes (and what they need), by modules.dep; built-in is fine.
-for m in "$FS" ext4 xfs btrfs loop dm_mod dm_delay; do modprobe "$m" 2>/dev/null; done
+# The filesystems the scratch disk and the sweep's targets get, and loop for the loop targets
+# (and what they need), by modules.dep; built-in is fine too.
+for m in "$FS" ext4 xfs btrfs loop; do modprobe "$m" 2>/dev/null; done
 phase setup-modules
 PORT=
 i=0
@@ -50,10 +50,14 @@ while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -b "/dev/$DISK" ] || fail "disk /dev/$DISK did not appear"
 # The sweep's target disks (raw=/dev/nvme0n2,ext4=...) that this guest has: wait for them too.
 if [ -n "$TARGET_DISKS" ]; then
+  # A namespace's node can appear before its size is set (the NVMe scan revalidates it after
+  # add_disk): wait for a size too, or mkfs may meet an empty disk.
   for d in $(echo "$AIOH_GUEST_DISKS" | tr ',' ' '); do
-    i=0
-    while [ ! -b "${d#*=}" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-    [ -b "${d#*=}" ] || echo "AIOH-WARN target disk ${d#*=} did not appear" > /dev/console
+    dev=${d#*=}; i=0
+    while { [ ! -b "$dev" ] || [ "$(cat "/sys/class/block/${dev##*/}/size" 2>/dev/null || echo 0)" = 0 ]; } && [ $i -lt 100 ]; do
+      sleep 0.1; i=$((i+1))
+    done
+    [ -b "$dev" ] || echo "AIOH-WARN target disk $dev did not appear" > /dev/console
   done
 fi
 if [ "$FS" = tmpfs ]; then
