@@ -3,6 +3,7 @@ of harness cases in the guest on an emulated 4K NVMe disk, and check that every 
 over the result port with a test verdict and that the results were produced by the guest kernel.
 Marked `vm` (deselect with -m "not vm"); bounded to 5 minutes."""
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from vm.matrix import find_harness
 from vm.phases import VM_VERDICTS
 from vm.results import TEST_VERDICTS
+from vm.run import guest_disks_spec
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.vm
@@ -27,8 +29,10 @@ def harness_or_skip() -> Path:
 
 
 def listed(h: Path) -> list[dict]:
-    """The catalog as the harness lists it ($AIOH_CASES or its default tables, like the matrix)."""
-    r = subprocess.run([str(h), "--list", "--format", "json"], capture_output=True, text=True)
+    """The catalog as the matrix lists it ($AIOH_CASES or its default tables, the sweep on the
+    guest's target disks)."""
+    env = dict(os.environ, AIOH_GUEST_DISKS=guest_disks_spec("nvme-4k"))
+    r = subprocess.run([str(h), "--list", "--format", "json"], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         pytest.fail(f"harness --list failed: {r.stderr.strip()}")
     return json.loads(r.stdout)
