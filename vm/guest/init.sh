@@ -49,6 +49,21 @@ i=0
 while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -b "/dev/$DISK" ] || fail "disk /dev/$DISK did not appear"
 # The sweep's target disks (raw=/dev/nvme0n2,ext4=...) that this guest has: wait for them too.
+# The host names NVMe disks by namespace id (nvme0n<nsid>), the kernel by scan order, which
+# async scanning can shuffle: once all have appeared, rename by each disk's sysfs nsid.
+if [ -n "$TARGET_DISKS" ] && [ "${DISK#nvme0n}" != "$DISK" ]; then
+  want=$(( $(echo "$AIOH_GUEST_DISKS" | tr ',' '\n' | wc -l) + 1 )); i=0
+  while [ "$(ls -d /sys/block/nvme0n* 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  by_nsid() { for b in /sys/block/nvme0n*; do [ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && { echo "${b##*/}"; return; }; done; echo "nvme0n$1"; }
+  DISK=$(by_nsid "${DISK#nvme0n}")
+  map=
+  for d in $(echo "$AIOH_GUEST_DISKS" | tr ',' ' '); do
+    map="$map${map:+,}${d%%=*}=/dev/$(by_nsid "${d##*/dev/nvme0n}")"
+  done
+  AIOH_GUEST_DISKS=$map
+  AIOH_FAULT_DEVICE=/dev/$DISK
+  echo "AIOH-DISKS scratch=/dev/$DISK $AIOH_GUEST_DISKS" > /dev/console
+fi
 if [ -n "$TARGET_DISKS" ]; then
   # A namespace's node can appear before its size is set (the NVMe scan revalidates it after
   # add_disk): wait for a size too, or mkfs may meet an empty disk.
