@@ -643,52 +643,7 @@ TEST(SafetyChildren, RecoveryStopsAProcessOfADeadRunThatStillRuns) {
 
 // ---- 5. Device safety -----------------------------------------------------
 
-// A loop device over a file in a temp dir, detached on destruction.
-struct Loop {
-  test::TempDir d;
-  std::string img = d.path + "/disk.img", dev, mnt = d.path + "/mnt";
-  int fd = -1;
-  bool mounted = false;
-  Loop() {
-    int bfd = open(img.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (bfd < 0 || ftruncate(bfd, 64 << 20) != 0) return;
-    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-    for (int i = 0; ctl >= 0 && i < 16 && dev.empty(); i++) {
-      int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-      if (n < 0) break;
-      std::string path = fmt::format("/dev/loop{}", n);
-      int lfd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-      loop_config cfg{};
-      cfg.fd = static_cast<uint32_t>(bfd);
-      cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
-      if (lfd >= 0 && ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
-        dev = path;
-        fd = lfd;
-      } else if (lfd >= 0) {
-        close(lfd);
-      }
-    }
-    if (ctl >= 0) close(ctl);
-    close(bfd);
-  }
-  bool mkfs_and_mount() {
-    mkdir(mnt.c_str(), 0700);
-    if (test::run_cmd("mkfs.ext4 -q -F " + dev).status != 0) return false;
-    mounted = mount(dev.c_str(), mnt.c_str(), "ext4", 0, nullptr) == 0;
-    return mounted;
-  }
-  void umount_it() {
-    if (mounted) umount2(mnt.c_str(), 0);
-    mounted = false;
-  }
-  ~Loop() {
-    umount_it();
-    if (fd >= 0) {
-      ioctl(fd, LOOP_CLR_FD, 0);
-      close(fd);
-    }
-  }
-};
+using test::Loop;
 
 #define NEED_LOOP(l) \
   if ((l).dev.empty()) GTEST_SKIP() << "no loop device here"

@@ -127,6 +127,27 @@ TEST(Targets, GuestDiskRefusedOutsideAGuestOrWithoutTheLabel) {
   unsetenv("AIOH_VM_GUEST");
 }
 
+// A labelled disk passes only while --device's rules refuse nothing: the
+// same disk mounted is refused, naming the mount. (ext4 leaves the first
+// 1024 bytes alone, so the label is written after mkfs.)
+TEST(Targets, GuestDiskMountedIsRefusedByTheDeviceGuard) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  test::Loop l;
+  if (l.dev.empty()) GTEST_SKIP() << "no loop device here";
+  ASSERT_TRUE(l.mkfs_and_mount());
+  int fd = open(l.dev.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, kGuestDiskLabel, sizeof kGuestDiskLabel - 1, 0), static_cast<ssize_t>(sizeof kGuestDiskLabel - 1));
+  fsync(fd);
+  close(fd);
+  setenv("AIOH_VM_GUEST", "1", 1);
+  std::string why = guest_disk_refusal(l.dev);
+  EXPECT_NE(why.find("is mounted on " + l.mnt), std::string::npos) << why;
+  l.umount_it();
+  EXPECT_EQ(guest_disk_refusal(l.dev), "");
+  unsetenv("AIOH_VM_GUEST");
+}
+
 TEST(Targets, MalformedGuestDisksIsOneUsageLine) {
   auto r = test::run_cmd("AIOH_GUEST_DISKS=zfs=/dev/vdb " + test::harness_bin() + " --list");
   EXPECT_EQ(r.status, 2) << r.out;

@@ -1,11 +1,15 @@
 // Helpers for the GoogleTest suite: temp dirs, writing files, running the
-// harness binary and capturing its exit status and output, and the backend
+// harness binary and capturing its exit status and output, a loop device
+// over a temp file (root only), and the backend
 // tests' common set-up (a file holding the kFileSeed pattern, one read
 // submitted and reaped) so each backend test asserts only its convention.
 #pragma once
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +19,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "backend.h"
 #include "pattern.h"
@@ -104,5 +110,52 @@ inline OneShot submit_and_reap(Backend& be, Request& r, unsigned max_nr = 1) {
   o.wait = be.wait(1, max_nr, timespec{5, 0}, o.out);
   return o;
 }
+
+// A loop device over a file in a temp dir, detached on destruction.
+struct Loop {
+  test::TempDir d;
+  std::string img = d.path + "/disk.img", dev, mnt = d.path + "/mnt";
+  int fd = -1;
+  bool mounted = false;
+  Loop() {
+    int bfd = open(img.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (bfd < 0 || ftruncate(bfd, 64 << 20) != 0) return;
+    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    for (int i = 0; ctl >= 0 && i < 16 && dev.empty(); i++) {
+      int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+      if (n < 0) break;
+      std::string path = fmt::format("/dev/loop{}", n);
+      int lfd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+      loop_config cfg{};
+      cfg.fd = static_cast<uint32_t>(bfd);
+      cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+      if (lfd >= 0 && ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
+        dev = path;
+        fd = lfd;
+      } else if (lfd >= 0) {
+        close(lfd);
+      }
+    }
+    if (ctl >= 0) close(ctl);
+    close(bfd);
+  }
+  bool mkfs_and_mount() {
+    mkdir(mnt.c_str(), 0700);
+    if (test::run_cmd("mkfs.ext4 -q -F " + dev).status != 0) return false;
+    mounted = mount(dev.c_str(), mnt.c_str(), "ext4", 0, nullptr) == 0;
+    return mounted;
+  }
+  void umount_it() {
+    if (mounted) umount2(mnt.c_str(), 0);
+    mounted = false;
+  }
+  ~Loop() {
+    umount_it();
+    if (fd >= 0) {
+      ioctl(fd, LOOP_CLR_FD, 0);
+      close(fd);
+    }
+  }
+};
 
 }  // namespace aioh::test
