@@ -27,8 +27,9 @@ CASES_IN_GUEST = "/opt/aioh/cases"     # where the harness looks by default: <ex
 # a kernel (modules.builtin) or absent from it is skipped: support is decided by the probe.
 BOOT_MODULES = ["virtio_pci", "virtio_console", "virtio_blk", "nvme", "ext4"]
 # Shipped for the init (the scratch filesystem) and for cases to modprobe with their own
-# parameters (loop and device-mapper fault/latency targets, null_blk, scsi_debug).
-EXTRA_MODULES = ["xfs", "btrfs", "loop", "dm_mod", "dm_flakey", "dm_delay", "dm_dust",
+# parameters (loop and device-mapper fault/latency targets, null_blk, scsi_debug), and fuse for
+# the fuse fault layer (built in from 6.x on Debian, a module on 5.10).
+EXTRA_MODULES = ["xfs", "btrfs", "loop", "fuse", "dm_mod", "dm_flakey", "dm_delay", "dm_dust",
                  "null_blk", "scsi_debug", "sd_mod", "nvme_core"]
 TOOLS = ["mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "blkid", "losetup", "dmsetup"]
 

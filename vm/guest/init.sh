@@ -29,9 +29,10 @@ while read -r m; do
   eval "params=\${MODPARAMS_$name:-}"
   insmod "/lib/modules/$KVER/$m" $params 2>/dev/null || echo "AIOH-WARN insmod $m failed" > /dev/console
 done < /etc/aioh/modules.load
-# The filesystems the scratch disk and the sweep's targets get, and loop for the loop targets
-# (and what they need), by modules.dep; built-in is fine too.
-for m in "$FS" ext4 xfs btrfs loop; do modprobe "$m" 2>/dev/null; done
+# The filesystems the scratch disk and the sweep's targets get, loop for the loop targets and
+# fuse for the fuse fault layer's /dev/fuse (and what they need), by modules.dep; built-in is
+# fine too.
+for m in "$FS" ext4 xfs btrfs loop fuse; do modprobe "$m" 2>/dev/null; done
 phase setup-modules
 PORT=
 i=0
