@@ -111,7 +111,7 @@ std::string find_tool(const std::string& name) {
 }  // namespace
 
 bool is_target_fact(const std::string& name) {
-  for (const char* n : {"dio_fallback", "dio_read_offset_align", "dio_seg_len_align", "target_raw", "target_fs",
+  for (const char* n : {"dio_fallback", "dio_read_offset_align", "target_raw", "target_fs",
                         "target_size"})
     if (name == n) return true;
   return is_aio_target_fact(name);
@@ -525,55 +525,9 @@ void TargetSet::probe(Target& t) {
   // cache). A property of the filesystem's code, not probed with the call
   // under test; the sweep verifies the data such requests move.
   t.facts["dio_fallback"] = t.fs == "btrfs" || t.fs == "tmpfs";
-  probe_segment_lengths(t, path, fd);
   if (fd >= 0) close(fd);
   if (!t.raw()) unlink(path.c_str());
   probe_aio_target(t.raw() ? t.device : t.dir, t.raw(), t.facts, t.info);  // probe_aio.cc
-}
-
-// dio_seg_len_align: the alignment each iovec segment's length needs. statx(2)
-// says segment lengths follow stx_dio_offset_align, and kernels up to 6.17
-// check so (block/fops.c, fs/iomap/direct-io.c: bdev_iter_is_aligned() masks
-// every segment length with the logical block size); later ones accept
-// segments that meet the memory alignment when the total does ("block: remove
-// bdev_iter_is_aligned", Keith Busch). Observed with a synchronous preadv(2)
-// of two half-block segments, not with the interfaces the rows test; the
-// file gets real blocks first (iomap checks alignment only on mapped extents).
-void TargetSet::probe_segment_lengths(Target& t, const std::string& path, int fd) {
-  auto num = [&](const char* k) -> int64_t {
-    auto it = t.facts.find(k);
-    return it == t.facts.end() ? 0 : std::get<int64_t>(it->second);
-  };
-  int64_t mem = num("dio_mem_align"), off = num("dio_offset_align");
-  if (fd < 0 || !t.facts.count("dio") || !std::get<bool>(t.facts["dio"]) || mem <= 0 || off <= 0) return;
-  t.facts["dio_seg_len_align"] = mem;
-  if (off / 2 < mem) return;  // no segment shorter than a block meets the memory alignment
-  if (!t.raw()) {  // through the page cache: fd itself is O_DIRECT now
-    std::vector<uint8_t> fill(static_cast<size_t>(off), 0x5a);
-    int wfd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    bool ok = wfd >= 0 && pwrite(wfd, fill.data(), fill.size(), 0) == off && fsync(wfd) == 0;
-    int err = errno;
-    if (wfd >= 0) close(wfd);
-    if (!ok) {
-      t.info["dio_seg_len_align_source"] = fmt::format("could not write {}: {}", path, errno_name(err));
-      return;
-    }
-  }
-  size_t half = static_cast<size_t>(off / 2);
-  void* a = nullptr;
-  void* b = nullptr;
-  if (posix_memalign(&a, 4096, half) != 0 || posix_memalign(&b, 4096, half) != 0) {
-    free(a);
-    return;
-  }
-  iovec iov[2] = {{a, half}, {b, half}};
-  ssize_t got = preadv(fd, iov, 2, 0);  // fd carries O_DIRECT (fcntl above)
-  int err = errno;
-  free(a);
-  free(b);
-  if (got < 0 && err == EINVAL) t.facts["dio_seg_len_align"] = off;
-  t.info["dio_seg_len_align_source"] =
-      fmt::format("preadv(O_DIRECT) of 2 x {} bytes: {}", half, got < 0 ? errno_name(err) : std::to_string(got));
 }
 
 std::vector<std::string> TargetSet::teardown() {

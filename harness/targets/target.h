@@ -47,7 +47,7 @@ struct Target {
 
 // Facts only targets publish (besides dio, dio_mem_align, dio_offset_align,
 // logical_block_size, dma_alignment, statx_dioalign, which the scratch probe
-// has too): dio_fallback, dio_read_offset_align, dio_seg_len_align,
+// has too): dio_fallback, dio_read_offset_align,
 // target_raw, target_fs, target_size. Used by the case-table loader to accept them in predicates.
 bool is_target_fact(const std::string& name);
 
@@ -119,7 +119,6 @@ class TargetSet {
   void mount_new_fs(Target& t, const std::string& scratch_dir);
   std::string mkdir_in_scratch(Target& t, const std::string& scratch_dir, const std::string& name);
   void probe(Target& t);
-  void probe_segment_lengths(Target& t, const std::string& path, int fd);
   std::vector<Target> targets_;
   std::vector<Undo> undo_;
   std::vector<int> held_fds_;  // loop and claimed devices held open while the run lasts
