@@ -225,7 +225,9 @@ void probe_ring_fork(Environment& env) {
 // gets the original back on every path.
 void probe_sysctl_negative(Environment& env) {
   const char* path = "/proc/sys/kernel/shmmax";
-  system::SysctlChange guard{system::kCaseLockWait};
+  // No case depends on kernel.shmmax, and the probe itself holds the
+  // settings in use: waiting for their users would wait for itself.
+  system::SysctlChange guard{system::kCaseLockWait, /*wait_for_users=*/false};
   if (std::string err = guard.set(path, system::read_sysctl(path)); !err.empty())
     return decide(env, "sysctl.ulong_negative_einval", 2, err);
   const std::string before = system::read_sysctl(path);

@@ -742,7 +742,7 @@ TEST(SafetyDevice, TheHarnessRefusesAMountedDeviceAndItsFilesystemStaysClean) {
   auto r = harness(s.env(), "--device " + l.dev + " --destructive --filter 'dio.*'");
   EXPECT_NE(r.out.find("--device " + l.dev + " refused: " + l.dev), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("is mounted on " + l.mnt), std::string::npos) << r.out;
-  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_EQ(r.status, 2) << r.out;  // bad input: the user named it
   EXPECT_EQ(r.out.find("PASS"), std::string::npos) << "cases ran on the mounted device: " << r.out;
   EXPECT_EQ(slurp(l.mnt + "/marker"), "data");
   l.umount_it();

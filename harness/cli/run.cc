@@ -148,6 +148,9 @@ int run(const Options& o, const Selection& sel) try {
     if (o.verbosity >= 0)
       for (auto& l : log) fmt::print(stderr, "{}\n", l);
     run.targets = targets.to_json();
+    // A device the user named and we refused is bad input, not a run of the
+    // other cases that would end "OK" (issue 19.10).
+    if (auto why = targets.user_device_refusal(); !why.empty()) usage_error(why);
   }
   outputs->begin(run, env);
 

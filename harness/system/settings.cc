@@ -388,7 +388,7 @@ std::string SysctlChange::set(const std::string& path, const std::string& value)
   if (std::string why = check_sysctl_value(value); !why.empty()) return fmt::format("{} = '{}': {}", path, value, why);
   note_.clear();
   if (std::string why = acquire_settings_lock("sysctl " + path, &note_, max_wait_); !why.empty()) return why;
-  if (g_inuse_fd < 0)
+  if (g_inuse_fd < 0 && wait_for_users_)
     if (std::string why = drain_inuse("sysctl " + path, max_wait_); !why.empty()) {
       release_settings_lock();
       return why;

@@ -81,7 +81,10 @@ std::string check_sysctl_value(const std::string& value);
 class SysctlChange {
  public:
   // `max_wait`: as for acquire_settings_lock (kCaseLockWait in a case).
-  explicit SysctlChange(double max_wait = -1) : max_wait_(max_wait) {}
+  // `wait_for_users` false: a sysctl no case depends on (settings.inuse
+  // guards fs.aio-max-nr and io_uring_disabled), changed by a holder itself.
+  explicit SysctlChange(double max_wait = -1, bool wait_for_users = true)
+      : max_wait_(max_wait), wait_for_users_(wait_for_users) {}
   ~SysctlChange() { restore(); }
   SysctlChange(const SysctlChange&) = delete;
   SysctlChange& operator=(const SysctlChange&) = delete;
@@ -106,6 +109,7 @@ class SysctlChange {
   long journal_id_ = -1;
   pid_t owner_ = 0;
   double max_wait_;
+  bool wait_for_users_;
 };
 
 // The journal's sysctl undo: writes the original of `path` back if a change

@@ -285,6 +285,12 @@ void TargetSet::claim_user_device(Target& t) {
   t.device = t.user_path;
 }
 
+std::string TargetSet::user_device_refusal() const {
+  for (const Target& t : targets_)
+    if (!t.user_path.empty() && !t.reason.empty()) return t.reason;
+  return "";
+}
+
 void TargetSet::take_guest_disk(Target& t) {
   if (std::string why = guest_disk_refusal(t.guest_disk); !why.empty()) {
     t.reason = why;

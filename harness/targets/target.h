@@ -103,6 +103,8 @@ class TargetSet {
   const Target* find(const std::string& name) const;
   const std::vector<Target>& all() const { return targets_; }
   nlohmann::json to_json() const;  // the environment's "targets" array
+  // Why the device the user named (--device) cannot be used, or "".
+  std::string user_device_refusal() const;
 
  private:
   struct Undo {
