@@ -270,30 +270,6 @@ void probe_dio(Environment& env, const std::string& scratch) {
 
 }  // namespace
 
-bool Environment::flag(const std::string& name) const {
-  auto it = facts.find(name);
-  if (it == facts.end()) return false;
-  if (auto* b = std::get_if<bool>(&it->second)) return *b;
-  if (auto* v = std::get_if<int64_t>(&it->second)) return *v != 0;
-  return !std::get<std::string>(it->second).empty();
-}
-
-std::optional<int64_t> Environment::number(const std::string& name) const {
-  auto it = facts.find(name);
-  if (it == facts.end()) return std::nullopt;
-  if (auto* v = std::get_if<int64_t>(&it->second)) return *v;
-  if (auto* b = std::get_if<bool>(&it->second)) return *b ? 1 : 0;
-  return std::nullopt;
-}
-
-std::string Environment::text(const std::string& name) const {
-  auto it = facts.find(name);
-  if (it == facts.end()) return "";
-  if (auto* s = std::get_if<std::string>(&it->second)) return *s;
-  if (auto* v = std::get_if<int64_t>(&it->second)) return std::to_string(*v);
-  return std::get<bool>(it->second) ? "true" : "false";
-}
-
 bool is_known_fact(const std::string& name) {
   static const char* kNames[] = {
       "root", "io_uring", "io_uring_disabled", "kernel_aio", "aio_max_nr",

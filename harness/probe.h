@@ -3,34 +3,11 @@
 // Expectations and `requires` key on these facts, never on version strings.
 #pragma once
 
-#include <cstdint>
-#include <map>
-#include <optional>
 #include <string>
-#include <variant>
+
+#include "environment.h"
 
 namespace aioh {
-
-using Fact = std::variant<bool, int64_t, std::string>;
-
-struct InterfaceAvailability {
-  bool available = false;
-  std::string reason;  // why not, as the probe classified it
-};
-
-struct Environment {
-  // Flat facts, e.g. "root", "io_uring", "io_uring.op.READV",
-  // "io_uring.feat.EXT_ARG", "aio_max_nr", "dio_mem_align", "scratch_fs".
-  std::map<std::string, Fact> facts;
-  // Informational (never used for expectations).
-  std::map<std::string, std::string> info;
-  std::map<std::string, InterfaceAvailability> interfaces;
-  std::string scratch_dir;
-
-  bool flag(const std::string& name) const;                 // false if absent
-  std::optional<int64_t> number(const std::string& name) const;
-  std::string text(const std::string& name) const;
-};
 
 // Runs every probe. scratch_dir must exist.
 Environment probe_environment(const std::string& scratch_dir);

@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "probe.h"
+#include "environment.h"
 
 namespace aioh {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "outcome.h"
-#include "probe.h"
+#include "environment.h"
 #include "vocabulary.h"
 
 namespace aioh {

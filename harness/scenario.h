@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "backend.h"
-#include "probe.h"
+#include "environment.h"
 
 namespace aioh {
 

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "probe.h"
+#include "environment.h"
 #include "result.h"
 
 namespace aioh {
