@@ -1,29 +1,65 @@
-// The backend selector: interface name -> implementation.
+// The interface registry (see backend.h): adapters register themselves at
+// static-init time, in whatever order the linker runs them; the list is kept
+// sorted by catalog order so every consumer sees the same stable order.
 #include "backend.h"
 
-namespace aioh {
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
-std::string_view op_name(Op op) {
-  switch (op) {
-    case Op::read: return "read";
-    case Op::write: return "write";
-    case Op::readv: return "readv";
-    case Op::writev: return "writev";
-    case Op::fsync: return "fsync";
-    case Op::fdatasync: return "fdatasync";
-    case Op::poll: return "poll";
-    case Op::nop: return "nop";
-  }
-  return "?";
+namespace aioh {
+namespace {
+
+std::vector<BackendEntry>& registry() {
+  static std::vector<BackendEntry> r;
+  return r;
 }
 
-std::unique_ptr<Backend> make_backend(std::string_view name) {
-  if (name == "posix-aio") return make_posix_aio_backend();
-  if (name == "kernel-aio") return make_kernel_aio_backend();
-  if (name == "libaio") return make_libaio_backend();
-  if (name == "io_uring") return make_io_uring_backend();
+const BackendEntry* find(std::string_view name) {
+  for (auto& e : registry())
+    if (e.name == name) return &e;
   return nullptr;
 }
 
-}  // namespace aioh
+}  // namespace
 
+void register_backend(BackendEntry entry) {
+  if (find(entry.name) || !entry.make || !entry.available) {
+    fprintf(stderr, "harness: interface '%.*s' registered twice or without make/available\n",
+            static_cast<int>(entry.name.size()), entry.name.data());
+    abort();
+  }
+  auto& r = registry();
+  auto at = std::upper_bound(r.begin(), r.end(), entry, [](const BackendEntry& a, const BackendEntry& b) {
+    return a.order != b.order ? a.order < b.order : a.name < b.name;
+  });
+  r.insert(at, std::move(entry));
+}
+
+const std::vector<BackendEntry>& backend_entries() { return registry(); }
+
+std::vector<std::string> interface_names() {
+  std::vector<std::string> out;
+  for (auto& e : registry()) out.emplace_back(e.name);
+  return out;
+}
+
+bool is_interface(std::string_view name) { return find(name) != nullptr; }
+
+int interface_index(std::string_view name) {
+  auto& r = registry();
+  for (size_t i = 0; i < r.size(); i++)
+    if (r[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  const BackendEntry* e = find(name);
+  return e ? e->make() : nullptr;
+}
+
+void record_interface_availability(Environment& env) {
+  for (auto& e : registry()) env.interfaces[std::string(e.name)] = e.available(env);
+}
+
+}  // namespace aioh

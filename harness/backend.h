@@ -1,26 +1,30 @@
-// The one small interface every async I/O backend implements. A scenario is
-// written once against it; each backend turns its interface's own calls and
-// conventions into normalised Outcomes, and records a convention breach (for
-// example libaio touching errno, or a raw syscall returning -EINVAL instead of
-// -1) in its ConventionLog, which fails the case.
+// The one small interface every async I/O backend implements, and the
+// registry of interfaces. A scenario is written once against it; each backend
+// turns its interface's own calls and conventions into normalised Outcomes,
+// and records a convention breach (for example libaio touching errno, or a
+// raw syscall returning -EINVAL instead of -1) in its ConventionLog, which
+// fails the case. Each adapter registers itself by name (AIOH_BACKEND, the
+// way fio's ioengines do): the interface list of the command line, the case
+// tables, the probe and the vocabulary is the registry's, in catalog order.
 #pragma once
 
 #include <sys/uio.h>
 #include <time.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "environment.h"
 #include "outcome.h"
 
 namespace aioh {
 
 enum class Op { read, write, readv, writev, fsync, fdatasync, poll, nop };
-std::string_view op_name(Op op);
 
 // One I/O request as the scenario describes it. The backend builds its own
 // control block (iocb, aiocb, sqe) from it and keeps that alive until the
@@ -104,14 +108,48 @@ class Backend {
   ConventionLog conv_;
 };
 
-// Backend names as used on the command line and in ids.
-inline constexpr std::string_view kInterfaces[] = {"posix-aio", "kernel-aio",
-                                                   "libaio", "io_uring"};
+// One interface as its adapter registers it (AIOH_BACKEND): its name on the
+// command line and in ids, its place in the catalog order, how to make its
+// backend, and whether it can run here, decided from the probed facts (an
+// independent round trip, never the call under test).
+struct BackendEntry {
+  std::string_view name;
+  // Catalog order: interfaces are listed, expanded, numbered (device slots)
+  // and reported in it. posix-aio 10, kernel-aio 20, libaio 30, io_uring 40.
+  int order = 0;
+  std::function<std::unique_ptr<Backend>()> make;
+  std::function<InterfaceAvailability(const Environment&)> available;
+};
 
+// Registers an interface (at static-init time through AIOH_BACKEND). A
+// second interface of the same name is a programming error: it aborts.
+void register_backend(BackendEntry entry);
+// Every registered interface, in catalog order (order, then name).
+const std::vector<BackendEntry>& backend_entries();
+// Their names, in the same order.
+std::vector<std::string> interface_names();
+bool is_interface(std::string_view name);
+// The interface's position in catalog order (0-based); -1 when unknown.
+int interface_index(std::string_view name);
+// nullptr when no interface of that name is registered.
 std::unique_ptr<Backend> make_backend(std::string_view name);
-std::unique_ptr<Backend> make_posix_aio_backend();
-std::unique_ptr<Backend> make_kernel_aio_backend();
-std::unique_ptr<Backend> make_libaio_backend();
-std::unique_ptr<Backend> make_io_uring_backend();
+// Each registered interface's availability from the facts already in env.
+void record_interface_availability(Environment& env);
+
+template <class B>
+std::unique_ptr<Backend> make_as() {
+  return std::make_unique<B>();
+}
+
+#define AIOH_BACKEND_CAT2(a, b) a##b
+#define AIOH_BACKEND_CAT(a, b) AIOH_BACKEND_CAT2(a, b)
+// Registers an adapter at static-init time, with designated initializers:
+//   AIOH_BACKEND("libaio", .order = 30, .make = aioh::make_as<LibaioBackend>,
+//                .available = [](const Environment& env) { ... });
+#define AIOH_BACKEND(iface, ...)                                                  \
+  static const bool AIOH_BACKEND_CAT(aioh_backend_registered_, __LINE__) = [] {  \
+    ::aioh::register_backend(::aioh::BackendEntry{.name = iface, __VA_ARGS__});   \
+    return true;                                                                  \
+  }()
 
 }  // namespace aioh

@@ -27,10 +27,6 @@ namespace {
   throw LoadError(fmt::format("{}:{}: {}", file, n.source().begin.line, msg));
 }
 
-bool known_interface(const std::string& s) {
-  return std::find(std::begin(kInterfaces), std::end(kInterfaces), s) != std::end(kInterfaces);
-}
-
 Predicate parse_predicate(const std::string& file, const toml::node& n, const std::string& text) {
   static const std::regex re(R"(^\s*(!?)\s*([A-Za-z0-9_.\-]+)\s*(?:(==|!=|<=|>=|<|>)\s*([A-Za-z0-9_.\-]+))?\s*$)");
   std::smatch m;
@@ -69,7 +65,7 @@ ExpectMap parse_expect_map(const std::string& file, const toml::node& n) {
   } else if (auto* t = n.as_table()) {
     for (auto& [k, v] : *t) {
       std::string key(k.str());
-      if (key != "all" && !known_interface(key))
+      if (key != "all" && !is_interface(key))
         fail_at(file, v, fmt::format("unknown interface '{}' in expect", key));
       m[key] = parse_exp(file, v);
     }
@@ -155,8 +151,8 @@ void parse_interfaces(const RowCtx& c) {
   for (auto& s : string_list(c.file, *ifs, "interfaces")) {
     if (s == "all") {
       all = true;
-      for (auto i : kInterfaces) add(std::string(i));
-    } else if (known_interface(s)) {
+      for (auto& i : interface_names()) add(i);
+    } else if (is_interface(s)) {
       add(s);
     } else {
       c.fail(*ifs, fmt::format("unknown interface '{}'", s));
@@ -299,7 +295,7 @@ void parse_xfail(const RowCtx& c) {
     } else if (key == "interfaces") {
       xf.interfaces = string_list(c.file, v, "xfail.interfaces");
       for (auto& i : xf.interfaces) {
-        if (!known_interface(i)) c.fail(v, fmt::format("unknown interface '{}' in xfail.interfaces", i));
+        if (!is_interface(i)) c.fail(v, fmt::format("unknown interface '{}' in xfail.interfaces", i));
         if (std::find(c.r.interfaces.begin(), c.r.interfaces.end(), i) == c.r.interfaces.end())
           c.fail(v, fmt::format("xfail.interfaces names '{}', which the row does not run on", i));
       }

@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "backend.h"
 #include "errno_names.h"
 #include "faults/block.h"
 #include "faults/fault.h"
@@ -372,16 +373,14 @@ Environment probe_environment(const std::string& scratch) {
     if (uring.contains(group))
       for (auto& [k, v] : uring[group].items())
         env.facts[fmt::format("io_uring.{}.{}", group, k)] = v.get<bool>();
-  env.interfaces["io_uring"] = {uring_ok, uring_reason};
+  if (!uring_reason.empty()) env.info["io_uring_reason"] = uring_reason;
 
   json aio = in_child(probe_kernel_aio);
   bool aio_ok = aio.value("ok", false);
   std::string aio_reason = aio.contains("killed") ? "io_setup killed the process (seccomp SIGSYS policy)"
                                                   : aio.value("reason", "");
   env.facts["kernel_aio"] = aio_ok;
-  env.interfaces["kernel-aio"] = {aio_ok, aio_reason};
-  env.interfaces["libaio"] = {aio_ok, aio_reason};
-  env.interfaces["posix-aio"] = {true, ""};
+  if (!aio_reason.empty()) env.info["kernel_aio_reason"] = aio_reason;
 
   env.facts["scratch_fs"] = fs_name(scratch);
   // The fs fault layer's own round trip: mount, an EIO read that fires, unmount.
@@ -421,6 +420,7 @@ Environment probe_environment(const std::string& scratch) {
   } else if (env.flag("io_uring")) {
     env.info["io_uring.read.buffered_eio_reissued_reason"] = "not probed in a device-fault guest";
   }
+  record_interface_availability(env);  // each registered interface from the facts above
   return env;
 }
 

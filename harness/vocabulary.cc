@@ -43,7 +43,7 @@ nlohmann::json vocabulary_json() {
   for (Phase p : kPhases) phases.push_back(phase_name(p));
   for (Channel c : kChannels) channels.push_back(channel_name(c));
   json interfaces = json::array();
-  for (auto i : kInterfaces) interfaces.push_back(std::string(i));
+  for (auto& i : interface_names()) interfaces.push_back(i);  // catalog order (backend.h)
   json formats = json::array();
   for (auto f : kFormats) formats.push_back(std::string(f));
   return {{"schema", "aioharness-vocabulary/1"},

@@ -18,7 +18,7 @@
 using namespace aioh;
 
 TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   EXPECT_EQ(be->name(), "kernel-aio");
   SetupParams p;
   p.entries = 0;
@@ -33,7 +33,7 @@ TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
 
 TEST(KernelAioBackend, PatternReadCompletesWithLength) {
   test::PatternFile f(8192);
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
   Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 42);
@@ -54,7 +54,7 @@ TEST(KernelAioBackend, PatternReadCompletesWithLength) {
 }
 
 TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   char b[16];
   Request r;
@@ -69,7 +69,7 @@ TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
 
 TEST(KernelAioBackend, ReadErrorArrivesInIoEventRes) {
   test::PatternFile f(4096);
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   // Never mapped: the copy faults.
   Request r = test::read_req(f.fd, reinterpret_cast<void*>(16), 4096, 0, 0);
@@ -81,7 +81,7 @@ TEST(KernelAioBackend, ReadErrorArrivesInIoEventRes) {
 }
 
 TEST(KernelAioBackend, PendingPollCancelIsEinprogress) {
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   int p[2];
   ASSERT_EQ(pipe(p), 0);
@@ -102,7 +102,7 @@ TEST(KernelAioBackend, PendingPollCancelIsEinprogress) {
 }
 
 TEST(KernelAioBackend, TraitsMatchTheKernel) {
-  auto be = make_kernel_aio_backend();
+  auto be = make_backend("kernel-aio");
   BackendTraits t = be->traits();
   EXPECT_TRUE(t.vectored);
   EXPECT_TRUE(t.poll);

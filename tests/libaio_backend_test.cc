@@ -17,7 +17,7 @@
 using namespace aioh;
 
 TEST(LibaioBackend, SetupZeroEventsIsEinvalOnReturn) {
-  auto be = make_libaio_backend();
+  auto be = make_backend("libaio");
   EXPECT_EQ(be->name(), "libaio");
   SetupParams p;
   p.entries = 0;
@@ -33,7 +33,7 @@ TEST(LibaioBackend, SetupZeroEventsIsEinvalOnReturn) {
 
 TEST(LibaioBackend, PatternReadCompletesWithLength) {
   test::PatternFile f(8192);
-  auto be = make_libaio_backend();
+  auto be = make_backend("libaio");
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
   Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 7);
@@ -52,7 +52,7 @@ TEST(LibaioBackend, PatternReadCompletesWithLength) {
 }
 
 TEST(LibaioBackend, BadFdIsEbadfOnReturn) {
-  auto be = make_libaio_backend();
+  auto be = make_backend("libaio");
   ASSERT_FALSE(be->setup({}).is_error);
   char b[16];
   Request r;

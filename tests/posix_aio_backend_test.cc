@@ -74,7 +74,7 @@ TEST(PosixAioBackend, SetupIsAioInit) {
 
 TEST(PosixAioBackend, PatternReadCompletesWithLengthOnAioReturn) {
   DataFile f;
-  auto be = make_posix_aio_backend();
+  auto be = make_backend("posix-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   AlignedBuffer buf(4096);
   Request r = read_req(f.fd, buf.data(), 4096, 8192, 7);
@@ -93,7 +93,7 @@ TEST(PosixAioBackend, PatternReadCompletesWithLengthOnAioReturn) {
 }
 
 TEST(PosixAioBackend, BadFdIsEbadfOnAioErrorAtCompletion) {
-  auto be = make_posix_aio_backend();
+  auto be = make_backend("posix-aio");
   ASSERT_FALSE(be->setup({}).is_error);
   char buf[64];
   Request r = read_req(closed_fd(), buf, sizeof buf, 0, 1);

@@ -53,7 +53,7 @@ struct RunnerTest : ::testing::Test {
   std::vector<CaseRow> rows;  // stable storage for CaseRun::row
 
   RunnerTest() {
-    for (auto i : kInterfaces) env.interfaces[std::string(i)] = {true, ""};
+    for (auto& i : interface_names()) env.interfaces[i] = {true, ""};
     rows.reserve(16);
   }
 

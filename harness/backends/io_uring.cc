@@ -287,8 +287,9 @@ Outcome IoUringBackend::teardown() {
   return Outcome::ok(0, Channel::ret, Phase::teardown);
 }
 
-std::unique_ptr<Backend> make_io_uring_backend() {
-  return std::make_unique<IoUringBackend>();
-}
+// Available when the probe's own ring round trip worked (probe.cc).
+AIOH_BACKEND("io_uring", .order = 40, .make = make_as<IoUringBackend>, .available = [](const Environment& env) {
+  return InterfaceAvailability{env.flag("io_uring"), env.note("io_uring_reason")};
+});
 
 }  // namespace aioh

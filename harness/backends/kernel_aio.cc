@@ -75,8 +75,9 @@ Outcome KernelAioBackend::raw_cancel(AioContext ctx, KIocb* iocb,
   return from_minus1_errno(r, errno, Phase::cancel, conv_, "io_cancel");
 }
 
-std::unique_ptr<Backend> make_kernel_aio_backend() {
-  return std::make_unique<KernelAioBackend>();
-}
+// Available when the probe's io_setup/io_destroy round trip worked (probe.cc).
+AIOH_BACKEND("kernel-aio", .order = 20, .make = make_as<KernelAioBackend>, .available = [](const Environment& env) {
+  return InterfaceAvailability{env.flag("kernel_aio"), env.note("kernel_aio_reason")};
+});
 
 }  // namespace aioh

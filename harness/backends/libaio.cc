@@ -63,8 +63,9 @@ Outcome LibaioBackend::raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) {
   return from_neg_errno(r, errno, Phase::cancel, conv_, "io_cancel");
 }
 
-std::unique_ptr<Backend> make_libaio_backend() {
-  return std::make_unique<LibaioBackend>();
-}
+// libaio is a thin wrapper of the same syscalls: available with kernel AIO.
+AIOH_BACKEND("libaio", .order = 30, .make = make_as<LibaioBackend>, .available = [](const Environment& env) {
+  return InterfaceAvailability{env.flag("kernel_aio"), env.note("kernel_aio_reason")};
+});
 
 }  // namespace aioh

@@ -374,8 +374,8 @@ Outcome PosixAioBackend::teardown() {
   return Outcome::ok(0, Channel::ret, Phase::teardown);
 }
 
-std::unique_ptr<Backend> make_posix_aio_backend() {
-  return std::make_unique<PosixAioBackend>();
-}
+// glibc's AIO runs on threads and plain pread/pwrite: available everywhere.
+AIOH_BACKEND("posix-aio", .order = 10, .make = make_as<PosixAioBackend>,
+             .available = [](const Environment&) { return InterfaceAvailability{true, ""}; });
 
 }  // namespace aioh

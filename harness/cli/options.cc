@@ -65,11 +65,11 @@ std::vector<std::string> parse_interfaces(const std::string& spec) {
     size_t comma = spec.find(',', start);
     std::string name = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (name == "all") {
-      for (auto i : kInterfaces) out.emplace_back(i);
-    } else if (std::find(std::begin(kInterfaces), std::end(kInterfaces), name) != std::end(kInterfaces)) {
+      for (auto& i : interface_names()) out.push_back(i);
+    } else if (is_interface(name)) {
       out.push_back(name);
     } else {
-      usage_error(fmt::format("unknown interface '{}' (choose from {}, all)", name, join(kInterfaces)));
+      usage_error(fmt::format("unknown interface '{}' (choose from {}, all)", name, join(interface_names())));
     }
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -122,7 +122,7 @@ struct Raw {
 void define(CLI::App& app, Options& o, Raw& raw) {
   app.set_version_flag("--version", version_line());
   app.footer(help_footer());
-  app.add_option("-i,--interface", o.interfaces, "posix-aio, kernel-aio, libaio, io_uring, a comma list, or all")
+  app.add_option("-i,--interface", o.interfaces, join(interface_names()) + ", a comma list, or all")
       ->capture_default_str();
   app.add_option("-f,--filter", o.filters, "select the ids this glob matches (see below); repeatable");
   app.add_option("-k", o.keywords, "select the ids that contain WORD; repeatable")->type_name("WORD");

@@ -59,7 +59,7 @@ std::vector<Pattern> patterns(const std::vector<std::string>& texts, const std::
 }
 
 std::string scope(const Options& o) {
-  return o.ifaces.size() == std::size(kInterfaces) ? "" : fmt::format(" on {}", o.interfaces);
+  return o.ifaces.size() == interface_names().size() ? "" : fmt::format(" on {}", o.interfaces);
 }
 
 // Filters and -k words select (any match), then excludes remove. Each must

@@ -36,7 +36,6 @@ namespace {
 
 // 1 MiB apart (in 512-byte sectors): each interface's copy of a sector rule.
 constexpr int64_t kStride = 2048;
-const char* const kSlots[] = {"posix-aio", "kernel-aio", "libaio", "io_uring"};
 
 struct Armed {
   DeviceRule rule;
@@ -115,11 +114,7 @@ std::string DeviceRule::text() const {
   return s;
 }
 
-int64_t device_slot(std::string_view iface) {
-  for (int i = 0; i < 4; i++)
-    if (iface == kSlots[i]) return i;
-  return -1;
-}
+int64_t device_slot(std::string_view iface) { return interface_index(iface); }
 
 Installed install_vm(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   std::string why;

@@ -115,7 +115,8 @@ struct DeviceRule {
   std::string text() const;
 };
 std::optional<DeviceRule> parse_device_rule(const FaultSpec& f, std::string* why);
-// posix-aio 0, kernel-aio 1, libaio 2, io_uring 3: which copy of a rule is this interface's.
+// Which copy of a rule is this interface's: its place in catalog order
+// (posix-aio 0, kernel-aio 1, libaio 2, io_uring 3; backend.h).
 int64_t device_slot(std::string_view iface);
 Installed install_vm(const FaultSpec& f, FaultState* st, const std::string& case_dir);
 struct DeviceTarget {
