@@ -36,6 +36,10 @@ void register_backend(BackendEntry entry) {
   r.insert(at, std::move(entry));
 }
 
+void unregister_backend(std::string_view name) {
+  std::erase_if(registry(), [&](const BackendEntry& e) { return e.name == name; });
+}
+
 const std::vector<BackendEntry>& backend_entries() { return registry(); }
 
 std::vector<std::string> interface_names() {

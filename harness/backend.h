@@ -124,6 +124,8 @@ struct BackendEntry {
 // Registers an interface (at static-init time through AIOH_BACKEND). A
 // second interface of the same name is a programming error: it aborts.
 void register_backend(BackendEntry entry);
+// Removes an interface; for tests that register a test-only one for a while.
+void unregister_backend(std::string_view name);
 // Every registered interface, in catalog order (order, then name).
 const std::vector<BackendEntry>& backend_entries();
 // Their names, in the same order.

@@ -1,6 +1,7 @@
 // The kernel-aio backend normalises real io_* system calls: errors arrive as
 // -1 and errno (Channel::errno_) in the call's phase, per-request results in
-// io_event.res (Channel::io_event_res), and a read's bytes are the file's.
+// io_event.res (Channel::io_event_res); what every backend does alike (a read's
+// length and bytes) is tests/backend_suite_test.cc.
 // Every call here is a real call on this kernel; none may log a breach.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -28,28 +29,6 @@ TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
   EXPECT_EQ(o.channel, Channel::errno_);
   EXPECT_EQ(o.phase, Phase::setup);
   EXPECT_EQ(o.str(), "EINVAL@setup");
-  EXPECT_TRUE(be->conventions().breaches.empty());
-}
-
-TEST(KernelAioBackend, PatternReadCompletesWithLength) {
-  test::PatternFile f(8192);
-  auto be = make_backend("kernel-aio");
-  ASSERT_FALSE(be->setup({}).is_error);
-  AlignedBuffer buf(4096);
-  Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 42);
-  test::OneShot o = test::submit_and_reap(*be, r);
-  EXPECT_EQ(o.submit.str(), "1@submit");
-  EXPECT_EQ(o.submit.channel, Channel::ret);
-  EXPECT_EQ(o.wait.str(), "1@wait");
-  const std::vector<Completion>& out = o.out;
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].tag, 42u);
-  EXPECT_FALSE(out[0].result.is_error);
-  EXPECT_EQ(out[0].result.value, 4096);
-  EXPECT_EQ(out[0].result.channel, Channel::io_event_res);
-  EXPECT_EQ(out[0].result.phase, Phase::completion);
-  EXPECT_EQ(verify_buffer(buf.data(), 4096, kFileSeed, 4096), "");
-  EXPECT_EQ(be->teardown().str(), "0@teardown");
   EXPECT_TRUE(be->conventions().breaches.empty());
 }
 

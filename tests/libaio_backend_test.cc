@@ -11,7 +11,6 @@
 
 #include "backends/libaio_backend.h"
 #include "convention.h"
-#include "pattern.h"
 #include "test_util.h"
 
 using namespace aioh;
@@ -28,26 +27,6 @@ TEST(LibaioBackend, SetupZeroEventsIsEinvalOnReturn) {
   EXPECT_EQ(o.err, EINVAL);
   EXPECT_EQ(o.channel, Channel::ret);
   EXPECT_EQ(o.str(), "EINVAL@setup");
-  EXPECT_TRUE(be->conventions().breaches.empty());
-}
-
-TEST(LibaioBackend, PatternReadCompletesWithLength) {
-  test::PatternFile f(8192);
-  auto be = make_backend("libaio");
-  ASSERT_FALSE(be->setup({}).is_error);
-  AlignedBuffer buf(4096);
-  Request r = test::read_req(f.fd, buf.data(), 4096, 4096, 7);
-  test::OneShot o = test::submit_and_reap(*be, r);
-  EXPECT_EQ(o.submit.str(), "1@submit");
-  EXPECT_EQ(o.submit.channel, Channel::ret);
-  EXPECT_EQ(o.wait.str(), "1@wait");
-  const std::vector<Completion>& out = o.out;
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].tag, 7u);
-  EXPECT_EQ(out[0].result.value, 4096);
-  EXPECT_EQ(out[0].result.channel, Channel::io_event_res);
-  EXPECT_EQ(out[0].result.phase, Phase::completion);
-  EXPECT_EQ(verify_buffer(buf.data(), 4096, kFileSeed, 4096), "");
   EXPECT_TRUE(be->conventions().breaches.empty());
 }
 
