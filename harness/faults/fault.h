@@ -23,7 +23,7 @@
 namespace aioh::faults {
 
 struct FaultSpec {
-  std::string layer;    // syscall | rlimit | sysctl | enospc | vm
+  std::string layer;    // one of layer_names(): syscall, rlimit, sysctl, enospc, fs, lsm, block, vm
   std::string target;   // syscall name, limit name, sysctl name, ...
   std::string effect;   // errno name, or a layer-specific effect
   std::string trigger = "always";  // always | once | nth:N | random:P
