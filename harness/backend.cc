@@ -15,16 +15,16 @@ std::vector<BackendEntry>& registry() {
   return r;
 }
 
-const BackendEntry* find(std::string_view name) {
+}  // namespace
+
+const BackendEntry* find_backend(std::string_view name) {
   for (auto& e : registry())
     if (e.name == name) return &e;
   return nullptr;
 }
 
-}  // namespace
-
 void register_backend(BackendEntry entry) {
-  if (find(entry.name) || !entry.make || !entry.available) {
+  if (find_backend(entry.name) || !entry.make || !entry.available) {
     fprintf(stderr, "harness: interface '%.*s' registered twice or without make/available\n",
             static_cast<int>(entry.name.size()), entry.name.data());
     abort();
@@ -48,7 +48,7 @@ std::vector<std::string> interface_names() {
   return out;
 }
 
-bool is_interface(std::string_view name) { return find(name) != nullptr; }
+bool is_interface(std::string_view name) { return find_backend(name) != nullptr; }
 
 int interface_index(std::string_view name) {
   auto& r = registry();
@@ -58,7 +58,7 @@ int interface_index(std::string_view name) {
 }
 
 std::unique_ptr<Backend> make_backend(std::string_view name) {
-  const BackendEntry* e = find(name);
+  const BackendEntry* e = find_backend(name);
   return e ? e->make() : nullptr;
 }
 

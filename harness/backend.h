@@ -119,6 +119,9 @@ struct BackendEntry {
   int order = 0;
   std::function<std::unique_ptr<Backend>()> make;
   std::function<InterfaceAvailability(const Environment&)> available;
+  // A negative number is a value the interface can return (posix-aio's
+  // aio_return -1), not only an errno in disguise: rows may expect one.
+  bool negative_values = false;
 };
 
 // Registers an interface (at static-init time through AIOH_BACKEND). A
@@ -131,6 +134,8 @@ const std::vector<BackendEntry>& backend_entries();
 // Their names, in the same order.
 std::vector<std::string> interface_names();
 bool is_interface(std::string_view name);
+// The registered entry; nullptr when no interface of that name is registered.
+const BackendEntry* find_backend(std::string_view name);
 // The interface's position in catalog order (0-based); -1 when unknown.
 int interface_index(std::string_view name);
 // nullptr when no interface of that name is registered.

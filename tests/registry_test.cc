@@ -2,8 +2,9 @@
 // (synchronous pread/pwrite, done at submit, handed out at wait) registered
 // here appears in every list the harness derives from the registry — catalog
 // order, `interfaces = "all"`, expect keys, the vocabulary, availability,
-// device slots — and a real row of the catalog's scenarios passes on it
-// through the runner. A second registration under a taken name aborts.
+// device slots, whether a negative number is a value — and a real row of the
+// catalog's scenarios passes on it through the runner. A second registration
+// under a taken name aborts.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -102,6 +103,27 @@ source = "test"
 )toml"));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].interfaces.back(), kName);
+}
+
+// Whether a negative number is a value is the adapter's word: sync-test did
+// not declare negative_values, so a row expecting -1 on it cannot load.
+TEST_F(RegistryTest, NegativeValuesAreRefusedUnlessTheAdapterDeclaresThem) {
+  test::TempDir d;
+  std::string row = R"toml(area = "reg"
+
+[[case]]
+id = "neg"
+scenario = "rw_one"
+interfaces = ["sync-test", "posix-aio"]
+expect = "1@submit, -1@completion"
+source = "test"
+)toml";
+  try {
+    load_case_file(d.write("t.toml", row));
+    ADD_FAILURE() << "a row expecting -1 on sync-test loaded";
+  } catch (const LoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("'-1' can never be observed on sync-test"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(RegistryTest, ARealRowPassesOnItThroughTheRunner) {

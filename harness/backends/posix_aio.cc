@@ -375,7 +375,9 @@ Outcome PosixAioBackend::teardown() {
 }
 
 // glibc's AIO runs on threads and plain pread/pwrite: available everywhere.
+// aio_return's -1 is a value a row may expect.
 AIOH_BACKEND("posix-aio", .order = 10, .make = make_as<PosixAioBackend>,
-             .available = [](const Environment&) { return InterfaceAvailability{true, ""}; });
+             .available = [](const Environment&) { return InterfaceAvailability{true, ""}; },
+             .negative_values = true);
 
 }  // namespace aioh
