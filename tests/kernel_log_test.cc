@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "backend.h"
 #include "case_table.h"
 #include "kernel_log.h"
 #include "runner.h"
@@ -134,7 +135,7 @@ struct KernelLogTest : ::testing::Test {
   std::string taint_file;
 
   KernelLogTest() {
-    for (auto i : kInterfaces) env.interfaces[std::string(i)] = {true, ""};
+    for (const auto& i : interface_names()) env.interfaces[i] = {true, ""};
     EXPECT_EQ(pipe(pipe_fd), 0);
     g_fake_kmsg = pipe_fd[1];
     taint_file = scratch.write("tainted", "0\n");

@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "backend.h"
 #include "case_table.h"
 #include "journal.h"
 #include "resources.h"
@@ -86,7 +87,7 @@ struct SchedulerTest : ::testing::Test {
   std::vector<CaseRun>& runs = rows.runs;
 
   SchedulerTest() {
-    for (auto i : kInterfaces) env.interfaces[std::string(i)] = {true, ""};
+    for (const auto& i : interface_names()) env.interfaces[i] = {true, ""};
   }
 
   CaseRow& add(const std::string& id, const std::string& scenario, std::map<std::string, Param> params = {}) {
@@ -514,7 +515,7 @@ TEST(SchedulerCatalog, SameVerdictsAtOneJobAndAtFour) {
   if (geteuid() != 0) GTEST_SKIP() << "the catalog subset needs root";
   auto rows = load_case_dir(test::cases_dir());
   std::vector<std::string> ifaces;
-  for (auto i : kInterfaces) ifaces.emplace_back(i);
+  for (const auto& i : interface_names()) ifaces.push_back(i);
   auto all = expand(rows, ifaces, {});
   std::vector<CaseRun> subset;
   for (auto& r : all)

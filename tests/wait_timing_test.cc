@@ -23,7 +23,7 @@ std::vector<nlohmann::json> lines_of(const Environment& env, double elapsed, dou
   {
     Reporter rep(p[1]);
     std::map<std::string, Param> params;
-    auto be = make_io_uring_backend();
+    auto be = make_backend("io_uring");
     CaseContext ctx(params, *be, env, "/tmp", rep);
     timing::observe_wait(ctx, Outcome::error(ETIME, Channel::ret, Phase::wait), elapsed, timeout, met);
   }
