@@ -43,10 +43,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// One fact's answer: {"v": bool} when decided, {"why": text} when not.
-json yes_no(bool v) { return json{{"v", v}}; }
-json undecided(const std::string& why) { return json{{"why", why}}; }
-
 // Runs fn in a forked child; a child that outlives `deadline_ms` is killed
 // (a probe that blocks must not hold up the run).
 json in_child_bounded(const std::function<json()>& fn, int deadline_ms) {

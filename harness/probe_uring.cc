@@ -34,8 +34,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json yes_no(bool v) { return json{{"v", v}}; }
-json undecided(const std::string& why) { return json{{"why", why}}; }
 std::string res_name(int res) { return res < 0 ? errno_name(-res) : std::to_string(res); }
 
 // Submits the one prepared SQE and returns its CQE (res, flags); res 1 when

@@ -17,6 +17,10 @@
 
 namespace aioh {
 
+// One fact's answer from a probe child: {"v": bool} when decided, {"why": text} when not.
+inline nlohmann::json yes_no(bool v) { return nlohmann::json{{"v", v}}; }
+inline nlohmann::json undecided(const std::string& why) { return nlohmann::json{{"why", why}}; }
+
 using ProbeChildRunner = std::function<nlohmann::json(const std::function<nlohmann::json()>&, int)>;
 using ProbeAbsorber = std::function<void(Environment&, const nlohmann::json&, const std::vector<std::string>&)>;
 

@@ -19,27 +19,14 @@
 #include "probe.h"
 #include "probe_aio.h"
 #include "rwf_compat.h"
+#include "probed_test.h"
 #include "test_util.h"
 
 namespace aioh {
 namespace {
 
-class ProbeAioTest : public ::testing::Test {
+class ProbeAioTest : public test::ProbedTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    env_ = new Environment(probe_environment(dir_->path));
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    delete dir_;
-  }
-  static bool fact(const std::string& name) {
-    auto it = env_->facts.find(name);
-    auto why = env_->info.find(name + "_reason");
-    EXPECT_NE(it, env_->facts.end()) << name << " undecided: " << (why == env_->info.end() ? "?" : why->second);
-    return env_->flag(name);
-  }
   void SetUp() override { ASSERT_EQ(io_setup(8, &ctx_), 0); }
   void TearDown() override { io_destroy(ctx_); }
   // io_submit of one iocb: its answer, and the event's res when accepted.
@@ -52,8 +39,6 @@ class ProbeAioTest : public ::testing::Test {
     EXPECT_EQ(io_getevents(ctx_, 1, 1, &ev, &ts), 1);
     return {r, static_cast<long>(ev.res)};
   }
-  static inline test::TempDir* dir_ = nullptr;
-  static inline Environment* env_ = nullptr;
   io_context_t ctx_{};
 };
 

@@ -22,6 +22,7 @@
 
 #include "probe.h"
 #include "probe_kernel.h"
+#include "probed_test.h"
 #include "test_util.h"
 
 #ifndef RWF_NOWAIT
@@ -34,23 +35,8 @@
 namespace aioh {
 namespace {
 
-class ProbeKernelTest : public ::testing::Test {
+class ProbeKernelTest : public test::ProbedTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir;
-    env_ = new Environment(probe_environment(dir_->path));
-  }
-  static void TearDownTestSuite() {
-    delete env_;
-    delete dir_;
-  }
-  // The fact's value; a fact the probe could not decide fails the test.
-  static bool fact(const std::string& name) {
-    auto it = env_->facts.find(name);
-    auto why = env_->info.find(name + "_reason");
-    EXPECT_NE(it, env_->facts.end()) << name << " undecided: " << (why == env_->info.end() ? "?" : why->second);
-    return env_->flag(name);
-  }
   void SetUp() override {
     if (!env_->flag("io_uring")) GTEST_SKIP() << "io_uring unavailable here";
     ASSERT_EQ(io_uring_queue_init(8, &ring_, 0), 0);
@@ -82,8 +68,6 @@ class ProbeKernelTest : public ::testing::Test {
     io_uring_sqe_set_data64(s, tag);
     ASSERT_EQ(io_uring_submit(&ring_), 1);
   }
-  static inline test::TempDir* dir_ = nullptr;
-  static inline Environment* env_ = nullptr;
   io_uring ring_{};
   int pipe_[2] = {-1, -1};
 };
