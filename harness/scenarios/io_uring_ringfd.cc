@@ -79,19 +79,24 @@ AIOH_SCENARIO(uring_ring_fds,
     return;
   }
   if (mode == "register-by-index") {
-    // fd 15 is a file that is not a ring: a kernel that takes the index for
-    // an fd answers for /dev/null.
+    // The slot's number is also an fd open on /dev/null, not a ring: a kernel
+    // that takes the index for an fd answers for /dev/null. The slot is the
+    // highest (at most 15, the table's last) whose fd number is free in this
+    // child: an fd already open there (the result pipe) must not be replaced.
+    int slot = 15;
+    while (slot > 2 && fcntl(slot, F_GETFD) != -1) --slot;
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, 15) != 15) ctx.broken("dup2 /dev/null to fd 15");
+    if (slot <= 2 || null_fd < 0 || dup2(null_fd, slot) != slot) ctx.broken("no free fd below 16 for /dev/null");
     close(null_fd);
     unsigned index = 0;
-    Outcome r = register_at(be, ring_fd, 15, index);
+    Outcome r = register_at(be, ring_fd, slot, index);
     ctx.observe(r);
     std::vector<uint8_t> mem(sizeof(io_uring_probe) + 256 * sizeof(io_uring_probe_op), 0);
     arm_errno();
-    int pr = io_uring_register(15, IORING_REGISTER_PROBE | IORING_REGISTER_USE_REGISTERED_RING, mem.data(), 256);
+    int pr = io_uring_register(static_cast<unsigned>(slot), IORING_REGISTER_PROBE | IORING_REGISTER_USE_REGISTERED_RING,
+                               mem.data(), 256);
     ctx.observe(be.liburing_ret(pr, errno, Phase::setup, "io_uring_register(PROBE by index)"));
-    close(15);
+    close(slot);
     return;
   }
   unsigned index = 0;
