@@ -38,7 +38,7 @@ Outcome register_at(IoUringBackend& be, int fd_to_register, int offset, unsigned
 // registered) | unregister (then enter by the old index) | not-a-ring
 // (register a regular file) | register-by-index (io_uring_register(2) names
 // the ring by its index: IORING_REGISTER_PROBE | USE_REGISTERED_RING, the
-// ring registered at slot 15 where fd 15 is /dev/null)
+// ring registered at a slot whose fd number is open on /dev/null)
 AIOH_SCENARIO(uring_ring_fds,
               aioh::param::choice("mode", "register",
                                   {"register", "bad-index", "empty-slot", "other-thread", "unregister",
