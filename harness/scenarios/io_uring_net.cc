@@ -1,0 +1,243 @@
+// io_uring's socket set-up opcodes on loopback TCP/UDP: IORING_OP_SOCKET
+// (5.19), BIND and LISTEN (6.11), ACCEPT and CONNECT, and RECV_ZC's refusal on
+// a ring without a zero-copy receive queue (6.15). Each success is checked for
+// its effect with plain syscalls: the socket's type and domain (SO_TYPE,
+// SO_DOMAIN), the bound port (getsockname), a listener a plain connect(2)
+// reaches, an accepted connection that carries 16 pattern bytes read back
+// whole. liburing 2.3 has no prep helpers for BIND/LISTEN/RECV_ZC, so those
+// SQEs are filled as io_uring/net.c io_bind_prep() / io_listen_prep() /
+// io_recvzc_prep() read them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "pattern.h"
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+constexpr uint8_t kOpBind = 56;    // IORING_OP_BIND
+constexpr uint8_t kOpListen = 57;  // IORING_OP_LISTEN
+constexpr uint8_t kOpRecvZc = 58;  // IORING_OP_RECV_ZC
+constexpr unsigned kRecvMultishot = 1u << 1;  // IORING_RECV_MULTISHOT (sqe->ioprio)
+
+// A socket closed on every path.
+struct Sock {
+  int fd = -1;
+  Sock() = default;
+  explicit Sock(int type) : fd(socket(AF_INET, type | SOCK_CLOEXEC, 0)) {}
+  ~Sock() {
+    if (fd >= 0) close(fd);
+  }
+  Sock(const Sock&) = delete;
+  Sock& operator=(const Sock&) = delete;
+};
+
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
+  return ntohs(a.sin_port);
+}
+
+int sockopt(int fd, int opt) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+// The address in addr, its length in addr2 (io_bind_prep()).
+void prep_bind(io_uring_sqe* s, int fd, const sockaddr_in* a, uint64_t len) {
+  io_uring_prep_rw(kOpBind, s, fd, a, 0, len);
+}
+// The backlog in len (io_listen_prep()).
+void prep_listen(io_uring_sqe* s, int fd, unsigned backlog) { io_uring_prep_rw(kOpListen, s, fd, nullptr, backlog, 0); }
+
+unsigned ready_within(IoUringBackend& be, long ms_) {
+  io_uring_cqe* c = nullptr;
+  __kernel_timespec t = kms(ms_);
+  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
+  return io_uring_cq_ready(&be.ring());
+}
+
+// 16 pattern bytes written on `from`, read whole on `to`: 16 when they match.
+int64_t carry(int from, int to) {
+  uint8_t out[16], in[16] = {};
+  fill_pattern(out, sizeof out, kWriteSeed, 0);
+  if (send(from, out, sizeof out, MSG_NOSIGNAL) != 16) return -1;
+  size_t got = 0;
+  while (got < sizeof in) {
+    ssize_t n = recv(to, in + got, sizeof in - got, 0);
+    if (n <= 0) return -1;
+    got += static_cast<size_t>(n);
+  }
+  return std::memcmp(in, out, sizeof in) == 0 ? 16 : -1;
+}
+
+// op:
+//  socket              SOCKET AF_INET/SOCK_STREAM: res is an fd (1), SO_TYPE, SO_DOMAIN.
+//  socket-bad-domain   SOCKET of domain 12345: res.
+//  bind-listen-connect BIND 127.0.0.1:0 then LISTEN 4 through the ring, then a plain
+//                      connect(2) and accept(2): bind res, a port assigned (1),
+//                      listen res, connect(2) 0, the bytes carried (16).
+//  bind-in-use         BIND to the port a listening socket holds: res.
+//  bind-not-socket     BIND on a regular file: res.
+//  bind-len-set        BIND with sqe->len 1: res.
+//  bind-addrlen-big    BIND with an address length past sockaddr_storage: res.
+//  listen-not-socket   LISTEN on a regular file: res.
+//  listen-udp          LISTEN on a UDP socket: res.
+//  listen-addr-set     LISTEN with sqe->addr set: res.
+//  accept-connect      ACCEPT queued on a plain listener (CQEs within 100 ms: 0), then
+//                      CONNECT through the ring: connect res, accept res an fd (1),
+//                      the bytes carried over the accepted fd (16).
+//  connect-refused     CONNECT to a loopback port nobody listens on: res.
+//  accept-not-listening ACCEPT on a bound socket that never listened: res.
+//  recv-zc-no-ifq      RECV_ZC (multishot) on a connected socket of a ring with no
+//                      zero-copy receive queue registered: res.
+AIOH_SCENARIO(uring_net,
+              aioh::param::choice("op", "socket",
+                                  {"socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use",
+                                   "bind-not-socket", "bind-len-set", "bind-addrlen-big", "listen-not-socket",
+                                   "listen-udp", "listen-addr-set", "accept-connect", "connect-refused",
+                                   "accept-not-listening", "recv-zc-no-ifq"},
+                                  "the socket request and its case")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string op = ctx.str("op");
+  auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
+  auto run = [&](uint64_t tag, auto prep) {
+    submit_one(ctx, be, tag, prep);
+    int r = reap(ctx, be, 1)[0].res;
+    ctx.observe(IoUringBackend::res_outcome(r));
+    return r;
+  };
+  // A loopback listener of plain syscalls, for the rows whose ring op is the other end.
+  auto listener = [&](Sock& l) {
+    l.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a = loopback(0);
+    if (l.fd < 0 || bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l.fd, 4) != 0)
+      ctx.broken(std::string("loopback listener: ") + std::strerror(errno));
+  };
+
+  if (op == "socket" || op == "socket-bad-domain") {
+    const int domain = op == "socket" ? AF_INET : 12345;
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_socket(s, domain, SOCK_STREAM, 0, 0); });
+    const int r = reap(ctx, be, 1)[0].res;
+    if (r < 0) {
+      ctx.observe(IoUringBackend::res_outcome(r));
+    } else {  // the fd's number is whatever is free: observed as "an fd"
+      value(1);
+      value(sockopt(r, SO_TYPE));
+      value(sockopt(r, SO_DOMAIN));
+      close(r);
+    }
+  } else if (op == "bind-listen-connect") {
+    Sock srv(SOCK_STREAM), cli(SOCK_STREAM);
+    if (srv.fd < 0 || cli.fd < 0) ctx.broken("socket");
+    sockaddr_in a = loopback(0);
+    run(1, [&](io_uring_sqe* s) { prep_bind(s, srv.fd, &a, sizeof a); });
+    const uint16_t port = port_of(srv.fd);
+    value(port != 0 ? 1 : 0);
+    run(2, [&](io_uring_sqe* s) { prep_listen(s, srv.fd, 4); });
+    sockaddr_in to = loopback(port);
+    value(connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 ? 0 : -errno);
+    int acc = accept4(srv.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (acc < 0) ctx.broken(std::string("accept after connect: ") + std::strerror(errno));
+    value(carry(cli.fd, acc));
+    close(acc);
+  } else if (op == "bind-in-use") {
+    Sock l, s2(SOCK_STREAM);
+    listener(l);
+    sockaddr_in a = loopback(port_of(l.fd));
+    run(1, [&](io_uring_sqe* s) { prep_bind(s, s2.fd, &a, sizeof a); });
+  } else if (op == "bind-not-socket" || op == "listen-not-socket") {
+    int fd = ctx.scratch_file("notsock", 4096, O_RDWR | O_CLOEXEC);
+    sockaddr_in a = loopback(0);
+    if (op == "bind-not-socket")
+      run(1, [&](io_uring_sqe* s) { prep_bind(s, fd, &a, sizeof a); });
+    else
+      run(1, [&](io_uring_sqe* s) { prep_listen(s, fd, 4); });
+    close(fd);
+  } else if (op == "bind-len-set" || op == "bind-addrlen-big") {
+    Sock s2(SOCK_STREAM);
+    sockaddr_storage big{};
+    const sockaddr_in a = loopback(0);
+    std::memcpy(&big, &a, sizeof a);
+    const uint64_t len = op == "bind-addrlen-big" ? sizeof(sockaddr_storage) + 1 : sizeof(sockaddr_in);
+    run(1, [&](io_uring_sqe* s) {
+      prep_bind(s, s2.fd, reinterpret_cast<const sockaddr_in*>(&big), len);
+      if (op == "bind-len-set") s->len = 1;
+    });
+    value(port_of(s2.fd));  // nothing bound: port 0
+  } else if (op == "listen-udp") {
+    Sock u(SOCK_DGRAM);
+    run(1, [&](io_uring_sqe* s) { prep_listen(s, u.fd, 4); });
+  } else if (op == "listen-addr-set") {
+    Sock s2(SOCK_STREAM);
+    sockaddr_in a = loopback(0);
+    if (bind(s2.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ctx.broken("bind");
+    run(1, [&](io_uring_sqe* s) {
+      prep_listen(s, s2.fd, 4);
+      s->addr = 1;
+    });
+  } else if (op == "accept-connect") {
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC); });
+    value(ready_within(be, 100));
+    sockaddr_in to = loopback(port_of(l.fd));
+    submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
+      io_uring_prep_connect(s, cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    });
+    auto v = reap(ctx, be, 2);
+    const RawCqe* acc = find_tag(v, 1);
+    const RawCqe* con = find_tag(v, 2);
+    if (!acc || !con) ctx.broken("accept/connect CQEs");
+    ctx.observe(IoUringBackend::res_outcome(con->res));
+    if (acc->res < 0) {
+      ctx.observe(IoUringBackend::res_outcome(acc->res));
+    } else {
+      value(1);
+      value(carry(cli.fd, acc->res));
+      close(acc->res);
+    }
+  } else if (op == "connect-refused") {
+    Sock probe(SOCK_STREAM), cli(SOCK_STREAM);
+    // A port just bound and released: nobody listens on it.
+    sockaddr_in a = loopback(0);
+    if (bind(probe.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ctx.broken("bind");
+    sockaddr_in to = loopback(port_of(probe.fd));
+    close(probe.fd);
+    probe.fd = -1;
+    run(1, [&](io_uring_sqe* s) { io_uring_prep_connect(s, cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to); });
+  } else if (op == "accept-not-listening") {
+    Sock s2(SOCK_STREAM);
+    sockaddr_in a = loopback(0);
+    if (bind(s2.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ctx.broken("bind");
+    run(1, [&](io_uring_sqe* s) { io_uring_prep_accept(s, s2.fd, nullptr, nullptr, 0); });
+  } else {  // recv-zc-no-ifq
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    run(1, [&](io_uring_sqe* s) {
+      io_uring_prep_rw(kOpRecvZc, s, cli.fd, nullptr, 0, 0);
+      s->ioprio = kRecvMultishot;
+    });
+  }
+}
+
+}  // namespace
+}  // namespace aioh
