@@ -33,13 +33,6 @@ void prep_epoll_wait(io_uring_sqe* s, int epfd, epoll_event* ev, unsigned maxeve
   io_uring_prep_rw(kOpEpollWait, s, epfd, ev, maxevents, 0);
 }
 
-unsigned ready_within(IoUringBackend& be, long ms_) {
-  io_uring_cqe* c = nullptr;
-  __kernel_timespec t = kms(ms_);
-  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
-  return io_uring_cq_ready(&be.ring());
-}
-
 void bump(int efd) {
   uint64_t one = 1;
   if (write(efd, &one, sizeof one) != sizeof one) {}

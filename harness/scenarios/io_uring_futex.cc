@@ -40,14 +40,6 @@ void prep_waitv(io_uring_sqe* s, futex_waitv* v, unsigned nr) {
   io_uring_prep_rw(kOpFutexWaitv, s, 0, v, nr, 0);
 }
 
-// CQEs that arrive within `ms`: 0 while every wait stays queued.
-unsigned ready_within(IoUringBackend& be, long ms_) {
-  io_uring_cqe* c = nullptr;
-  __kernel_timespec t = kms(ms_);
-  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
-  return io_uring_cq_ready(&be.ring());
-}
-
 // op:
 //  wait-wake         WAIT (word 0, value 0) stays pending; WAKE of 1 wakes it.
 //                    Observes: CQEs before the wake, the wait's res, the wake's res.

@@ -66,13 +66,6 @@ void prep_bind(io_uring_sqe* s, int fd, const sockaddr_in* a, uint64_t len) {
 // The backlog in len (io_listen_prep()).
 void prep_listen(io_uring_sqe* s, int fd, unsigned backlog) { io_uring_prep_rw(kOpListen, s, fd, nullptr, backlog, 0); }
 
-unsigned ready_within(IoUringBackend& be, long ms_) {
-  io_uring_cqe* c = nullptr;
-  __kernel_timespec t = kms(ms_);
-  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
-  return io_uring_cq_ready(&be.ring());
-}
-
 // 16 pattern bytes written on `from`, read whole on `to`: 16 when they match.
 int64_t carry(int from, int to) {
   uint8_t out[16], in[16] = {};

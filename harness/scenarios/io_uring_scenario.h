@@ -100,6 +100,15 @@ inline std::vector<RawCqe> reap(CaseContext& ctx, IoUringBackend& be,
   return out;
 }
 
+// CQEs ready within `ms_` (0 when none arrives): how a scenario shows that
+// a request stays queued until something it waits for happens.
+inline unsigned ready_within(IoUringBackend& be, long ms_) {
+  io_uring_cqe* c = nullptr;
+  __kernel_timespec t = kms(ms_);
+  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
+  return io_uring_cq_ready(&be.ring());
+}
+
 inline void sort_by_tag(std::vector<RawCqe>& v) {
   std::stable_sort(v.begin(), v.end(), [](const RawCqe& a, const RawCqe& b) {
     return a.user_data < b.user_data;

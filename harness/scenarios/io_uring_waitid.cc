@@ -59,13 +59,6 @@ struct Child {
   }
 };
 
-unsigned ready_within(IoUringBackend& be, long ms_) {
-  io_uring_cqe* c = nullptr;
-  __kernel_timespec t = kms(ms_);
-  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0) return 0;
-  return io_uring_cq_ready(&be.ring());
-}
-
 // op:
 //  exited      P_PID of a child released to _exit(7) after the request is
 //              queued. Observes: CQEs before the release (0), res, si_signo,
