@@ -1,0 +1,82 @@
+// IORING_OP_POLL_REMOVE in its two roles (5.13 for the update): removing a
+// queued poll by user_data (the poll completes -ECANCELED, the removal 0;
+// nothing found: -ENOENT), and updating one in place with
+// IORING_POLL_UPDATE_EVENTS (a new mask: a poll that waited for POLLIN on an
+// empty eventfd, switched to POLLOUT, completes at once with POLLOUT) and
+// IORING_POLL_UPDATE_USER_DATA (the poll's CQE carries the new user_data).
+// The poll stays queued until then: no CQE within 100 ms before the update.
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "scenarios/io_uring_scenario.h"
+
+namespace aioh {
+namespace {
+
+using namespace uring;
+
+// mode:
+//  remove         queued POLLIN poll on an empty eventfd, then POLL_REMOVE:
+//                 CQEs before (0), the poll's res, the removal's res.
+//  remove-missing POLL_REMOVE of a user_data never queued: res.
+//  update-events  the queued POLLIN poll's mask updated to POLLOUT: CQEs
+//                 before (0), the update's res, the poll's res (the mask).
+//  update-data    the queued poll's user_data changed to 7 and its mask to
+//                 POLLOUT: the update's res, the poll's res, whether its CQE
+//                 carries user_data 7 (1).
+//  update-missing an update of a user_data never queued: res.
+//  data-without-flag  a new user_data (sqe->off) without IORING_POLL_UPDATE_USER_DATA: res.
+//  multi-only     flags IORING_POLL_ADD_MULTI alone (no update asked): res.
+AIOH_SCENARIO(uring_poll_remove,
+              aioh::param::choice("mode", "remove",
+                                  {"remove", "remove-missing", "update-events", "update-data", "update-missing",
+                                   "data-without-flag", "multi-only"},
+                                  "the removal or update case")) {
+  IoUringBackend& be = up(ctx, 8);
+  const std::string mode = ctx.str("mode");
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) ctx.broken("eventfd");
+  auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
+  auto res = [&](int r) { ctx.observe(IoUringBackend::res_outcome(r)); };
+  if (mode == "remove-missing" || mode == "update-missing" || mode == "data-without-flag" || mode == "multi-only") {
+    submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
+      if (mode == "remove-missing")
+        io_uring_prep_poll_remove(s, 99);
+      else if (mode == "update-missing")
+        io_uring_prep_poll_update(s, 99, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+      else if (mode == "data-without-flag")
+        io_uring_prep_poll_update(s, 99, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+      else
+        io_uring_prep_poll_update(s, 99, 0, 0, IORING_POLL_ADD_MULTI);
+    });
+    res(reap(ctx, be, 1)[0].res);
+    close(efd);
+    return;
+  }
+  submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_poll_add(s, efd, POLLIN); });
+  value(ready_within(be, 100));
+  submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
+    if (mode == "remove")
+      io_uring_prep_poll_remove(s, 1);
+    else if (mode == "update-events")
+      io_uring_prep_poll_update(s, 1, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+    else
+      io_uring_prep_poll_update(s, 1, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS | IORING_POLL_UPDATE_USER_DATA);
+  });
+  auto v = reap(ctx, be, 2);
+  const RawCqe* upd = find_tag(v, 2);
+  const RawCqe* poll = find_tag(v, mode == "update-data" ? 7 : 1);
+  if (!upd) ctx.broken("no CQE for the POLL_REMOVE");
+  if (mode == "remove") {
+    res(poll ? poll->res : -EIO);
+    res(upd->res);
+  } else {
+    res(upd->res);
+    res(poll ? poll->res : -EIO);
+    if (mode == "update-data") value(poll ? 1 : 0);
+  }
+  close(efd);
+}
+
+}  // namespace
+}  // namespace aioh
