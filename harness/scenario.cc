@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "pattern.h"
 #include "reporter.h"
 
@@ -255,8 +256,10 @@ int CaseContext::scratch_file(const std::string& name, size_t size, int flags) {
   for (size_t off = 0; off < size; off += chunk.size()) {
     size_t n = std::min(chunk.size(), size - off);
     fill_pattern(chunk.data(), n, kFileSeed, off);
-    if (pwrite(fd, chunk.data(), n, off) != static_cast<ssize_t>(n))
-      broken("cannot fill scratch file " + path);
+    ssize_t w = pwrite(fd, chunk.data(), n, off);
+    if (w != static_cast<ssize_t>(n))
+      broken(fmt::format("cannot fill scratch file {}: pwrite of {} bytes at {} gave {}", path, n, off,
+                         w < 0 ? errno_name(errno) : std::to_string(w)));
   }
   fsync(fd);
   ::close(fd);
