@@ -126,6 +126,7 @@ constexpr SetupFlag kSetupFlags[] = {
     {"TASKRUN_FLAG", 9, 1u << 8}, {"SQE128", 10, 0},
     {"CQE32", 11, 0},          {"SINGLE_ISSUER", 12, 0},
     {"DEFER_TASKRUN", 13, 1u << 12}, {"NO_SQARRAY", 16, 0},
+    {"HYBRID_IOPOLL", 17, 1u << 0},  // only with IOPOLL (io_uring/io_uring.c io_uring_setup)
 };
 
 std::string classify_uring_refusal(int err) {
