@@ -78,3 +78,22 @@ def test_guest_disks_and_their_label_agree_with_the_harness(tmp_path):
     img = run.make_disk(tmp_path / "t.img", 1 << 20, label=True)
     assert img.stat().st_size == 1 << 20 and img.open("rb").read(64).startswith(run.GUEST_DISK_LABEL)
     assert not run.make_disk(tmp_path / "s.img", 1 << 20, label=False).read_bytes().strip(b"\0")
+
+
+def test_a_row_executed_in_no_guest_fails_the_unsharded_run(tmp_path, capsys):
+    from types import SimpleNamespace
+    ok = {"total": 2, "pass": 1, "skip": 1}
+    rows = [("5.10__nvme-4k", {"summary": ok, "results": [{"id": "a", "verdict": "pass"},
+                                                          {"id": "b", "verdict": "skip"}]}),
+            ("6.12__nvme-4k", {"summary": ok, "results": [{"id": "a", "verdict": "pass"},
+                                                          {"id": "b", "verdict": "skip"}]})]
+    assert matrix.report(SimpleNamespace(shard=(1, 1)), tmp_path, rows) == 1
+    err = capsys.readouterr().err
+    assert "1 case(s) executed in no guest" in err and "  b" in err
+    # A shard cannot know what the other shards ran: it names them and leaves the verdict to the merge.
+    (tmp_path / "s").mkdir()
+    assert matrix.report(SimpleNamespace(shard=(1, 2)), tmp_path / "s", rows) == 0
+    assert "executed in no guest of this shard" in capsys.readouterr().err
+    (tmp_path / "all").mkdir()
+    rows[1][1]["results"][1]["verdict"] = "pass"
+    assert matrix.report(SimpleNamespace(shard=(1, 1)), tmp_path / "all", rows) == 0
