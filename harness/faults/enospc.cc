@@ -1,6 +1,7 @@
 // ENOSPC for real: a tiny ext4 on a loop device, mounted in a private mount
 // namespace of the case's child and filled to the brim, leaving exactly the
-// bytes the scenario's own file needs (effect "full:BYTES"). A write that then
+// bytes the scenario's own file needs (effect "full:BYTES"), and topped up
+// when the scenario arms the fault, its file written. A write that then
 // needs a new block gets ENOSPC from the filesystem (ext4_da_write_begin /
 // ext4_map_blocks), the same way through every interface, io_uring included.
 // The namespace dies with the child and the loop device is LO_FLAGS_AUTOCLEAR,
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -44,6 +46,23 @@ void fill(int fd) {
     }
     fsync(fd);
   }
+}
+
+// Whether a file of `len` bytes can be written whole, in 64 KiB writes and a
+// fsync as the scenario's file will be; removed again either way.
+bool trial_fits(const std::string& path, size_t len) {
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  std::vector<char> buf(1 << 16, 't');
+  bool ok = true;
+  for (size_t off = 0; ok && off < len; off += buf.size()) {
+    size_t n = std::min(buf.size(), len - off);
+    ok = pwrite(fd, buf.data(), n, static_cast<off_t>(off)) == static_cast<ssize_t>(n);
+  }
+  ok = fsync(fd) == 0 && ok;
+  close(fd);
+  unlink(path.c_str());
+  return ok;
 }
 
 }  // namespace
@@ -95,25 +114,36 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
   int ffd = open((g_mnt + "/filler").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (ffd < 0) return {Installed::broken, "cannot create the filler file", ""};
   fill(ffd);
-  // Give back exactly what the scenario's own file will take, as statfs
-  // counts it: freeing `leave` bytes of the filler need not make `leave`
-  // bytes writable (on 5.10 the 16 blocks given back left 15 writable, the
-  // fsync of the fill having taken one from the reserve), so keep trimming a
-  // block at a time until f_bavail covers it.
+  // Give back what the scenario's own file will take, proven by writing it:
+  // freeing `leave` bytes of the filler need not make `leave` bytes writable
+  // (5.10: of the 16 blocks given back only 15 took data, while statfs
+  // counted 16 available), so a trial file of `leave` bytes is written the
+  // way CaseContext::scratch_file writes, then removed, and the filler is cut
+  // a block further until the trial fits.
   off_t size = lseek(ffd, 0, SEEK_END);
   off_t keep = size > leave ? size - leave : 0;
   int extra = 0;
-  for (;;) {
-    if (leave > 0 && ftruncate(ffd, keep) != 0) return {Installed::broken, "cannot trim the filler", ""};
-    struct statfs sf {};
-    if (leave <= 0 || fstatfs(ffd, &sf) != 0 || static_cast<long>(sf.f_bavail * sf.f_bsize) >= leave || keep == 0) break;
+  for (; leave > 0; extra++) {
+    if (ftruncate(ffd, keep) != 0) return {Installed::broken, "cannot trim the filler", ""};
+    fsync(ffd);
+    if (trial_fits(g_mnt + "/trial", static_cast<size_t>(leave)) || keep == 0 || extra == 64) break;
     keep = keep > 4096 ? keep - 4096 : 0;
-    extra++;
   }
   close(ffd);
   snprintf(st->detail, sizeof st->detail, "8 MiB ext4 on %s mounted at %s, filled leaving %ld bytes (%d more block(s) trimmed for it)",
            dev.c_str(), g_mnt.c_str(), leave, extra);
   return {Installed::ok, "", g_mnt};
+}
+
+// The scenario has written its own file: what it left over is filled too, so
+// the filesystem is full when the scenario's requests start. On 5.10 the
+// file's writes need a block more than they keep (the trial above), which
+// would otherwise stay free for the write that must fail.
+void arm_enospc() {
+  int fd = open((g_mnt + "/filler").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  fill(fd);
+  close(fd);
 }
 
 void release_enospc(FaultState* st) {

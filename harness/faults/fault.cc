@@ -204,6 +204,7 @@ void arm() {
   g_st->armed = 1;
   if (g_installed && g_spec.layer == "lsm") arm_lsm(true);
   if (g_installed && g_spec.layer == "rlimit") arm_rlimit();
+  if (g_installed && g_spec.layer == "enospc") arm_enospc();
 }
 void disarm() {
   if (!g_st) return;

@@ -100,6 +100,7 @@ Installed install_sysctl(const FaultSpec& f, FaultState* st);
 Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir);
 void release_sysctl(FaultState* st);
 void release_enospc(FaultState* st);
+void arm_enospc();  // tops the fill up once the scenario's own file is written
 void release_rlimit(FaultState* st);
 void arm_rlimit();  // nofile: the limit goes in once the scenario holds its fds
 
