@@ -18,7 +18,6 @@
 #include "journal.h"
 #include "kernel_log.h"
 #include "reporter.h"
-#include "scheduler.h"
 #include "faults/fault.h"
 #include "system/child.h"
 #include "system/signals.h"
@@ -476,18 +475,5 @@ void apply_xfail(Result& res, const CaseRow& row) {
 void install_stop_handlers() { system::install_stop_handlers(); }
 
 int stop_signal() { return system::stop_signal(); }
-
-Result Runner::run_one(const CaseRun& c) {
-  Result out;
-  Scheduler(*this, SchedulerOptions{1}).run({c}, [&](const Result& r, size_t) { out = r; });
-  return out;
-}
-
-void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result,
-                 const std::function<void(const CaseRun&)>& on_start) {
-  // A case already running finishes (or meets its watchdog); then the run
-  // stops so targets, sysctls and the scratch dir are restored as usual.
-  Scheduler(*this, SchedulerOptions{opts_.jobs}).run(cases, [&](const Result& r, size_t) { on_result(r); }, on_start);
-}
 
 }  // namespace aioh

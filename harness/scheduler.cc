@@ -678,4 +678,19 @@ std::map<std::string, double> load_durations(const std::string& path) {
   return out;
 }
 
+// Runner's one-path entry points live here, beside what they drive, so the
+// runner needs nothing of the scheduler (no include loop: scripts/include-graph).
+Result Runner::run_one(const CaseRun& c) {
+  Result out;
+  Scheduler(*this, SchedulerOptions{1}).run({c}, [&](const Result& r, size_t) { out = r; });
+  return out;
+}
+
+void Runner::run(const std::vector<CaseRun>& cases, const std::function<void(const Result&)>& on_result,
+                 const std::function<void(const CaseRun&)>& on_start) {
+  // A case already running finishes (or meets its watchdog); then the run
+  // stops so targets, sysctls and the scratch dir are restored as usual.
+  Scheduler(*this, SchedulerOptions{opts_.jobs}).run(cases, [&](const Result& r, size_t) { on_result(r); }, on_start);
+}
+
 }  // namespace aioh
