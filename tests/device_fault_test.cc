@@ -79,19 +79,21 @@ TEST(DeviceFault, ParsesTheBlockLayerErrorLine) {
 TEST(DeviceFault, SkipsOutsideAGuestWithItsRule) {
   faults::FaultState* st = faults::state_alloc();
   faults::FaultSpec f = spec("blkdebug:read_aio@2621440", "EIO", "once");
+  const faults::FaultLayer* vm = faults::find_fault_layer("vm");
+  ASSERT_NE(vm, nullptr);
   unsetenv("AIOH_VM_GUEST");
-  auto in = faults::install_vm(f, st, "/tmp");
+  auto in = vm->install(f, st, "/tmp");
   EXPECT_EQ(in.kind, faults::Installed::skip);
   EXPECT_NE(in.reason.find("needs a VM"), std::string::npos) << in.reason;
   setenv("AIOH_VM_GUEST", "1", 1);
   setenv("AIOH_DEVICE_FAULT", "write_aio:EIO:sector=8", 1);
-  in = faults::install_vm(f, st, "/tmp");
+  in = vm->install(f, st, "/tmp");
   EXPECT_EQ(in.kind, faults::Installed::skip);
   EXPECT_NE(in.reason.find("needs a VM with read_aio:EIO:sector=2621440"), std::string::npos) << in.reason;
   // Armed, but no such device: broken, never a silent pass.
   setenv("AIOH_DEVICE_FAULT", "write_aio:EIO:sector=8;read_aio:EIO:sector=2621440", 1);
   setenv("AIOH_FAULT_DEVICE", "/nonexistent/disk", 1);
-  in = faults::install_vm(f, st, "/tmp");
+  in = vm->install(f, st, "/tmp");
   EXPECT_EQ(in.kind, faults::Installed::broken) << in.reason;
   EXPECT_TRUE(faults::device_target("io_uring").device.empty());
   for (const char* v : {"AIOH_VM_GUEST", "AIOH_DEVICE_FAULT", "AIOH_FAULT_DEVICE"}) unsetenv(v);

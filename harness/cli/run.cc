@@ -93,8 +93,7 @@ Environment probe(const Options& o, const std::string& scratch_dir) {
   Environment env;
   if (!o.policy.empty()) {
     if (auto err = faults::apply_policy(o.policy); !err.empty()) usage_error(err);
-    bool seccomp_profile = o.policy == "docker" || o.policy == "podman" || o.policy == "android";
-    if (!seccomp_profile) {
+    if (!faults::policy_lasts_run(o.policy)) {
       if (auto err = faults::with_policy_sysctl(o.policy, [&] { env = probe_environment(scratch_dir); }); !err.empty())
         usage_error(err);
     } else {

@@ -705,6 +705,8 @@ void release_block(FaultState* st) {
   teardown();
 }
 
+AIOH_FAULT_LAYER("block", .order = 70, .validate = validate_block, .install = install_block, .release = release_block);
+
 }  // namespace aioh::faults
 
 namespace aioh::faults {

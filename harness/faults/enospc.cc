@@ -67,6 +67,12 @@ bool trial_fits(const std::string& path, size_t len) {
 
 }  // namespace
 
+std::string validate_enospc(const FaultSpec& f) {
+  if (f.target != "ext4-loop" || (f.effect != "full" && !counted(f.effect, "full:")))
+    return "enospc fault: target = \"ext4-loop\", effect = \"full\" or \"full:BYTES\" (left for the scenario's file)";
+  return "";
+}
+
 Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   long leave = f.effect.size() > 5 ? strtol(f.effect.c_str() + 5, nullptr, 0) : 0;
   if (access("/dev/loop-control", W_OK) != 0) return {Installed::skip, "no /dev/loop-control: cannot make a loop device here", ""};
@@ -162,5 +168,8 @@ void release_enospc(FaultState* st) {
   umount2(g_mnt.c_str(), MNT_DETACH);
   if (g_loop_id >= 0) Journal::run_journal().done(g_loop_id);
 }
+
+AIOH_FAULT_LAYER("enospc", .order = 40, .whole_case = true, .validate = validate_enospc, .install = install_enospc,
+                 .arm = arm_enospc, .release = release_enospc, .fiu_point = [](const FaultSpec&) { return std::string("fs/enospc"); });
 
 }  // namespace aioh::faults

@@ -15,12 +15,12 @@
 #include <new>
 #include <cstring>
 #include <optional>
-#include <set>
+#include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "errno_names.h"
-#include "faults/block.h"
 
 namespace aioh::faults {
 namespace {
@@ -104,20 +104,53 @@ int trigger_cb(const char*, int*, void**, unsigned*) {
   return 0;
 }
 
-const std::set<std::string> kSyscalls = {
-    "io_setup", "io_destroy", "io_submit", "io_getevents", "io_pgetevents", "io_cancel",
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
-    "clone", "clone3", "openat", "eventfd2"};
+std::vector<FaultLayer>& registry() {
+  static std::vector<FaultLayer> r;
+  return r;
+}
+
+const FaultLayer* installed_layer() { return g_installed ? find_fault_layer(g_spec.layer) : nullptr; }
 
 }  // namespace
 
-std::vector<std::string> layer_names() { return {"syscall", "rlimit", "sysctl", "enospc", "fs", "lsm", "block", "vm"}; }
+void register_fault_layer(FaultLayer layer) {
+  if (find_fault_layer(layer.name) || !layer.validate || !layer.install) {
+    fprintf(stderr, "harness: fault layer '%.*s' registered twice or without validate/install\n",
+            static_cast<int>(layer.name.size()), layer.name.data());
+    abort();
+  }
+  auto& r = registry();
+  auto at = std::upper_bound(r.begin(), r.end(), layer, [](const FaultLayer& a, const FaultLayer& b) {
+    return a.order != b.order ? a.order < b.order : a.name < b.name;
+  });
+  r.insert(at, std::move(layer));
+}
+
+void unregister_fault_layer(std::string_view name) {
+  std::erase_if(registry(), [&](const FaultLayer& l) { return l.name == name; });
+}
+
+const FaultLayer* find_fault_layer(std::string_view name) {
+  for (auto& l : registry())
+    if (l.name == name) return &l;
+  return nullptr;
+}
+
+std::vector<std::string> layer_names() {
+  std::vector<std::string> out;
+  for (auto& l : registry()) out.emplace_back(l.name);
+  return out;
+}
+
+std::string FaultSpec::fiu_name() const {
+  const FaultLayer* l = find_fault_layer(layer);
+  return l && l->fiu_point ? l->fiu_point(*this) : layer + "/" + target;
+}
 
 int errno_of(const std::string& name) { return errno_from_name(name).value_or(0); }
 
 // "PREFIX:N" with N a non-negative number as the layer reads it (strtol base 0).
-static bool counted(const std::string& s, const std::string& prefix) {
+bool counted(const std::string& s, const std::string& prefix) {
   if (s.rfind(prefix, 0) != 0 || s.size() == prefix.size()) return false;
   errno = 0;
   char* end = nullptr;
@@ -128,48 +161,11 @@ static bool counted(const std::string& s, const std::string& prefix) {
 std::string validate(const FaultSpec& f) {
   if (!parse_trigger(f.trigger))
     return fmt::format("fault trigger '{}' is not always, once, nth:N (N >= 1), random:P (0 < P <= 1) or external", f.trigger);
-  if (f.layer == "syscall") {
-    if (!kSyscalls.count(f.target)) return fmt::format("fault target '{}' is not a syscall this layer knows", f.target);
-    // SIGSYS: SECCOMP_RET_TRAP, the call never runs and the caller is sent SIGSYS (Android's app policy).
-    if (f.effect == "SIGSYS") return f.trigger == "always" ? "" : "a SIGSYS fault kills the caller: trigger must be \"always\"";
-    if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name or SIGSYS", f.effect);
-    return "";
-  }
-  // A limit, a sysctl or a full filesystem is in force for the whole case.
-  if ((f.layer == "rlimit" || f.layer == "sysctl" || f.layer == "enospc") && f.trigger != "always")
+  const FaultLayer* l = find_fault_layer(f.layer);
+  if (!l) return fmt::format("unknown fault layer '{}' ({})", f.layer, fmt::join(layer_names(), ", "));
+  if (l->whole_case && f.trigger != "always")
     return fmt::format("the {} layer is in force for the whole case: trigger must be \"always\"", f.layer);
-  if (f.layer == "rlimit") {
-    if (f.target == "nofile")
-      return f.effect == "exhaust" ? "" : "rlimit nofile effect must be \"exhaust\" (no fd slot left once armed)";
-    if (f.target != "fsize" && f.target != "memlock")
-      return fmt::format("rlimit target '{}': fsize (RLIMIT_FSIZE), memlock (RLIMIT_MEMLOCK) or nofile (RLIMIT_NOFILE)", f.target);
-    if (!counted(f.effect, "limit:")) return fmt::format("rlimit effect '{}' is not limit:BYTES", f.effect);
-    return "";
-  }
-  if (f.layer == "sysctl") {
-    if (f.target == "aio-max-nr" && f.effect == "exhaust") return "";
-    if (f.target == "io_uring_disabled" && (f.effect == "1" || f.effect == "2")) return "";
-    return fmt::format("sysctl fault '{}'='{}': known are aio-max-nr=exhaust, io_uring_disabled=1|2", f.target, f.effect);
-  }
-  if (f.layer == "enospc") {
-    if (f.target != "ext4-loop" || (f.effect != "full" && !counted(f.effect, "full:")))
-      return "enospc fault: target = \"ext4-loop\", effect = \"full\" or \"full:BYTES\" (left for the scenario's file)";
-    return "";
-  }
-  if (f.layer == "fs") return validate_fs(f);
-  if (f.layer == "block") return validate_block(f);
-  if (f.layer == "lsm") {
-    if (f.target != "read" && f.target != "write") return "lsm fault target must be read or write";
-    if (!errno_from_name(f.effect)) return fmt::format("lsm fault effect '{}' is not an errno name", f.effect);
-    // Counted in the BPF program, which has no libfiu: always, once or nth:N.
-    if (f.trigger.rfind("random:", 0) == 0 || f.trigger == "external") return "lsm fault trigger must be always, once or nth:N";
-    return "";
-  }
-  if (f.layer == "vm") {  // a blkdebug rule the VM orchestrator arms (device.cc)
-    std::string why;
-    return parse_device_rule(f, &why) ? "" : why;
-  }
-  return fmt::format("unknown fault layer '{}' (syscall, rlimit, sysctl, enospc, fs, lsm, vm, block)", f.layer);
+  return l->validate(f);
 }
 
 FaultState* state_alloc() {
@@ -202,16 +198,12 @@ void arm() {
   if (!g_st) return;
   if (g_installed && g_trig.kind == Trigger::external) wait_external();
   g_st->armed = 1;
-  if (g_installed && g_spec.layer == "lsm") arm_lsm(true);
-  if (g_installed && g_spec.layer == "rlimit") arm_rlimit();
-  if (g_installed && g_spec.layer == "enospc") arm_enospc();
+  if (const FaultLayer* l = installed_layer(); l && l->arm) l->arm();
 }
 void disarm() {
   if (!g_st) return;
   g_st->armed = 0;
-  if (g_installed && g_spec.layer == "rlimit") checkpoint_rlimit(g_st);
-  if (g_installed && g_spec.layer == "lsm") arm_lsm(false);
-  if (g_installed && g_spec.layer == "vm") readback_vm(g_st);
+  if (const FaultLayer* l = installed_layer(); l && l->disarm) l->disarm(g_st);
 }
 
 Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::string& case_dir, bool arm_now) {
@@ -226,14 +218,8 @@ Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::
   if (const char* fifo = getenv("AIOH_FIU_FIFO"); fifo && *fifo) fiu_rc_fifo(fifo);
   Installed r;
   r.scratch_dir = case_dir;
-  if (f.layer == "syscall") r = install_syscall(f, st);
-  else if (f.layer == "rlimit") r = install_rlimit(f, st);
-  else if (f.layer == "sysctl") r = install_sysctl(f, st);
-  else if (f.layer == "enospc") r = install_enospc(f, st, case_dir);
-  else if (f.layer == "fs") r = install_fs(f, st, case_dir);
-  else if (f.layer == "block") r = install_block(f, st, case_dir);
-  else if (f.layer == "lsm") r = install_lsm(f, st, case_dir);
-  else if (f.layer == "vm") r = install_vm(f, st, case_dir);
+  if (const FaultLayer* l = find_fault_layer(f.layer)) r = l->install(f, st, case_dir);
+  else r = {Installed::broken, "unknown fault layer " + f.layer, case_dir};
   if (r.scratch_dir.empty()) r.scratch_dir = case_dir;
   g_installed = r.kind == Installed::ok;
   if (g_installed && arm_now) arm();
@@ -241,16 +227,13 @@ Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::
 }
 
 void release() {
-  if (!g_installed) return;
+  const FaultLayer* l = installed_layer();
+  if (!l) return;
+  // Uninstalled first: disarm() then only stops counting; each layer's
+  // release reads back what a scenario that never disarmed left.
   g_installed = false;
   disarm();
-  if (g_spec.layer == "vm") release_vm();
-  if (g_spec.layer == "sysctl") release_sysctl(g_st);
-  else if (g_spec.layer == "enospc") release_enospc(g_st);
-  else if (g_spec.layer == "rlimit") release_rlimit(g_st);
-  else if (g_spec.layer == "fs") release_fs(g_st);
-  else if (g_spec.layer == "block") release_block(g_st);
-  else if (g_spec.layer == "lsm") release_lsm(g_st);
+  if (l->release) l->release(g_st);
 }
 
 FaultRecord record(const FaultSpec& f, uint64_t seed, const FaultState* st) {

@@ -8,6 +8,14 @@
 // "limit/fsize", "sysctl/aio-max-nr", "fs/enospc") whose fiu decision, made
 // by a seeded trigger, decides each call, so `fiu-ctrl` can drive a running
 // case and `--fault-seed N` reproduces a random run.
+//
+// Each layer is one file named for it that registers itself (AIOH_FAULT_LAYER
+// below): syscall (seccomp user notification or TRAP), rlimit (FSIZE, NOFILE,
+// MEMLOCK), sysctl (aio-max-nr, io_uring_disabled), enospc (a full ext4 loop
+// filesystem), fs (a FUSE fault filesystem), lsm (a BPF LSM program), block
+// (a faulty null_blk/scsi_debug/dm device in a guest) and vm (a QEMU blkdebug
+// rule the VM orchestrator arms). The run-level policy profiles are one table
+// in policy.cc.
 #pragma once
 
 #include <atomic>
@@ -23,20 +31,17 @@
 namespace aioh::faults {
 
 struct FaultSpec {
-  std::string layer;    // one of layer_names(): syscall, rlimit, sysctl, enospc, fs, lsm, block, vm
+  std::string layer;    // a registered layer's name (layer_names())
   std::string target;   // syscall name, limit name, sysctl name, ...
   std::string effect;   // errno name, or a layer-specific effect
   std::string trigger = "always";  // always | once | nth:N | random:P
   std::string range = {};  // fs layer: "LO:HI", the byte range [LO, HI) a request must overlap
-  // The libfiu point: syscall/io_submit, limit/fsize, sysctl/aio-max-nr, fs/enospc, vm/<target>.
-  std::string fiu_name() const {
-    if (layer == "rlimit") return "limit/" + target;
-    if (layer == "enospc") return "fs/enospc";
-    return layer + "/" + target;
-  }
+  // The libfiu point: syscall/io_submit, limit/fsize, sysctl/aio-max-nr,
+  // fs/enospc, vm/<target>: the layer's own, else LAYER/TARGET.
+  std::string fiu_name() const;
 };
 
-// The layers a row's `fault.layer` may name.
+// The layers a row's `fault.layer` may name: the registry's, in its order.
 std::vector<std::string> layer_names();
 
 // "" when the spec is valid, else what is wrong (checked at table load).
@@ -63,6 +68,50 @@ struct Installed {
   std::string scratch_dir;  // where the scenario's files go (a fault fs may replace it)
 };
 
+// One fault layer as its file registers it (AIOH_FAULT_LAYER, the way
+// AIOH_BACKEND registers an interface): its name in rows, its place in the
+// vocabulary's order, and the five steps the fault model drives. install runs
+// in the case's child before the scenario; arm and disarm bracket what the
+// scenario counts; release restores what install changed and records the
+// readback. Only validate and install are required.
+struct FaultLayer {
+  std::string_view name;
+  // Listing order: syscall 10, rlimit 20, sysctl 30, enospc 40, fs 50,
+  // lsm 60, block 70, vm 80.
+  int order = 0;
+  // In force for the whole case (a limit, a sysctl, a full filesystem): the
+  // trigger must be "always".
+  bool whole_case = false;
+  // "" when the row's target/effect are the layer's, else what is wrong (the
+  // trigger is checked before, by the model).
+  std::function<std::string(const FaultSpec&)> validate;
+  std::function<Installed(const FaultSpec&, FaultState*, const std::string& case_dir)> install;
+  std::function<void()> arm = {};
+  std::function<void(FaultState*)> disarm = {};
+  std::function<void(FaultState*)> release = {};
+  // The libfiu point when it is not LAYER/TARGET.
+  std::function<std::string(const FaultSpec&)> fiu_point = {};
+};
+
+// Registers a layer (at static-init time through AIOH_FAULT_LAYER). A second
+// layer of the same name, or one without validate/install, aborts.
+void register_fault_layer(FaultLayer layer);
+// Removes a layer; for tests that register a test-only one for a while.
+void unregister_fault_layer(std::string_view name);
+// nullptr when no layer of that name is registered.
+const FaultLayer* find_fault_layer(std::string_view name);
+
+#define AIOH_FAULT_LAYER_CAT2(a, b) a##b
+#define AIOH_FAULT_LAYER_CAT(a, b) AIOH_FAULT_LAYER_CAT2(a, b)
+// Registers a layer at static-init time, with designated initializers:
+//   AIOH_FAULT_LAYER("rlimit", .order = 20, .whole_case = true,
+//                    .validate = validate_rlimit, .install = install_rlimit, ...);
+#define AIOH_FAULT_LAYER(layer_name, ...)                                                    \
+  static const bool AIOH_FAULT_LAYER_CAT(aioh_fault_layer_registered_, __LINE__) = [] {     \
+    ::aioh::faults::register_fault_layer(::aioh::faults::FaultLayer{.name = layer_name, __VA_ARGS__}); \
+    return true;                                                                             \
+  }()
+
 // In the case's child, before the scenario. `arm_now` false: the scenario
 // arms it (fault-aware scenarios prepare their files first, uncounted).
 Installed install(const FaultSpec& f, uint64_t seed, FaultState* st, const std::string& case_dir, bool arm_now);
@@ -85,6 +134,9 @@ FaultRecord record(const FaultSpec& f, uint64_t seed, const FaultState* st);
 // an error. Sysctl profiles (io_uring-disabled-1/2, aio-max-nr) are set only
 // around the probe and restored at once (journalled): `probe` runs the probe.
 std::string policy_names();
+// Whether the profile stays for the whole run (a seccomp filter) rather than
+// only around the probe (a sysctl).
+bool policy_lasts_run(const std::string& name);
 std::string apply_policy(const std::string& name);
 // For sysctl profiles: set, call probe(), restore. Returns "" or an error.
 std::string with_policy_sysctl(const std::string& name, const std::function<void()>& probe);
@@ -93,18 +145,9 @@ std::string with_policy_sysctl(const std::string& name, const std::function<void
 // needs it (mounting the fault fs) takes it back first. No-op otherwise.
 void policy_exempt_machinery();
 
-// Layer entry points (one file each).
-Installed install_syscall(const FaultSpec& f, FaultState* st);
-Installed install_rlimit(const FaultSpec& f, FaultState* st);
-Installed install_sysctl(const FaultSpec& f, FaultState* st);
-Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir);
-void release_sysctl(FaultState* st);
-void release_enospc(FaultState* st);
-void arm_enospc();  // tops the fill up once the scenario's own file is written
-void release_rlimit(FaultState* st);
-void arm_rlimit();  // nofile: the limit goes in once the scenario holds its fds
+// What single layers offer the rest of the harness (the probe, the scenarios).
 
-// The vm layer (device.cc): a QEMU blkdebug rule on the guest's disk, armed
+// The vm layer (vm.cc): a QEMU blkdebug rule on the guest's disk, armed
 // by the VM orchestrator. `text()` is the rule as the orchestrator names it
 // (AIOH_DEVICE_FAULT, vm/devfaults.py): EVENT:ERRNO[:sector=N][:always].
 struct DeviceRule {
@@ -119,7 +162,6 @@ std::optional<DeviceRule> parse_device_rule(const FaultSpec& f, std::string* why
 // Which copy of a rule is this interface's: its place in catalog order
 // (posix-aio 0, kernel-aio 1, libaio 2, io_uring 3; backend.h).
 int64_t device_slot(std::string_view iface);
-Installed install_vm(const FaultSpec& f, FaultState* st, const std::string& case_dir);
 struct DeviceTarget {
   std::string device;       // "" when no device fault is armed
   DeviceRule rule;
@@ -129,24 +171,14 @@ struct DeviceTarget {
 DeviceTarget device_target(std::string_view iface);
 // The block layer's failed-request log line: its sector, and its op into *op.
 std::optional<int64_t> parse_block_error(const std::string& line, const std::string& disk, std::string* op);
-void readback_vm(FaultState* st);
 // A slow-disk row saw its request held at the device (the throttle took effect).
 void device_fired(const std::string& detail);
-void release_vm();
-// The lsm layer (lsm.cc): a BPF LSM program on file_permission. arm_lsm names
-// the scratch files and switches the program on/off (off reads back counts).
-Installed install_lsm(const FaultSpec& f, FaultState* st, const std::string& case_dir);
-void arm_lsm(bool on);
-void release_lsm(FaultState* st);
-// The probe's round trip for the lsm layer: "" when a loaded program denied a
+// The lsm layer (lsm.cc), a BPF LSM program on file_permission. The probe's round trip for the lsm layer: "" when a loaded program denied a
 // read here, else the classified reason (no BTF, not built, LSM not active).
 std::string probe_bpf_lsm(const std::string& scratch_dir);
 // How many of the layer's programs the kernel holds now (-1: cannot tell).
 int count_lsm_programs();
-// The fs layer (fuse.cc): a libfuse3 fault filesystem mounted on <case>/fs.
-Installed install_fs(const FaultSpec& f, FaultState* st, const std::string& case_dir);
-void release_fs(FaultState* st);
-std::string validate_fs(const FaultSpec& f);
+// The fs layer (fs.cc), a libfuse3 fault filesystem mounted on <case>/fs.
 // Scenarios: waits until a delayed request is inside the fault fs daemon
 // (an eventfd it signals); false after timeout_ms.
 bool fs_wait_entered(int timeout_ms);
@@ -154,12 +186,13 @@ bool fs_wait_entered(int timeout_ms);
 // through it with an EIO rule armed, unmounts. "" when the EIO came back and
 // fired, else why not (no /dev/fuse, mount refused, ...). Run it in a child.
 std::string probe_fs(const std::string& scratch_dir);
-void checkpoint_rlimit(FaultState* st);
 
 // The trigger, decided per call through libfiu (fault.cc).
 bool decide(const std::string& fiu_name);
 // Whether the case's fault is armed now (shared with the fault fs daemon).
 bool armed();
 int errno_of(const std::string& name);
+// For layers' validate: "PREFIX:N" with N a non-negative number (strtol base 0).
+bool counted(const std::string& s, const std::string& prefix);
 
 }  // namespace aioh::faults

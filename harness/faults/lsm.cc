@@ -223,6 +223,14 @@ std::string probe_bpf_lsm(const std::string& scratch_dir) {
 #endif
 }
 
+std::string validate_lsm(const FaultSpec& f) {
+  if (f.target != "read" && f.target != "write") return "lsm fault target must be read or write";
+  if (!errno_from_name(f.effect)) return fmt::format("lsm fault effect '{}' is not an errno name", f.effect);
+  // Counted in the BPF program, which has no libfiu: always, once or nth:N.
+  if (f.trigger.rfind("random:", 0) == 0 || f.trigger == "external") return "lsm fault trigger must be always, once or nth:N";
+  return "";
+}
+
 Installed install_lsm(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   g_lsm_st = st;
 #ifndef AIOH_HAVE_BPF_LSM
@@ -278,5 +286,8 @@ void release_lsm(FaultState* st) {
   (void)st;
 #endif
 }
+
+AIOH_FAULT_LAYER("lsm", .order = 60, .validate = validate_lsm, .install = install_lsm,
+                 .arm = [] { arm_lsm(true); }, .disarm = [](FaultState*) { arm_lsm(false); }, .release = release_lsm);
 
 }  // namespace aioh::faults

@@ -266,6 +266,8 @@ std::string validate_fs(const FaultSpec& f) {
   return "";
 }
 
+void release_fs(FaultState* st);
+
 Installed install_fs(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   if (access("/dev/fuse", R_OK | W_OK) != 0) return {Installed::skip, "no usable /dev/fuse: " + errno_name(errno), ""};
   g_rule = Rule{};
@@ -352,6 +354,8 @@ bool fs_wait_entered(int timeout_ms) {
   uint64_t v;
   return read(g_entered_fd, &v, sizeof v) == sizeof v;
 }
+
+AIOH_FAULT_LAYER("fs", .order = 50, .validate = validate_fs, .install = install_fs, .release = release_fs);
 
 }  // namespace aioh::faults
 

@@ -9,9 +9,7 @@
 // only io_uring_setup/enter/register do (seccomp(2), "SECCOMP_RET_USER_NOTIF";
 // seccomp_unotify(2)). Effect SIGSYS is Android's answer instead: the filter
 // TRAPs the call, the kernel sends SIGSYS (si_code SYS_SECCOMP), a handler
-// counts it and lets the default action kill the process. Also the run-level
-// policy profiles (docker, podman, android), which filter the harness itself
-// as a container runtime would.
+// counts it and lets the default action kill the process.
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,13 +20,31 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 
 namespace aioh::faults {
 namespace {
+
+// The calls a row may fail: the AIO and io_uring entry points and what
+// glibc's AIO workers and the scenarios' set-up call.
+const std::set<std::string> kSyscalls = {
+    "io_setup", "io_destroy", "io_submit", "io_getevents", "io_pgetevents", "io_cancel",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
+    "clone", "clone3", "openat", "eventfd2"};
+
+std::string validate_syscall(const FaultSpec& f) {
+  if (!kSyscalls.count(f.target)) return fmt::format("fault target '{}' is not a syscall this layer knows", f.target);
+  // SIGSYS: SECCOMP_RET_TRAP, the call never runs and the caller is sent SIGSYS (Android's app policy).
+  if (f.effect == "SIGSYS") return f.trigger == "always" ? "" : "a SIGSYS fault kills the caller: trigger must be \"always\"";
+  if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name or SIGSYS", f.effect);
+  return "";
+}
 
 struct Supervisor {
   int ready[2] = {-1, -1};  // the listener fd travels over this pipe
@@ -91,8 +107,6 @@ void* supervise(void*) {
   }
 }
 
-}  // namespace
-
 Installed install_syscall(const FaultSpec& f, FaultState* st) {
   int nr = seccomp_syscall_resolve_name(f.target.c_str());
   if (nr == __NR_SCMP_ERROR) return {Installed::broken, "libseccomp does not know syscall " + f.target, ""};
@@ -118,24 +132,9 @@ Installed install_syscall(const FaultSpec& f, FaultState* st) {
   return {Installed::ok, "", ""};
 }
 
-std::string policy_names() { return "docker, podman, android, io_uring-disabled-1, io_uring-disabled-2, aio-max-nr-exhausted"; }
+}  // namespace
 
-std::string apply_policy(const std::string& name) {
-  uint32_t action;
-  if (name == "docker") action = SCMP_ACT_ERRNO(EPERM);        // moby profiles/seccomp/default.json: defaultAction SCMP_ACT_ERRNO, io_uring_* removed (moby#46762)
-  else if (name == "podman") action = SCMP_ACT_ERRNO(ENOSYS);  // containers/common seccomp.json defaultErrnoRet ENOSYS; gVisor answers ENOSYS
-  else if (name == "android") action = SCMP_ACT_TRAP;           // bionic's app filter: SECCOMP_RET_TRAP, SIGSYS kills the app
-  else return "";                                               // not a seccomp profile
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-  if (!ctx) return "seccomp_init failed";
-  int rc = 0;
-  for (const char* s : {"io_uring_setup", "io_uring_enter", "io_uring_register"})
-    if (rc == 0) rc = seccomp_rule_add(ctx, action, seccomp_syscall_resolve_name(s), 0);
-  // TSYNC: every thread of the harness, as a runtime filters the whole container.
-  if (rc == 0) rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-  if (rc == 0) rc = seccomp_load(ctx);
-  seccomp_release(ctx);
-  return rc == 0 ? "" : fmt::format("cannot load the {} seccomp profile: {}", name, strerror(-rc));
-}
+AIOH_FAULT_LAYER("syscall", .order = 10, .validate = validate_syscall,
+                 .install = [](const FaultSpec& f, FaultState* st, const std::string&) { return install_syscall(f, st); });
 
 }  // namespace aioh::faults
