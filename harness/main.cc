@@ -11,7 +11,8 @@
 #include "cli/run.h"
 #include "cli/listing.h"
 #include "cli/selection.h"
-#include "journal.h"
+#include "cli/vocabulary.h"
+#include "system/journal.h"
 #include "runner.h"
 #include "vocabulary.h"
 
@@ -24,7 +25,7 @@ int harness(int argc, char** argv) {
   cli::Options opts;
   if (auto status = cli::parse_options(argc, argv, opts)) return *status;
   if (opts.vocabulary) {
-    fmt::print("{}\n", vocabulary_json().dump(2));
+    fmt::print("{}\n", cli::vocabulary_json().dump(2));
     return kExitOk;
   }
   // Targets are fixed before expansion so ids can be listed without root.

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "probe.h"
+#include "environment.h"
 
 namespace aioh {
 

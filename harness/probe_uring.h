@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "probe.h"
+#include "environment.h"
 
 namespace aioh {
 

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 
 #include "backend.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "kernel_log.h"
 #include "reporter.h"
 #include "faults/fault.h"

@@ -18,7 +18,7 @@
 #include <new>
 
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
 
 namespace aioh {
 

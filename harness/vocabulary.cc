@@ -1,10 +1,5 @@
-// The vocabulary (see vocabulary.h) and its JSON export.
+// The vocabulary (see vocabulary.h): lookups over its tables.
 #include "vocabulary.h"
-
-#include "backend.h"
-#include "faults/fault.h"
-#include "outcome.h"
-#include "writers/writer.h"
 
 namespace aioh {
 
@@ -29,31 +24,6 @@ std::string_view verdict_class_name(VerdictClass c) {
     case VerdictClass::neutral: return "neutral";
   }
   return "?";
-}
-
-nlohmann::json vocabulary_json() {
-  using nlohmann::json;
-  json verdicts = json::array();
-  for (auto& d : kVerdictDefs)
-    verdicts.push_back({{"name", d.name}, {"class", verdict_class_name(d.cls)}, {"fails_run", d.fails_run},
-                        {"vm_only", d.vm_only}, {"meaning", d.meaning}});
-  json exits = json::array();
-  for (auto& e : kExitStatuses) exits.push_back({{"status", e.status}, {"name", e.name}, {"meaning", e.meaning}});
-  json phases = json::array(), channels = json::array();
-  for (Phase p : kPhases) phases.push_back(phase_name(p));
-  for (Channel c : kChannels) channels.push_back(channel_name(c));
-  json interfaces = json::array();
-  for (auto& i : interface_names()) interfaces.push_back(i);  // catalog order (backend.h)
-  json formats = json::array();
-  for (auto f : kFormats) formats.push_back(std::string(f));
-  return {{"schema", "aioharness-vocabulary/1"},
-          {"verdicts", verdicts},
-          {"exit_statuses", exits},
-          {"phases", phases},
-          {"channels", channels},
-          {"interfaces", interfaces},
-          {"fault_layers", faults::layer_names()},
-          {"formats", formats}};
 }
 
 }  // namespace aioh

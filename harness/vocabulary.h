@@ -80,8 +80,4 @@ inline constexpr ExitStatusDef kExitStatuses[] = {
     {kExitSignalBase, "signal", "stopped by signal N (128+N: 130 SIGINT, 143 SIGTERM, 129 SIGHUP); set-up restored"},
 };
 
-// Everything above plus phases, channels, interfaces, output formats and
-// fault layers, for `harness --vocabulary`.
-nlohmann::json vocabulary_json();
-
 }  // namespace aioh

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/block.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "test_util.h"
 
 namespace aioh {

@@ -18,6 +18,7 @@
 #include "probe.h"
 #include "runner.h"
 #include "test_util.h"
+#include "cli/vocabulary.h"
 #include "vocabulary.h"
 
 namespace aioh {
@@ -82,7 +83,7 @@ TEST_F(FaultLayerRegistry, TheNewLayerIsListedInItsOrder) {
   ASSERT_FALSE(names.empty());
   EXPECT_EQ(names.back(), kLayer) << "order 90 comes after vm's 80";
   EXPECT_EQ(names.front(), "syscall");
-  auto vocab = vocabulary_json()["fault_layers"];
+  auto vocab = cli::vocabulary_json()["fault_layers"];
   EXPECT_EQ(vocab.back(), std::string(kLayer));
   EXPECT_NE(faults::validate({"nope", "x", "EIO", "always"}).find(std::string(kLayer)), std::string::npos)
       << "the unknown-layer message lists the registry";

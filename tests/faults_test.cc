@@ -15,7 +15,7 @@
 
 #include "case_table.h"
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "test_util.h"
 
 namespace aioh {

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "pattern.h"
 #include "test_util.h"
 

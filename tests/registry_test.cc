@@ -16,6 +16,7 @@
 #include "faults/fault.h"
 #include "runner.h"
 #include "test_util.h"
+#include "cli/vocabulary.h"
 #include "vocabulary.h"
 
 namespace aioh {
@@ -76,7 +77,7 @@ TEST_F(RegistryTest, TheNewInterfaceIsListedInCatalogOrder) {
   EXPECT_EQ(faults::device_slot(kName), 4);
   ASSERT_NE(make_backend(kName), nullptr);
   EXPECT_EQ(make_backend(kName)->name(), kName);
-  auto voc = vocabulary_json()["interfaces"];
+  auto voc = cli::vocabulary_json()["interfaces"];
   EXPECT_EQ(voc.back(), std::string(kName));
 }
 

@@ -34,7 +34,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "journal.h"
+#include "system/journal.h"
 #include "system/child.h"
 #include "system/device_guard.h"
 #include "system/settings.h"

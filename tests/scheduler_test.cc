@@ -22,7 +22,7 @@
 
 #include "backend.h"
 #include "case_table.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "resources.h"
 #include "runner.h"
 #include "scheduler.h"

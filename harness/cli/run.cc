@@ -15,7 +15,7 @@
 
 #include "cli/outputs.h"
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "probe.h"
 #include "runner.h"
 #include "scheduler.h"

@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <linux/dm-ioctl.h>
 #include <linux/fs.h>
-#include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -40,7 +39,8 @@
 #include <fmt/format.h>
 
 #include "errno_names.h"
-#include "journal.h"
+#include "system/journal.h"
+#include "system/loop_device.h"
 #include "system/settings.h"
 #include "pattern.h"
 #include "subprocess.h"
@@ -255,29 +255,15 @@ void make_loop() {
   g.loop_backing = g.case_dir + "/under.img";
   int bfd = open(g.loop_backing.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (bfd < 0 || ftruncate(bfd, kDeviceMiB << 20) != 0) throw Fail{Installed::broken, "cannot create the loop backing file"};
-  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  int n = ctl >= 0 ? ioctl(ctl, LOOP_CTL_GET_FREE) : -1;
-  if (ctl >= 0) close(ctl);
-  if (n < 0) {
-    close(bfd);
-    throw Fail{Installed::skip, "no free loop device for the device under dm"};
-  }
-  g.loop_dev = fmt::format("/dev/loop{}", n);
-  g.loop_id = Journal::run_journal().record(UndoKind::loop_detach, {g.loop_dev, g.loop_backing});
-  int lfd = open(g.loop_dev.c_str(), O_RDWR | O_CLOEXEC);
-  loop_config cfg{};
-  cfg.fd = static_cast<__u32>(bfd);
-  strncpy(reinterpret_cast<char*>(cfg.info.lo_file_name), g.loop_backing.c_str(), LO_NAME_SIZE - 1);
-  int rc = lfd >= 0 ? ioctl(lfd, LOOP_CONFIGURE, &cfg) : -1;
-  int e = errno;
-  if (lfd >= 0) close(lfd);
+  system::LoopDevice loop = system::attach_loop(bfd, g.loop_backing, {});
   close(bfd);
-  if (rc != 0) {
-    Journal::run_journal().done(g.loop_id);
-    g.loop_id = -1;
-    throw Fail{Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", g.loop_dev, strerror(e))};
-  }
-  g.under_disk = fmt::format("loop{}", n);
+  if (loop.failed == system::LoopDevice::control || loop.failed == system::LoopDevice::get_free)
+    throw Fail{Installed::skip, "no free loop device for the device under dm"};
+  if (!loop.ok()) throw Fail{Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, strerror(loop.err))};
+  close(loop.fd);  // detached by teardown (the journal's loop_detach), not by a last close
+  g.loop_dev = loop.path;
+  g.loop_id = loop.journal_id;
+  g.under_disk = fmt::format("loop{}", loop.number);
   prefill(g.loop_dev);
 }
 
@@ -432,7 +418,7 @@ void teardown() {
   if (g.dm_id >= 0 && dm_remove(g.dm_name).empty()) j.done(g.dm_id);
   if (g.dm_err_id >= 0 && dm_remove(g.dm_err_name).empty()) j.done(g.dm_err_id);
   if (g.loop_id >= 0 && Journal::undo(UndoKind::loop_detach, {g.loop_dev, g.loop_backing}).empty()) j.done(g.loop_id);
-  if (g.nullb_id >= 0 && undo_nullb(g.nullb_dir).empty()) j.done(g.nullb_id);
+  if (g.nullb_id >= 0 && system::remove_nullb(g.nullb_dir).empty()) j.done(g.nullb_id);
   for (auto it = g.modules.rbegin(); it != g.modules.rend(); ++it) {
     // A module whose last user just went may need a moment to drop its count.
     if (it->first == "configfs" && g.configfs_id >= 0 && Journal::undo(UndoKind::umount, {g.configfs_mnt}).empty()) {
@@ -440,36 +426,12 @@ void teardown() {
       g.configfs_id = -1;
     }
     std::string e;
-    for (int i = 0; i < 40 && !(e = undo_module(it->first)).empty(); i++)
+    for (int i = 0; i < 40 && !(e = system::unload_module(it->first)).empty(); i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (e.empty()) j.done(it->second);
   }
   if (g.configfs_id >= 0 && Journal::undo(UndoKind::umount, {g.configfs_mnt}).empty()) j.done(g.configfs_id);
   g = Made{};
-}
-
-// dm_ioctl header for `name` with data_size bytes in all.
-void dm_header(dm_ioctl* io, const std::string& name, size_t data_size) {
-  memset(io, 0, sizeof *io);
-  io->version[0] = DM_VERSION_MAJOR;
-  io->version[1] = 0;
-  io->version[2] = 0;
-  io->data_size = static_cast<__u32>(data_size);
-  io->data_start = sizeof(dm_ioctl);
-  strncpy(io->name, name.c_str(), sizeof io->name - 1);
-}
-
-std::string dm_call(unsigned long req, const char* what, void* arg) {
-  int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return fmt::format("open /dev/mapper/control: {}", strerror(errno));
-  int rc = ioctl(fd, req, arg);
-  int e = errno;
-  close(fd);
-  if (rc != 0) {
-    errno = e;
-    return fmt::format("{}: {}", what, strerror(e));
-  }
-  return "";
 }
 
 }  // namespace
@@ -578,92 +540,6 @@ DmTarget dm_table_for(const std::string& target, const std::string& effect, cons
     t.params = fmt::format("{} 0 {}", under, ms);
   }
   return t;
-}
-
-std::vector<char> dm_table_load_buffer(const std::string& name, const std::vector<DmTarget>& targets) {
-  std::vector<char> buf(sizeof(dm_ioctl));
-  for (auto& t : targets) {
-    size_t at = buf.size();
-    size_t len = sizeof(dm_target_spec) + t.params.size() + 1;
-    len = (len + 7) & ~size_t{7};
-    buf.resize(at + len, 0);
-    dm_target_spec spec{};
-    spec.sector_start = t.start;
-    spec.length = t.length;
-    spec.next = static_cast<__u32>(len);
-    strncpy(spec.target_type, t.type.c_str(), sizeof spec.target_type - 1);
-    memcpy(buf.data() + at, &spec, sizeof spec);
-    memcpy(buf.data() + at + sizeof spec, t.params.c_str(), t.params.size() + 1);
-  }
-  dm_ioctl io;
-  dm_header(&io, name, buf.size());
-  io.target_count = static_cast<__u32>(targets.size());
-  memcpy(buf.data(), &io, sizeof io);
-  return buf;
-}
-
-std::string dm_create(const std::string& name, uint64_t* dev) {
-  dm_ioctl io;
-  dm_header(&io, name, sizeof io);
-  if (auto e = dm_call(DM_DEV_CREATE, "DM_DEV_CREATE", &io); !e.empty()) return e;
-  *dev = io.dev;
-  return "";
-}
-
-std::string dm_load_and_resume(const std::string& name, const std::vector<DmTarget>& targets) {
-  std::vector<char> buf = dm_table_load_buffer(name, targets);
-  if (auto e = dm_call(DM_TABLE_LOAD, "DM_TABLE_LOAD", buf.data()); !e.empty()) return e;
-  // DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded table goes live.
-  dm_ioctl io;
-  dm_header(&io, name, sizeof io);
-  return dm_call(DM_DEV_SUSPEND, "DM_DEV_SUSPEND (resume)", &io);
-}
-
-std::string dm_status(const std::string& name, bool table, std::string* out) {
-  std::vector<char> buf(16384, 0);
-  dm_ioctl io;
-  dm_header(&io, name, buf.size());
-  if (table) io.flags |= DM_STATUS_TABLE_FLAG;
-  memcpy(buf.data(), &io, sizeof io);
-  if (auto e = dm_call(DM_TABLE_STATUS, "DM_TABLE_STATUS", buf.data()); !e.empty()) return e;
-  memcpy(&io, buf.data(), sizeof io);
-  if (io.flags & DM_BUFFER_FULL_FLAG) return "DM_TABLE_STATUS: buffer full";
-  size_t at = io.data_start;
-  out->clear();
-  for (unsigned i = 0; i < io.target_count && at + sizeof(dm_target_spec) <= buf.size(); i++) {
-    dm_target_spec spec;
-    memcpy(&spec, buf.data() + at, sizeof spec);
-    std::string params(buf.data() + at + sizeof spec, strnlen(buf.data() + at + sizeof spec, buf.size() - at - sizeof spec));
-    *out += fmt::format("{}{} {} {} {}", out->empty() ? "" : "; ", spec.sector_start, spec.length,
-                        std::string(spec.target_type, strnlen(spec.target_type, sizeof spec.target_type)), params);
-    // For status, `next` is the offset from the start of the data area.
-    at = io.data_start + spec.next;
-    if (spec.next == 0) break;
-  }
-  return "";
-}
-
-std::string dm_remove(const std::string& name) {
-  dm_ioctl io;
-  dm_header(&io, name, sizeof io);
-  std::string e = dm_call(DM_DEV_REMOVE, "DM_DEV_REMOVE", &io);
-  if (!e.empty() && (errno == ENXIO || errno == ENOENT)) return "";  // already gone
-  if (!e.empty() && !exists("/dev/mapper/control")) return "";      // no dm: nothing of ours
-  return e;
-}
-
-std::string undo_nullb(const std::string& configfs_dir) {
-  if (!exists(configfs_dir)) return "";
-  put(configfs_dir + "/power", "0");
-  if (rmdir(configfs_dir.c_str()) != 0 && errno != ENOENT) return fmt::format("rmdir {}: {}", configfs_dir, strerror(errno));
-  return "";
-}
-
-std::string undo_module(const std::string& module) {
-  if (!exists("/sys/module/" + module)) return "";
-  if (syscall(SYS_delete_module, module.c_str(), O_NONBLOCK) != 0 && errno != ENOENT)
-    return fmt::format("delete_module {}: {}", module, strerror(errno));
-  return "";
 }
 
 std::string block_device() { return g.active ? g.node : ""; }

@@ -2,8 +2,9 @@
 // case inside a VM guest — null_blk with bad blocks or a completion delay,
 // scsi_debug with a medium-error range, device-mapper error/flakey/delay
 // tables driven by their ioctls (the guest has no dmsetup). This header holds
-// what the rest of the harness calls (the probe's facts, the journal's undo,
-// the fault model's dispatch) and the pure pieces the unit tests check.
+// what the rest of the harness calls (the probe's facts, the scheduler's
+// resource classes) and the pure pieces the unit tests check; the device-mapper
+// control and the undo steps the journal also runs are system/block_device.h.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "faults/fault.h"
+#include "system/block_device.h"
 
 namespace aioh::faults {
 
@@ -41,29 +43,17 @@ struct SectorRange {
 bool parse_sectors(const std::string& effect, SectorRange* r);
 bool parse_delay_ms(const std::string& effect, uint64_t* ms);
 
-// One device-mapper target line, as DM_TABLE_LOAD takes it.
-struct DmTarget {
-  uint64_t start = 0;    // sectors
-  uint64_t length = 0;   // sectors
-  std::string type;      // "error", "flakey", "delay"
-  std::string params;    // the target's constructor arguments
-};
+using system::DmTarget;
+using system::dm_create;
+using system::dm_load_and_resume;
+using system::dm_remove;
+using system::dm_status;
+using system::dm_table_load_buffer;
 // The table for a target/effect over `under` ("MAJ:MIN" of the device below,
 // unused by dm-error) of `sectors` sectors. Documentation/admin-guide/
 // device-mapper/{dm-flakey,delay}.rst give the argument order.
 DmTarget dm_table_for(const std::string& target, const std::string& effect, const std::string& under,
                       uint64_t sectors);
-// The DM_TABLE_LOAD argument: struct dm_ioctl, then each dm_target_spec with
-// its NUL-terminated parameters, `next` 8-byte aligned (linux/dm-ioctl.h).
-std::vector<char> dm_table_load_buffer(const std::string& name, const std::vector<DmTarget>& targets);
-
-// Device-mapper control through /dev/mapper/control. Each returns "" or an
-// error text; remove treats a device that is already gone as success.
-std::string dm_create(const std::string& name, uint64_t* dev);
-std::string dm_load_and_resume(const std::string& name, const std::vector<DmTarget>& targets);
-std::string dm_status(const std::string& name, bool table, std::string* out);
-std::string dm_remove(const std::string& name);
-
 // The kernel defect behind the buffered bad-block read rows on io_uring: on a
 // kernel whose buffered read path calls ->readpage under IOCB_WAITQ (before
 // "mm/filemap: don't call ->readpage if IOCB_WAITQ is set", Linux 5.12),
@@ -83,9 +73,5 @@ Installed install_block(const FaultSpec& f, FaultState* st, const std::string& c
 void release_block(FaultState* st);
 // The faulty device the scenario is pointed at ("" when none is installed).
 std::string block_device();
-
-// Journal undo actions for what this layer makes (journal.cc calls them).
-std::string undo_nullb(const std::string& configfs_dir);
-std::string undo_module(const std::string& module);
 
 }  // namespace aioh::faults

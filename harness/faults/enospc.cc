@@ -8,7 +8,6 @@
 // so a killed case leaves nothing; the detach is journalled as well. Proof it
 // fired: statfs() reads back zero free blocks after the scenario.
 #include <fcntl.h>
-#include <linux/loop.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -25,7 +24,8 @@
 #include <fmt/format.h>
 
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
+#include "system/loop_device.h"
 #include "subprocess.h"
 
 namespace aioh::faults {
@@ -90,27 +90,18 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
       !err.empty())
     return {Installed::skip, "mkfs.ext4 failed or is not installed: " + err, ""};
 
-  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  int n = ctl >= 0 ? ioctl(ctl, LOOP_CTL_GET_FREE) : -1;
-  if (ctl >= 0) close(ctl);
-  if (n < 0) return {Installed::skip, "LOOP_CTL_GET_FREE failed: no free loop device", ""};
-  std::string dev = fmt::format("/dev/loop{}", n);
-  int lfd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
   int bfd = open(img.c_str(), O_RDWR | O_CLOEXEC);
-  if (lfd < 0 || bfd < 0) return {Installed::broken, "cannot open " + dev, ""};
-  g_loop_id = Journal::run_journal().record(UndoKind::loop_detach, {dev, img});
-  loop_config cfg{};
-  cfg.fd = static_cast<__u32>(bfd);
-  cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;  // detaches when the last mount/fd goes
-  strncpy(reinterpret_cast<char*>(cfg.info.lo_file_name), img.c_str(), LO_NAME_SIZE - 1);
-  if (ioctl(lfd, LOOP_CONFIGURE, &cfg) != 0) {
-    int e = errno;
-    close(lfd);
-    close(bfd);
-    Journal::run_journal().done(g_loop_id);
-    return {Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", dev, strerror(e)), ""};
-  }
+  if (bfd < 0) return {Installed::broken, "cannot open " + img, ""};
+  system::LoopDevice loop = system::attach_loop(bfd, img, {.autoclear = true});  // detaches when the last mount/fd goes
   close(bfd);
+  if (loop.failed == system::LoopDevice::control || loop.failed == system::LoopDevice::get_free)
+    return {Installed::skip, "LOOP_CTL_GET_FREE failed: no free loop device", ""};
+  if (loop.failed == system::LoopDevice::open_device) return {Installed::broken, "cannot open " + loop.path, ""};
+  if (loop.failed == system::LoopDevice::configure)
+    return {Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, strerror(loop.err)), ""};
+  g_loop_id = loop.journal_id;
+  std::string dev = loop.path;
+  int lfd = loop.fd;
   mkdir(g_mnt.c_str(), 0700);
   int rc = mount(dev.c_str(), g_mnt.c_str(), "ext4", 0, nullptr);
   int e = errno;

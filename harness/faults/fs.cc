@@ -39,7 +39,7 @@
 
 #include "errno_names.h"
 #include "faults/fault.h"
-#include "journal.h"
+#include "system/journal.h"
 
 namespace aioh::faults {
 namespace {

@@ -29,7 +29,7 @@
 #include <fmt/format.h>
 
 #include "errno_names.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "system/signals.h"
 #include "system/trusted_path.h"
 

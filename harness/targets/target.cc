@@ -4,7 +4,7 @@
 // (system/device_guard.h) refuse nothing; it is the VM's own throwaway disk,
 // so it is used as it is (no journal entry: the image is made anew for every
 // boot).
-// Loop devices come from LOOP_CTL_GET_FREE + LOOP_CONFIGURE with
+// Loop devices come from system/loop_device.h (LOOP_CTL_GET_FREE + LOOP_CONFIGURE) with
 // LO_FLAGS_AUTOCLEAR and are held open by the harness: if the harness dies,
 // the last close detaches them by themselves; a mount left behind is undone
 // from the journal by the next run or `harness --cleanup`, after which the
@@ -13,7 +13,6 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/loop.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -40,10 +39,11 @@
 #include <fmt/format.h>
 
 #include "errno_names.h"
-#include "journal.h"
+#include "system/journal.h"
 #include "probe_aio.h"
 #include "subprocess.h"
 #include "system/device_guard.h"
+#include "system/loop_device.h"
 
 #ifndef STATX_DIOALIGN
 #define STATX_DIOALIGN 0x00002000U
@@ -347,7 +347,6 @@ void TargetSet::mount_tmpfs(Target& t, const std::string& scratch) {
 }
 
 void TargetSet::attach_loop(Target& t, const std::string& scratch) {
-  Journal& j = Journal::run_journal();
   t.backing = scratch + "/target-" + t.name + ".img";
   int bfd = open(t.backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (bfd < 0 || ftruncate(bfd, t.kind == "fs" ? kFsSize : kRawSize) != 0) {
@@ -355,50 +354,23 @@ void TargetSet::attach_loop(Target& t, const std::string& scratch) {
     if (bfd >= 0) close(bfd);
     return;
   }
-  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  if (ctl < 0) {
-    t.reason = fmt::format("open /dev/loop-control: {}", errno_name(errno));
-    close(bfd);
-    return;
-  }
-  // Another process may take the free device between GET_FREE and
-  // CONFIGURE (EBUSY): ask again.
-  for (int attempt = 0; attempt < 16 && t.device.empty(); attempt++) {
-    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-    if (n < 0) {
-      t.reason = fmt::format("LOOP_CTL_GET_FREE: {}", errno_name(errno));
-      break;
-    }
-    std::string dev = fmt::format("/dev/loop{}", n);
-    long id = j.record(UndoKind::loop_detach, {dev, t.backing});
-    int lfd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
-    if (lfd < 0) {
-      t.reason = fmt::format("open {}: {}", dev, errno_name(errno));
-      j.done(id);
-      break;
-    }
-    loop_config cfg{};
-    cfg.fd = static_cast<uint32_t>(bfd);
-    cfg.block_size = static_cast<uint32_t>(t.sector_size);
-    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
-    snprintf(reinterpret_cast<char*>(cfg.info.lo_file_name), LO_NAME_SIZE, "%s", t.backing.c_str());
-    if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
-      t.device = dev;
-      held_fds_.push_back(lfd);
-      undo_.push_back({id, static_cast<int>(UndoKind::loop_detach), {dev, t.backing, std::to_string(lfd)}});
-      break;
-    }
-    int err = errno;
-    close(lfd);
-    j.done(id);
-    if (err != EBUSY) {
-      t.reason = fmt::format("LOOP_CONFIGURE {} (block_size {}): {}", dev, t.sector_size, errno_name(err));
-      break;
-    }
-  }
-  close(ctl);
+  using system::LoopDevice;
+  LoopDevice d = system::attach_loop(bfd, t.backing, {.block_size = static_cast<unsigned>(t.sector_size), .autoclear = true, .attempts = 16});
   close(bfd);
-  if (t.device.empty() && t.reason.empty()) t.reason = "no free loop device after 16 attempts";
+  switch (d.failed) {
+    case LoopDevice::none:
+      t.device = d.path;
+      held_fds_.push_back(d.fd);
+      undo_.push_back({d.journal_id, static_cast<int>(UndoKind::loop_detach), {d.path, t.backing, std::to_string(d.fd)}});
+      break;
+    case LoopDevice::control: t.reason = fmt::format("open /dev/loop-control: {}", errno_name(d.err)); break;
+    case LoopDevice::get_free: t.reason = fmt::format("LOOP_CTL_GET_FREE: {}", errno_name(d.err)); break;
+    case LoopDevice::open_device: t.reason = fmt::format("open {}: {}", d.path, errno_name(d.err)); break;
+    case LoopDevice::configure:
+      t.reason = d.err == EBUSY ? "no free loop device after 16 attempts"
+                                : fmt::format("LOOP_CONFIGURE {} (block_size {}): {}", d.path, t.sector_size, errno_name(d.err));
+      break;
+  }
 }
 
 void TargetSet::mount_new_fs(Target& t, const std::string& scratch) {

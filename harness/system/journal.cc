@@ -9,7 +9,7 @@
 // A line that does not parse (a torn write, an empty file's nothing, a
 // non-numeric id) is reported and skipped; a step outside what the harness
 // can create is refused and reported; the rest of the journal still runs.
-#include "journal.h"
+#include "system/journal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@
 #include <fmt/format.h>
 
 #include "errno_names.h"
-#include "faults/block.h"
+#include "system/block_device.h"
 #include "system/settings.h"
 #include "system/trusted_path.h"
 
@@ -263,9 +263,9 @@ std::string execute(UndoKind kind, const std::vector<std::string>& a, const std:
       return a[0] == kConfigfs ? umount_configfs() : system::umount_below(root_for(a[0], roots, known, true), a[0]);
     case UndoKind::loop_detach: return detach_loop(a[0], a[1]);
     case UndoKind::remove_tree: return system::remove_tree_below(root_for(a[0], roots, known, false), a[0]);
-    case UndoKind::dm_remove: return faults::dm_remove(a[0]);
-    case UndoKind::nullb_remove: return faults::undo_nullb(a[0]);
-    case UndoKind::module_unload: return faults::undo_module(a[0]);
+    case UndoKind::dm_remove: return system::dm_remove(a[0]);
+    case UndoKind::nullb_remove: return system::remove_nullb(a[0]);
+    case UndoKind::module_unload: return system::unload_module(a[0]);
   }
   return "unknown kind";
 }
