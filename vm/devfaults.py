@@ -4,7 +4,7 @@ A row with `fault = { layer = "vm", target = "blkdebug:EVENT[@SECTOR]", effect =
 trigger = once|always }` (listed by `harness --list --format json`) runs only in a guest whose
 disk sits behind QEMU's blkdebug with that rule; ordinary guests get no rules.  A once-rule
 fires once per guest, so every interface of the row gets its own copy, STRIDE sectors apart
-(harness/faults/device.cc uses the same slots).  Boots are the cost (20-30 s each under TCG), so
+(harness/faults/vm.cc uses the same slots).  Boots are the cost (20-30 s each under TCG), so
 rules share a guest where they cannot interfere: a sector rule fails only requests covering its
 copies' sectors and each row's I/O stays within STRIDE of its own copy, so sector rules whose
 spans [sector, sector + len(SLOTS) * STRIDE) are disjoint go on one disk (one blkdebug config, an

@@ -72,7 +72,7 @@ def test_sector_rules_with_disjoint_spans_share_one_guest():
     conf = qemu.blkdebug_config(rules)
     assert conf.count("[inject-error]") == 3
     env = devfaults.guest_env(armed, rules, "nvme0n1")
-    assert env["AIOH_DEVICE_FAULT"].split(";") == list(armed)     # harness/faults/device.cc armed_rules
+    assert env["AIOH_DEVICE_FAULT"].split(";") == list(armed)     # harness/faults/vm.cc armed_rules
     assert env["MODPARAMS_nvme_core"] == "max_retries=0"           # one once-rule is enough
     assert devfaults.tag(armed) == f"__read_aio-EIO-sector{s}+2"
 
