@@ -44,6 +44,19 @@ struct Request {
   uint64_t tag = 0;           // chosen by the scenario, echoed in Completion
 };
 
+// The one request builder: a read/write-shaped request (scenarios and tests
+// set the rest field by field).
+inline Request make_request(Op op, int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
+  Request r;
+  r.op = op;
+  r.fd = fd;
+  r.buf = buf;
+  r.len = len;
+  r.offset = offset;
+  r.tag = tag;
+  return r;
+}
+
 struct Completion {
   uint64_t tag = 0;
   Outcome result;             // phase completion; channel per interface

@@ -36,6 +36,8 @@
 #include "faults/block.h"
 #include "faults/fault.h"
 #include "probe_kernel.h"
+#include "system/capabilities.h"
+#include "system/child.h"
 
 #ifndef STATX_DIOALIGN
 #define STATX_DIOALIGN 0x00002000U
@@ -63,30 +65,14 @@ std::optional<int64_t> read_int(const std::string& path) {
   }
 }
 
-// Runs fn in a forked child and returns its JSON, or {"killed": SIG} when a
-// signal ended it (seccomp SIGSYS, a crash in the library).
+// Runs fn in a forked child (system/child.h) and returns its JSON, or
+// {"killed": SIG} when a signal ended it (seccomp SIGSYS, a crash in the library).
 json in_child(const std::function<json()>& fn) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return json{{"error", "pipe failed"}};
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    std::string out = fn().dump();
-    (void)!write(p[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(p[1]);
-  std::string buf;
-  char tmp[4096];
-  ssize_t n;
-  while ((n = read(p[0], tmp, sizeof tmp)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) buf.append(tmp, n);
-  close(p[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (WIFSIGNALED(st)) return json{{"killed", WTERMSIG(st)}};
+  auto c = system::run_in_child([&] { return fn().dump(); }, 0);
+  if (!c.error.empty()) return json{{"error", c.error}};
+  if (c.signal) return json{{"killed", c.signal}};
   try {
-    return json::parse(buf);
+    return json::parse(c.out);
   } catch (...) {
     return json{{"error", "probe child wrote no result"}};
   }
@@ -288,10 +274,10 @@ bool is_known_fact(const std::string& name) {
   return false;
 }
 
-Environment probe_environment(const std::string& scratch) {
-  Environment env;
-  env.scratch_dir = scratch;
+namespace {
 
+// The machine and the userspace: kernel, distribution, C and AIO libraries.
+void probe_system_info(Environment& env) {
   utsname u{};
   uname(&u);
   env.info["kernel_release"] = u.release;
@@ -309,7 +295,10 @@ Environment probe_environment(const std::string& scratch) {
   }
   env.info["glibc_version"] = gnu_get_libc_version();
   probe_library_versions(env);
+}
 
+// Who runs, the global AIO/io_uring settings and the limits the cases meet.
+void probe_limits(Environment& env) {
   env.facts["root"] = geteuid() == 0;
   env.facts["cpus"] = static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));
   env.facts["kmsg_writable"] = access("/dev/kmsg", W_OK) == 0;
@@ -329,38 +318,29 @@ Environment probe_environment(const std::string& scratch) {
     env.facts["memlock_hard"] = lim(rl.rlim_max);
   }
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) env.facts["nofile_soft"] = lim(rl.rlim_cur);
+}
+
+void probe_memlock(Environment& env) {
   // io_uring charges RLIMIT_MEMLOCK only to a ring made without CAP_IPC_LOCK
   // (io_uring/io_uring.c io_uring_create(): ctx->user), so root's limit is moot.
-  {
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2]{};
-    bool ipc_lock = syscall(SYS_capget, &h, d) == 0 && (d[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)));
-    env.facts["memlock_charged"] = !ipc_lock;
-    // Whether the ring itself is charged (not from 5.12, again from the
-    // io_uring/memmap.c io_create_region() rework): a ring made under
-    // RLIMIT_MEMLOCK=0 without CAP_IPC_LOCK, in a child.
-    json charged = in_child([] {
-      __user_cap_header_struct ch{_LINUX_CAPABILITY_VERSION_3, 0};
-      __user_cap_data_struct cd[2]{};
-      syscall(SYS_capget, &ch, cd);
-      cd[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-      cd[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
-      rlimit zero{0, 0};
-      if (syscall(SYS_capset, &ch, cd) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0) return json{{"error", "cannot drop CAP_IPC_LOCK"}};
-      io_uring ring;
-      int ret = io_uring_queue_init(8, &ring, 0);
-      if (ret == 0) io_uring_queue_exit(&ring);
-      return json{{"ret", ret}};
-    });
-    if (charged.contains("ret") && (charged["ret"] == 0 || charged["ret"] == -ENOMEM))
-      env.facts["ring_memlock_charged"] = charged["ret"] == -ENOMEM;
-  }
-  // A guest of the VM orchestrator (vm/guest/init.sh), and what its disk carries: device faults
-  // run only there, and a one-shot fault is visible only with the NVMe driver's retries off.
-  env.facts["vm_guest"] = getenv("AIOH_VM_GUEST") != nullptr;
-  if (const char* d = getenv("AIOH_DEVICE_FAULT")) env.info["vm_device_fault"] = d;
-  if (auto v = read_int("/sys/module/nvme_core/parameters/max_retries")) env.facts["nvme_max_retries"] = *v;
+  env.facts["memlock_charged"] = !system::has_effective(CAP_IPC_LOCK);
+  // Whether the ring itself is charged (not from 5.12, again from the
+  // io_uring/memmap.c io_create_region() rework): a ring made under
+  // RLIMIT_MEMLOCK=0 without CAP_IPC_LOCK, in a child.
+  json charged = in_child([] {
+    rlimit zero{0, 0};
+    if (!system::drop_capability(CAP_IPC_LOCK) || setrlimit(RLIMIT_MEMLOCK, &zero) != 0) return json{{"error", "cannot drop CAP_IPC_LOCK"}};
+    io_uring ring;
+    int ret = io_uring_queue_init(8, &ring, 0);
+    if (ret == 0) io_uring_queue_exit(&ring);
+    return json{{"ret", ret}};
+  });
+  if (charged.contains("ret") && (charged["ret"] == 0 || charged["ret"] == -ENOMEM))
+    env.facts["ring_memlock_charged"] = charged["ret"] == -ENOMEM;
+}
 
+// The interfaces' own independent round trips (never the call under test).
+void probe_interfaces(Environment& env) {
   json uring = in_child(probe_io_uring);
   bool uring_ok = uring.value("ok", false);
   env.facts["io_uring"] = uring_ok;
@@ -382,8 +362,11 @@ Environment probe_environment(const std::string& scratch) {
                                                   : aio.value("reason", "");
   env.facts["kernel_aio"] = aio_ok;
   if (!aio_reason.empty()) env.info["kernel_aio_reason"] = aio_reason;
+}
 
-  env.facts["scratch_fs"] = fs_name(scratch);
+// The fault layers' round trips: the fault fs, the BPF LSM, the block
+// facilities and the buffered bad-block read defect.
+void probe_fs_layer(Environment& env, const std::string& scratch) {
   // The fs fault layer's own round trip: mount, an EIO read that fires, unmount.
   json fuse = in_child([&] {
     faults::policy_exempt_machinery();  // a sysctl policy concerns io_uring, not the fault fs's mount
@@ -392,18 +375,19 @@ Environment probe_environment(const std::string& scratch) {
   });
   env.facts["fuse"] = fuse.value("ok", false);
   if (!env.flag("fuse")) env.info["fuse_reason"] = fuse.value("reason", fuse.value("error", "fuse probe failed"));
-  probe_dio(env, scratch);
+}
+
+void probe_lsm_layer(Environment& env, const std::string& scratch) {
   // The lsm fault layer: a BPF LSM program loaded, attached and seen denying
   // a read, in a child so nothing outlives the probe (faults/lsm.cc).
-  {
-    json lsm = in_child([&] { return json{{"reason", faults::probe_bpf_lsm(scratch)}}; });
-    std::string why = lsm.contains("killed") ? "the BPF LSM probe died of signal " + std::to_string(lsm["killed"].get<int>())
-                                             : lsm.value("reason", lsm.value("error", "BPF LSM probe failed"));
-    env.facts["bpf_lsm"] = why.empty();
-    if (!why.empty()) env.info["bpf_lsm_reason"] = why;
-  }
-  probe_kernel_behaviour(env, scratch);
-  probe_libraries(env);  // probe_libs.cc: what the loaded liburing/libaio do
+  json lsm = in_child([&] { return json{{"reason", faults::probe_bpf_lsm(scratch)}}; });
+  std::string why = lsm.contains("killed") ? "the BPF LSM probe died of signal " + std::to_string(lsm["killed"].get<int>())
+                                           : lsm.value("reason", lsm.value("error", "BPF LSM probe failed"));
+  env.facts["bpf_lsm"] = why.empty();
+  if (!why.empty()) env.info["bpf_lsm_reason"] = why;
+}
+
+void probe_block_layer(Environment& env, const std::string& scratch) {
   // Block fault facilities (faults/block.cc): usable when the module is here.
   for (const char* fac : {"null_blk", "device_mapper", "scsi_debug"}) {
     std::string why = faults::block_facility_reason(fac);
@@ -421,6 +405,29 @@ Environment probe_environment(const std::string& scratch) {
   } else if (env.flag("io_uring")) {
     env.info["io_uring.read.buffered_eio_reissued_reason"] = "not probed in a device-fault guest";
   }
+}
+
+}  // namespace
+
+Environment probe_environment(const std::string& scratch) {
+  Environment env;
+  env.scratch_dir = scratch;
+  probe_system_info(env);
+  probe_limits(env);
+  probe_memlock(env);
+  // A guest of the VM orchestrator (vm/guest/init.sh), and what its disk carries: device faults
+  // run only there, and a one-shot fault is visible only with the NVMe driver's retries off.
+  env.facts["vm_guest"] = getenv("AIOH_VM_GUEST") != nullptr;
+  if (const char* d = getenv("AIOH_DEVICE_FAULT")) env.info["vm_device_fault"] = d;
+  if (auto v = read_int("/sys/module/nvme_core/parameters/max_retries")) env.facts["nvme_max_retries"] = *v;
+  probe_interfaces(env);
+  env.facts["scratch_fs"] = fs_name(scratch);
+  probe_fs_layer(env, scratch);
+  probe_dio(env, scratch);
+  probe_lsm_layer(env, scratch);
+  probe_kernel_behaviour(env, scratch);
+  probe_libraries(env);  // probe_libs.cc: what the loaded liburing/libaio do
+  probe_block_layer(env, scratch);
   record_interface_availability(env);  // each registered interface from the facts above
   return env;
 }

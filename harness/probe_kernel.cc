@@ -30,6 +30,8 @@
 #include "errno_names.h"
 #include "probe_aio.h"
 #include "probe_uring.h"
+#include "system/child.h"
+#include "timespec.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -43,50 +45,15 @@ namespace {
 
 using json = nlohmann::json;
 
-// Runs fn in a forked child; a child that outlives `deadline_ms` is killed
-// (a probe that blocks must not hold up the run).
+// Runs fn in a forked child (system/child.h); a child that outlives
+// `deadline_ms` is killed (a probe that blocks must not hold up the run).
 json in_child_bounded(const std::function<json()>& fn, int deadline_ms) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return json{{"error", "pipe2 failed"}};
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    std::string out = fn().dump();
-    (void)!write(p[1], out.data(), out.size());
-    _exit(0);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return json{{"error", "fork failed"}};
-  }
-  std::string buf;
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
-  bool timed_out = false;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd pfd{p[0], POLLIN, 0};
-    int n = poll(&pfd, 1, static_cast<int>(left));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char tmp[4096];
-    ssize_t k = read(p[0], tmp, sizeof tmp);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    buf.append(tmp, k);
-  }
-  close(p[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (timed_out) return json{{"error", fmt::format("probe child still running after {} ms", deadline_ms)}};
-  if (WIFSIGNALED(st)) return json{{"error", fmt::format("probe child killed by signal {}", WTERMSIG(st))}};
+  auto c = system::run_in_child([&] { return fn().dump(); }, deadline_ms);
+  if (!c.error.empty()) return json{{"error", c.error}};
+  if (c.timed_out) return json{{"error", fmt::format("probe child still running after {} ms", deadline_ms)}};
+  if (c.signal) return json{{"error", fmt::format("probe child killed by signal {}", c.signal)}};
   try {
-    return json::parse(buf);
+    return json::parse(c.out);
   } catch (...) {
     return json{{"error", "probe child wrote no result"}};
   }
@@ -95,7 +62,7 @@ json in_child_bounded(const std::function<json()>& fn, int deadline_ms) {
 // The CQE of the one SQE just prepared, or -ETIME when none came within ms.
 int submit_and_reap(io_uring& ring, int ms) {
   if (int r = io_uring_submit(&ring); r != 1) return r < 0 ? r : -EIO;
-  __kernel_timespec ts{ms / 1000, (ms % 1000) * 1000000LL};
+  auto ts = ms_to_timespec<__kernel_timespec>(ms);
   io_uring_cqe* cqe = nullptr;
   if (int r = io_uring_wait_cqe_timeout(&ring, &cqe, &ts); r < 0) return r;
   int res = cqe->res;

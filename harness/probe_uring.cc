@@ -21,6 +21,7 @@
 
 #include "backends/io_uring_raw.h"
 #include "errno_names.h"
+#include "timespec.h"
 
 #ifndef IORING_ASYNC_CANCEL_OP
 #define IORING_ASYNC_CANCEL_OP (1U << 5)
@@ -40,7 +41,7 @@ std::string res_name(int res) { return res < 0 ? errno_name(-res) : std::to_stri
 // none came within `ms`.
 std::pair<int, unsigned> one_cqe(io_uring& ring, int ms) {
   if (int r = io_uring_submit(&ring); r != 1) return {r < 0 ? r : -EIO, 0};
-  __kernel_timespec ts{ms / 1000, (ms % 1000) * 1000000LL};
+  auto ts = ms_to_timespec<__kernel_timespec>(ms);
   io_uring_cqe* cqe = nullptr;
   if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) < 0) return {1, 0};
   std::pair<int, unsigned> out{cqe->res, cqe->flags};

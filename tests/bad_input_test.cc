@@ -72,6 +72,13 @@ std::vector<std::string> loops_and_mounts_under(const std::string& dir) {
 }
 
 // One harness run with a private TMPDIR and state directory.
+// A row of rw_one with these params (and extra keys, interfaces).
+std::string rw_row(const std::string& params, const std::string& extra = "",
+                   const std::string& interfaces = "[\"libaio\"]") {
+  return "scenario = \"rw_one\"\ninterfaces = " + interfaces + "\nparams = { " + params +
+         " }\nexpect = \"1@submit, 4096@completion\"\n" + extra;
+}
+
 class BadInput : public ::testing::Test {
  protected:
   aioh::test::TempDir tmp, state, work;
@@ -180,11 +187,6 @@ class BadInput : public ::testing::Test {
     std::ofstream(dir + "/t.toml") << "area = \"t\"\n\n[[case]]\nid = \"x\"\nsource = \"a test\"\n" << row_keys;
     return dir;
   }
-  std::string rw_row(const std::string& params, const std::string& extra = "",
-                     const std::string& interfaces = "[\"libaio\"]") {
-    return "scenario = \"rw_one\"\ninterfaces = " + interfaces + "\nparams = { " + params +
-           " }\nexpect = \"1@submit, 4096@completion\"\n" + extra;
-  }
   // The table is refused with `what` (and the line names t.toml).
   void table_refused(const std::string& row_keys, const std::string& what) {
     refused_all({"--cases", table(row_keys), "-i", "libaio"}, {"t.toml:", what});
@@ -192,105 +194,73 @@ class BadInput : public ::testing::Test {
   std::string good_cases() { return aioh::test::cases_dir(); }
 };
 
-// --- parameters, checked against the scenario's declarations ---------------
+// Each of these tables is refused at load: one line naming t.toml and what
+// is wrong, exit 2, nothing run.
+struct Refusal {
+  const char* name;
+  std::string row;
+  const char* what;
+};
 
-TEST_F(BadInput, ParamUnknownName) {
-  table_refused(rw_row("bogus_param = 1"), "scenario 'rw_one' has no parameter 'bogus_param'");
-}
-TEST_F(BadInput, ParamWrongType) {
-  table_refused("scenario = \"wait_idle\"\ninterfaces = [\"libaio\"]\nparams = { timeout_ms = \"ten\" }\n"
-                "expect = \"0@wait\"\n",
-                "param 'timeout_ms' of scenario 'wait_idle': must be an integer");
-}
-TEST_F(BadInput, ParamOutOfRange) {
-  table_refused("scenario = \"wait_idle\"\ninterfaces = [\"libaio\"]\nparams = { timeout_ms = -5 }\n"
-                "expect = \"0@wait\"\n",
-                "-5 is out of range [0, 600000]");
-}
-TEST_F(BadInput, ParamNotAmongChoices) { table_refused(rw_row("op = \"reed\""), "'reed' is not one of: read, write"); }
-TEST_F(BadInput, ParamListItemNotAmongChoices) {
-  table_refused("scenario = \"kaio_submit_one\"\ninterfaces = [\"libaio\"]\nparams = { rwf = \"HIPRI|BOGUS\" }\n"
-                "expect = \"1@submit\"\n",
-                "'BOGUS' (in 'HIPRI|BOGUS') is not one of");
-}
-TEST_F(BadInput, ParamRequiredMissing) {
-  table_refused("scenario = \"posix_suspend_list\"\ninterfaces = [\"posix-aio\"]\nexpect = \"0@wait\"\n",
-                "scenario 'posix_suspend_list' needs parameter 'shape'");
-}
-TEST_F(BadInput, ParamIntegerListItemNotANumber) {
-  table_refused("scenario = \"dio_sweep\"\ninterfaces = [\"libaio\"]\ntargets = [\"tmpfs\"]\n"
-                "params = { op = \"readv\", segs = \"512,x\" }\nexpect = \"1@submit\"\n",
-                "'x' (in '512,x') is not an integer");
-}
+const Refusal kRefusals[] = {
+    // parameters, checked against the scenario's declarations
+    {"ParamUnknownName", rw_row("bogus_param = 1"), "scenario 'rw_one' has no parameter 'bogus_param'"},
+    {"ParamWrongType", "scenario = \"wait_idle\"\ninterfaces = [\"libaio\"]\nparams = { timeout_ms = \"ten\" }\n"
+        "expect = \"0@wait\"\n",
+        "param 'timeout_ms' of scenario 'wait_idle': must be an integer"},
+    {"ParamOutOfRange", "scenario = \"wait_idle\"\ninterfaces = [\"libaio\"]\nparams = { timeout_ms = -5 }\n"
+        "expect = \"0@wait\"\n",
+        "-5 is out of range [0, 600000]"},
+    {"ParamNotAmongChoices", rw_row("op = \"reed\""), "'reed' is not one of: read, write"},
+    {"ParamListItemNotAmongChoices", "scenario = \"kaio_submit_one\"\ninterfaces = [\"libaio\"]\nparams = { rwf = \"HIPRI|BOGUS\" }\n"
+        "expect = \"1@submit\"\n",
+        "'BOGUS' (in 'HIPRI|BOGUS') is not one of"},
+    {"ParamRequiredMissing", "scenario = \"posix_suspend_list\"\ninterfaces = [\"posix-aio\"]\nexpect = \"0@wait\"\n",
+        "scenario 'posix_suspend_list' needs parameter 'shape'"},
+    {"ParamIntegerListItemNotANumber", "scenario = \"dio_sweep\"\ninterfaces = [\"libaio\"]\ntargets = [\"tmpfs\"]\n"
+        "params = { op = \"readv\", segs = \"512,x\" }\nexpect = \"1@submit\"\n",
+        "'x' (in '512,x') is not an integer"},
+    // interfaces, xfail, targets
+    {"InterfaceNamedTwice", rw_row("", "", "[\"libaio\", \"libaio\"]"), "interface 'libaio' named twice"},
+    {"InterfaceTwiceThroughAll", rw_row("", "", "[\"all\", \"libaio\"]"), "interface 'libaio' named twice (\"all\" includes"},
+    {"XfailUnknownInterface", rw_row("", "xfail = { reason = \"r\", ref = \"x\", interfaces = [\"bogus\"] }\n"),
+        "unknown interface 'bogus' in xfail.interfaces"},
+    {"XfailInterfaceTheRowDoesNotRun", rw_row("", "xfail = { reason = \"r\", ref = \"x\", interfaces = [\"io_uring\"] }\n"),
+        "xfail.interfaces names 'io_uring', which the row does not run on"},
+    {"UnknownTarget", "scenario = \"dio_sweep\"\ninterfaces = [\"libaio\"]\ntargets = [\"floppy\"]\nexpect = \"1@submit\"\n",
+        "unknown target 'floppy'"},
+    // faults
+    {"FaultWithoutTrigger", rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\" }\n"),
+        "fault needs 'trigger'"},
+    {"FaultLimitNotANumber", rw_row("", "fault = { layer = \"rlimit\", target = \"fsize\", effect = \"limit:abc\", trigger = \"always\" }\n"),
+        "rlimit effect 'limit:abc' is not limit:BYTES"},
+    {"FaultRandomNaN", rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\", trigger = \"random:nan\" }\n"),
+        "fault trigger 'random:nan'"},
+    // predicates and expectations
+    {"OrderingAgainstAWord", rw_row("", "when = [{ if = \"aio_max_nr > lots\", expect = \"1@submit\" }]\n"),
+        "'aio_max_nr > lots' orders 'aio_max_nr' against 'lots', which is not an integer"},
+    {"NegativeValueWhereOnlyErrnosAreNegative", "scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"-1@submit\"\n",
+        "'-1' can never be observed on libaio"},
+    {"ValuePast64Bits", "scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"1180591620717411303424@submit\"\n",
+        "outside the 64-bit values"},
+    {"ValueWithALeadingZero", "scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"1@submit, 04096@completion\"\n",
+        "'04096' would never match: a value is written as 4096"},
+    {"UnknownErrnoName", "scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"EBADFD2@submit\"\n",
+        "unknown errno name 'EBADFD2'"},
+    {"UnknownScenario", "scenario = \"rw_uno\"\ninterfaces = [\"libaio\"]\nexpect = \"1@submit\"\n", "unknown scenario 'rw_uno'"},
+    // row timeouts
+    {"RowTimeoutNaN", rw_row("", "timeout = nan\n"), "timeout must be a number of seconds"},
+    {"RowTimeoutInf", rw_row("", "timeout = inf\n"), "timeout must be a number of seconds"},
+    {"RowTimeoutNegative", rw_row("", "timeout = -1\n"), "timeout must be a number of seconds"},
+    {"RowTimeoutZero", rw_row("", "timeout = 0\n"), "timeout must be a number of seconds"},
+};
 
-// --- interfaces, xfail, targets ---------------------------------------------
+class BadTable : public BadInput, public ::testing::WithParamInterface<Refusal> {};
 
-TEST_F(BadInput, InterfaceNamedTwice) {
-  table_refused(rw_row("", "", "[\"libaio\", \"libaio\"]"), "interface 'libaio' named twice");
-}
-TEST_F(BadInput, InterfaceTwiceThroughAll) {
-  table_refused(rw_row("", "", "[\"all\", \"libaio\"]"), "interface 'libaio' named twice (\"all\" includes");
-}
-TEST_F(BadInput, XfailUnknownInterface) {
-  table_refused(rw_row("", "xfail = { reason = \"r\", ref = \"x\", interfaces = [\"bogus\"] }\n"),
-                "unknown interface 'bogus' in xfail.interfaces");
-}
-TEST_F(BadInput, XfailInterfaceTheRowDoesNotRun) {
-  table_refused(rw_row("", "xfail = { reason = \"r\", ref = \"x\", interfaces = [\"io_uring\"] }\n"),
-                "xfail.interfaces names 'io_uring', which the row does not run on");
-}
-TEST_F(BadInput, UnknownTarget) {
-  table_refused("scenario = \"dio_sweep\"\ninterfaces = [\"libaio\"]\ntargets = [\"floppy\"]\nexpect = \"1@submit\"\n",
-                "unknown target 'floppy'");
-}
+TEST_P(BadTable, IsRefusedWithOneLine) { table_refused(GetParam().row, GetParam().what); }
 
-// --- faults -------------------------------------------------------------------
-
-TEST_F(BadInput, FaultWithoutTrigger) {
-  table_refused(rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\" }\n"),
-                "fault needs 'trigger'");
-}
-TEST_F(BadInput, FaultLimitNotANumber) {
-  table_refused(rw_row("", "fault = { layer = \"rlimit\", target = \"fsize\", effect = \"limit:abc\", trigger = \"always\" }\n"),
-                "rlimit effect 'limit:abc' is not limit:BYTES");
-}
-TEST_F(BadInput, FaultRandomNaN) {
-  table_refused(rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\", trigger = \"random:nan\" }\n"),
-                "fault trigger 'random:nan'");
-}
-
-// --- predicates and expectations --------------------------------------------
-
-TEST_F(BadInput, OrderingAgainstAWord) {
-  table_refused(rw_row("", "when = [{ if = \"aio_max_nr > lots\", expect = \"1@submit\" }]\n"),
-                "'aio_max_nr > lots' orders 'aio_max_nr' against 'lots', which is not an integer");
-}
-TEST_F(BadInput, NegativeValueWhereOnlyErrnosAreNegative) {
-  table_refused("scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"-1@submit\"\n",
-                "'-1' can never be observed on libaio");
-}
-TEST_F(BadInput, ValuePast64Bits) {
-  table_refused("scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"1180591620717411303424@submit\"\n",
-                "outside the 64-bit values");
-}
-TEST_F(BadInput, ValueWithALeadingZero) {
-  table_refused("scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"1@submit, 04096@completion\"\n",
-                "'04096' would never match: a value is written as 4096");
-}
-TEST_F(BadInput, UnknownErrnoName) {
-  table_refused("scenario = \"rw_one\"\ninterfaces = [\"libaio\"]\nexpect = \"EBADFD2@submit\"\n",
-                "unknown errno name 'EBADFD2'");
-}
-TEST_F(BadInput, UnknownScenario) {
-  table_refused("scenario = \"rw_uno\"\ninterfaces = [\"libaio\"]\nexpect = \"1@submit\"\n", "unknown scenario 'rw_uno'");
-}
-
-// --- row timeouts -----------------------------------------------------------
-
-TEST_F(BadInput, RowTimeoutNaN) { table_refused(rw_row("", "timeout = nan\n"), "timeout must be a number of seconds"); }
-TEST_F(BadInput, RowTimeoutInf) { table_refused(rw_row("", "timeout = inf\n"), "timeout must be a number of seconds"); }
-TEST_F(BadInput, RowTimeoutNegative) { table_refused(rw_row("", "timeout = -1\n"), "timeout must be a number of seconds"); }
-TEST_F(BadInput, RowTimeoutZero) { table_refused(rw_row("", "timeout = 0\n"), "timeout must be a number of seconds"); }
+INSTANTIATE_TEST_SUITE_P(Rows, BadTable, ::testing::ValuesIn(kRefusals),
+                         [](const ::testing::TestParamInfo<Refusal>& i) { return std::string(i.param.name); });
 
 // --- files in the case directory that are no tables --------------------------
 

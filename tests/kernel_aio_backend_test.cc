@@ -18,34 +18,6 @@
 
 using namespace aioh;
 
-TEST(KernelAioBackend, SetupZeroEventsIsEinvalOnErrno) {
-  auto be = make_backend("kernel-aio");
-  EXPECT_EQ(be->name(), "kernel-aio");
-  SetupParams p;
-  p.entries = 0;
-  Outcome o = be->setup(p);
-  EXPECT_TRUE(o.is_error);
-  EXPECT_EQ(o.err, EINVAL);
-  EXPECT_EQ(o.channel, Channel::errno_);
-  EXPECT_EQ(o.phase, Phase::setup);
-  EXPECT_EQ(o.str(), "EINVAL@setup");
-  EXPECT_TRUE(be->conventions().breaches.empty());
-}
-
-TEST(KernelAioBackend, BadFdIsEbadfAtSubmit) {
-  auto be = make_backend("kernel-aio");
-  ASSERT_FALSE(be->setup({}).is_error);
-  char b[16];
-  Request r;
-  r.op = Op::read;
-  r.fd = 0x7ffffff0;
-  r.buf = b;
-  r.len = sizeof b;
-  Outcome s = be->submit({&r});
-  EXPECT_EQ(s.str(), "EBADF@submit");
-  EXPECT_EQ(s.channel, Channel::errno_);
-}
-
 TEST(KernelAioBackend, ReadErrorArrivesInIoEventRes) {
   test::PatternFile f(4096);
   auto be = make_backend("kernel-aio");

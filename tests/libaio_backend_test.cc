@@ -15,36 +15,6 @@
 
 using namespace aioh;
 
-TEST(LibaioBackend, SetupZeroEventsIsEinvalOnReturn) {
-  auto be = make_backend("libaio");
-  EXPECT_EQ(be->name(), "libaio");
-  SetupParams p;
-  p.entries = 0;
-  Outcome o = be->setup(p);
-  // libaio must not touch errno: the backend armed the sentinel before.
-  EXPECT_EQ(errno, kErrnoSentinel);
-  EXPECT_TRUE(o.is_error);
-  EXPECT_EQ(o.err, EINVAL);
-  EXPECT_EQ(o.channel, Channel::ret);
-  EXPECT_EQ(o.str(), "EINVAL@setup");
-  EXPECT_TRUE(be->conventions().breaches.empty());
-}
-
-TEST(LibaioBackend, BadFdIsEbadfOnReturn) {
-  auto be = make_backend("libaio");
-  ASSERT_FALSE(be->setup({}).is_error);
-  char b[16];
-  Request r;
-  r.op = Op::read;
-  r.fd = 0x7ffffff0;
-  r.buf = b;
-  r.len = sizeof b;
-  Outcome s = be->submit({&r});
-  EXPECT_EQ(s.str(), "EBADF@submit");
-  EXPECT_EQ(s.channel, Channel::ret);
-  EXPECT_TRUE(be->conventions().breaches.empty());
-}
-
 TEST(LibaioBackend, ErrnoLeakIsABreach) {
   const std::string shim = test::fixture_lib("libaio_errno_leak");
   if (!std::filesystem::exists(shim)) GTEST_SKIP() << "fixture not built: " << shim;

@@ -161,18 +161,25 @@ TEST(PosixAioBackend, CancelAnswersAreSymbols) {
   EXPECT_TRUE(be.conventions().breaches.empty());
 }
 
+// Submits r, lets glibc finish it, then overwrites the return value glibc
+// keeps for it (what a glibc with that defect would hand back) and reaps it.
+std::vector<Completion> reap_with_forged_return(PosixAioBackend& be, Request& r, ssize_t forged) {
+  std::vector<Completion> out;
+  EXPECT_EQ(be.submit({&r}).str(), "1@submit");
+  const aiocb* l[1] = {be.control_block(r.tag)};
+  while (aio_error(l[0]) == EINPROGRESS) aio_suspend(l, 1, nullptr);
+  be.control_block(r.tag)->__return_value = forged;
+  be.wait(1, 1, timespec{5, 0}, out);
+  return out;
+}
+
 TEST(PosixAioBackend, ErrorStatusWithoutMinusOneReturnIsABreach) {
   PosixAioBackend be;
   ASSERT_FALSE(be.setup({}).is_error);
   char buf[64];
   Request r = read_req(closed_fd(), buf, sizeof buf, 0, 1);
-  ASSERT_EQ(be.submit({&r}).str(), "1@submit");
-  const aiocb* l[1] = {be.control_block(1)};
-  while (aio_error(l[0]) == EINPROGRESS) aio_suspend(l, 1, nullptr);
   // What a glibc that paired an error status with a byte count would show.
-  be.control_block(1)->__return_value = 5;
-  std::vector<Completion> out;
-  be.wait(1, 1, timespec{5, 0}, out);
+  std::vector<Completion> out = reap_with_forged_return(be, r, 5);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].result.str(), "EBADF@completion");
   EXPECT_TRUE(has_breach(be.conventions(), "must be -1")) << be.conventions().breaches.size();
@@ -184,12 +191,7 @@ TEST(PosixAioBackend, ReturnBeyondNbytesIsABreach) {
   ASSERT_FALSE(be.setup({}).is_error);
   char buf[64];
   Request r = read_req(f.fd, buf, sizeof buf, 0, 1);
-  ASSERT_EQ(be.submit({&r}).str(), "1@submit");
-  const aiocb* l[1] = {be.control_block(1)};
-  while (aio_error(l[0]) == EINPROGRESS) aio_suspend(l, 1, nullptr);
-  be.control_block(1)->__return_value = 65;
-  std::vector<Completion> out;
-  be.wait(1, 1, timespec{5, 0}, out);
+  std::vector<Completion> out = reap_with_forged_return(be, r, 65);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(has_breach(be.conventions(), "more than aio_nbytes"));
 }

@@ -88,14 +88,7 @@ struct PatternFile {
 };
 
 inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf;
-  r.len = len;
-  r.offset = offset;
-  r.tag = tag;
-  return r;
+  return make_request(Op::read, fd, buf, len, offset, tag);
 }
 
 // One request submitted and reaped (wait for 1, up to max_nr, 5 s): the two

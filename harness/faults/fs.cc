@@ -40,6 +40,7 @@
 #include "errno_names.h"
 #include "faults/fault.h"
 #include "system/journal.h"
+#include "timespec.h"
 
 namespace aioh::faults {
 namespace {
@@ -94,7 +95,7 @@ bool delay() {
   g_log->entered++;
   uint64_t one = 1;
   (void)!write(g_entered_fd, &one, sizeof one);
-  timespec left{g_rule.delay_ms / 1000, (g_rule.delay_ms % 1000) * 1000000};
+  timespec left = ms_to_timespec(g_rule.delay_ms);
   while (nanosleep(&left, &left) != 0 && errno == EINTR) {
     if (fuse_interrupted()) {
       g_log->interrupted++;

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,22 +17,45 @@
 
 #include "pattern.h"
 #include "scenario.h"
+#include "system/child.h"
 #include "system/settings.h"
 
 namespace aioh::scn {
+
+// An interface call that may kill its caller (a seccomp SIGSYS, a crash),
+// made in a forked child (system/child.h) so the case survives to observe
+// it: the call's outcome in `phase`, or, when a signal ended the child, the
+// signal as the observed value ("SIGSYS@setup") with *signal set; nullopt
+// when the child neither answered nor died of a signal.
+inline std::optional<Outcome> outcome_in_child(const std::function<Outcome()>& call, Phase phase, int* signal) {
+  struct Wire {
+    bool is_error;
+    int err;
+    int64_t value;
+    Channel channel;
+  };
+  *signal = 0;
+  auto c = system::run_in_child([&] {
+    Outcome o = call();
+    Wire w{o.is_error, o.err, o.value, o.channel};
+    return std::string(reinterpret_cast<const char*>(&w), sizeof w);
+  }, 0);
+  if (c.signal) {
+    *signal = c.signal;
+    const char* abbrev = sigabbrev_np(c.signal);
+    return Outcome::ok(c.signal, Channel::ret, phase, abbrev ? std::string("SIG") + abbrev : "");
+  }
+  if (c.out.size() != sizeof(Wire)) return std::nullopt;
+  Wire w;
+  memcpy(&w, c.out.data(), sizeof w);
+  return w.is_error ? Outcome::error(w.err, w.channel, phase) : Outcome::ok(w.value, w.channel, phase);
+}
 
 inline constexpr timespec kReapTimeout{5, 0};
 
 // A plain read request.
 inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf;
-  r.len = len;
-  r.offset = offset;
-  r.tag = tag;
-  return r;
+  return make_request(Op::read, fd, buf, len, offset, tag);
 }
 
 // Setup is not what these scenarios test: a refusal makes the case broken.

@@ -17,6 +17,7 @@
 
 #include "faults/block.h"
 #include "scenarios/common.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
@@ -68,7 +69,7 @@ void fault_block(CaseContext& ctx) {
     std::vector<Completion> out;
     if (int64_t ms = ctx.num("wait_ms"); ms > 0) {
       // The short wait: the device holds the request longer than this.
-      Outcome w = be.wait(1, 1, timespec{ms / 1000, (ms % 1000) * 1000000}, out);
+      Outcome w = be.wait(1, 1, ms_to_timespec(ms), out);
       ctx.observe(w);
       for (auto& c : out) got[c.tag] = c;
       ctx.check(out.empty(), "the short wait returned a completion while the device was still delaying it");

@@ -16,6 +16,7 @@
 
 #include "faults/fault.h"
 #include "scenarios/common.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
@@ -46,7 +47,7 @@ void fault_fs_delay(CaseContext& ctx) {
   if (mode == "timeout") {
     int64_t short_ms = ctx.num("short_ms");
     std::vector<Completion> out;
-    Outcome w = ctx.backend().wait(1, 1, timespec{short_ms / 1000, (short_ms % 1000) * 1000000}, out);
+    Outcome w = ctx.backend().wait(1, 1, ms_to_timespec(short_ms), out);
     ctx.observe(w);
     for (auto& c : out) {
       got[c.tag] = c;
@@ -57,7 +58,7 @@ void fault_fs_delay(CaseContext& ctx) {
   }
   if (!got.count(1)) {
     int64_t ms = ctx.num("timeout_ms");
-    got = scn::reap_observed(ctx, 1, timespec{ms / 1000, (ms % 1000) * 1000000});
+    got = scn::reap_observed(ctx, 1, ms_to_timespec(ms));
   }
   ctx.note("the request ended after " + std::to_string(ms_since()) + " ms");
   faults::disarm();

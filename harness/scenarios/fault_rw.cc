@@ -13,6 +13,7 @@
 
 #include "faults/fault.h"
 #include "scenarios/common.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
@@ -70,7 +71,7 @@ void fault_rw(CaseContext& ctx) {
     unsigned n = static_cast<unsigned>(sub.value);
     std::vector<Completion> out;
     int64_t ms = ctx.num("timeout_ms");
-    Outcome w = be.wait(n, n, timespec{ms / 1000, (ms % 1000) * 1000000}, out);
+    Outcome w = be.wait(n, n, ms_to_timespec(ms), out);
     for (auto& c : out) got[c.tag] = c;
     if (w.is_error || got.size() < n) ctx.observe(w);
     for (auto& [_, c] : got) ctx.observe(c.result);

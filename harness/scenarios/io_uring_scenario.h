@@ -22,6 +22,7 @@
 
 #include "backends/io_uring_backend.h"
 #include "scenario.h"
+#include "timespec.h"
 
 namespace aioh::uring {
 
@@ -32,13 +33,8 @@ inline IoUringBackend& backend(CaseContext& ctx) {
   return *b;
 }
 
-inline timespec ms(long n) { return timespec{n / 1000, (n % 1000) * 1000000}; }
-inline __kernel_timespec kms(long n) {
-  __kernel_timespec t{};
-  t.tv_sec = n / 1000;
-  t.tv_nsec = (n % 1000) * 1000000;
-  return t;
-}
+inline timespec ms(long n) { return ms_to_timespec(n); }
+inline __kernel_timespec kms(long n) { return ms_to_timespec<__kernel_timespec>(n); }
 
 // Takes `caps` out of the calling thread's effective and permitted sets (for
 // good: a case runs in its own child). false when capget/capset refuse.

@@ -21,6 +21,7 @@
 #include "kaio_util.h"
 #include "pattern.h"
 #include "wait_timing.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
@@ -145,7 +146,7 @@ AIOH_SCENARIO(kaio_pgetevents_mask,
   sigemptyset(&mask);
   if (ctx.flag("mask_alrm")) sigaddset(&mask, SIGALRM);
   const long timeout_ms = ctx.num("timeout_ms");
-  timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+  timespec ts = ms_to_timespec(timeout_ms);
   KIoEvent ev;
   timing::Stopwatch sw;  // from the timer's arming, as the signal's time is
   kaio::SignalTimer timer(ctx.num("interrupt_ms"));

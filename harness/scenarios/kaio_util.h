@@ -14,6 +14,7 @@
 #include "backends/aio_iocb.h"
 #include "common.h"
 #include "scenario.h"
+#include "timespec.h"
 
 namespace aioh::kaio {
 
@@ -66,8 +67,7 @@ class SignalTimer {
     se.sigev_signo = SIGALRM;
     ok_ = timer_create(CLOCK_MONOTONIC, &se, &timer_) == 0;
     itimerspec it{};
-    it.it_value.tv_sec = ms / 1000;
-    it.it_value.tv_nsec = (ms % 1000) * 1000000L;
+    it.it_value = ms_to_timespec(ms);
     if (ok_) ok_ = timer_settime(timer_, 0, &it, nullptr) == 0;
   }
   ~SignalTimer() {

@@ -84,41 +84,16 @@ AIOH_SCENARIO(kaio_getevents_garbage_ctx,
   timespec zero{0, 0};
   timespec* tsp = ctx.str("timeout") == "unmapped" ? static_cast<timespec*>(fault.get()) : &zero;
   const bool pget = ctx.str("call") == "pgetevents";
-  struct Wire {
-    bool is_error;
-    int err;
-    int64_t value;
-    Channel channel;
-  } w{};
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) ctx.broken("pipe2 failed");
-  pid_t pid = fork();
-  if (pid < 0) ctx.broken("fork failed");
-  if (pid == 0) {
+  int sig = 0;
+  auto o = scn::outcome_in_child([&] {
     KIoEvent ev;
     sigset_t mask;
     sigemptyset(&mask);
-    Outcome o = pget ? be.raw_pgetevents(c, 1, 1, &ev, tsp, &mask) : be.raw_getevents(c, 1, 1, &ev, tsp);
-    w = Wire{o.is_error, o.err, o.value, o.channel};
-    _exit(write(p[1], &w, sizeof w) == sizeof w ? 0 : 1);
-  }
-  close(p[1]);
-  ssize_t n = read(p[0], &w, sizeof w);
-  close(p[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) {
-    ctx.note("io_getevents killed the process with signal " +
-             std::to_string(WTERMSIG(status)));
-    const char* abbrev = sigabbrev_np(WTERMSIG(status));
-    ctx.observe(Outcome::ok(WTERMSIG(status), Channel::ret, Phase::wait,
-                            abbrev ? std::string("SIG") + abbrev : ""));
-  } else if (n == sizeof w) {
-    ctx.observe(w.is_error ? Outcome::error(w.err, w.channel, Phase::wait)
-                           : Outcome::ok(w.value, w.channel, Phase::wait));
-  } else {
-    ctx.broken("child neither answered nor died of a signal");
-  }
+    return pget ? be.raw_pgetevents(c, 1, 1, &ev, tsp, &mask) : be.raw_getevents(c, 1, 1, &ev, tsp);
+  }, Phase::wait, &sig);
+  if (sig) ctx.note("io_getevents killed the process with signal " + std::to_string(sig));
+  if (!o) ctx.broken("child neither answered nor died of a signal");
+  ctx.observe(*o);
 }
 
 }  // namespace

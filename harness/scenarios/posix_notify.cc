@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "posix_util.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
@@ -35,7 +36,7 @@ sigevent signal_event(int signo, int value) {
 // row's si_code and this process as sender are checked.
 void observe_signal(CaseContext& ctx, const sigset_t& set, int signo, long wait_ms = 5000) {
   siginfo_t si;
-  const timespec limit{wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+  const timespec limit = ms_to_timespec(wait_ms);
   int got = sigtimedwait(&set, &si, &limit);
   if (got < 0) {
     ctx.observe(Outcome::error(errno, Channel::errno_, Phase::completion));

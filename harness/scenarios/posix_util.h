@@ -56,14 +56,7 @@ inline PosixAioBackend& setup(CaseContext& ctx) {
 }
 
 inline Request req(Op op, int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
-  Request r;
-  r.op = op;
-  r.fd = fd;
-  r.buf = buf;
-  r.len = len;
-  r.offset = offset;
-  r.tag = tag;
-  return r;
+  return make_request(op, fd, buf, len, offset, tag);
 }
 
 struct Pipe {

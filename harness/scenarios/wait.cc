@@ -8,11 +8,12 @@
 // a wait whose min_nr is met returns within the slack.
 #include "common.h"
 #include "wait_timing.h"
+#include "timespec.h"
 
 namespace aioh {
 namespace {
 
-timespec ms(int64_t v) { return timespec{v / 1000, (v % 1000) * 1000000}; }
+timespec ms(int64_t v) { return ms_to_timespec(v); }
 
 // Releases the pending pipe request and reaps everything still outstanding,
 // checking nothing is lost.

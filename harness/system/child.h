@@ -9,10 +9,25 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <string>
+
 namespace aioh::system {
 
 // In the child, right after fork(): `parent` is the forking process's pid,
 // read before fork(). Exits the child (status 125) when the parent is gone.
 void harden_case_child(pid_t parent);
+
+// The one fork-and-read helper (the probes' round trips): runs fn in a forked
+// child, which writes fn's text to a pipe and exits; the parent reads it all.
+// A child still running after deadline_ms (<= 0: no deadline) is killed, so
+// a probe that blocks cannot hold up the run.
+struct ChildOutput {
+  std::string out;         // what fn returned
+  int signal = 0;          // the signal that ended the child (SIGSYS from seccomp, a crash)
+  bool timed_out = false;  // killed at the deadline
+  std::string error;       // pipe2 or fork failed: nothing ran
+};
+ChildOutput run_in_child(const std::function<std::string()>& fn, int deadline_ms);
 
 }  // namespace aioh::system
