@@ -314,7 +314,7 @@ CasePlan Runner::plan_at(const CaseRun& c, unsigned seq) const {
                 fmt::format("target {} unavailable: {}", tname, tgt ? tgt->reason : "not created by this run"));
       return p;
     }
-    p.target_env = overlay(env_, *tgt);
+    p.target_env = &overlay_for(*tgt);
     if (tgt->raw()) p.params["target_device"] = tgt->device;
   }
   const Environment& env = p.target_env ? *p.target_env : env_;
@@ -332,9 +332,43 @@ CasePlan Runner::plan_at(const CaseRun& c, unsigned seq) const {
   }
   p.seq = seq;
   p.comm = case_comm(run_tag_, p.seq);
-  p.dir = fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, p.seq);
+  p.dir = case_dir(tgt, p.seq);
   p.limit_s = row.timeout_s.value_or(opts_.timeout_s);
   return p;
+}
+
+CasePlan Runner::child_plan(const CaseRun& c, unsigned seq) const {
+  CasePlan p;
+  p.run = &c;
+  p.params = c.row->params;
+  const Target* tgt = nullptr;
+  if (std::string tname = run_target(c); !tname.empty() && opts_.targets) {
+    tgt = opts_.targets->find(tname);
+    if (tgt) {
+      p.target_env = &overlay_for(*tgt);
+      if (tgt->raw()) p.params["target_device"] = tgt->device;
+    }
+  }
+  p.seq = seq;
+  p.comm = case_comm(run_tag_, seq);
+  p.dir = case_dir(tgt, seq);
+  return p;
+}
+
+std::string Runner::case_dir(const Target* tgt, unsigned seq) const {
+  return fmt::format("{}/case-{:04}", tgt && !tgt->raw() ? tgt->dir : opts_.scratch_dir, seq);
+}
+
+const Environment& Runner::overlay_for(const Target& t) const {
+  auto it = overlays_.find(t.name);
+  if (it == overlays_.end()) it = overlays_.emplace(t.name, overlay(env_, t)).first;
+  return it->second;
+}
+
+void Runner::prepare_targets() {
+  if (!opts_.targets) return;
+  for (const Target& t : opts_.targets->all())
+    if (t.reason.empty()) overlay_for(t);
 }
 
 pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, int* out_r, int* err_r,
@@ -363,7 +397,7 @@ pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, 
     for (int fd : g_close_in_child) close(fd);
     // The plan is made again here, in the child's own memory, so the process
     // that forks (the fork server) writes nothing between forks.
-    CasePlan p = plan_at(c, seq);
+    CasePlan p = child_plan(c, seq);
     g_fault_state = st;
     g_fault_seed = c.row->fault ? faults::case_seed(opts_.fault_seed, c.id) : 0;
     child_main(p, p.target_env ? *p.target_env : env_, out_pipe[1]);

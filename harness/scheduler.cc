@@ -528,6 +528,7 @@ void Scheduler::Impl::stop() {
 
 void Scheduler::Impl::loop() {
   build_queue();
+  runner.prepare_targets();  // before the fork server forks: its children share them
   spawner = Spawner::start(runner, cases, budget.jobs() + 1);
   if (spawner) oracle.add_own_pid(spawner->pid());
   while (!queue.empty() || !live.empty()) {
