@@ -5,6 +5,9 @@
 // (6.3) also by io_uring_register(2). The table is per task: another thread
 // does not see it. Indexes out of range, empty slots, unregistering, and a
 // non-ring fd offered for registration.
+#include <unistd.h>
+
+#include <climits>
 #include <thread>
 
 #include "convention.h"
@@ -18,6 +21,26 @@ namespace aioh {
 namespace {
 
 using namespace uring;
+
+// The highest fd number in [3, limit) that is not open in this process, or -1.
+int free_fd_below(int limit) {
+  for (int fd = limit - 1; fd > 2; --fd)
+    if (fcntl(fd, F_GETFD) == -1) return fd;
+  return -1;
+}
+
+// The highest open fd number in [3, limit) other than `ring_fd` whose file is
+// not an io_uring instance (its /proc link is not "anon_inode:[io_uring]"), or -1.
+int non_ring_fd_below(int limit, int ring_fd) {
+  for (int fd = limit - 1; fd > 2; --fd) {
+    if (fd == ring_fd) continue;
+    char link[PATH_MAX] = {};
+    std::string path = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
+    if (n > 0 && std::string_view(link, static_cast<size_t>(n)) != "anon_inode:[io_uring]") return fd;
+  }
+  return -1;
+}
 
 // Registers `fd_to_register` at `offset` (-1: any free slot) through
 // liburing's io_uring_register(); returns its answer and sets `index`.
@@ -79,15 +102,21 @@ AIOH_SCENARIO(uring_ring_fds,
     return;
   }
   if (mode == "register-by-index") {
-    // The slot's number is also an fd open on /dev/null, not a ring: a kernel
-    // that takes the index for an fd answers for /dev/null. The slot is the
-    // highest (at most 15, the table's last) whose fd number is free in this
-    // child: an fd already open there (the result pipe) must not be replaced.
-    int slot = 15;
-    while (slot > 2 && fcntl(slot, F_GETFD) != -1) --slot;
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (slot <= 2 || null_fd < 0 || dup2(null_fd, slot) != slot) ctx.broken("no free fd below 16 for /dev/null");
-    close(null_fd);
+    // The slot's number is also an fd that is not a ring: a kernel that takes
+    // the index for an fd answers for that file. Prefer the highest free
+    // number (at most 15, the table's last), opened on /dev/null; a child
+    // spawned beside many others may have every number below 16 open, and then
+    // any of them that is not an io_uring instance serves (it is left open).
+    int slot = free_fd_below(16);
+    bool ours = slot > 2;
+    if (ours) {
+      int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null_fd < 0 || dup2(null_fd, slot) != slot) ctx.broken("cannot open /dev/null at a free fd below 16");
+      close(null_fd);
+    } else {
+      slot = non_ring_fd_below(16, ring_fd);
+      if (slot < 0) ctx.broken("every fd below 16 is an io_uring instance");
+    }
     unsigned index = 0;
     Outcome r = register_at(be, ring_fd, slot, index);
     ctx.observe(r);
@@ -96,7 +125,7 @@ AIOH_SCENARIO(uring_ring_fds,
     int pr = io_uring_register(static_cast<unsigned>(slot), IORING_REGISTER_PROBE | IORING_REGISTER_USE_REGISTERED_RING,
                                mem.data(), 256);
     ctx.observe(be.liburing_ret(pr, errno, Phase::setup, "io_uring_register(PROBE by index)"));
-    close(slot);
+    if (ours) close(slot);
     return;
   }
   unsigned index = 0;
