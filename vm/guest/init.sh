@@ -14,6 +14,8 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# The loopback interface, up as on any booted system: the socket rows connect over 127.0.0.1.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 . /job/env
 # For the harness: this is an orchestrator guest, (fault guests) the disk's armed rules, and
 # (ordinary guests) the disks that are the O_DIRECT sweep's targets.
