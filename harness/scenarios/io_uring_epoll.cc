@@ -106,13 +106,7 @@ AIOH_SCENARIO(uring_epoll,
     bump(e0.fd);
     res(one(ep.fd, out, 4, [](io_uring_sqe* s) { s->off = 1; }));
   } else {  // cancel
-    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { prep_epoll_wait(s, ep.fd, out, 4); });
-    value(ready_within(be, 100));
-    submit_one(ctx, be, 2, [&](io_uring_sqe* s) { io_uring_prep_cancel64(s, 1, 0); });
-    auto v = reap(ctx, be, 2);
-    sort_by_tag(v);
-    res(v[0].res);
-    res(v[1].res);
+    observe_pending_then_cancel(ctx, be, [&](io_uring_sqe* s) { prep_epoll_wait(s, ep.fd, out, 4); });
   }
 }
 

@@ -111,6 +111,19 @@ inline void sort_by_tag(std::vector<RawCqe>& v) {
   });
 }
 
+// Submits `prep` as tag 1 and observes how many CQEs are ready within 100 ms
+// (0: the request is pending), then cancels it by user_data (tag 2) and observes
+// both results in tag order: the request's, then the cancel's.
+template <class Prep>
+void observe_pending_then_cancel(CaseContext& ctx, IoUringBackend& be, Prep prep) {
+  submit_one(ctx, be, 1, prep);
+  ctx.observe(Outcome::ok(ready_within(be, 100), Channel::ret, Phase::completion));
+  submit_one(ctx, be, 2, [](io_uring_sqe* s) { io_uring_prep_cancel64(s, 1, 0); });
+  auto v = reap(ctx, be, 2);
+  sort_by_tag(v);
+  for (const RawCqe& c : v) ctx.observe(IoUringBackend::res_outcome(c.res));
+}
+
 inline void observe_cqes(CaseContext& ctx, std::vector<RawCqe> v,
                          bool by_tag = true) {
   if (by_tag) sort_by_tag(v);

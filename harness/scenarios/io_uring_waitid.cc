@@ -131,13 +131,7 @@ AIOH_SCENARIO(uring_waitid,
     value(si.si_pid);
     value(si.si_signo);
   } else {  // cancel
-    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { prep_waitid(s, P_PID, child.pid, &si, WEXITED); });
-    value(ready_within(be, 100));
-    submit_one(ctx, be, 2, [&](io_uring_sqe* s) { io_uring_prep_cancel64(s, 1, 0); });
-    auto v = reap(ctx, be, 2);
-    sort_by_tag(v);
-    res(v[0].res);
-    res(v[1].res);
+    observe_pending_then_cancel(ctx, be, [&](io_uring_sqe* s) { prep_waitid(s, P_PID, child.pid, &si, WEXITED); });
   }
 }
 
