@@ -1,9 +1,11 @@
 """`scripts/bench-matrix`: how long the VM matrix takes, per guest and as a whole.
 
-Default: runs `scripts/matrix` with the given kernels and devices (live progress as usual, every
-fault guest included) and reports, for every guest, the time to its init (boot), the time from
-there to power-off (catalog: setup, mkfs, the harness's run), how many ids it ran and how many of
-those executed, then the whole matrix's wall time.  `--boot-paths` instead boots each kernel once
+Default: runs `scripts/matrix` with the given kernels and devices (live progress as usual, the
+device-fault parts included) and reports, for every guest (one per kernel x device), the time
+to its init (boot), the harness's run of the ordinary rows (catalog), the device-fault parts
+after it (faults, with the waits for the kernel's log ratelimit), the rest (setup: modules,
+mkfs; collect and power-off), how many ids it ran and how many of those executed, then the
+whole matrix's wall time and guest-seconds.  `--boot-paths` instead boots each kernel once
 per boot path with one case and records the fastest working path per kernel in
 <cache>/boot-paths.json, which `scripts/matrix --boot auto` uses.  Writes bench.json into --out.
 """
@@ -25,31 +27,44 @@ def recorded_paths(cache: Path) -> dict:
     return json.loads(f.read_text()) if f.exists() else {}
 
 
+def span(parts: list[dict], which) -> float:
+    """Seconds (guest uptime) from the first selected part's start, or the end of the part before
+    it (a fault part's wait for the log ratelimit counts), to the last selected part's end."""
+    picked = [i for i, p in enumerate(parts) if which(p["part"]) and p.get("end") is not None]
+    if not picked:
+        return 0.0
+    first = parts[picked[0]]
+    start = parts[picked[0] - 1].get("end") if picked[0] > 0 else first.get("start")
+    return max(0.0, float(parts[picked[-1]]["end"]) - float(start if start is not None else first["start"]))
+
+
 def guest_rows(doc: dict) -> list[dict]:
-    """One row per guest of a target's document: the ordinary guest, then each fault guest."""
+    """One row per guest of a target's document (one guest per target since the device-fault
+    parts run in it): its boots' time to the init, the catalog part, the fault parts, the rest."""
     vm = doc["environment"].get("vm", {})
+    boots = vm.get("boots", [])
     by_id = {r["id"]: r for r in doc.get("results", [])}
-    fault_ids = {i for g in vm.get("device_fault_guests", []) for i in g.get("ids", [])}
-    guests = [("", vm.get("boots", []), [i for i in by_id if i not in fault_ids])]
-    guests += [("+".join(g["armed"]), g.get("boots") or [], g.get("ids", []))
-               for g in vm.get("device_fault_guests", [])]
-    rows = []
-    for armed, boots, ids in guests:
-        boot = sum(b.get("boot_seconds") or 0 for b in boots)
-        total = sum(b.get("seconds") or 0 for b in boots)
-        rows.append({"guest": armed or "ordinary", "boots": len(boots), "boot_seconds": round(boot, 1),
-                     "catalog_seconds": round(total - boot, 1), "ids": len(ids),
-                     "executed": sum(1 for i in ids if by_id.get(i, {}).get("verdict") in EXECUTED)})
-    return rows
+    fault_ids = {i for g in vm.get("device_fault_parts", []) for i in g.get("ids", [])}
+    boot = sum(b.get("boot_seconds") or 0 for b in boots)
+    total = sum(b.get("seconds") or 0 for b in boots)
+    catalog = sum(span(b.get("parts") or [], lambda p: p == "catalog") for b in boots)
+    faults = sum(span(b.get("parts") or [], lambda p: p.startswith("fault.")) for b in boots)
+    return [{"guest": "ordinary+faults" if fault_ids else "ordinary", "boots": len(boots),
+             "boot_seconds": round(boot, 1), "catalog_seconds": round(catalog, 1),
+             "fault_seconds": round(faults, 1), "other_seconds": round(max(0.0, total - boot - catalog - faults), 1),
+             "ids": len(by_id), "fault_ids": len(fault_ids),
+             "executed": sum(1 for r in by_id.values() if r.get("verdict") in EXECUTED)}]
 
 
 def table(report: dict) -> str:
-    head = f"{'target':<34} {'guest':<30} {'boots':>5} {'boot s':>7} {'catalog s':>9} {'ids':>6} {'executed':>8}"
+    head = (f"{'target':<34} {'boots':>5} {'boot s':>7} {'catalog s':>9} {'faults s':>8} {'other s':>7} "
+            f"{'ids':>6} {'executed':>8}")
     lines = [head, "-" * len(head)]
     for target, rows in report["targets"].items():
         for r in rows:
-            lines.append(f"{target:<34} {r['guest'][:30]:<30} {r['boots']:>5} {r['boot_seconds']:>7.1f} "
-                         f"{r['catalog_seconds']:>9.1f} {r['ids']:>6} {r['executed']:>8}")
+            lines.append(f"{target:<34} {r['boots']:>5} {r['boot_seconds']:>7.1f} {r['catalog_seconds']:>9.1f} "
+                         f"{r.get('fault_seconds', 0):>8.1f} {r.get('other_seconds', 0):>7.1f} "
+                         f"{r['ids']:>6} {r['executed']:>8}")
     lines.append(f"whole matrix: {report['matrix_seconds']:.0f} s wall for {report['guests']} guests "
                  f"({report['guest_seconds']:.0f} guest-seconds; exit {report['matrix_exit']})")
     return "\n".join(lines)
@@ -69,8 +84,8 @@ def bench_matrix(a: argparse.Namespace, out: Path) -> int:
     report = {"argv": argv, "qemu": qemu.qemu_version(), "matrix_exit": rc, "matrix_seconds": round(wall, 1),
               "targets": {name: guest_rows(d) for name, d in docs.items()}}
     report["guests"] = sum(len(r) for r in report["targets"].values())
-    report["guest_seconds"] = round(sum(g["boot_seconds"] + g["catalog_seconds"]
-                                        for r in report["targets"].values() for g in r), 1)
+    report["guest_seconds"] = round(sum(g["boot_seconds"] + g["catalog_seconds"] + g["fault_seconds"]
+                                        + g["other_seconds"] for r in report["targets"].values() for g in r), 1)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
     print(f"bench-matrix: {out / 'bench.json'}")

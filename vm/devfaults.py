@@ -1,29 +1,33 @@
-"""Device faults from the catalog's rows: which guests to boot, and what each one's disk carries.
+"""Device faults from the catalog's rows: which rules share a faulty disk, and what each disk carries.
 
 A row with `fault = { layer = "vm", target = "blkdebug:EVENT[@SECTOR]", effect = ERRNO,
-trigger = once|always }` (listed by `harness --list --format json`) runs only in a guest whose
-disk sits behind QEMU's blkdebug with that rule; ordinary guests get no rules.  A once-rule
-fires once per guest, so every interface of the row gets its own copy, STRIDE sectors apart
-(harness/faults/vm.cc uses the same slots).  Boots are the cost (20-30 s each under TCG), so
-rules share a guest where they cannot interfere: a sector rule fails only requests covering its
-copies' sectors and each row's I/O stays within STRIDE of its own copy, so sector rules whose
-spans [sector, sector + len(SLOTS) * STRIDE) are disjoint go on one disk (one blkdebug config, an
-[inject-error] section per copy, matched by offset and iotype: QEMU block/blkdebug.c rule_check);
-a sector rule overlapping one already there goes elsewhere.  A rule without a sector
-(flush_to_disk) fails every request of its event and a throttle slows the whole drive, so each
-keeps a guest of its own.  A shared guest also holds at most REPORTS cases: the harness reads
-`fired` back from the kernel's line for each failed request, which blk_print_req_error (6.x
-block/blk-mq.c; 5.10 print_req_error in block/blk-core.c) prints with printk_ratelimited, a burst
-of 10 per 5 s (include/linux/ratelimit_types.h), and each case fails one request: one guest for
-all 5 sector rules x 4 interfaces lost the lines of cases 11-20, whose rows came out broken.  So
-the shipped catalog boots 3 sector-rule guests + flush + throttle = 5 fault guests, not 7.  The
-guest is told which row rules are armed (AIOH_DEVICE_FAULT, ';'-separated; a row whose rule is
-not among them skips "needs a VM with <rule>"), keeps its disk raw (scratch on tmpfs, so no mkfs
-touches a faulted sector) and, with any once-rule, loads nvme_core with max_retries=0: the NVMe
-driver retries a failed command (drivers/nvme/host/core.c nvme_decide_disposition), which would
-hide the fault.
+trigger = once|always }` (listed by `harness --list --format json`) runs only against a disk that
+sits behind QEMU's blkdebug with that rule.  Boots are the cost under TCG (10-30 s each), so
+these disks are extra disks of the target's one guest (after the sweep's target disks: NVMe
+namespaces of the same controller, or more virtio disks), each with the rules of one *part*,
+and the guest runs each part after the ordinary catalog in a harness run of its own, told the
+part's armed rules and disk (vm/guest/init.sh).  A once-rule fires once per disk, so every
+interface of the row gets its own copy, STRIDE sectors apart (harness/faults/vm.cc uses the
+same slots).  Sector rules whose spans [sector, sector + len(SLOTS) * STRIDE) are disjoint
+share a disk (one blkdebug config, an [inject-error] section per copy, matched by offset and
+iotype: QEMU block/blkdebug.c rule_check); a rule without a sector (flush_to_disk) fails every
+request of its event and a throttle slows the whole drive, so each keeps a disk of its own.  A
+part also holds at most REPORTS cases: the harness reads `fired` back from the kernel's line for
+each failed request, which blk_print_req_error (6.x block/blk-mq.c; 5.10 print_req_error in
+block/blk-core.c) prints with printk_ratelimited, a burst of 10 per 5 s for the whole kernel
+(include/linux/ratelimit_types.h), and each case fails one request: one run of all 5 sector
+rules x 4 interfaces lost the lines of cases 11-20, whose rows came out broken.  So the guest
+starts a part that reads that line only when LOG_WINDOW seconds have passed since the previous
+part ended (the catalog's own block-fault rows print it too), and throttle parts, which read no
+log, go first.  The shipped catalog has 5 parts: 3 of sector rules, flush, throttle.  The part's
+disk stays raw (its scratch is tmpfs, so no mkfs touches a faulted sector) and, with any
+once-rule, nvme_core's max_retries is 0 for the part: the NVMe driver retries a failed command
+(drivers/nvme/host/core.c nvme_decide_disposition, which reads the writable parameter per
+request), which would hide the fault.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .qemu import DeviceFault, Throttle
 
@@ -33,6 +37,9 @@ NVME_ONCE_PARAMS = "max_retries=0"
 # Failed-request log lines one guest can show before the kernel's ratelimit drops them
 # (DEFAULT_RATELIMIT_BURST); every case of a sector rule fails exactly one request.
 REPORTS = 10
+# Seconds between the end of one part and the start of a part that reads the error log line: the
+# ratelimit's interval (DEFAULT_RATELIMIT_INTERVAL, 5 s) and a margin, so its burst is whole again.
+LOG_WINDOW = 5.5
 
 
 def row_rule(fault: dict | None) -> DeviceFault | Throttle | None:
@@ -69,9 +76,9 @@ def span(rule) -> range | None:
 
 
 def groups(cases: list[dict]) -> list[tuple[tuple[str, ...], list[DeviceFault], list[dict]]]:
-    """[(armed row rules, disk rules, cases)], the ordinary guest (no rules) first when it has
-    cases, then the fault guests in catalog order of their first rule: every sector rule goes on
-    the first guest whose sector rules' spans it does not overlap and whose cases stay within
+    """[(armed row rules, disk rules, cases)], the ordinary cases (no rules) first when there are
+    any, then the fault disks in catalog order of their first rule: every sector rule goes on
+    the first disk whose sector rules' spans it does not overlap and whose cases stay within
     REPORTS, every other rule on its own."""
     plain: list[dict] = []
     by_rule: dict[str, list[dict]] = {}
@@ -81,7 +88,7 @@ def groups(cases: list[dict]) -> list[tuple[tuple[str, ...], list[DeviceFault], 
             plain.append(c)
         else:
             by_rule.setdefault(r.text(), []).append(c)
-    guests: list[list[str]] = []                       # the row rules (texts) of each fault guest
+    guests: list[list[str]] = []                       # the row rules (texts) of each fault disk
     spans: list[list[range] | None] = []               # their spans; None: shares with nothing
     for text, cs in by_rule.items():
         s = span(row_rule(cs[0]["fault"]))
@@ -103,8 +110,56 @@ def groups(cases: list[dict]) -> list[tuple[tuple[str, ...], list[DeviceFault], 
     return out
 
 
+@dataclass(frozen=True)
+class FaultPart:
+    """One faulty disk of a guest and the rows that run against it, in one harness run."""
+    armed: tuple[str, ...]                    # the row rules (AIOH_DEVICE_FAULT)
+    rules: tuple                              # what the disk carries (DeviceFault copies, Throttle)
+    ids: tuple[str, ...]                      # catalog order
+
+    @property
+    def once(self) -> bool:
+        return any(r.once for r in self.rules)
+
+    @property
+    def reads_log(self) -> bool:
+        """Whether its rows read `fired` from the rate-limited block error line (a throttle row
+        reads the device's in-flight count instead)."""
+        return any(isinstance(r, DeviceFault) for r in self.rules)
+
+
+def parts(cases: list[dict]) -> tuple[list[dict], list[FaultPart]]:
+    """(the ordinary cases, the fault parts): the groups of `groups`, throttle parts first (they
+    read no log line, so they also let the catalog's own lines age out of the ratelimit)."""
+    plain: list[dict] = []
+    out: list[FaultPart] = []
+    for armed, rules, cs in groups(cases):
+        if not armed:
+            plain = cs
+        else:
+            out.append(FaultPart(armed, tuple(rules), tuple(c["id"] for c in cs)))
+    return plain, sorted(out, key=lambda f: f.reads_log)
+
+
+def part_env(index: int, part: FaultPart, disk: str) -> dict[str, str]:
+    """The job variables of fault part `index` (1-based) on guest disk `disk` (vm/guest/init.sh)."""
+    k = f"FAULT_{index}_"
+    return {k + "ARMED": ";".join(part.armed), k + "DISK": disk,
+            k + "RETRIES": "0" if part.once else "", k + "LOG": "1" if part.reads_log else ""}
+
+
+def part_record(part: FaultPart, disk: str, environment: dict | None) -> dict:
+    """environment.vm.device_fault_parts[]: what the part's disk carried and what its run saw."""
+    facts = (environment or {}).get("facts", {})
+    return {"armed": list(part.armed), "rules": [dict(r.__dict__, rule=r.text()) for r in part.rules],
+            "disk": disk, "nvme_core_params": NVME_ONCE_PARAMS if part.once else None,
+            "nvme_max_retries": facts.get("nvme_max_retries"), "fs": facts.get("scratch_fs", "tmpfs"),
+            "ids": list(part.ids)}
+
+
 def guest_env(armed: tuple[str, ...], rules: list[DeviceFault], disk: str) -> dict[str, str]:
-    """The job variables a guest with these rules gets (vm/guest/init.sh exports the AIOH_ ones)."""
+    """The job variables of a guest whose first disk carries `rules` (scripts/matrix
+    --device-fault; armed: the row rules they implement), or of any guest with none."""
     env = {"AIOH_VM_GUEST": "1", "AIOH_FAULT_DEVICE": f"/dev/{disk}"}
     if armed:
         env["AIOH_DEVICE_FAULT"] = ";".join(armed)
@@ -112,35 +167,3 @@ def guest_env(armed: tuple[str, ...], rules: list[DeviceFault], disk: str) -> di
     if any(r.once for r in rules):
         env["MODPARAMS_nvme_core"] = NVME_ONCE_PARAMS
     return env
-
-
-def tag(armed: tuple[str, ...]) -> str:
-    """A file-name suffix for a fault guest's console logs and work dir: its first rule (in one
-    guest only) and how many more, so a guest of many rules still has a short name."""
-    if not armed:
-        return ""
-    return "__" + armed[0].replace(":", "-").replace("=", "") + (f"+{len(armed) - 1}" if len(armed) > 1 else "")
-
-
-def merge(cases: list[dict], docs: list[tuple[tuple[str, ...], dict]]) -> dict:
-    """One document per kernel x device: the ordinary guest's document with every fault guest's
-    results added, and environment.vm.device_fault_guests saying what each guest carried."""
-    from .results import summarize
-    base = next((d for a, d in docs if not a), docs[0][1])
-    merged = dict(base)
-    results = {r["id"]: r for _, d in docs for r in d["results"]}
-    merged["results"] = [results[c["id"]] for c in cases if c["id"] in results]
-    merged["summary"] = summarize(merged["results"])
-    env = dict(base["environment"])
-    vm = dict(env["vm"])
-    vm["device_fault_guests"] = [
-        {"armed": list(a), "rules": d["environment"]["vm"].get("device_faults", []),
-         "nvme_core_params": d["environment"]["vm"].get("nvme_core_params"),
-         "nvme_max_retries": d["environment"].get("facts", {}).get("nvme_max_retries"),
-         "fs": d["environment"]["vm"].get("fs"), "console_logs": d["environment"]["vm"].get("console_logs"),
-         "boots": d["environment"]["vm"].get("boots"), "ids": [r["id"] for r in d["results"]]}
-        for a, d in docs if a]
-    env["vm"] = vm
-    merged["environment"] = env
-    merged["run"] = dict(base["run"], guest_runs=[g for _, d in docs for g in d["run"].get("guest_runs", [])])
-    return merged

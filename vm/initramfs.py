@@ -344,12 +344,14 @@ def cached_image(cache: Path, harness: Path, cases: Path, moddir: Path | None, a
     return out
 
 
-def job_archive(env: dict[str, str], ids: list[str]) -> bytes:
-    """The per-boot archive: /job/env (shell assignments) and /job/ids."""
+def job_archive(env: dict[str, str], ids: list[str], more: dict[str, list[str]] | None = None) -> bytes:
+    """The per-boot archive: /job/env (shell assignments), /job/ids and, per device-fault part,
+    /job/<name> (its ids)."""
     lines = "".join(f"{k}={shell_quote(v)}\n" for k, v in sorted(env.items()))
     img = Image()
     img.add_file("job/env", lines.encode())
-    img.add_file("job/ids", ("\n".join(ids) + "\n").encode() if ids else b"")
+    for name, some in {"ids": ids, **(more or {})}.items():
+        img.add_file(f"job/{name}", ("\n".join(some) + "\n").encode() if some else b"")
     return newc(list(img.entries.values()))
 
 

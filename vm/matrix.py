@@ -71,18 +71,23 @@ def list_cases(harness: Path, cases_dir: Path, interface: str, filters: list[str
 
 
 class Progress:
-    """One line per change of phase (and at most every 15 s while cases finish)."""
+    """One line per change of phase (and at most every 15 s while cases finish), each with the
+    whole matrix's count of finished ids (of `expected`, once known) and the time left at the
+    rate so far."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=sys.stderr, expected: int = 0):
         self.t0 = time.time()
         self.lock = threading.Lock()
         self.stream = stream
+        self.expected = expected
         self.last: dict[str, tuple] = {}
+        self.done: dict[str, int] = {}
 
     def __call__(self, target: str, phase: str, done: int, total: int, boot: int = 1,
                  ending: str | None = None) -> None:
         now = time.time()
         with self.lock:
+            self.done[target] = done
             prev = self.last.get(target)
             if prev and prev[0] == phase and ending is None and now - prev[1] < 15 and done != total:
                 return
@@ -90,8 +95,18 @@ class Progress:
             el = int(now - self.t0)
             extra = f" boot {boot}" if boot > 1 else ""
             extra += f" ended: {ending}" if ending else ""
-            print(f"[{el // 60:3d}:{el % 60:02d}] {target:<34} {phase:<11} {done:4d}/{total:<4d}{extra}",
-                  file=self.stream, flush=True)
+            print(f"[{el // 60:3d}:{el % 60:02d}] {target:<34} {phase:<11} {done:4d}/{total:<4d}{extra}"
+                  f"{self.overall(now)}", file=self.stream, flush=True)
+
+    def overall(self, now: float) -> str:
+        if not self.expected:
+            return ""
+        done = sum(self.done.values())
+        left = ""
+        if 0 < done < self.expected:
+            secs = int((now - self.t0) * (self.expected - done) / done)
+            left = f", ~{secs // 60}:{secs % 60:02d} left"
+        return f"  | matrix {done}/{self.expected}{left}"
 
 
 def summary_table(rows: list[tuple[str, dict]]) -> str:
@@ -296,8 +311,8 @@ class Inputs:
 
 
 def run_one(p: Plan, inp: Inputs, kernels: dict, target, progress) -> tuple[str, dict]:
-    """One kernel x device (x library build): its ordinary guest and its fault guests, merged
-    into one document written to --out; returns (name, document)."""
+    """One kernel x device (x library build): its guest, the device-fault parts included, as one
+    document written to --out; returns (name, document)."""
     a, cases, out = p.a, inp.cases, inp.out
     label, device, (lib_id, lib_dir) = target
     argv = ["scripts/matrix", *p.argv]
@@ -313,19 +328,17 @@ def run_one(p: Plan, inp: Inputs, kernels: dict, target, progress) -> tuple[str,
     if boot.image == "pvh" and k.vmlinux() is None:
         boot = qemu.BootPath("bzimage", boot.firmware)
     name = stem(k, device) + libs.tag(lib_id)
-    # Rows with a device fault run in their own guests (vm/devfaults.py groups them); the
-    # run-wide --device-fault rule instead goes on the one guest that runs everything.
-    docs = []
-    for armed, rules, group in (devfaults.groups(cases) if not p.faults else [((), list(p.faults), cases)]):
-        o = Options(harness=inp.harness, cases_dir=inp.cases_dir, cache=p.cache, out=out,
-                    accel=inp.accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
-                    boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
-                    memory_mb=a.memory, cpus=a.cpus, harness_args=inp.harness_args, argv=tuple(argv),
-                    inject_panic_after=a.inject_panic_after, device_faults=tuple(rules),
-                    armed=armed, tag=devfaults.tag(armed) + libs.tag(lib_id), allow_panic=a.test_allow_panic,
-                    lib_id=lib_id, lib_dir=lib_dir)
-        docs.append((armed, run_target(k, device, group, o, progress)))
-    doc = devfaults.merge(cases, docs)
+    # One guest per target: the rows with a device fault run in it after the others, each part
+    # against a disk of its own (vm/devfaults.py); the run-wide --device-fault rule instead goes
+    # on the first disk of a guest that runs everything.
+    parts = () if p.faults else tuple(devfaults.parts(cases)[1])
+    o = Options(harness=inp.harness, cases_dir=inp.cases_dir, cache=p.cache, out=out,
+                accel=inp.accel, boot=boot, fs=a.fs, case_timeout=a.timeout,
+                boot_timeout=a.boot_timeout, idle_timeout=a.idle_timeout,
+                memory_mb=a.memory, cpus=a.cpus, harness_args=inp.harness_args, argv=tuple(argv),
+                inject_panic_after=a.inject_panic_after, device_faults=tuple(p.faults), fault_parts=parts,
+                tag=libs.tag(lib_id), allow_panic=a.test_allow_panic, lib_id=lib_id, lib_dir=lib_dir)
+    doc = run_target(k, device, cases, o, progress)
     if lib_id:
         libs.label(doc, lib_id, lib_dir)
     write_new(out / f"{name}.json", doc)
@@ -406,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
           f"; out {out}", file=sys.stderr)
     progress = Progress()
     kernels = fetch_kernels(p, progress, len(cases))
+    progress.expected = len(cases) * len(p.runs)
     if err := refuse_existing(p, kernels, out):
         return usage(err)
     inp = Inputs(harness, cases_dir, cases, accel, harness_args, out)

@@ -80,7 +80,7 @@ class VmConfig:
     result_file: Path
     disk: Path | None = None          # the first disk (scratch filesystem, or the faulty disk)
     device: str | None = None         # key of DEVICES
-    extra_disks: tuple[Path, ...] = ()  # more disks of the same geometry (sweep targets)
+    extra_disks: tuple[Path | Disk, ...] = ()  # more disks of the same geometry (sweep targets, fault parts)
     boot: BootPath = field(default_factory=BootPath)
     accel: str = "tcg"
     memory_mb: int = 2048
@@ -146,11 +146,24 @@ def kernel_args(kernel: Path, initrd: Path, cmdline: str) -> list[str]:
     return ["-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline]
 
 
-def drive_arg(disk: Path, i: int) -> list[str]:
+@dataclass(frozen=True)
+class Disk:
+    """An extra disk whose image sits behind blkdebug (a fault part's rules) or is throttled."""
+    path: Path
+    blkdebug: Path | None = None
+    throttle_iops: int | None = None
+
+
+def drive_arg(disk: Path | Disk, i: int) -> list[str]:
+    if isinstance(disk, Disk):
+        a = drive_arg(disk.path, i)
+        if disk.blkdebug:
+            a = faulty_drive(a, disk.path, disk.blkdebug)
+        return throttled(a, disk.throttle_iops)
     return ["-drive", f"file={disk},if=none,id=d{i},format=raw,cache=unsafe,aio=threads"]
 
 
-def disk_args(disk: Path, device: str, extra: tuple[Path, ...] = ()) -> list[str]:
+def disk_args(disk: Path, device: str, extra: tuple[Path | Disk, ...] = ()) -> list[str]:
     """The first disk, then `extra` disks of the same geometry: for NVMe one controller (its
     own namespace 1 on the first disk) and a namespace per extra disk, else one device each."""
     g = DEVICES[device]
@@ -223,7 +236,12 @@ def blkdebug_config(faults: list[DeviceFault]) -> str:
 
 def faulty_disk_args(disk: Path, device: str, config: Path) -> list[str]:
     """disk_args with the image behind QEMU's blkdebug driver, which applies `config`."""
-    a = disk_args(disk, device)
+    return faulty_drive(disk_args(disk, device), disk, config)
+
+
+def faulty_drive(args: list[str], disk: Path, config: Path) -> list[str]:
+    """The first -drive of `args` (the one of `disk`) behind blkdebug with `config`."""
+    a = list(args)
     i = a.index("-drive") + 1
     a[i] = a[i].replace(f"file={disk},", f"file.driver=blkdebug,file.config={config},"
                                          f"file.image.filename={disk},", 1)

@@ -1,7 +1,9 @@
 """The result channel's stream, and the JSON document of one kernel x device.
 
 The guest streams the harness's JSON lines (`--format jsonl`) plus its own `aioh-*` records on
-the virtio port.  A boot may be cut at any byte, so only complete lines count, and the last copy
+the virtio port; it runs the harness once per part (the catalog, then each device-fault part),
+each opened by an `aioh-part` record and closed by `aioh-part-end` (with guest uptimes), so each
+part's environment record stays its own.  A boot may be cut at any byte, so only complete lines count, and the last copy
 of a result wins (the guest resends the whole file at the end).  Results of all boots of one
 target are merged into one document of schema aioharness-result/1, with environment.vm filled.
 """
@@ -18,10 +20,15 @@ from reports import vocabulary as V
 TEST_VERDICTS = V.HARNESS_VERDICTS
 
 
+CATALOG = "catalog"       # the part that runs the ordinary rows (the document's environment)
+
+
 @dataclass
 class Stream:
-    environment: dict | None = None
-    guest_run: dict | None = None
+    environments: dict[str, dict] = field(default_factory=dict)    # part -> its harness's environment
+    guest_runs: list[dict] = field(default_factory=list)           # each part's run record
+    parts: dict[str, dict] = field(default_factory=dict)           # part -> ids, start, end, rc (uptime s)
+    part: str = CATALOG
     results: dict[str, dict] = field(default_factory=dict)
     summary: dict | None = None
     phase: str = "boot"
@@ -49,12 +56,25 @@ class Stream:
                 out.append(rec)
         return out
 
+    @property
+    def environment(self) -> dict | None:
+        """The catalog part's environment, else the first part's."""
+        return self.environments.get(CATALOG) or next(iter(self.environments.values()), None)
+
     def _take(self, rec: dict) -> None:
         kind = rec.get("type")
         if kind == "environment":
-            # {"type":"environment","schema":...,"run":{...},"environment":{...}}
-            self.environment = rec.get("environment", {})
-            self.guest_run = rec.get("run")
+            # {"type":"environment","schema":...,"run":{...},"environment":{...}}; a part's file
+            # is resent at its end, so the first copy per part is kept.
+            if self.part not in self.environments:
+                self.environments[self.part] = rec.get("environment", {})
+                if rec.get("run") is not None:
+                    self.guest_runs.append(dict(rec["run"], part=self.part))
+        elif kind == "aioh-part":
+            self.part = str(rec.get("part", CATALOG))
+            self.parts[self.part] = {"ids": rec.get("ids"), "start": rec.get("t")}
+        elif kind == "aioh-part-end":
+            self.parts.setdefault(str(rec.get("part", self.part)), {}).update(end=rec.get("t"), rc=rec.get("rc"))
         elif kind == "result" and "id" in rec:
             self.results[rec["id"]] = {k: v for k, v in rec.items() if k != "type"}
         elif kind == "summary":

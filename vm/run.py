@@ -5,14 +5,19 @@ case the harness had begun (it marks each case in /dev/kmsg, which the guest ech
 console) is the case the kernel died in: it gets the VM verdict and the next boot runs the rest.
 Finished results are always kept.
 
-An ordinary guest has, besides its scratch disk, one disk per sweep target of the same geometry
+A guest has, besides its scratch disk, one disk per sweep target of the same geometry
 (TARGET_DISKS): the harness in the guest uses the first raw and makes ext4, xfs and btrfs on the
-others (AIOH_GUEST_DISKS, harness/targets/target.h).  Every disk image is made anew for each boot
-and carries the orchestrator's label at offset 0, which the harness checks before it writes.
+others (AIOH_GUEST_DISKS, harness/targets/target.h); these carry the orchestrator's label at
+offset 0, which the harness checks before it writes.  After them comes one raw disk per
+device-fault part (vm/devfaults.py), behind blkdebug with the part's rules or throttled: the
+guest runs the ordinary rows first, then each part against its disk, all in one boot.  Every
+disk image is made anew for each boot.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +55,13 @@ class Options:
     # Test-only: on the first boot, after this many results, inject an NMI with
     # unknown_nmi_panic set, so the kernel really panics mid-run and the resume path runs.
     inject_panic_after: int | None = None
+    # A run-wide rule on the first disk (scripts/matrix --device-fault): that guest has no sweep
+    # or fault-part disks.
     device_faults: tuple[qemu.DeviceFault, ...] = ()
-    # The row rules those disk rules implement (AIOH_DEVICE_FAULT in the guest), and a suffix
-    # that keeps this guest's files apart from the ordinary guest of the same target.
-    armed: tuple[str, ...] = ()
-    tag: str = ""
+    # The device-fault rows' parts (vm/devfaults.py): each a disk after the target disks and a
+    # harness run after the catalog's.
+    fault_parts: tuple[devfaults.FaultPart, ...] = ()
+    tag: str = ""                        # file-name suffix (a library build's id)
     allow_panic: bool = False            # test-only: the guest may run the sysrq panic row
     # A library build swapped in (scripts/matrix --libs, vm/libs.py): its id and host directory.
     lib_id: str = ""
@@ -69,6 +76,7 @@ class BootRecord:
     setup_at: float | None
     ids: int
     finished: int
+    parts: dict = field(default_factory=dict)    # Stream.parts: each part's ids and guest uptimes
 
 
 def stem(kernel: Kernel, device: str) -> str:
@@ -105,6 +113,8 @@ class TargetRun:
         self.image = kernel.vmlinux() if o.boot.image == "pvh" else kernel.bzimage
         self.results: dict[str, dict] = {}
         self.environment: dict | None = None
+        self.part_envs: dict[str, dict] = {}
+        self._runtime: Path | None = None
         self.guest_runs: list[dict] = []
         self.boots: list[BootRecord] = []
         self.remaining = list(cases)
@@ -116,7 +126,21 @@ class TargetRun:
     # ---- one boot: what goes in ----------------------------------------------------------
 
     def has_target_disks(self) -> bool:
-        return not (self.o.armed or self.o.device_faults)
+        return not self.o.device_faults
+
+    def part_disk(self, k: int) -> str:
+        """The guest's name for fault part k's disk (1-based): after the sweep's target disks."""
+        return qemu.guest_disk(self.device, len(TARGET_DISKS) + k)
+
+    def job_ids(self) -> tuple[list[str], dict[int, list[str]]]:
+        """The ids this boot still has: the catalog's, and each fault part's that has any."""
+        left = [c["id"] for c in self.remaining]
+        owner = {i: k for k, f in enumerate(self.o.fault_parts, start=1) for i in f.ids}
+        parts: dict[int, list[str]] = {}
+        for i in left:
+            if i in owner:
+                parts.setdefault(owner[i], []).append(i)
+        return [i for i in left if i not in owner], dict(sorted(parts.items()))
 
     def guest_env(self, n: int) -> dict[str, str]:
         o = self.o
@@ -126,23 +150,41 @@ class TargetRun:
         env = {"DISK": qemu.guest_disk(self.device, 0), "FS": o.fs, "HARNESS": initramfs.HARNESS_IN_GUEST,
                "BOOT": str(n), "HARNESS_ARGS": " ".join(args),
                # The sweep's targets: the same names in every guest, so --list on the host and
-               # --ids in the guest agree; a fault guest has no such disks (its rows use none).
+               # --ids in the guest agree; a guest with a run-wide --device-fault has no such disks.
                "AIOH_GUEST_DISKS": guest_disks_spec(self.device)}
         if self.has_target_disks():
             env["TARGET_DISKS"] = "1"
-        env.update(devfaults.guest_env(o.armed, list(o.device_faults), env["DISK"]))
+        env.update(devfaults.guest_env((), list(o.device_faults), env["DISK"]))
+        _, parts = self.job_ids()
+        if self.has_target_disks() and o.fault_parts:
+            env["FAULT_DISKS"] = " ".join(self.part_disk(k) for k in range(1, len(o.fault_parts) + 1))
+            env["FAULT_PARTS"] = " ".join(str(k) for k in parts)
+            env["LOG_WINDOW"] = str(devfaults.LOG_WINDOW)
+            for k in parts:
+                env.update(devfaults.part_env(k, o.fault_parts[k - 1], self.part_disk(k)))
         if o.allow_panic:
             env["AIOH_ALLOW_PANIC"] = "1"
         env.update(libs.guest_env(o.lib_id))
         return env
 
-    def disks(self) -> tuple[Path, tuple[Path, ...]]:
-        """The scratch (or faulty) disk and, in an ordinary guest, the sweep's target disks."""
+    def disks(self) -> tuple[Path, tuple[Path | qemu.Disk, ...]]:
+        """The scratch (or faulty) disk and, unless it is faulty, the sweep's target disks and a
+        raw disk per fault part, behind blkdebug with its rules or throttled."""
         first = make_disk(self.workdir / "disk.img", GUEST_DISK_BYTES, label=False)
         if not self.has_target_disks():
             return first, ()
-        return first, tuple(make_disk(self.workdir / f"target-{what}.img", size, label=True)
-                            for what, size in TARGET_DISKS)
+        extra: list[Path | qemu.Disk] = [make_disk(self.workdir / f"target-{what}.img", size, label=True)
+                                         for what, size in TARGET_DISKS]
+        for k, f in enumerate(self.o.fault_parts, start=1):
+            errors = [r for r in f.rules if isinstance(r, qemu.DeviceFault)]
+            conf = None
+            if errors:
+                conf = self.workdir / f"blkdebug.{k}.conf"
+                conf.write_text(qemu.blkdebug_config(errors))
+            iops = next((r.iops for r in f.rules if isinstance(r, qemu.Throttle)), None)
+            extra.append(qemu.Disk(make_disk(self.workdir / f"fault-{k}.img", GUEST_DISK_BYTES, label=False),
+                                   blkdebug=conf, throttle_iops=iops))
+        return first, tuple(extra)
 
     def vm_config(self, n: int, con: Path, res: Path) -> qemu.VmConfig:
         o = self.o
@@ -152,7 +194,8 @@ class TargetRun:
             blkdebug = self.workdir / "blkdebug.conf"
             blkdebug.write_text(qemu.blkdebug_config(errors))
         throttle = next((f.iops for f in o.device_faults if isinstance(f, qemu.Throttle)), None)
-        job = initramfs.job_archive(self.guest_env(n), [c["id"] for c in self.remaining])
+        ids, parts = self.job_ids()
+        job = initramfs.job_archive(self.guest_env(n), ids, {f"fault.{k}.ids": v for k, v in parts.items()})
         if o.lib_id and o.lib_dir:
             job += libs.archive(o.lib_dir, o.lib_id)
         initrd = initramfs.boot_initrd(self.base, job, self.workdir / "initrd")
@@ -161,8 +204,15 @@ class TargetRun:
         return qemu.VmConfig(kernel=self.image, initrd=initrd, console_log=con, result_file=res,
                              disk=disk, device=self.device, extra_disks=extra, boot=o.boot, accel=o.accel,
                              memory_mb=o.memory_mb, cpus=o.cpus, blkdebug=blkdebug, throttle_iops=throttle,
-                             monitor=self.workdir / "monitor.sock" if panic else None,
+                             monitor=self.runtime() / "monitor.sock" if panic else None,
                              cmdline_extra=("unknown_nmi_panic",) if panic else ())
+
+    def runtime(self) -> Path:
+        """A short directory for QEMU's sockets (the monitor): a socket path has at most 107
+        bytes (sun_path), which one under a deep --out (a pytest tmp_path) exceeds."""
+        if self._runtime is None:
+            self._runtime = Path(tempfile.mkdtemp(prefix="aioh-vm-", dir="/tmp"))
+        return self._runtime
 
     # ---- one boot: watching it -----------------------------------------------------------
 
@@ -184,7 +234,8 @@ class TargetRun:
                 if stream.phase in ("setup", "run") and setup_at is None:
                     setup_at = time.time() - t0
                 done = len(self.results) + len(set(stream.results) - set(self.results))
-                self.say(stream.phase, done, boot=n)
+                self.say(part_label(stream.part, len(o.fault_parts)) if stream.phase == "run" else stream.phase,
+                         done, boot=n)
             now = time.time()
             if not injected and o.inject_panic_after is not None and len(stream.results) >= o.inject_panic_after \
                     and stream.exit_rc is None and now - last_nmi >= 2.0:
@@ -251,8 +302,9 @@ class TargetRun:
         """Take the boot's results and decide the fate of the ids it did not finish; returns
         how many ids the boot had."""
         self.environment = self.environment or stream.environment
-        if stream.guest_run:
-            self.guest_runs.append(dict(stream.guest_run, boot=n))
+        for part, env in stream.environments.items():
+            self.part_envs.setdefault(part, env)
+        self.guest_runs += [dict(g, boot=n) for g in stream.guest_runs]
         self.results.update(stream.results)
         before = len(self.remaining)
         self.remaining = [c for c in self.remaining if c["id"] not in self.results]
@@ -302,15 +354,21 @@ class TargetRun:
         o = self.o
         self.base = initramfs.cached_image(o.cache, o.harness, o.cases_dir, self.kernel.moddir, self.kernel.abi,
                                            initramfs.CASES_IN_GUEST)
-        while self.remaining and len(self.boots) < self.o.max_boots:
-            n = len(self.boots) + 1
-            ending, stream, t0, setup_at = self.boot_once(n)
-            con = self.o.out / console_name(self.label, n)
-            console = con.read_text(errors="replace") if con.exists() else ""
-            before = self.account(n, ending, stream, console)
-            self.boots.append(BootRecord(n, ending, time.time() - t0, setup_at, before, before - len(self.remaining)))
-            self.say("collect", len(self.results), boot=n, ending=ending.verdict)
-        for f in ["disk.img", "initrd", *(f"target-{w}.img" for w, _ in TARGET_DISKS)]:
+        try:
+            while self.remaining and len(self.boots) < self.o.max_boots:
+                n = len(self.boots) + 1
+                ending, stream, t0, setup_at = self.boot_once(n)
+                con = self.o.out / console_name(self.label, n)
+                console = con.read_text(errors="replace") if con.exists() else ""
+                before = self.account(n, ending, stream, console)
+                self.boots.append(BootRecord(n, ending, time.time() - t0, setup_at, before,
+                                             before - len(self.remaining), stream.parts))
+                self.say("collect", len(self.results), boot=n, ending=ending.verdict)
+        finally:
+            if self._runtime:
+                shutil.rmtree(self._runtime, ignore_errors=True)
+        for f in ["disk.img", "initrd", *(f"target-{w}.img" for w, _ in TARGET_DISKS),
+                  *(f"fault-{k}.img" for k in range(1, len(self.o.fault_parts) + 1))]:
             (self.workdir / f).unlink(missing_ok=True)   # large and rebuilt per boot; the logs stay
         for c in self.remaining:   # boot budget exhausted
             self.results[c["id"]] = vm_result(c, "no-result", f"not run: {self.o.max_boots} boots used", "boot",
@@ -326,14 +384,28 @@ class TargetRun:
                  for i, (what, size) in enumerate(TARGET_DISKS, start=1)],
                 "console_logs": [console_name(self.label, b.boot) for b in self.boots],
                 "qemu": qemu.qemu_version(), "accel": o.accel, "boot_path": o.boot.name,
-                "fs": "tmpfs" if o.armed else o.fs, "memory_mb": o.memory_mb, "cpus": o.cpus,
+                "fs": o.fs, "memory_mb": o.memory_mb, "cpus": o.cpus,
                 "harness_args": list(o.harness_args),
                 "device_faults": [dict(f.__dict__, rule=f.text()) for f in o.device_faults],
-                "nvme_core_params": devfaults.guest_env(o.armed, list(o.device_faults), "").get("MODPARAMS_nvme_core"),
+                "nvme_core_params": devfaults.guest_env((), list(o.device_faults), "").get("MODPARAMS_nvme_core"),
+                "device_fault_parts": [devfaults.part_record(f, self.part_disk(k), self.part_envs.get(f"fault.{k}"))
+                                       for k, f in enumerate(o.fault_parts, start=1)],
                 "boots": [{"boot": b.boot, "ending": b.ending.verdict or "finished", "phase": b.ending.phase,
                            "reason": b.ending.reason, "seconds": round(b.seconds, 1),
                            "boot_seconds": round(b.setup_at, 1) if b.setup_at else None,
-                           "ids": b.ids, "finished": b.finished} for b in self.boots]}
+                           "ids": b.ids, "finished": b.finished, "parts": part_times(b.parts)}
+                          for b in self.boots]}
+
+
+def part_label(part: str, parts: int) -> str:
+    """How the progress line names a part: `run` for the catalog, `fault k/n` for a fault part."""
+    return f"fault {part.split('.', 1)[1]}/{parts}" if part.startswith("fault.") else "run"
+
+
+def part_times(parts: dict) -> list[dict]:
+    """A boot's parts in the order they ran: ids, guest uptime at start and end, harness rc."""
+    return [{"part": name, "ids": p.get("ids"), "start": p.get("start"), "end": p.get("end"), "rc": p.get("rc")}
+            for name, p in parts.items()]
 
 
 def run_target(kernel: Kernel, device: str, cases: list[dict], o: Options,

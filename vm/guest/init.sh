@@ -1,8 +1,10 @@
 #!/bin/busybox sh
 # aioharness guest init: mount the pseudo filesystems, load the modules the cases need, make
 # and mount the scratch filesystem on the disk under test, run the harness on the ids in
-# /job/ids, and stream its JSON lines to the result port while the console keeps the log.
-# Markers `AIOH-PHASE <name>` on the console let the host type where a boot ended.
+# /job/ids, then once per device-fault part (FAULT_PARTS: its ids in /job/fault.<k>.ids, its
+# rules on a raw disk of its own) on that part's ids, and stream the JSON lines to the result
+# port while the console keeps the log.  Markers `AIOH-PHASE <name>` on the console let the
+# host type where a boot ended.
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /run /mnt/scratch
 /bin/busybox --install -s /bin
 export PATH=/opt/aioh/bin:/bin:/sbin:/usr/bin:/usr/sbin
@@ -17,8 +19,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # The loopback interface, up as on any booted system: the socket rows connect over 127.0.0.1.
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 . /job/env
-# For the harness: this is an orchestrator guest, (fault guests) the disk's armed rules, and
-# (ordinary guests) the disks that are the O_DIRECT sweep's targets.
+# For the harness: this is an orchestrator guest, (a run-wide --device-fault) the disk's armed
+# rules, and the disks that are the O_DIRECT sweep's targets.  A fault part sets its own.
 export AIOH_VM_GUEST AIOH_FAULT_DEVICE AIOH_DEVICE_FAULT AIOH_ALLOW_PANIC AIOH_GUEST_DISKS
 phase() { echo "AIOH-PHASE $1 t=$(cut -d" " -f1 /proc/uptime) $2" > /dev/console; }
 fail() { echo "AIOH-SETUP-FAILED $*" > /dev/console; [ -n "$PORT" ] && echo "{\"type\":\"aioh-setup-failed\",\"reason\":\"$*\"}" >&3; sync; poweroff -f; sleep 10; exit 1; }
@@ -55,7 +57,7 @@ while [ ! -b "/dev/$DISK" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 # The host names NVMe disks by namespace id (nvme0n<nsid>), the kernel by scan order, which
 # async scanning can shuffle: once all have appeared, rename by each disk's sysfs nsid.
 if [ -n "$TARGET_DISKS" ] && [ "${DISK#nvme0n}" != "$DISK" ]; then
-  want=$(( $(echo "$AIOH_GUEST_DISKS" | tr ',' '\n' | wc -l) + 1 )); i=0
+  want=$(( $(echo "$AIOH_GUEST_DISKS" | tr ',' '\n' | wc -l) + 1 + $(echo $FAULT_DISKS | wc -w) )); i=0
   while [ "$(ls -d /sys/block/nvme0n* 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
   by_nsid() { for b in /sys/block/nvme0n*; do [ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && { echo "${b##*/}"; return; }; done; echo "nvme0n$1"; }
   DISK=$(by_nsid "${DISK#nvme0n}")
@@ -65,12 +67,18 @@ if [ -n "$TARGET_DISKS" ] && [ "${DISK#nvme0n}" != "$DISK" ]; then
   done
   AIOH_GUEST_DISKS=$map
   AIOH_FAULT_DEVICE=/dev/$DISK
-  echo "AIOH-DISKS scratch=/dev/$DISK $AIOH_GUEST_DISKS" > /dev/console
+  faults=
+  for k in $FAULT_PARTS; do
+    eval "d=\$FAULT_${k}_DISK"
+    eval "FAULT_${k}_DISK=$(by_nsid "${d#nvme0n}")"
+    eval "faults=\"\$faults fault.$k=/dev/\$FAULT_${k}_DISK\""
+  done
+  echo "AIOH-DISKS scratch=/dev/$DISK $AIOH_GUEST_DISKS$faults" > /dev/console
 fi
 if [ -n "$TARGET_DISKS" ]; then
   # A namespace's node can appear before its size is set (the NVMe scan revalidates it after
   # add_disk): wait for a size too, or mkfs may meet an empty disk.
-  for d in $(echo "$AIOH_GUEST_DISKS" | tr ',' ' '); do
+  for d in $(echo "$AIOH_GUEST_DISKS" | tr ',' ' ') $(for k in $FAULT_PARTS; do eval "echo fault=/dev/\$FAULT_${k}_DISK"; done); do
     dev=${d#*=}; i=0
     while { [ ! -b "$dev" ] || [ "$(cat "/sys/class/block/${dev##*/}/size" 2>/dev/null || echo 0)" = 0 ]; } && [ $i -lt 100 ]; do
       sleep 0.1; i=$((i+1))
@@ -79,7 +87,7 @@ if [ -n "$TARGET_DISKS" ]; then
   done
 fi
 if [ "$FS" = tmpfs ]; then
-  # A device-fault guest: the disk stays raw, so nothing but the case touches a faulted sector.
+  # Scratch on tmpfs: the disk stays raw.
   mount -t tmpfs tmpfs /mnt/scratch || fail "mount tmpfs scratch failed"
   phase setup-mkfs "raw /dev/$DISK, max_retries=$(cat /sys/module/nvme_core/parameters/max_retries 2>/dev/null)"
 else
@@ -96,21 +104,54 @@ fi
 echo 7 > /proc/sys/kernel/printk
 phase run "$(wc -l < /job/ids) ids"
 echo "{\"type\":\"aioh-phase\",\"phase\":\"run\"}" >&3
+uptime_s() { cut -d" " -f1 /proc/uptime; }
+# One harness run (a part: the catalog, or one fault part): its ids, output file and scratch.
 # The harness creates its output exclusively (it never overwrites a report): follow the file
-# once it exists.
-( while [ ! -e /run/out.jsonl ]; do sleep 0.1; done; exec tail -c +1 -f /run/out.jsonl ) >&3 &
-TAIL=$!
+# once it exists.  The stream may be cut mid-line by the kill: resend the whole file; the host
+# keeps the first environment and the last copy of each result of a part.
+run_part() {
+  echo "{\"type\":\"aioh-part\",\"part\":\"$1\",\"ids\":$(wc -l < "$2"),\"t\":$(uptime_s)}" >&3
+  ( while [ ! -e "$3" ]; do sleep 0.1; done; exec tail -c +1 -f "$3" ) >&3 &
+  TAIL=$!
+  # A library build under test (scripts/matrix --libs): its .so files, for the harness only.
+  LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS" --ids "$2" --format jsonl --output "$3" --scratch "$4" $HARNESS_ARGS > /dev/console 2>&1
+  RC=$?
+  sleep 1.5
+  kill $TAIL 2>/dev/null
+  wait $TAIL 2>/dev/null
+  echo "" >&3
+  [ -e "$3" ] && cat "$3" >&3
+  LAST_END=$(uptime_s)
+  echo "{\"type\":\"aioh-part-end\",\"part\":\"$1\",\"rc\":$RC,\"t\":$LAST_END}" >&3
+}
 cd /tmp
-# A library build under test (scripts/matrix --libs): its .so files, for the harness only.
-LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS" --ids /job/ids --format jsonl --output /run/out.jsonl --scratch /mnt/scratch $HARNESS_ARGS > /dev/console 2>&1
-RC=$?
-sleep 1.5
-kill $TAIL 2>/dev/null
-wait $TAIL 2>/dev/null
-# The stream above may have been cut mid-line by the kill: resend the whole file; the host
-# keeps the last copy of each result.
-echo "" >&3
-[ -e /run/out.jsonl ] && cat /run/out.jsonl >&3
+ALL_RC=
+if [ -s /job/ids ]; then
+  run_part catalog /job/ids /run/out.jsonl /mnt/scratch
+  ALL_RC=$RC
+fi
+# The device-fault parts, each on its own raw disk with scratch on tmpfs (nothing but the case
+# touches a faulted sector).  A part whose rows read `fired` from the kernel's rate-limited
+# block error line starts LOG_WINDOW s after the previous part ended, so that line's burst is
+# whole; NVMe retries are off for a part with a once-rule (the driver would retry and hide it).
+if [ -n "$FAULT_PARTS" ]; then
+  mkdir -p /mnt/fault-scratch
+  mount -t tmpfs tmpfs /mnt/fault-scratch || fail "mount tmpfs fault scratch failed"
+  RETRIES=/sys/module/nvme_core/parameters/max_retries
+  retries0=$(cat $RETRIES 2>/dev/null)
+  for k in $FAULT_PARTS; do
+    eval "armed=\$FAULT_${k}_ARMED disk=\$FAULT_${k}_DISK retries=\$FAULT_${k}_RETRIES log=\$FAULT_${k}_LOG"
+    if [ -n "$log" ] && [ -n "$LAST_END" ]; then
+      sleep "$(awk -v e="$LAST_END" -v w="$LOG_WINDOW" -v n="$(uptime_s)" 'BEGIN { d = e + w - n; print (d > 0 ? d : 0) }')"
+    fi
+    [ -n "$retries0" ] && echo "${retries:-$retries0}" > $RETRIES
+    export AIOH_DEVICE_FAULT="$armed" AIOH_FAULT_DEVICE="/dev/$disk"
+    phase "run-fault.$k" "$(wc -l < "/job/fault.$k.ids") ids, raw /dev/$disk, max_retries=$(cat $RETRIES 2>/dev/null): $armed"
+    run_part "fault.$k" "/job/fault.$k.ids" "/run/out.fault.$k.jsonl" /mnt/fault-scratch
+    ALL_RC=${ALL_RC:-$RC}
+  done
+fi
+RC=${ALL_RC:-0}
 phase collect "rc=$RC"
 echo "{\"type\":\"aioh-exit\",\"rc\":$RC}" >&3
 sync

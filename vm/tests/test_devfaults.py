@@ -1,9 +1,9 @@
 """Device faults from rows: a row's rule is parsed and named as the harness names it, rows with
-the same rule share one guest, sector rules with disjoint spans share one guest (at most REPORTS
+the same rule share one disk, sector rules with disjoint spans share one disk (at most REPORTS
 cases, the kernel's log burst) while overlapping ones, flush rules and throttles get their own
-(the shipped catalog boots 5 fault guests, not 7), a once-rule is copied
-per interface at its slot, a guest with any once-rule turns NVMe retries off, the blkdebug config
-says which request type a rule fails, and a target's documents merge into one."""
+(the shipped catalog has 5 fault parts, not 7), a once-rule is copied per interface at its slot,
+a part with any once-rule turns NVMe retries off, throttle parts (no log readback) run first,
+the blkdebug config says which request type a rule fails, and each part is recorded."""
 import tomllib
 from pathlib import Path
 
@@ -71,10 +71,9 @@ def test_sector_rules_with_disjoint_spans_share_one_guest():
         ("read_aio", s + 3 * w, True), ("write_aio", s + 6 * w, True), ("read_aio", s + 10 * w, False)]
     conf = qemu.blkdebug_config(rules)
     assert conf.count("[inject-error]") == 3
-    env = devfaults.guest_env(armed, rules, "nvme0n1")
-    assert env["AIOH_DEVICE_FAULT"].split(";") == list(armed)     # harness/faults/vm.cc armed_rules
-    assert env["MODPARAMS_nvme_core"] == "max_retries=0"           # one once-rule is enough
-    assert devfaults.tag(armed) == f"__read_aio-EIO-sector{s}+2"
+    env = devfaults.part_env(1, devfaults.FaultPart(armed, tuple(rules), ()), "nvme0n6")
+    assert env["FAULT_1_ARMED"].split(";") == list(armed)         # harness/faults/vm.cc armed_rules
+    assert env["FAULT_1_RETRIES"] == "0"                           # one once-rule is enough
 
 
 def test_overlapping_rules_flushes_and_throttles_get_their_own_guests():
@@ -105,7 +104,7 @@ def test_a_shared_guest_holds_no_more_cases_than_the_kernel_logs_in_a_burst():
     assert all(len(cs) <= devfaults.REPORTS for _, _, cs in g)
 
 
-def test_shipped_catalog_boots_five_fault_guests_instead_of_seven():
+def test_shipped_catalog_has_five_fault_parts_instead_of_seven():
     table = tomllib.loads((Path(__file__).resolve().parents[2] / "cases" / "faults_vm.toml").read_text())
     cases = [row(c["id"], i, c["fault"]) for c in table["case"] for i in devfaults.SLOTS]
     g = devfaults.groups(cases)
@@ -119,7 +118,7 @@ def test_shipped_catalog_boots_five_fault_guests_instead_of_seven():
         assert len(cs) <= devfaults.REPORTS
         if len(armed) > 1:                                        # one copy per row per slot, apart
             assert len(rules) == len(cs) and len({r.sector for r in rules}) == len(rules)
-            assert devfaults.guest_env(armed, rules, "nvme0n1")["MODPARAMS_nvme_core"] == "max_retries=0"
+            assert devfaults.FaultPart(armed, tuple(rules), ()).once
 
 
 def test_once_rule_is_copied_per_interface_slot():
@@ -131,7 +130,7 @@ def test_once_rule_is_copied_per_interface_slot():
     assert devfaults.copies(devfaults.row_rule(FLUSH), ["io_uring", "libaio"]) == [devfaults.row_rule(FLUSH)]
 
 
-def test_guest_env_arms_rules_and_turns_retries_off_only_for_once():
+def test_run_wide_rule_env_arms_rules_and_turns_retries_off_only_for_once():
     once = devfaults.copies(devfaults.row_rule(READ_ONCE), ["io_uring"])
     env = devfaults.guest_env(("read_aio:EIO:sector=2621440",), once, "nvme0n1")
     assert env["AIOH_DEVICE_FAULT"] == "read_aio:EIO:sector=2621440"
@@ -151,27 +150,29 @@ def test_blkdebug_config_narrows_each_rule_to_its_request_type():
     assert 'event = "flush_to_disk"\nerrno = "5"\nonce = "off"\niotype = "flush"' in conf
 
 
-def test_merge_keeps_catalog_order_and_records_each_fault_guest():
-    cases = [row("plain", "io_uring"), row("read", "io_uring", READ_ONCE)]
+def test_parts_put_the_throttle_first_and_keep_every_fault_row():
+    table = tomllib.loads((Path(__file__).resolve().parents[2] / "cases" / "faults_vm.toml").read_text())
+    cases = [row("plain", "io_uring")] + [row(c["id"], i, c["fault"]) for c in table["case"] for i in devfaults.SLOTS]
+    plain, parts = devfaults.parts(cases)
+    assert [c["id"] for c in plain] == ["faults.plain@io_uring"]
+    assert parts[0].armed == ("throttle:iops=2",) and not parts[0].reads_log and not parts[0].once
+    assert all(f.reads_log for f in parts[1:])
+    assert sorted(i for f in parts for i in f.ids) == sorted(c["id"] for c in cases[1:])
+    env = devfaults.part_env(2, parts[1], "nvme0n7")
+    assert env == {"FAULT_2_ARMED": ";".join(parts[1].armed), "FAULT_2_DISK": "nvme0n7",
+                   "FAULT_2_RETRIES": "0", "FAULT_2_LOG": "1"}
+    flush = next(f for f in parts if f.armed == ("flush_to_disk:EIO:always",))
+    assert devfaults.part_env(5, flush, "nvme0n10")["FAULT_5_RETRIES"] == ""      # no once-rule
 
-    def doc(ids, vm, facts=None):
-        return {"schema": "aioharness-result/1", "run": {"guest_runs": [{"n": len(ids)}]},
-                "environment": {"facts": facts or {}, "vm": vm},
-                "results": [{"id": i, "interface": "io_uring", "verdict": "pass"} for i in ids],
-                "summary": {}}
-    plain = doc([cases[0]["id"]], {"device": "nvme-4k", "device_faults": [], "boots": [1]})
-    fault = doc([cases[1]["id"]], {"device": "nvme-4k", "device_faults": [{"event": "read_aio"}],
-                                   "nvme_core_params": "max_retries=0", "boots": [1, 2], "fs": "tmpfs"},
-                {"nvme_max_retries": 0})
-    m = devfaults.merge(cases, [((), plain), (("read_aio:EIO:sector=2621440",), fault)])
-    assert [r["id"] for r in m["results"]] == [c["id"] for c in cases]
-    assert m["summary"]["total"] == 2 and m["summary"]["pass"] == 2
-    g = m["environment"]["vm"]["device_fault_guests"]
-    assert g == [{"armed": ["read_aio:EIO:sector=2621440"], "rules": [{"event": "read_aio"}],
-                  "nvme_core_params": "max_retries=0", "nvme_max_retries": 0, "fs": "tmpfs",
-                  "console_logs": None, "boots": [1, 2], "ids": [cases[1]["id"]]}]
-    assert len(m["run"]["guest_runs"]) == 2
-    assert devfaults.tag(("read_aio:EIO:sector=2621440",)) == "__read_aio-EIO-sector2621440"
+
+def test_part_record_says_what_the_disk_carried_and_what_the_run_saw():
+    _, parts = devfaults.parts([row("read", "io_uring", READ_ONCE), row("read", "libaio", READ_ONCE)])
+    rec = devfaults.part_record(parts[0], "nvme0n6", {"facts": {"nvme_max_retries": 0, "scratch_fs": "tmpfs"}})
+    assert rec["armed"] == ["read_aio:EIO:sector=2621440"] and rec["disk"] == "nvme0n6"
+    assert [r["rule"] for r in rec["rules"]] == ["read_aio:EIO:sector=2625536", "read_aio:EIO:sector=2627584"]
+    assert rec["nvme_core_params"] == "max_retries=0" and rec["nvme_max_retries"] == 0 and rec["fs"] == "tmpfs"
+    assert rec["ids"] == ["faults.read@io_uring", "faults.read@libaio"]
+    assert devfaults.part_record(parts[0], "nvme0n6", None)["nvme_max_retries"] is None   # part never ran
 
 
 def test_slow_disk_row_becomes_a_throttled_drive():
@@ -180,6 +181,7 @@ def test_slow_disk_row_becomes_a_throttled_drive():
     assert [a for a, _, _ in g] == [("throttle:iops=2",)]
     assert g[0][1] == [qemu.Throttle(2)]                          # one throttle for all interfaces
     assert "MODPARAMS_nvme_core" not in devfaults.guest_env(g[0][0], g[0][1], "nvme0n1")
+    assert not devfaults.FaultPart(g[0][0], tuple(g[0][1]), ()).reads_log
     args = qemu.throttled(qemu.disk_args(qemu.Path("/d.img"), "nvme-4k"), 2)
     assert args[args.index("-drive") + 1].endswith(",throttling.iops-total=2")
     assert qemu.throttled(["-drive", "x"], None) == ["-drive", "x"]

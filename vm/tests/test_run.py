@@ -1,15 +1,20 @@
-"""One target's guests without booting: an ordinary guest gets the sweep's labelled target disks
-and is told about them; a fault guest keeps its one raw disk; both name the same targets."""
+"""One target's guest without booting: it gets the sweep's labelled target disks and is told
+about them, then one raw disk per device-fault part (behind blkdebug with the part's rules, or
+throttled) with the part's ids, rules and disk in its job; a guest with a run-wide
+--device-fault keeps its one raw disk; all name the same targets."""
 from pathlib import Path
 
-from vm import qemu, run
+from vm import devfaults, initramfs, qemu, run
 from vm.kernel import Kernel
 
+READ = {"layer": "vm", "target": "blkdebug:read_aio@2621440", "effect": "EIO", "trigger": "once"}
+SLOW = {"layer": "vm", "target": "throttle:iops=2", "effect": "latency", "trigger": "always"}
 
-def target(tmp_path: Path, **kw) -> run.TargetRun:
+
+def target(tmp_path: Path, cases=({"id": "a"},), **kw) -> run.TargetRun:
     k = Kernel("linux-image-x", "1", "6.12.0-x", tmp_path / "bzImage", None, tmp_path)
     o = run.Options(harness=tmp_path / "harness", cases_dir=tmp_path, cache=tmp_path, out=tmp_path, **kw)
-    return run.TargetRun(k, "nvme-4k", [{"id": "a"}], o, lambda **_: None)
+    return run.TargetRun(k, "nvme-4k", list(cases), o, lambda **_: None)
 
 
 def test_ordinary_guest_has_labelled_target_disks(tmp_path: Path):
@@ -25,14 +30,68 @@ def test_ordinary_guest_has_labelled_target_disks(tmp_path: Path):
     assert t.vm_record()["target_disks"][0] == {"disk": "nvme0n2", "as": "raw", "bytes": 256 << 20}
 
 
-def test_fault_guest_keeps_one_raw_disk(tmp_path: Path):
-    t = target(tmp_path, armed=("read_aio:EIO:sector=8",),
-               device_faults=(qemu.DeviceFault("read_aio", "EIO", 8, True),))
+def test_run_wide_device_fault_keeps_one_raw_disk(tmp_path: Path):
+    t = target(tmp_path, device_faults=(qemu.DeviceFault("read_aio", "EIO", 8, True),))
     assert t.disks()[1] == ()
     env = t.guest_env(1)
-    assert "TARGET_DISKS" not in env and env["FS"] == "tmpfs"
+    assert "TARGET_DISKS" not in env and "FAULT_PARTS" not in env
+    assert env["MODPARAMS_nvme_core"] == "max_retries=0"
     assert env["AIOH_GUEST_DISKS"] == run.guest_disks_spec("nvme-4k")   # same ids as everywhere
     assert t.vm_record()["target_disks"] == []
+
+
+def fault_cases():
+    return [{"id": "plain@io_uring", "interface": "io_uring"},
+            {"id": "faults.read@io_uring", "interface": "io_uring", "fault": READ},
+            {"id": "faults.slow@libaio", "interface": "libaio", "fault": SLOW}]
+
+
+def test_fault_parts_get_disks_after_the_targets_and_run_after_the_catalog(tmp_path: Path):
+    cases = fault_cases()
+    plain, parts = devfaults.parts(cases)
+    t = target(tmp_path, cases=cases, fault_parts=tuple(parts))
+    first, extra = t.disks()
+    assert [getattr(d, "name", None) for d in extra[:4]] == [f"target-{w}.img" for w, _ in run.TARGET_DISKS]
+    slow, read = extra[4:]
+    assert slow.throttle_iops == 2 and slow.blkdebug is None          # the throttle part runs first
+    assert read.blkdebug.read_text().count("[inject-error]") == 1 and read.throttle_iops is None
+    assert not read.path.open("rb").read(64).strip(b"\0")            # raw: no label, nothing on it
+    argv = qemu.disk_args(first, "nvme-4k", extra)
+    assert any("file.driver=blkdebug" in a and "cache=writeback" in a and "fault-2.img" in a for a in argv)
+    assert any(a.endswith("throttling.iops-total=2") and "fault-1.img" in a for a in argv)
+    assert "nvme-ns,drive=d6,bus=nvme0,nsid=7" in " ".join(argv)
+    env = t.guest_env(1)
+    assert env["FAULT_PARTS"] == "1 2" and env["FAULT_DISKS"] == "nvme0n6 nvme0n7"
+    assert env["FAULT_2_ARMED"] == "read_aio:EIO:sector=2621440" and env["FAULT_2_RETRIES"] == "0"
+    assert env["FAULT_1_LOG"] == "" and env["FAULT_2_LOG"] == "1" and float(env["LOG_WINDOW"]) > 5
+    assert "AIOH_DEVICE_FAULT" not in env and "MODPARAMS_nvme_core" not in env   # the catalog runs unfaulted
+    assert t.job_ids() == (["plain@io_uring"], {1: ["faults.slow@libaio"], 2: ["faults.read@io_uring"]})
+    # A resumed boot carries only the parts with ids left, on the same disks.
+    t.remaining = [c for c in cases if c["id"] == "faults.read@io_uring"]
+    assert t.job_ids() == ([], {2: ["faults.read@io_uring"]}) and t.guest_env(2)["FAULT_PARTS"] == "2"
+    rec = t.vm_record()["device_fault_parts"]
+    assert [(r["armed"], r["disk"]) for r in rec] == [(["throttle:iops=2"], "nvme0n6"),
+                                                      (["read_aio:EIO:sector=2621440"], "nvme0n7")]
+
+
+def test_job_archive_carries_each_parts_ids(tmp_path: Path):
+    data = initramfs.job_archive({"A": "1"}, ["x"], {"fault.2.ids": ["f1", "f2"]})
+    assert b"job/fault.2.ids" in data and b"f1\nf2\n" in data and b"job/ids" in data
+
+
+def test_monitor_socket_lives_in_a_short_runtime_dir(tmp_path: Path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    k = Kernel("linux-image-x", "1", "6.12.0-x", deep / "bzImage", None, deep)
+    o = run.Options(harness=deep / "harness", cases_dir=deep, cache=deep, out=deep, inject_panic_after=2)
+    t = run.TargetRun(k, "nvme-4k", [{"id": "a"}], o, lambda **_: None)
+    sock = t.runtime() / "monitor.sock"
+    try:
+        assert len(str(sock)) < 108 and len(str(deep / "work" / "monitor.sock")) >= 108
+        assert t.runtime() == sock.parent                               # one dir per target run
+    finally:
+        import shutil
+        shutil.rmtree(sock.parent)
 
 
 def test_harness_args_reach_the_guest(tmp_path: Path):

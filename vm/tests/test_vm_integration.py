@@ -107,7 +107,7 @@ def test_real_panic_mid_run_reboots_and_resumes(tmp_path: Path):
     # second late: the guest forwards its result file once a second) lands mid-run, whatever
     # the machine's speed: one case at a time, and after the fast rows some that wait on the
     # clock (about 7 s of timed waits).
-    # (No fault rows: those boot guests of their own.)
+    # (No fault rows: they would add their parts after the catalog.)
     cases = [c["id"] for c in listed(h) if "panic" not in c["id"] and not c["id"].startswith("faults.")]
     ids = [i for i in cases if i.endswith("@posix-aio")][:300]
     slow = [i for i in cases if i.partition("@")[0] in SLOW_ROWS]

@@ -43,7 +43,7 @@ def test_guest_env_points_the_harness_at_the_build():
     init = (Path(libs.__file__).parent / "guest" / "init.sh").read_text()
     # Only the harness gets the build's directory (mkfs and the rest keep the system libraries).
     harness_line = next(line for line in init.splitlines() if '"$HARNESS" --ids' in line)
-    assert harness_line.startswith('LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS"')
+    assert harness_line.lstrip().startswith('LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS"')
 
 
 def test_a_link_leaving_the_directory_is_refused(tmp_path: Path):
