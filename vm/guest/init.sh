@@ -116,7 +116,8 @@ run_part() {
   # A library build under test (scripts/matrix --libs): its .so files, for the harness only.
   LD_LIBRARY_PATH="${AIOH_LD_LIBRARY_PATH:-}" "$HARNESS" --ids "$2" --format jsonl --output "$3" --scratch "$4" $HARNESS_ARGS > /dev/console 2>&1
   RC=$?
-  sleep 1.5
+  # A moment for tail to pass on the last lines; the resend below makes up for any it missed.
+  sleep 0.5
   kill $TAIL 2>/dev/null
   wait $TAIL 2>/dev/null
   echo "" >&3
