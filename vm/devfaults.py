@@ -17,9 +17,10 @@ each failed request, which blk_print_req_error (6.x block/blk-mq.c; 5.10 print_r
 block/blk-core.c) prints with printk_ratelimited, a burst of 10 per 5 s for the whole kernel
 (include/linux/ratelimit_types.h), and each case fails one request: one run of all 5 sector
 rules x 4 interfaces lost the lines of cases 11-20, whose rows came out broken.  So the guest
-starts a part that reads that line only when LOG_WINDOW seconds have passed since the previous
-part ended (the catalog's own block-fault rows print it too), and throttle parts, which read no
-log, go first.  The shipped catalog has 5 parts: 3 of sector rules, flush, throttle.  The part's
+counts the lines its parts may print since it last let the ratelimit's window pass: a part
+that would take that count past REPORTS starts only LOG_WINDOW seconds after the last part that
+printed any ended (the catalog's own block-fault rows print that line too, an unknown number),
+and throttle parts, which print and read none, go first and overlap that wait.  The shipped catalog has 5 parts: 3 of sector rules, flush, throttle.  The part's
 disk stays raw (its scratch is tmpfs, so no mkfs touches a faulted sector) and, with any
 once-rule, nvme_core's max_retries is 0 for the part: the NVMe driver retries a failed command
 (drivers/nvme/host/core.c nvme_decide_disposition, which reads the writable parameter per
@@ -142,10 +143,11 @@ def parts(cases: list[dict]) -> tuple[list[dict], list[FaultPart]]:
 
 
 def part_env(index: int, part: FaultPart, disk: str) -> dict[str, str]:
-    """The job variables of fault part `index` (1-based) on guest disk `disk` (vm/guest/init.sh)."""
+    """The job variables of fault part `index` (1-based) on guest disk `disk` (vm/guest/init.sh);
+    LOG: how many block error lines its cases may print (one each), empty when it reads none."""
     k = f"FAULT_{index}_"
     return {k + "ARMED": ";".join(part.armed), k + "DISK": disk,
-            k + "RETRIES": "0" if part.once else "", k + "LOG": "1" if part.reads_log else ""}
+            k + "RETRIES": "0" if part.once else "", k + "LOG": str(len(part.ids)) if part.reads_log else ""}
 
 
 def part_record(part: FaultPart, disk: str, environment: dict | None) -> dict:

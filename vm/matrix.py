@@ -415,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     accel, why = qemu.choose_accel(a.accel)
     i, n = p.shard
     print(f"matrix: {len(cases)} cases x {len(p.mine)} targets (shard {i}/{n}); accel {accel}"
-          f"{f' ({why})' if why and accel == 'tcg' else ''}; guest harness {' '.join(harness_args) or '-j1'}"
+          f"{f' ({why})' if why and accel == 'tcg' else ''}; guest harness "
+          f"{' '.join(harness_args) or ('-j1' if note or not harness_supports(harness, '--jobs') else '--jobs auto')}"
           f"; out {out}", file=sys.stderr)
     progress = Progress()
     kernels = fetch_kernels(p, progress, len(cases))

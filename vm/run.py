@@ -159,7 +159,7 @@ class TargetRun:
         if self.has_target_disks() and o.fault_parts:
             env["FAULT_DISKS"] = " ".join(self.part_disk(k) for k in range(1, len(o.fault_parts) + 1))
             env["FAULT_PARTS"] = " ".join(str(k) for k in parts)
-            env["LOG_WINDOW"] = str(devfaults.LOG_WINDOW)
+            env["LOG_WINDOW"], env["LOG_BURST"] = str(devfaults.LOG_WINDOW), str(devfaults.REPORTS)
             for k in parts:
                 env.update(devfaults.part_env(k, o.fault_parts[k - 1], self.part_disk(k)))
         if o.allow_panic:

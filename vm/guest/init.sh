@@ -132,23 +132,29 @@ if [ -s /job/ids ]; then
   ALL_RC=$RC
 fi
 # The device-fault parts, each on its own raw disk with scratch on tmpfs (nothing but the case
-# touches a faulted sector).  A part whose rows read `fired` from the kernel's rate-limited
-# block error line starts LOG_WINDOW s after the previous part ended, so that line's burst is
-# whole; NVMe retries are off for a part with a once-rule (the driver would retry and hide it).
+# touches a faulted sector).  The kernel's block error line, which these rows read `fired`
+# from, is rate-limited to LOG_BURST lines per 5 s: `lines` counts what may have been printed
+# since the window last passed (the catalog's, unknown: a full burst), and a part that would
+# take it past LOG_BURST starts LOG_WINDOW s after the last part that printed any ended.  NVMe
+# retries are off for a part with a once-rule (the driver would retry and hide the fault).
 if [ -n "$FAULT_PARTS" ]; then
   mkdir -p /mnt/fault-scratch
   mount -t tmpfs tmpfs /mnt/fault-scratch || fail "mount tmpfs fault scratch failed"
   RETRIES=/sys/module/nvme_core/parameters/max_retries
   retries0=$(cat $RETRIES 2>/dev/null)
+  lines=0 LOG_END=
+  [ -n "$ALL_RC" ] && lines=$LOG_BURST LOG_END=$LAST_END
   for k in $FAULT_PARTS; do
     eval "armed=\$FAULT_${k}_ARMED disk=\$FAULT_${k}_DISK retries=\$FAULT_${k}_RETRIES log=\$FAULT_${k}_LOG"
-    if [ -n "$log" ] && [ -n "$LAST_END" ]; then
-      sleep "$(awk -v e="$LAST_END" -v w="$LOG_WINDOW" -v n="$(uptime_s)" 'BEGIN { d = e + w - n; print (d > 0 ? d : 0) }')"
+    if [ -n "$log" ] && [ $((lines + log)) -gt "$LOG_BURST" ]; then
+      [ -n "$LOG_END" ] && sleep "$(awk -v e="$LOG_END" -v w="$LOG_WINDOW" -v n="$(uptime_s)" 'BEGIN { d = e + w - n; print (d > 0 ? d : 0) }')"
+      lines=0
     fi
     [ -n "$retries0" ] && echo "${retries:-$retries0}" > $RETRIES
     export AIOH_DEVICE_FAULT="$armed" AIOH_FAULT_DEVICE="/dev/$disk"
     phase "run-fault.$k" "$(wc -l < "/job/fault.$k.ids") ids, raw /dev/$disk, max_retries=$(cat $RETRIES 2>/dev/null): $armed"
     run_part "fault.$k" "/job/fault.$k.ids" "/run/out.fault.$k.jsonl" /mnt/fault-scratch
+    [ -n "$log" ] && lines=$((lines + log)) LOG_END=$LAST_END
     ALL_RC=${ALL_RC:-$RC}
   done
 fi

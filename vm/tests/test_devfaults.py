@@ -160,7 +160,7 @@ def test_parts_put_the_throttle_first_and_keep_every_fault_row():
     assert sorted(i for f in parts for i in f.ids) == sorted(c["id"] for c in cases[1:])
     env = devfaults.part_env(2, parts[1], "nvme0n7")
     assert env == {"FAULT_2_ARMED": ";".join(parts[1].armed), "FAULT_2_DISK": "nvme0n7",
-                   "FAULT_2_RETRIES": "0", "FAULT_2_LOG": "1"}
+                   "FAULT_2_RETRIES": "0", "FAULT_2_LOG": "8"}
     flush = next(f for f in parts if f.armed == ("flush_to_disk:EIO:always",))
     assert devfaults.part_env(5, flush, "nvme0n10")["FAULT_5_RETRIES"] == ""      # no once-rule
 

@@ -63,7 +63,7 @@ def test_fault_parts_get_disks_after_the_targets_and_run_after_the_catalog(tmp_p
     env = t.guest_env(1)
     assert env["FAULT_PARTS"] == "1 2" and env["FAULT_DISKS"] == "nvme0n6 nvme0n7"
     assert env["FAULT_2_ARMED"] == "read_aio:EIO:sector=2621440" and env["FAULT_2_RETRIES"] == "0"
-    assert env["FAULT_1_LOG"] == "" and env["FAULT_2_LOG"] == "1" and float(env["LOG_WINDOW"]) > 5
+    assert env["FAULT_1_LOG"] == "" and env["FAULT_2_LOG"] == "1" and float(env["LOG_WINDOW"]) > 5 and env["LOG_BURST"] == "10"
     assert "AIOH_DEVICE_FAULT" not in env and "MODPARAMS_nvme_core" not in env   # the catalog runs unfaulted
     assert t.job_ids() == (["plain@io_uring"], {1: ["faults.slow@libaio"], 2: ["faults.read@io_uring"]})
     # A resumed boot carries only the parts with ids left, on the same disks.
