@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from . import devfaults, initramfs, libs, phases, qemu
 from .kernel import Kernel
@@ -62,6 +63,9 @@ class Options:
     # harness run after the catalog's.
     fault_parts: tuple[devfaults.FaultPart, ...] = ()
     tag: str = ""                        # file-name suffix (a library build's id)
+    # Called once when only the fault parts are left (light: small cases, throttle and ratelimit
+    # waits), so that scripts/matrix can boot the next guest meanwhile.
+    on_light: Callable[[], None] | None = None
     allow_panic: bool = False            # test-only: the guest may run the sysrq panic row
     # A library build swapped in (scripts/matrix --libs, vm/libs.py): its id and host directory.
     lib_id: str = ""
@@ -233,6 +237,8 @@ class TargetRun:
                 last_progress = time.time()
                 if stream.phase in ("setup", "run") and setup_at is None:
                     setup_at = time.time() - t0
+                if stream.part.startswith("fault.") and o.on_light:
+                    o.on_light()
                 done = len(self.results) + len(set(stream.results) - set(self.results))
                 self.say(part_label(stream.part, len(o.fault_parts)) if stream.phase == "run" else stream.phase,
                          done, boot=n)

@@ -1,6 +1,7 @@
 """The CLI's own decisions, without booting: target selection and sharding from the catalog,
 usage errors (exit 2), the boot path (measured per kernel, else the measured default), and the
-summary table (VM verdicts in their own columns, `timeout` once)."""
+summary table (VM verdicts in their own columns, `timeout` once), and the guest slots (a guest
+in its fault parts frees its own once)."""
 import json
 
 from vm import matrix, qemu
@@ -97,3 +98,19 @@ def test_a_row_executed_in_no_guest_fails_the_unsharded_run(tmp_path, capsys):
     (tmp_path / "all").mkdir()
     rows[1][1]["results"][1]["verdict"] = "pass"
     assert matrix.report(SimpleNamespace(shard=(1, 1)), tmp_path / "all", rows) == 0
+
+
+def test_a_guest_left_with_its_fault_parts_frees_its_slot_once():
+    import threading
+    slots = matrix.Slots(1)
+    release = slots.hold()
+    got = []
+    t = threading.Thread(target=lambda: got.append(slots.hold()))
+    t.start()
+    t.join(0.2)
+    assert t.is_alive()                    # the one slot is taken: the next guest waits
+    release()
+    release()                              # on_light, then the end of the target: one release
+    t.join(2)
+    assert not t.is_alive() and got
+    assert not slots.sem.acquire(blocking=False)   # the second release gave nothing back
