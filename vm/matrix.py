@@ -153,12 +153,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=300.0,
                    help="seconds without a finished case before the guest counts as hung")
     p.add_argument("--memory", type=int, default=2048, help="guest MiB")
-    # Measured (scripts/bench-matrix --kernels 6.12 --devices nvme-512,nvme-4k, 2 guests at once on
-    # the 2-core host under TCG, same load): 1 vCPU 275 s wall (catalog 188-209 s per guest), 2
-    # vCPUs with MTTCG 306 s (230-234 s), identical verdicts: two guests already fill both cores,
-    # and a second vCPU per guest only adds cross-vCPU cost (TLB flushes, IPIs) under TCG.
-    p.add_argument("--cpus", type=int, default=1,
-                   help="guest vCPUs (more than one: multi-threaded TCG; default 1, faster with 2 guests on 2 cores)")
+    p.add_argument("--cpus", type=int, default=2, help="guest vCPUs (more than one: multi-threaded TCG)")
     p.add_argument("--guest-jobs", type=int, default=None,
                    help="harness --jobs in each guest (default: the harness's automatic choice, when it "
                         "has --jobs)")

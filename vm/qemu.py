@@ -84,7 +84,7 @@ class VmConfig:
     boot: BootPath = field(default_factory=BootPath)
     accel: str = "tcg"
     memory_mb: int = 2048
-    cpus: int = 1
+    cpus: int = 2
     cmdline_extra: tuple[str, ...] = ()
     monitor: Path | None = None       # a HMP socket, for the test-only panic injection
     blkdebug: Path | None = None      # blkdebug config: device-level faults on the disk

@@ -50,7 +50,7 @@ class Options:
     idle_timeout: float = 300.0          # no new result for this long: the guest hangs
     max_boots: int = 25
     memory_mb: int = 2048
-    cpus: int = 1                        # scripts/matrix --cpus (vm/matrix.py says why 1)
+    cpus: int = 2
     harness_args: tuple[str, ...] = ()
     argv: tuple[str, ...] = ()
     # Test-only: on the first boot, after this many results, inject an NMI with
