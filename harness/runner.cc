@@ -192,6 +192,12 @@ void ChildReport::absorb(const std::string& line) {
     failures.push_back("unparseable report line from the case: " + line.substr(0, 200));
     return;
   }
+  // Valid JSON that is not a report object (a stray "[...]" or number written to the report
+  // fd) fails the case, never the run: j.value() would throw on it.
+  if (!j.is_object()) {
+    failures.push_back("report line from the case is not an object: " + line.substr(0, 200));
+    return;
+  }
   std::string t = j.value("t", "");
   if (t == "obs") {
     Observation o;

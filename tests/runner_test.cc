@@ -198,3 +198,14 @@ TEST_F(RunnerTest, RunGoesOnAfterHangsAndCrashes) {
     verdicts.emplace_back(run(s, "EBADF@submit", 0.3).verdict_name());
   EXPECT_EQ(verdicts, (std::vector<std::string>{"timeout", "crash", "pass"}));
 }
+
+TEST(ChildReport, ReportLineThatIsNotAnObjectFailsTheCaseNotTheRun) {
+  // A stray line of valid JSON on the report fd (an array, a number) once stopped a whole run
+  // with nlohmann's type_error: it must become one failure of the case.
+  ChildReport r;
+  EXPECT_NO_THROW(r.absorb("[  1/443] BROKEN"));
+  EXPECT_NO_THROW(r.absorb("[1, 2]"));
+  EXPECT_NO_THROW(r.absorb("42"));
+  ASSERT_EQ(r.failures.size(), 3u);
+  EXPECT_NE(r.failures[1].find("not an object"), std::string::npos) << r.failures[1];
+}
