@@ -2,6 +2,7 @@
 // the other families (scripts/mutants): io_uring_submit_and_wait() returns
 // only once wait_nr CQEs are there, io_uring_wait_cqe() blocks for one,
 // io_uring_wait_cqe_timeout() waits out its relative timeout,
+// io_uring_peek_batch_cqe() hands over at most `count` CQEs,
 // io_uring_get_events() flushes deferred completions into the CQ ring,
 // io_uring_queue_exit() closes the ring fd and unmaps the rings, and
 // io_uring_get_probe() reports what the kernel's IORING_REGISTER_PROBE does.
@@ -82,11 +83,14 @@ int probe_disagreements(CaseContext& ctx, const io_uring_probe& lib) {
 //   its old fd and how many io_uring mappings are left) |
 // wait-cqe-timeout (nothing pending: io_uring_wait_cqe_timeout of 100 ms, its
 //   answer, which must come after 100 ms and within the stated slack) |
+// peek-batch (three NOPs completed: io_uring_peek_batch_cqe for 2 into an
+//   array of 8, then, those 2 seen, for 8: each answer) |
 // get-probe (io_uring_get_probe() returned a probe, and on how many opcodes it
 //   disagrees with the kernel's own IORING_REGISTER_PROBE)
 AIOH_SCENARIO(uring_library,
               aioh::param::choice("mode", "submit-and-wait",
-                                  {"submit-and-wait", "wait-cqe", "wait-cqe-timeout", "get-events", "queue-exit", "get-probe"},
+                                  {"submit-and-wait", "wait-cqe", "wait-cqe-timeout", "peek-batch", "get-events", "queue-exit",
+                                   "get-probe"},
                                   "the liburing promise under test")) {
   const std::string mode = ctx.str("mode");
   if (mode == "queue-exit") {
@@ -120,6 +124,22 @@ AIOH_SCENARIO(uring_library,
     int ret = io_uring_wait_cqe_timeout(&be.ring(), &c, &ts);
     timing::observe_wait(ctx, be.liburing_ret(ret, errno, Phase::wait, "io_uring_wait_cqe_timeout"), sw.ms(), 100,
                          false);
+    return;
+  }
+  if (mode == "peek-batch") {
+    IoUringBackend& be = up(ctx, 8);
+    for (uint64_t tag = 1; tag <= 3; ++tag) {
+      io_uring_sqe* s = sqe(ctx, be);
+      io_uring_prep_nop(s);
+      io_uring_sqe_set_data64(s, tag);
+    }
+    submit_n(ctx, be, 3);
+    if (ready_within(be, 1000) != 3) ctx.broken("three NOPs did not complete");
+    io_uring_cqe* got[8] = {};
+    unsigned n = io_uring_peek_batch_cqe(&be.ring(), got, 2);
+    ctx.observe(Outcome::ok(n, Channel::ret, Phase::wait));
+    io_uring_cq_advance(&be.ring(), std::min(n, 2u));
+    ctx.observe(Outcome::ok(io_uring_peek_batch_cqe(&be.ring(), got, 8), Channel::ret, Phase::wait));
     return;
   }
   const bool deferred = mode == "get-events";
