@@ -5,6 +5,10 @@
 // empty eventfd, switched to POLLOUT, completes at once with POLLOUT) and
 // IORING_POLL_UPDATE_USER_DATA (the poll's CQE carries the new user_data).
 // The poll stays queued until then: no CQE within 100 ms before the update.
+// The "-later" forms update a poll that stays pending and make it ready by
+// a write afterwards, so the re-armed poll completes through its wakeup, not
+// inside the update; a poll CQE that never comes is observed as the wait's
+// ETIME (a kernel that loses it, see cases/io_uring_pollremove.toml).
 #include <poll.h>
 #include <sys/eventfd.h>
 
@@ -24,13 +28,19 @@ using namespace uring;
 //  update-data    the queued poll's user_data changed to 7 and its mask to
 //                 POLLOUT: the update's res, the poll's res, whether its CQE
 //                 carries user_data 7 (1).
+//  update-events-later  a POLLPRI poll (an eventfd never has it) updated
+//                 to POLLIN: the update's res, CQEs within 100 ms after it (0),
+//                 then after a write to the eventfd the poll's res (POLLIN).
+//  update-data-later    a POLLIN poll's user_data changed to 7 alone: the
+//                 update's res, CQEs after it (0), after a write the poll's
+//                 res (POLLIN) and whether its CQE carries user_data 7 (1).
 //  update-missing an update of a user_data never queued: res.
 //  data-without-flag  a new user_data (sqe->off) without IORING_POLL_UPDATE_USER_DATA: res.
 //  multi-only     flags IORING_POLL_ADD_MULTI alone (no update asked): res.
 AIOH_SCENARIO(uring_poll_remove,
               aioh::param::choice("mode", "remove",
-                                  {"remove", "remove-missing", "update-events", "update-data", "update-missing",
-                                   "data-without-flag", "multi-only"},
+                                  {"remove", "remove-missing", "update-events", "update-data", "update-events-later",
+                                   "update-data-later", "update-missing", "data-without-flag", "multi-only"},
                                   "the removal or update case")) {
   IoUringBackend& be = up(ctx, 8);
   const std::string mode = ctx.str("mode");
@@ -53,27 +63,55 @@ AIOH_SCENARIO(uring_poll_remove,
     close(efd);
     return;
   }
-  submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_poll_add(s, efd, POLLIN); });
+  const bool later = mode == "update-events-later" || mode == "update-data-later";
+  const bool new_data = mode == "update-data" || mode == "update-data-later";
+  submit_one(ctx, be, 1, [&](io_uring_sqe* s) {
+    io_uring_prep_poll_add(s, efd, mode == "update-events-later" ? POLLPRI : POLLIN);
+  });
   value(ready_within(be, 100));
   submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
     if (mode == "remove")
       io_uring_prep_poll_remove(s, 1);
     else if (mode == "update-events")
       io_uring_prep_poll_update(s, 1, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+    else if (mode == "update-events-later")
+      io_uring_prep_poll_update(s, 1, 0, POLLIN, IORING_POLL_UPDATE_EVENTS);
+    else if (mode == "update-data-later")
+      io_uring_prep_poll_update(s, 1, 7, 0, IORING_POLL_UPDATE_USER_DATA);
     else
       io_uring_prep_poll_update(s, 1, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS | IORING_POLL_UPDATE_USER_DATA);
   });
-  auto v = reap(ctx, be, 2);
+  std::vector<RawCqe> v;
+  if (later) {
+    v = reap(ctx, be, 1);
+    if (!find_tag(v, 2)) ctx.broken("the first CQE after the update is not the POLL_REMOVE's");
+    res(v[0].res);
+    value(ready_within(be, 100));
+    uint64_t one = 1;
+    if (write(efd, &one, sizeof one) != sizeof one) ctx.broken("write to the eventfd");
+  }
+  // The poll's CQE (and, unless reaped above, the update's): one that never
+  // comes is the wait's ETIME, what the kernel did.
+  const unsigned want = later ? 1 : 2;
+  std::vector<RawCqe> got;
+  Outcome waited = be.reap(want, ms(3000), got, want);
+  v.insert(v.end(), got.begin(), got.end());
   const RawCqe* upd = find_tag(v, 2);
-  const RawCqe* poll = find_tag(v, mode == "update-data" ? 7 : 1);
+  const RawCqe* poll = find_tag(v, new_data ? 7 : 1);
+  if (!poll && new_data) poll = find_tag(v, 1);
   if (!upd) ctx.broken("no CQE for the POLL_REMOVE");
+  auto poll_res = [&] {
+    if (poll) res(poll->res);
+    else if (waited.is_error) ctx.observe(waited);
+    else ctx.broken("no CQE for the poll");
+  };
   if (mode == "remove") {
-    res(poll ? poll->res : -EIO);
+    poll_res();
     res(upd->res);
   } else {
-    res(upd->res);
-    res(poll ? poll->res : -EIO);
-    if (mode == "update-data") value(poll ? 1 : 0);
+    if (!later) res(upd->res);
+    poll_res();
+    if (new_data && poll) value(poll->user_data == 7 ? 1 : 0);
   }
   close(efd);
 }
