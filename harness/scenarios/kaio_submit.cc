@@ -314,6 +314,13 @@ void prepare_cache(CaseContext& ctx, int fd, size_t len, int64_t offset) {
   } else if (state == "uncached") {
     if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) ctx.broken("posix_fadvise failed");
   }
+  // "stale": the file's times set far in the past, so the write must update
+  // them (as for any file last written a clock tick ago or more), never
+  // finding them current by the luck of landing in the set-up's tick.
+  if (ctx.str("times") == "stale") {
+    timespec past[2] = {{1, 0}, {1, 0}};
+    if (futimens(fd, past) != 0) ctx.broken("futimens failed");
+  }
 }
 
 // Everything the one iocb of kaio_submit_one needs, kept alive until the case ends.
@@ -381,6 +388,7 @@ AIOH_SCENARIO(kaio_submit_one,
               aioh::param::choice("buf", "ok", {"ok", "unmapped", "readonly"}, "the data buffer"),
               aioh::param::choice("iocb", "normal", {"normal", "readonly"}, "the iocb's own memory"),
               aioh::param::choice("cache", "", {"", "dirty", "uncached"}, "page cache over the range (O_DIRECT rows)"),
+              aioh::param::choice("times", "", {"", "stale"}, "the file's times before the request (O_DIRECT rows): far in the past"),
               aioh::param::choice("sigpipe", "any", {"any", "raised", "none"}, "SIGPIPE (blocked) must / must not be pending after"),
               aioh::param::integer("poll_events", POLLIN, "IOCB_CMD_POLL events"),
               aioh::param::integer("lands_at", -1, "where a write's bytes must land (-1: aio_offset)", -1),
