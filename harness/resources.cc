@@ -1,34 +1,17 @@
 // Resource classes derived from a row, and the budget of what is in flight
-// (see resources.h). The tables say, per fault layer and per scenario, why a
-// case is exclusive or serial; everything else is shared.
+// (see resources.h). A fault layer's class comes from its registration
+// (FaultLayer::claim); the table here says which scenarios are exclusive by
+// themselves; everything else is shared.
 #include "resources.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "faults/block.h"
+#include "faults/fault.h"
 
 namespace aioh {
 namespace {
-
-struct LayerClass {
-  const char* layer;
-  bool exclusive;
-  const char* serial;  // key, or nullptr
-  const char* why;
-};
-
-// Per fault layer (cases/README.md "Faults"). syscall and most of rlimit are
-// per process: shared. The fs layer's FUSE mount sits on the case's own
-// directory, which no other case opens, and its daemon is the case's: shared.
-constexpr LayerClass kLayers[] = {
-    {"sysctl", true, nullptr, "sets a sysctl every process sees"},
-    {"lsm", true, nullptr, "a BPF LSM program on file_permission sees every process's accesses"},
-    {"block", true, nullptr, "loads modules and makes null_blk, scsi_debug or device-mapper devices"},
-    {"vm", true, nullptr, "a fault rule on the guest's disk, which every case's I/O reaches"},
-    {"enospc", false, "loop-create", "makes a loop device (LOOP_CTL_GET_FREE races with another maker)"},
-};
 
 struct ScenarioClass {
   const char* scenario;
@@ -43,15 +26,13 @@ constexpr ScenarioClass kExclusiveScenarios[] = {
 
 bool is_aio_interface(const std::string& i) { return i == "kernel-aio" || i == "libaio"; }
 
-// Why the row's fault cannot be installed on this machine ("" when it can):
-// its case skips in its child before it touches anything.
+// Why the row's fault cannot be installed on this machine ("" when it can),
+// as its layer says from the probe's facts: its case skips in its child
+// before it touches anything.
 std::string not_installable(const faults::FaultSpec& f, const Environment& env) {
-  if (f.layer == "block") {
-    std::string facility = faults::block_facility(f.target);
-    if (!facility.empty() && !env.flag(facility)) return facility + " is missing here";
-  }
-  if (f.layer == "vm" && !env.flag("vm_guest")) return "this is not a VM guest";
-  return "";
+  const faults::FaultLayer* l = faults::find_fault_layer(f.layer);
+  if (!l || !l->unavailable) return "";
+  return l->unavailable(f, [&](const std::string& fact) { return env.flag(fact); });
 }
 
 // The nr_events a kernel-AIO case asks io_setup for: the row's `entries`
@@ -99,19 +80,12 @@ ResourceClaim derive_claim(const CaseRun& run, const std::vector<Target>& target
     }
   }
   if (row.fault) {
-    const auto& f = *row.fault;
-    for (auto& l : kLayers) {
-      if (f.layer != l.layer) continue;
-      c.exclusive |= l.exclusive;
-      if (l.serial) c.serial.push_back(l.serial);
-      why.push_back(fmt::format("fault layer {} {}", l.layer, l.why));
-    }
-    // Without CAP_IPC_LOCK io_uring charges the rings to root's one
-    // locked-memory account (io_uring/rsrc.c __io_account_mem), which two
-    // such cases would share.
-    if (f.layer == "rlimit" && f.target == "memlock") {
-      c.serial.push_back("memlock");
-      why.push_back("fault rlimit memlock drops CAP_IPC_LOCK, so io_uring charges root's shared locked memory");
+    // The layer's registration says what its cases share (faults/fault.h).
+    if (const faults::FaultLayer* l = faults::find_fault_layer(row.fault->layer)) {
+      faults::LayerClaim lc = l->claim_for ? l->claim_for(*row.fault) : l->claim;
+      c.exclusive |= lc.exclusive;
+      if (!lc.serial.empty()) c.serial.push_back(lc.serial);
+      if (!lc.why.empty()) why.push_back(fmt::format("fault layer {} {}", l->name, lc.why));
     }
   }
   if (std::string tname = run_target(run); !tname.empty()) {

@@ -581,7 +581,12 @@ void release_block(FaultState* st) {
   teardown();
 }
 
-AIOH_FAULT_LAYER("block", .order = 70, .validate = validate_block, .install = install_block, .release = release_block);
+AIOH_FAULT_LAYER("block", .order = 70, .validate = validate_block, .install = install_block, .release = release_block,
+                 .claim = {true, "", "loads modules and makes null_blk, scsi_debug or device-mapper devices"},
+                 .unavailable = [](const FaultSpec& f, const std::function<bool(const std::string&)>& fact) {
+                   std::string facility = block_facility(f.target);
+                   return facility.empty() || fact(facility) ? std::string() : facility + " is missing here";
+                 });
 
 }  // namespace aioh::faults
 

@@ -161,6 +161,7 @@ void release_enospc(FaultState* st) {
 }
 
 AIOH_FAULT_LAYER("enospc", .order = 40, .whole_case = true, .validate = validate_enospc, .install = install_enospc,
-                 .arm = arm_enospc, .release = release_enospc, .fiu_point = [](const FaultSpec&) { return std::string("fs/enospc"); });
+                 .arm = arm_enospc, .release = release_enospc, .fiu_point = [](const FaultSpec&) { return std::string("fs/enospc"); },
+                 .claim = {false, "loop-create", "makes a loop device (LOOP_CTL_GET_FREE races with another maker)"});
 
 }  // namespace aioh::faults

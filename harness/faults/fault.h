@@ -68,6 +68,15 @@ struct Installed {
   std::string scratch_dir;  // where the scenario's files go (a fault fs may replace it)
 };
 
+// What a case with a layer's fault shares with other cases (resources.h):
+// exclusive (machine-wide state: runs alone), a serial key (one case at a
+// time per key), and why, as the resource class's explanation says it.
+struct LayerClaim {
+  bool exclusive = false;
+  std::string serial;  // "" for none
+  std::string why;     // "" when the layer's cases are shared
+};
+
 // One fault layer as its file registers it (AIOH_FAULT_LAYER, the way
 // AIOH_BACKEND registers an interface): its name in rows, its place in the
 // vocabulary's order, and the five steps the fault model drives. install runs
@@ -91,6 +100,14 @@ struct FaultLayer {
   std::function<void(FaultState*)> release = {};
   // The libfiu point when it is not LAYER/TARGET.
   std::function<std::string(const FaultSpec&)> fiu_point = {};
+  // The resource class of every case with this layer's fault; claim_for,
+  // when given, decides it per row instead (a target that shares more).
+  LayerClaim claim = {};
+  std::function<LayerClaim(const FaultSpec&)> claim_for = {};
+  // Why the row's fault cannot be installed on this machine, from the
+  // probe's facts (`fact(name)`: the environment's flag); "" when it can.
+  // Its case then skips in its child before it touches anything.
+  std::function<std::string(const FaultSpec&, const std::function<bool(const std::string&)>& fact)> unavailable = {};
 };
 
 // Registers a layer (at static-init time through AIOH_FAULT_LAYER). A second

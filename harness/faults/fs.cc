@@ -356,6 +356,8 @@ bool fs_wait_entered(int timeout_ms) {
   return read(g_entered_fd, &v, sizeof v) == sizeof v;
 }
 
+// Shared (no claim): the FUSE mount sits on the case's own directory, which
+// no other case opens, and its daemon is the case's.
 AIOH_FAULT_LAYER("fs", .order = 50, .validate = validate_fs, .install = install_fs, .release = release_fs);
 
 }  // namespace aioh::faults

@@ -288,6 +288,7 @@ void release_lsm(FaultState* st) {
 }
 
 AIOH_FAULT_LAYER("lsm", .order = 60, .validate = validate_lsm, .install = install_lsm,
-                 .arm = [] { arm_lsm(true); }, .disarm = [](FaultState*) { arm_lsm(false); }, .release = release_lsm);
+                 .arm = [] { arm_lsm(true); }, .disarm = [](FaultState*) { arm_lsm(false); }, .release = release_lsm,
+                 .claim = {true, "", "a BPF LSM program on file_permission sees every process's accesses"});
 
 }  // namespace aioh::faults

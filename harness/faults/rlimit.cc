@@ -155,11 +155,20 @@ void release_rlimit(FaultState* st) {
   snprintf(st->detail + len, sizeof st->detail - len, "; SIGXFSZ raised in %ld thread(s) (handled or pending on a worker)", n);
 }
 
+// A limit is the case's process's own, but without CAP_IPC_LOCK io_uring
+// charges the rings to root's one locked-memory account
+// (io_uring/rsrc.c __io_account_mem), which two memlock cases would share.
+LayerClaim claim_rlimit(const FaultSpec& f) {
+  if (f.target != "memlock") return {};
+  return {false, "memlock", "memlock drops CAP_IPC_LOCK, so io_uring charges root's shared locked memory"};
+}
+
 }  // namespace
 
 AIOH_FAULT_LAYER("rlimit", .order = 20, .whole_case = true, .validate = validate_rlimit,
                  .install = [](const FaultSpec& f, FaultState* st, const std::string&) { return install_rlimit(f, st); },
                  .arm = arm_rlimit, .disarm = checkpoint_rlimit, .release = release_rlimit,
-                 .fiu_point = [](const FaultSpec& f) { return "limit/" + f.target; });
+                 .fiu_point = [](const FaultSpec& f) { return "limit/" + f.target; },
+                 .claim_for = claim_rlimit);
 
 }  // namespace aioh::faults

@@ -134,6 +134,7 @@ Installed install_syscall(const FaultSpec& f, FaultState* st) {
 
 }  // namespace
 
+// Shared (no claim): a seccomp filter is the case's process's own.
 AIOH_FAULT_LAYER("syscall", .order = 10, .validate = validate_syscall,
                  .install = [](const FaultSpec& f, FaultState* st, const std::string&) { return install_syscall(f, st); });
 

@@ -92,6 +92,6 @@ void release_sysctl(FaultState* st) {
 
 AIOH_FAULT_LAYER("sysctl", .order = 30, .whole_case = true, .validate = validate_sysctl,
                  .install = [](const FaultSpec& f, FaultState* st, const std::string&) { return install_sysctl(f, st); },
-                 .release = release_sysctl);
+                 .release = release_sysctl, .claim = {true, "", "sets a sysctl every process sees"});
 
 }  // namespace aioh::faults

@@ -208,6 +208,10 @@ AIOH_FAULT_LAYER("vm", .order = 80, .validate =
                        std::string why;
                        return parse_device_rule(f, &why) ? std::string() : why;
                      },
-                 .install = install_vm, .disarm = readback_vm, .release = release_vm);
+                 .install = install_vm, .disarm = readback_vm, .release = release_vm,
+                 .claim = {true, "", "a fault rule on the guest's disk, which every case's I/O reaches"},
+                 .unavailable = [](const FaultSpec&, const std::function<bool(const std::string&)>& fact) {
+                   return fact("vm_guest") ? std::string() : std::string("this is not a VM guest");
+                 });
 
 }  // namespace aioh::faults
