@@ -1,26 +1,21 @@
-// Block-level faults for real, made for one case inside a VM guest: a
-// null_blk device with bad blocks (configfs `badblocks`) or a completion
-// delay (irqmode=2, completion_nsec), a scsi_debug disk whose medium-error
-// range fails reads (opts bit SDEBUG_OPT_MEDIUM_ERR), and device-mapper
-// error / flakey / delay tables loaded through DM_DEV_CREATE, DM_TABLE_LOAD
-// and DM_DEV_SUSPEND (the guest has no dmsetup). The scenario is handed the
-// raw block device. Every module loaded, mount, nullb item, loop device and
-// dm device is journalled before it exists and undone after the case, so a
-// killed case leaves nothing. Proof the fault fired is read back from the
-// kernel: the block layer's "<error>, dev X, sector N" log line (or a direct
-// probe read of the faulty range), the disks' own I/O counters in
-// /sys/block/X/stat (a flakey write that reached dm but not the disk below;
-// the time requests spent in a delaying device).
+// The block fault layer: a faulty block device made for one case inside a
+// VM guest and handed to the scenario as a raw block device. This file
+// validates a row, says which facility its target needs and whether this
+// kernel has it, and drives the mechanism the target names (block_mechanism.h:
+// null_blk, scsi_debug, device-mapper, one file each) through make, readback
+// and teardown, with the helpers they share. Every module loaded, mount,
+// nullb item, loop device and dm device is journalled before it exists and
+// undone after the case, so a killed case leaves nothing. Proof the fault
+// fired is read back from the kernel: the block layer's "<error>, dev X,
+// sector N" log line or the disks' own counters in /sys/block/X/stat.
 #include "faults/block.h"
+#include "faults/block_mechanism.h"
 
 #include <fcntl.h>
-#include <glob.h>
 #include <liburing.h>
 #include <signal.h>
-#include <linux/dm-ioctl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -40,17 +35,11 @@
 
 #include "errno_names.h"
 #include "system/journal.h"
-#include "system/loop_device.h"
 #include "system/settings.h"
 #include "pattern.h"
 #include "subprocess.h"
 
-namespace aioh::faults {
-namespace {
-
-// What the scenario's prefill covers: the rows work in the first 128 KiB.
-constexpr size_t kPrefill = 128 << 10;
-constexpr uint64_t kDeviceMiB = 4;
+namespace aioh::faults::block {
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
@@ -66,7 +55,6 @@ std::string trim(std::string s) {
 
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
-// "" or why the write failed (configfs and sysfs answer through write()).
 std::string put(const std::string& path, const std::string& value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return fmt::format("open {}: {}", path, strerror(errno));
@@ -77,11 +65,6 @@ std::string put(const std::string& path, const std::string& value) {
   return "";
 }
 
-// /sys/block/X/stat (Documentation/block/stat.rst): read I/Os, ..., read
-// ticks (ms), write I/Os, ..., write ticks (ms).
-struct Stat {
-  uint64_t rd_ios = 0, rd_ticks = 0, wr_ios = 0, wr_ticks = 0;
-};
 Stat read_stat(const std::string& disk) {
   Stat s;
   std::istringstream is(slurp("/sys/block/" + disk + "/stat"));
@@ -94,32 +77,11 @@ Stat read_stat(const std::string& disk) {
   return s;
 }
 
-struct Made {
-  FaultSpec spec;
-  std::string case_dir;
-  std::string disk, node;             // the faulty disk (nullb3, sdb, dm-2) and its node
-  std::string under_disk, loop_dev, loop_backing;
-  std::string dm_name, dm_err_name, nullb_dir, configfs_mnt;
-  long dm_err_id = -1, dm_id = -1, nullb_id = -1, loop_id = -1, configfs_id = -1;
-  std::vector<std::pair<std::string, long>> modules;  // loaded here, in load order
-  int kmsg = -1;
-  Stat before, under_before;
-  SectorRange range;
-  uint64_t delay_ms = 0, ioerr_before = 0;
-  bool active = false;
-};
-Made g;
-
-struct Fail {
-  Installed::Kind kind;
-  std::string reason;
-};
-
-// Loads `module` unless it is already there; journalled before modprobe.
-void load_module(const std::string& module, const std::vector<std::string>& params = {}) {
+void load_module(BlockCase& b, const std::string& module, const std::vector<std::string>& params) {
   if (exists("/sys/module/" + module)) return;
   // One owner per global setting: held until this case's process exits.
-  if (std::string e = system::acquire_settings_lock("module " + module, nullptr, system::kCaseLockWait); !e.empty()) throw Fail{Installed::broken, e};
+  if (std::string e = system::acquire_settings_lock("module " + module, nullptr, system::kCaseLockWait); !e.empty())
+    throw BlockFail{Installed::broken, e};
   if (exists("/sys/module/" + module)) return;  // loaded meanwhile by the run that held the lock
   long id = Journal::run_journal().record(UndoKind::module_unload, {module});
   std::vector<std::string> argv = {"modprobe", module};
@@ -129,37 +91,34 @@ void load_module(const std::string& module, const std::vector<std::string>& para
     Journal::run_journal().done(id);
     // Built in without a /sys/module entry: modprobe succeeds and nothing is ours.
     if (err.empty()) return;
-    throw Fail{Installed::skip, err};
+    throw BlockFail{Installed::skip, err};
   }
-  g.modules.emplace_back(module, id);
+  b.modules.emplace_back(module, id);
 }
 
-// The disk's node: /dev/X from devtmpfs, else one made in the case directory.
-std::string node_for(const std::string& disk) {
+std::string node_for(const BlockCase& b, const std::string& disk) {
   std::string devno = trim(slurp("/sys/block/" + disk + "/dev"));
   unsigned maj = 0, min = 0;
-  if (sscanf(devno.c_str(), "%u:%u", &maj, &min) != 2) throw Fail{Installed::broken, "no /sys/block/" + disk + "/dev"};
+  if (sscanf(devno.c_str(), "%u:%u", &maj, &min) != 2) throw BlockFail{Installed::broken, "no /sys/block/" + disk + "/dev"};
   struct stat sb {};
   std::string dev = "/dev/" + disk;
   if (stat(dev.c_str(), &sb) == 0 && S_ISBLK(sb.st_mode) && sb.st_rdev == makedev(maj, min)) return dev;
-  std::string mine = g.case_dir + "/" + disk;
+  std::string mine = b.case_dir + "/" + disk;
   if (mknod(mine.c_str(), S_IFBLK | 0600, makedev(maj, min)) != 0)
-    throw Fail{Installed::broken, fmt::format("mknod {}: {}", mine, strerror(errno))};
+    throw BlockFail{Installed::broken, fmt::format("mknod {}: {}", mine, strerror(errno))};
   return mine;
 }
 
-// The first kPrefill bytes get the scratch pattern, written past the page
-// cache, which is then dropped so the case's reads reach the device.
 void prefill(const std::string& node) {
   int fd = open(node.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) throw Fail{Installed::broken, fmt::format("open {}: {}", node, strerror(errno))};
+  if (fd < 0) throw BlockFail{Installed::broken, fmt::format("open {}: {}", node, strerror(errno))};
   AlignedBuffer buf(64 << 10);
   for (size_t off = 0; off < kPrefill; off += buf.size()) {
     fill_pattern(buf.data(), buf.size(), kFileSeed, off);
     if (pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(buf.size())) {
       int e = errno;
       close(fd);
-      throw Fail{Installed::broken, fmt::format("prefill {} at {}: {}", node, off, strerror(e))};
+      throw BlockFail{Installed::broken, fmt::format("prefill {} at {}: {}", node, off, strerror(e))};
     }
   }
   fsync(fd);
@@ -167,153 +126,12 @@ void prefill(const std::string& node) {
   close(fd);
 }
 
-void make_nullb() {
-  load_module("configfs");
-  const std::string cfg = "/sys/kernel/config";
-  if (!exists(cfg + "/nullb")) {
-    // configfs lives at /sys/kernel/config; mount it there if nobody has.
-    std::string mounts = slurp("/proc/mounts");
-    if (mounts.find(" " + cfg + " configfs ") == std::string::npos) {
-      g.configfs_id = Journal::run_journal().record(UndoKind::umount, {cfg});
-      if (mount("configfs", cfg.c_str(), "configfs", 0, nullptr) != 0) {
-        Journal::run_journal().done(g.configfs_id);
-        g.configfs_id = -1;
-        throw Fail{Installed::skip, std::string("cannot mount configfs: ") + strerror(errno)};
-      }
-      g.configfs_mnt = cfg;
-    }
-  }
-  load_module("null_blk", {"nr_devices=0"});
-  if (!exists(cfg + "/nullb")) throw Fail{Installed::skip, "null_blk has no configfs interface (" + cfg + "/nullb)"};
-  g.nullb_dir = fmt::format("{}/nullb/aioh-{}", cfg, getpid());
-  g.nullb_id = Journal::run_journal().record(UndoKind::nullb_remove, {g.nullb_dir});
-  if (mkdir(g.nullb_dir.c_str(), 0755) != 0) {
-    Journal::run_journal().done(g.nullb_id);
-    g.nullb_id = -1;
-    throw Fail{Installed::broken, fmt::format("mkdir {}: {}", g.nullb_dir, strerror(errno))};
-  }
-  // Documentation/block/null_blk.rst: size in MB, memory_backed keeps the
-  // data, irqmode=2 completes through a timer after completion_nsec.
-  std::vector<std::pair<std::string, std::string>> attrs = {
-      {"size", std::to_string(kDeviceMiB)}, {"blocksize", "512"}, {"memory_backed", "1"}};
-  if (g.spec.target == "null_blk-delay") {
-    attrs.push_back({"irqmode", "2"});
-    attrs.push_back({"completion_nsec", std::to_string(g.delay_ms * 1000000)});
-  }
-  attrs.push_back({"power", "1"});
-  for (auto& [k, v] : attrs)
-    if (auto e = put(g.nullb_dir + "/" + k, v); !e.empty()) throw Fail{Installed::skip, "null_blk configfs: " + e};
-  // The disk is nullb<index>, or (newer kernels) named after the configfs item.
-  std::string index = trim(slurp(g.nullb_dir + "/index"));
-  std::string item = g.nullb_dir.substr(g.nullb_dir.rfind('/') + 1);
-  g.disk = exists("/sys/block/" + item) ? item : "nullb" + index;
-  if (!exists("/sys/block/" + g.disk)) throw Fail{Installed::broken, "null_blk: no disk " + g.disk + " or " + item + " after power=1"};
-  g.node = node_for(g.disk);
-  prefill(g.node);
-  if (g.spec.target == "null_blk-badblocks") {
-    if (!exists(g.nullb_dir + "/badblocks")) throw Fail{Installed::skip, "null_blk has no configfs badblocks attribute here"};
-    if (auto e = put(g.nullb_dir + "/badblocks", fmt::format("+{}-{}", g.range.first, g.range.last)); !e.empty())
-      throw Fail{Installed::broken, e};
-  }
-}
-
-uint64_t scsi_ioerr_cnt();
-
-// The disk scsi_debug's one host gets (the SCSI scan may finish after modprobe).
-std::string scsi_debug_disk() {
-  for (int i = 0; i < 200; i++) {
-    glob_t gl{};
-    std::string disk;
-    if (glob("/sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*:*/block/*", 0, nullptr, &gl) == 0 &&
-        gl.gl_pathc > 0)
-      disk = std::string(gl.gl_pathv[0]).substr(std::string(gl.gl_pathv[0]).rfind('/') + 1);
-    globfree(&gl);
-    if (!disk.empty() && exists("/sys/block/" + disk + "/dev")) return disk;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return "";
-}
-
-void make_scsi_debug() {
-  if (exists("/sys/module/scsi_debug")) throw Fail{Installed::skip, "scsi_debug is already loaded: not this case's to configure"};
-  load_module("sd_mod");
-  // drivers/scsi/scsi_debug.c: medium_error_start/medium_error_count (LBAs)
-  // bound the range resp_read_dt0() fails while opts has SDEBUG_OPT_MEDIUM_ERR (2).
-  load_module("scsi_debug", {"dev_size_mb=" + std::to_string(kDeviceMiB), "sector_size=512", "opts=0",
-                             "medium_error_start=" + std::to_string(g.range.first),
-                             "medium_error_count=" + std::to_string(g.range.last - g.range.first + 1)});
-  g.disk = scsi_debug_disk();
-  if (g.disk.empty()) throw Fail{Installed::broken, "scsi_debug loaded but no disk appeared within 10 s"};
-  g.node = node_for(g.disk);
-  prefill(g.node);
-  g.ioerr_before = scsi_ioerr_cnt();
-  if (auto e = put("/sys/bus/pseudo/drivers/scsi_debug/opts", "2"); !e.empty()) throw Fail{Installed::broken, e};
-}
-
-void make_loop() {
-  load_module("loop");
-  g.loop_backing = g.case_dir + "/under.img";
-  int bfd = open(g.loop_backing.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (bfd < 0 || ftruncate(bfd, kDeviceMiB << 20) != 0) throw Fail{Installed::broken, "cannot create the loop backing file"};
-  system::LoopDevice loop = system::attach_loop(bfd, g.loop_backing, {});
-  close(bfd);
-  if (loop.failed == system::LoopDevice::control || loop.failed == system::LoopDevice::get_free)
-    throw Fail{Installed::skip, "no free loop device for the device under dm"};
-  if (!loop.ok()) throw Fail{Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, strerror(loop.err))};
-  close(loop.fd);  // detached by teardown (the journal's loop_detach), not by a last close
-  g.loop_dev = loop.path;
-  g.loop_id = loop.journal_id;
-  g.under_disk = fmt::format("loop{}", loop.number);
-  prefill(g.loop_dev);
-}
-
-void make_dm() {
-  load_module("dm_mod");
-  if (g.spec.target == "dm-flakey") load_module("dm_flakey");
-  if (g.spec.target == "dm-delay") load_module("dm_delay");
-  std::string under;
-  if (g.spec.target != "dm-error") {
-    make_loop();
-    under = trim(slurp("/sys/block/" + g.under_disk + "/dev"));
-  }
-  uint64_t sectors = (kDeviceMiB << 20) / 512;
-  uint64_t dev = 0;
-  if (g.spec.target == "dm-error") {
-    // dm accounts no bio the error target kills, so the case's device is a
-    // linear one over it: its counters show the I/O that went to the error.
-    g.dm_err_name = fmt::format("aioh-{}-err", getpid());
-    g.dm_err_id = Journal::run_journal().record(UndoKind::dm_remove, {g.dm_err_name});
-    if (auto e = dm_create(g.dm_err_name, &dev); !e.empty()) {
-      Journal::run_journal().done(g.dm_err_id);
-      g.dm_err_id = -1;
-      throw Fail{Installed::skip, e};
-    }
-    if (auto e = dm_load_and_resume(g.dm_err_name, {dm_table_for(g.spec.target, g.spec.effect, "", sectors)}); !e.empty())
-      throw Fail{Installed::broken, e};
-    under = fmt::format("{}:{}", major(static_cast<dev_t>(dev)), minor(static_cast<dev_t>(dev)));
-  }
-  g.dm_name = fmt::format("aioh-{}", getpid());
-  g.dm_id = Journal::run_journal().record(UndoKind::dm_remove, {g.dm_name});
-  if (auto e = dm_create(g.dm_name, &dev); !e.empty()) {
-    Journal::run_journal().done(g.dm_id);
-    g.dm_id = -1;
-    throw Fail{Installed::skip, e};
-  }
-  DmTarget t = g.spec.target == "dm-error" ? DmTarget{0, sectors, "linear", under + " 0"}
-                                           : dm_table_for(g.spec.target, g.spec.effect, under, sectors);
-  if (auto e = dm_load_and_resume(g.dm_name, {t}); !e.empty()) throw Fail{Installed::broken, e};
-  g.disk = fmt::format("dm-{}", minor(static_cast<dev_t>(dev)));
-  g.node = node_for(g.disk);
-}
-
-// Kernel log lines about the disk since install: the block layer's
-// "<status> error, dev X, sector N" (blk_print_req_error) and SCSI sense.
-std::vector<std::string> kmsg_lines_for(const std::string& disk) {
+std::vector<std::string> kmsg_lines_for(const BlockCase& b, const std::string& disk) {
   std::vector<std::string> out;
-  if (g.kmsg < 0) return out;
+  if (b.kmsg < 0) return out;
   char buf[8192];
   for (;;) {
-    ssize_t n = read(g.kmsg, buf, sizeof buf - 1);
+    ssize_t n = read(b.kmsg, buf, sizeof buf - 1);
     if (n < 0 && errno == EPIPE) continue;
     if (n <= 0) break;
     std::string rec(buf, static_cast<size_t>(n));
@@ -330,82 +148,45 @@ void append_detail(FaultState* st, const std::string& text) {
   snprintf(st->detail + len, sizeof st->detail - len, "%s%s", len ? "; " : "", text.c_str());
 }
 
-uint64_t scsi_ioerr_cnt() {
-  return strtoull(trim(slurp("/sys/block/" + g.disk + "/device/ioerr_cnt")).c_str(), nullptr, 0);
-}
-
-// 0 when a 512-byte O_DIRECT read of the first bad sector succeeds, else its errno.
-int bad_range_refused() {
-  int fd = open(g.node.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) return errno;
-  AlignedBuffer buf(4096);
-  ssize_t n = pread(fd, buf.data(), 512, static_cast<off_t>(g.range.first * 512));
-  int e = n < 0 ? errno : 0;  // null_blk fails the whole request or none of it
-  close(fd);
-  return e;
-}
-
-void readback(FaultState* st) {
-  const std::string& t = g.spec.target;
-  if (t == "null_blk-badblocks") {
-    // null_blk counts nothing: its failed requests are the block layer's log lines.
-    auto lines = kmsg_lines_for(g.disk);
-    st->calls = st->fired = static_cast<long>(lines.size());
-    if (!lines.empty()) {
-      append_detail(st, "kernel log: " + lines.front().substr(0, 200));
-      return;
-    }
-    // Those lines are rate-limited (block/blk-mq.c blk_print_req_error() is
-    // printk_ratelimited: 10 per 5 s), so a run of fault cases loses them.
-    // Then the proof is the disk's own counters (the case's requests reached
-    // it) and the kernel refusing a read of the bad range right now.
-    Stat now = read_stat(g.disk);
-    uint64_t ios = (now.rd_ios - g.before.rd_ios) + (now.wr_ios - g.before.wr_ios);
-    int probe = bad_range_refused();
-    st->calls = static_cast<long>(ios);
-    if (ios > 0 && probe == EIO) st->fired = 1;
-    append_detail(st, fmt::format("no \"error, dev {},\" line in the kernel log (rate-limited?); {}: {} I/Os since install; an O_DIRECT "
-                                  "read of sector {} now {}", g.disk, g.disk, ios, g.range.first,
-                                  probe == 0 ? "succeeds" : "fails " + errno_name(probe)));
-    return;
-  }
-  if (t == "scsi_debug-medium-error") {
-    // The SCSI device's own count of commands that ended in error.
-    uint64_t errs = scsi_ioerr_cnt() - g.ioerr_before;
-    st->calls = st->fired = static_cast<long>(errs);
-    auto lines = kmsg_lines_for(g.disk);
-    append_detail(st, fmt::format("{} ioerr_cnt +{}{}", g.disk, errs, lines.empty() ? "" : "; kernel log: " + lines.front().substr(0, 160)));
-    return;
-  }
-  Stat now = read_stat(g.disk);
-  if (t == "dm-error") {
-    // Every I/O the linear device passed on went to the error target.
-    uint64_t ios = (now.rd_ios - g.before.rd_ios) + (now.wr_ios - g.before.wr_ios);
-    std::string below;
-    dm_status(g.dm_err_name, true, &below);
-    bool is_error = below.find(" error") != std::string::npos;
-    st->calls = static_cast<long>(ios);
-    if (is_error) st->fired = static_cast<long>(ios);
-    append_detail(st, fmt::format("{}: {} I/Os passed to {} ({})", g.disk, ios, g.dm_err_name, below));
-    return;
-  }
-  if (t == "dm-flakey") {
-    // Writes that reached the dm device but never the disk below were dropped
-    // (drop_writes) or failed (error_writes / down) by flakey itself.
-    Stat under = read_stat(g.under_disk);
-    uint64_t dm_w = now.wr_ios - g.before.wr_ios, under_w = under.wr_ios - g.under_before.wr_ios;
-    st->calls = static_cast<long>(dm_w);
-    if (dm_w > 0 && under_w == 0) st->fired = static_cast<long>(dm_w);
-    append_detail(st, fmt::format("{}: {} writes; {} below it: {} writes", g.disk, dm_w, g.under_disk, under_w));
-    return;
-  }
-  // Delays: the time the disk's requests took, from its own counters.
-  uint64_t ios = (now.rd_ios - g.before.rd_ios) + (now.wr_ios - g.before.wr_ios);
-  uint64_t ticks = (now.rd_ticks - g.before.rd_ticks) + (now.wr_ticks - g.before.wr_ticks);
+void readback_delay(const BlockCase& b, FaultState* st) {
+  Stat now = read_stat(b.disk);
+  uint64_t ios = now.ios_since(b.before);
+  uint64_t ticks = (now.rd_ticks - b.before.rd_ticks) + (now.wr_ticks - b.before.wr_ticks);
   st->calls = static_cast<long>(ios);
-  if (ios > 0 && ticks >= ios * g.delay_ms * 9 / 10) st->fired = static_cast<long>(ios);
-  append_detail(st, fmt::format("{}: {} I/Os took {} ms in all (delay {} ms each)", g.disk, ios, ticks, g.delay_ms));
+  if (ios > 0 && ticks >= ios * b.delay_ms * 9 / 10) st->fired = static_cast<long>(ios);
+  append_detail(st, fmt::format("{}: {} I/Os took {} ms in all (delay {} ms each)", b.disk, ios, ticks, b.delay_ms));
 }
+
+}  // namespace aioh::faults::block
+
+namespace aioh::faults {
+namespace {
+
+using block::BlockCase;
+using block::exists;
+using block::slurp;
+
+// One mechanism per facility (the probe's fact names).
+struct Mechanism {
+  const char* facility;
+  void (*make)(BlockCase&);
+  void (*readback)(const BlockCase&, FaultState*);
+  void (*teardown)(BlockCase&);
+};
+constexpr Mechanism kMechanisms[] = {
+    {"null_blk", block::make_null_blk, block::readback_null_blk, block::teardown_null_blk},
+    {"scsi_debug", block::make_scsi_debug, block::readback_scsi_debug, block::teardown_scsi_debug},
+    {"device_mapper", block::make_dm, block::readback_dm, block::teardown_dm},
+};
+
+const Mechanism& mechanism_for(const std::string& facility) {
+  for (auto& m : kMechanisms)
+    if (facility == m.facility) return m;
+  return kMechanisms[2];
+}
+
+BlockCase g;
+const Mechanism* g_mech = nullptr;
 
 // Undoes what was made, newest first; a step that fails stays journalled for
 // the runner (which undoes it once this process is gone and its fds closed).
@@ -413,12 +194,7 @@ void teardown() {
   auto& j = Journal::run_journal();
   if (g.kmsg >= 0) close(g.kmsg);
   g.kmsg = -1;
-  if (g.spec.target == "scsi_debug-medium-error" && exists("/sys/bus/pseudo/drivers/scsi_debug/opts"))
-    put("/sys/bus/pseudo/drivers/scsi_debug/opts", "0");
-  if (g.dm_id >= 0 && dm_remove(g.dm_name).empty()) j.done(g.dm_id);
-  if (g.dm_err_id >= 0 && dm_remove(g.dm_err_name).empty()) j.done(g.dm_err_id);
-  if (g.loop_id >= 0 && Journal::undo(UndoKind::loop_detach, {g.loop_dev, g.loop_backing}).empty()) j.done(g.loop_id);
-  if (g.nullb_id >= 0 && system::remove_nullb(g.nullb_dir).empty()) j.done(g.nullb_id);
+  if (g_mech) g_mech->teardown(g);
   for (auto it = g.modules.rbegin(); it != g.modules.rend(); ++it) {
     // A module whose last user just went may need a moment to drop its count.
     if (it->first == "configfs" && g.configfs_id >= 0 && Journal::undo(UndoKind::umount, {g.configfs_mnt}).empty()) {
@@ -431,7 +207,8 @@ void teardown() {
     if (e.empty()) j.done(it->second);
   }
   if (g.configfs_id >= 0 && Journal::undo(UndoKind::umount, {g.configfs_mnt}).empty()) j.done(g.configfs_id);
-  g = Made{};
+  g = BlockCase{};
+  g_mech = nullptr;
 }
 
 }  // namespace
@@ -520,35 +297,13 @@ std::string validate_block(const FaultSpec& f) {
                      "dm-error, dm-flakey, dm-delay", t);
 }
 
-DmTarget dm_table_for(const std::string& target, const std::string& effect, const std::string& under,
-                      uint64_t sectors) {
-  DmTarget t;
-  t.length = sectors;
-  if (target == "dm-error") {
-    t.type = "error";  // no arguments
-  } else if (target == "dm-flakey") {
-    // <dev> <offset> <up interval> <down interval> [<#features> <features>]:
-    // up 0, down 1 s: always in the down period.
-    t.type = "flakey";
-    t.params = fmt::format("{} 0 0 1", under);
-    if (effect != "down") t.params += " 1 " + effect;
-  } else if (target == "dm-delay") {
-    // <device> <offset> <delay> [...]: reads and writes delayed by <delay> ms.
-    uint64_t ms = 0;
-    parse_delay_ms(effect, &ms);
-    t.type = "delay";
-    t.params = fmt::format("{} 0 {}", under, ms);
-  }
-  return t;
-}
-
 std::string block_device() { return g.active ? g.node : ""; }
 
 Installed install_block(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   std::string facility = block_facility(f.target);
   if (std::string why = block_facility_reason(facility); !why.empty())
     return {Installed::skip, block_skip_reason(facility, why), ""};
-  g = Made{};
+  g = BlockCase{};
   g.spec = f;
   g.case_dir = case_dir;
   parse_sectors(f.effect, &g.range);
@@ -556,28 +311,27 @@ Installed install_block(const FaultSpec& f, FaultState* st, const std::string& c
   // Log lines from here on are this case's (the kernel's own sequence numbers).
   g.kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (g.kmsg >= 0) lseek(g.kmsg, 0, SEEK_END);
+  g_mech = &mechanism_for(facility);
   try {
-    if (facility == "null_blk") make_nullb();
-    else if (facility == "scsi_debug") make_scsi_debug();
-    else make_dm();
-  } catch (const Fail& fail) {
+    g_mech->make(g);
+  } catch (const block::BlockFail& fail) {
     teardown();
     return {fail.kind, fail.reason, ""};
   }
-  g.before = read_stat(g.disk);
-  if (!g.under_disk.empty()) g.under_before = read_stat(g.under_disk);
+  g.before = block::read_stat(g.disk);
+  if (!g.under_disk.empty()) g.under_before = block::read_stat(g.under_disk);
   g.active = true;
   std::string table;
   if (!g.dm_name.empty() && dm_status(g.dm_name, true, &table).empty())
-    append_detail(st, fmt::format("{} table: {}", g.disk, table));
+    block::append_detail(st, fmt::format("{} table: {}", g.disk, table));
   else
-    append_detail(st, fmt::format("{} ({}, {})", g.disk, f.target, f.effect));
+    block::append_detail(st, fmt::format("{} ({}, {})", g.disk, f.target, f.effect));
   return {Installed::ok, "", case_dir};
 }
 
 void release_block(FaultState* st) {
   if (!g.active) return;
-  readback(st);
+  g_mech->readback(g, st);
   teardown();
 }
 
