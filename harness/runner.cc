@@ -20,6 +20,7 @@
 #include "reporter.h"
 #include "faults/fault.h"
 #include "system/child.h"
+#include "system/settings.h"
 #include "system/signals.h"
 
 namespace aioh {
@@ -30,7 +31,6 @@ using Clock = std::chrono::steady_clock;
 // The fault of the case about to fork: its shared readback page and seed.
 faults::FaultState* g_fault_state = nullptr;
 uint64_t g_fault_seed = 0;
-std::vector<int> g_close_in_child;  // the fork server's socket and signalfd
 
 // The row's fault goes in before the scenario: seccomp filters, rlimits and
 // mount namespaces are per process, and this child is the case's process.
@@ -400,7 +400,11 @@ pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, 
     dup2(devnull, STDIN_FILENO);
     dup2(devnull, STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
-    for (int fd : g_close_in_child) close(fd);
+    // Nothing else the harness holds reaches the case: not its output files,
+    // target device holds, locks, the fork server's socket or signalfd.
+    std::vector<int> keep = system::held_settings_lock_fds();
+    keep.insert(keep.end(), {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, out_pipe[1], Journal::held_fd()});
+    system::close_inherited_fds(keep);
     // The plan is made again here, in the child's own memory, so the process
     // that forks (the fork server) writes nothing between forks.
     CasePlan p = child_plan(c, seq);
@@ -421,8 +425,6 @@ pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, 
   *err_r = err_pipe[0];
   return pid;
 }
-
-void Runner::close_in_children(std::vector<int> fds) { g_close_in_child = std::move(fds); }
 
 void Runner::watch(const CasePlan& p, CaseProcess& proc, pid_t pid, int out_r, int err_r, bool pidfd) {
   proc.pid = pid;

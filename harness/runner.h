@@ -131,12 +131,11 @@ class Runner {
   bool spawn(CasePlan& p, CaseProcess& proc);
   // The fork itself: the case's pipes and its child, which makes the plan
   // for `seq` again, creates its scratch dir and runs the scenario (`st`:
-  // its fault's shared readback, or null). Returns the pid and the read
-  // ends, or -1 and *err.
+  // its fault's shared readback, or null); the child keeps only stdio, its
+  // result pipe and the journal (system::close_inherited_fds). Returns the
+  // pid and the read ends, or -1 and *err.
   pid_t fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, int* out_r, int* err_r,
                   std::string* err) const;
-  // Descriptors a case's child must not keep (the fork server's own).
-  static void close_in_children(std::vector<int> fds);
   // Starts watching a forked child: its pipes, its pidfd, its deadline from proc.t0.
   void watch(const CasePlan& p, CaseProcess& proc, pid_t pid, int out_r, int err_r, bool pidfd);
   // After the child is reaped: scratch removed, leftovers undone, the fault

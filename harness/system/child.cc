@@ -5,9 +5,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -15,6 +18,31 @@ namespace aioh::system {
 
 void harden_case_child(pid_t parent) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+}
+
+namespace {
+
+// close_range(first, last) where the kernel has it, else one close() each.
+void close_span(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (syscall(SYS_close_range, first, last, 0) == 0) return;
+  rlimit rl{};
+  unsigned top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                     ? static_cast<unsigned>(std::min<rlim_t>(rl.rlim_cur, 1 << 20)) : 1u << 16;
+  for (unsigned fd = first; fd <= std::min(last, top); fd++) close(static_cast<int>(fd));
+}
+
+}  // namespace
+
+void close_inherited_fds(std::vector<int> keep) {
+  std::erase_if(keep, [](int fd) { return fd < 0; });
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 0;  // the lowest fd not yet kept or closed
+  for (int fd : keep) {
+    if (static_cast<unsigned>(fd) > next) close_span(next, static_cast<unsigned>(fd) - 1);
+    next = std::max(next, static_cast<unsigned>(fd) + 1);
+  }
+  close_span(next, ~0U);
 }
 
 ChildOutput run_in_child(const std::function<std::string()>& fn, int deadline_ms) {

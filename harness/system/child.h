@@ -11,12 +11,20 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace aioh::system {
 
 // In the child, right after fork(): `parent` is the forking process's pid,
 // read before fork(). Exits the child (status 125) when the parent is gone.
 void harden_case_child(pid_t parent);
+
+// In a case's child, right after fork(): closes every fd the forking
+// process had except `keep` (stdio, the result pipe, what the harness's own
+// machinery in the child still uses), so a case can reach no output file,
+// target device hold, lock or socket of the harness. close_range(2) (Linux
+// 5.9) closes the gaps; before it, each fd below RLIMIT_NOFILE's soft limit.
+void close_inherited_fds(std::vector<int> keep);
 
 // The one fork-and-read helper (the probes' round trips): runs fn in a forked
 // child, which writes fn's text to a pipe and exits; the parent reads it all.

@@ -350,10 +350,12 @@ std::string Journal::state_dir_problem() {
 Journal& Journal::run_journal() {
   static Journal* j = [] {
     pid_t me = getpid();
-    return new Journal(state_dir(), me, system::process_start_time(me));
+    return run_ = new Journal(state_dir(), me, system::process_start_time(me));
   }();
   return *j;
 }
+
+int Journal::held_fd() { return run_ ? run_->dir_fd_ : -1; }
 
 int Journal::dir_fd() {
   if (dir_fd_ < 0 && dir_error_.empty()) {

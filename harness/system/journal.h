@@ -75,6 +75,9 @@ class Journal {
   std::vector<std::string> finish();
 
   const std::string& path() const { return path_; }
+  // The state directory's fd the run's journal holds open (-1 when there is
+  // no run journal yet or it opened none): a case's child records through it.
+  static int held_fd();
 
  private:
   Journal(std::string dir, pid_t pid, std::string start)
@@ -89,6 +92,7 @@ class Journal {
   std::string dir_error_;
   std::vector<std::string> roots_;
   pid_t announced_ = 0;  // the process whose P line is in the file
+  static inline Journal* run_ = nullptr;
 };
 
 }  // namespace aioh

@@ -348,6 +348,11 @@ void release_settings_lock() {
   }
 }
 
+std::vector<int> held_settings_lock_fds() {
+  if (g_lock_depth == 0) return {};
+  return {g_lock_fd, g_inuse_fd};
+}
+
 std::string check_sysctl_path(const std::string& path) {
   if (!is_clean_absolute(path) || path == "/proc/sys" || !is_at_or_below(path, "/proc/sys"))
     return path + ": not a clean path below /proc/sys";

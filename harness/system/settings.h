@@ -37,6 +37,9 @@ constexpr double kCaseLockWait = 5;
 // long it waited and for whom.
 std::string acquire_settings_lock(const std::string& what, std::string* waited = nullptr, double max_wait = -1);
 void release_settings_lock();
+// The fds of the global-settings lock while this process holds it (else
+// none): a case's child forked meanwhile shares the lock and keeps them.
+std::vector<int> held_settings_lock_fds();
 
 // Cases that only depend on the global settings being as the machine has
 // them (every case creating AIO contexts or io_uring rings meets

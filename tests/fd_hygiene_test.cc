@@ -1,0 +1,85 @@
+// Child fd hygiene: a case's child keeps only stdio, its result pipe and
+// what the harness's machinery in it uses, so a case cannot write into a
+// report file the harness has open. A test-only scenario looks at the fd the
+// harness's output file has in the parent, through the child's own
+// /proc/self/fd, both when the runner forks the child itself and when the
+// scheduler's fork server does.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "case_rows.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "test_util.h"
+#include "writers/outputs.h"
+
+using namespace aioh;
+
+// Observes how fcntl(F_GETFD) answers for `fd` in the case's child (EBADF:
+// closed), and fails the case when /proc/self/fd names the output file.
+AIOH_SCENARIO(test_fd_in_child, aioh::param::integer("fd", -1, "the parent's fd of the output file"),
+              aioh::param::text("path", "", "the output file")) {
+  int fd = static_cast<int>(ctx.num("fd"));
+  char link[PATH_MAX] = {};
+  ssize_t n = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+  ctx.check(n < 0 || std::string(link, static_cast<size_t>(n)) != ctx.str("path"),
+            "the harness's output file is open in the case's child");
+  if (fcntl(fd, F_GETFD) < 0) ctx.observe(Outcome::error(errno, Channel::errno_, Phase::submit));
+  else ctx.observe(Outcome::ok(0, Channel::ret, Phase::submit));
+}
+
+namespace {
+
+struct FdHygieneTest : ::testing::Test {
+  test::TempDir scratch;
+  Environment env;
+  test::CaseRows rows;
+  OutputStreams outputs;
+  std::string path = scratch.path + "/results.jsonl";
+  int output_fd = -1;
+
+  FdHygieneTest() {
+    for (const auto& i : interface_names()) env.interfaces[i] = {true, ""};
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(outputs.add_file(OutputSpec{"jsonl", path, true}), "");
+    output_fd = fd_of(path);
+    ASSERT_GE(output_fd, 0) << "the output file is not open in the test process";
+    rows.add("t", "fd", "test_fd_in_child", {{"fd", int64_t{output_fd}}, {"path", path}}, "EBADF@submit");
+  }
+
+  // The fd this process has `file` open as, from /proc/self/fd; -1 if none.
+  static int fd_of(const std::string& file) {
+    for (int fd = 0; fd < 1024; fd++) {
+      char link[PATH_MAX] = {};
+      ssize_t n = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
+      if (n > 0 && std::string(link, static_cast<size_t>(n)) == file) return fd;
+    }
+    return -1;
+  }
+};
+
+}  // namespace
+
+TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheRunnerForks) {
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  Result r = runner.run_one(rows.runs[0]);
+  EXPECT_EQ(r.verdict_name(), "pass") << r.reason;
+  EXPECT_EQ(r.observed, "EBADF@submit");
+}
+
+TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheForkServerForks) {
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  Scheduler s(runner, SchedulerOptions{2, 1});
+  std::vector<Result> out;
+  s.run(rows.runs, [&](const Result& r, size_t) { out.push_back(r); });
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict_name(), "pass") << out[0].reason;
+  EXPECT_EQ(out[0].observed, "EBADF@submit");
+}
