@@ -121,6 +121,17 @@ class Backend {
   ConventionLog conv_;
 };
 
+// An adapter's declarations of the calls above, written once so every
+// adapter's class states the same signatures (each defines them in its .cc).
+#define AIOH_BACKEND_OVERRIDES                                                                               \
+  BackendTraits traits() const override;                                                                     \
+  Outcome setup(const SetupParams& p) override;                                                              \
+  Outcome submit(std::vector<Request*> reqs) override;                                                       \
+  Outcome wait(unsigned min_nr, unsigned max_nr, std::optional<timespec> timeout, std::vector<Completion>& out) \
+      override;                                                                                              \
+  Outcome cancel(const Request& r) override;                                                                 \
+  Outcome teardown() override
+
 // One interface as its adapter registers it (AIOH_BACKEND): its name on the
 // command line and in ids, its place in the catalog order, how to make its
 // backend, and whether it can run here, decided from the probed facts (an

@@ -77,8 +77,7 @@ ParamSpec required_choice(std::string name, std::vector<std::string> choices, st
   return p;
 }
 ParamSpec optional_integers(std::string name, char sep, std::string help, int64_t min, int64_t max) {
-  ParamSpec p = text(std::move(name), "", std::move(help));
-  p.list_sep = sep;
+  ParamSpec p = list(std::move(name), "", sep, {}, std::move(help));
   p.integer_items = true;
   p.min = min;
   p.max = max;

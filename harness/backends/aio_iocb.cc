@@ -71,14 +71,10 @@ void build_iocb(const Request& r, const std::vector<iovec>& iov, KIocb& cb) {
 }
 
 BackendTraits AioBackendBase::traits() const {
-  BackendTraits t;
-  t.vectored = true;
-  t.rw_flags = true;
-  t.poll = true;
-  t.nop = false;  // IOCB_CMD_NOOP: fs/aio.c __io_submit_one() default -> EINVAL
-  t.cancel_running_file_io = false;  // only IOCB_CMD_POLL has a cancel method
-  t.pipe_read_blocks_submit = true;  // kaio-poll.pipe-read-blocks-submit shows it
-  return t;
+  // No nop: IOCB_CMD_NOOP meets fs/aio.c __io_submit_one()'s default (EINVAL).
+  // Only IOCB_CMD_POLL has a cancel method. kaio-poll.pipe-read-blocks-submit
+  // shows a pipe read blocking in io_submit.
+  return {.vectored = true, .rw_flags = true, .poll = true, .pipe_read_blocks_submit = true};
 }
 
 Outcome AioBackendBase::setup(const SetupParams& p) {

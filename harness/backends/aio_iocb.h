@@ -66,28 +66,26 @@ inline constexpr unsigned kAioRingMagic = 0xa10a10a1;
 // it during io_submit).
 void build_iocb(const Request& r, const std::vector<iovec>& iov, KIocb& cb);
 
+// The io_* calls of kernel AIO, one virtual each: SPEC is `= 0` in
+// AioBackendBase and `override` in the kernel-aio and libaio adapters.
+#define AIOH_AIO_RAW_CALLS(SPEC)                                                                              \
+  virtual Outcome raw_setup(long nr_events, AioContext* ctxp) SPEC;                                          \
+  virtual Outcome raw_destroy(AioContext ctx) SPEC;                                                          \
+  virtual Outcome raw_submit(AioContext ctx, long nr, KIocb** iocbs) SPEC;                                   \
+  virtual Outcome raw_getevents(AioContext ctx, long min_nr, long nr, KIoEvent* events, timespec* timeout) SPEC; \
+  virtual Outcome raw_pgetevents(AioContext ctx, long min_nr, long nr, KIoEvent* events, timespec* timeout,   \
+                                 const sigset_t* sigmask) SPEC;                                              \
+  virtual Outcome raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) SPEC
+
 class AioBackendBase : public Backend {
  public:
-  BackendTraits traits() const override;
-  Outcome setup(const SetupParams& p) override;
-  Outcome submit(std::vector<Request*> reqs) override;
-  Outcome wait(unsigned min_nr, unsigned max_nr,
-               std::optional<timespec> timeout,
-               std::vector<Completion>& out) override;
-  Outcome cancel(const Request& r) override;
-  Outcome teardown() override;
+  AIOH_BACKEND_OVERRIDES;
 
-  // One call each, convention checked, Outcome in the call's phase.
-  virtual Outcome raw_setup(long nr_events, AioContext* ctxp) = 0;
-  virtual Outcome raw_destroy(AioContext ctx) = 0;
-  virtual Outcome raw_submit(AioContext ctx, long nr, KIocb** iocbs) = 0;
-  virtual Outcome raw_getevents(AioContext ctx, long min_nr, long nr,
-                                KIoEvent* events, timespec* timeout) = 0;
-  // sigmask nullptr: no mask change (the call then acts as io_getevents).
-  virtual Outcome raw_pgetevents(AioContext ctx, long min_nr, long nr,
-                                 KIoEvent* events, timespec* timeout,
-                                 const sigset_t* sigmask) = 0;
-  virtual Outcome raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) = 0;
+  // One call each, convention checked, Outcome in the call's phase; each
+  // AIO adapter declares them with AIOH_AIO_RAW_CALLS(override). In
+  // raw_pgetevents a sigmask nullptr means no mask change (the call then
+  // acts as io_getevents).
+  AIOH_AIO_RAW_CALLS(= 0);
 
   AioContext context() const { return ctx_; }
   bool live() const { return live_; }

@@ -40,14 +40,7 @@ IoUringBackend::~IoUringBackend() {
 }
 
 BackendTraits IoUringBackend::traits() const {
-  BackendTraits t;
-  t.vectored = true;
-  t.rw_flags = true;
-  t.poll = true;
-  t.nop = true;
-  t.cancel_running_file_io = false;
-  t.pipe_read_blocks_submit = false;
-  return t;
+  return {.vectored = true, .rw_flags = true, .poll = true, .nop = true};
 }
 
 Outcome IoUringBackend::liburing_ret(long ret, int saved_errno, Phase phase,

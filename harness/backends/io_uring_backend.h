@@ -33,14 +33,7 @@ class IoUringBackend final : public Backend {
   ~IoUringBackend() override;
 
   std::string_view name() const override { return "io_uring"; }
-  BackendTraits traits() const override;
-  Outcome setup(const SetupParams& p) override;
-  Outcome submit(std::vector<Request*> reqs) override;
-  Outcome wait(unsigned min_nr, unsigned max_nr,
-               std::optional<timespec> timeout,
-               std::vector<Completion>& out) override;
-  Outcome cancel(const Request& r) override;
-  Outcome teardown() override;
+  AIOH_BACKEND_OVERRIDES;
 
   // ---- for io_uring-only scenarios ----
   bool is_setup() const { return up_; }

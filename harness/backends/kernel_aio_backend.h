@@ -15,15 +15,7 @@ class KernelAioBackend final : public AioBackendBase {
   ~KernelAioBackend() override { teardown(); }
   std::string_view name() const override { return "kernel-aio"; }
 
-  Outcome raw_setup(long nr_events, AioContext* ctxp) override;
-  Outcome raw_destroy(AioContext ctx) override;
-  Outcome raw_submit(AioContext ctx, long nr, KIocb** iocbs) override;
-  Outcome raw_getevents(AioContext ctx, long min_nr, long nr, KIoEvent* events,
-                        timespec* timeout) override;
-  Outcome raw_pgetevents(AioContext ctx, long min_nr, long nr,
-                         KIoEvent* events, timespec* timeout,
-                         const sigset_t* sigmask) override;
-  Outcome raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) override;
+  AIOH_AIO_RAW_CALLS(override);
 
   // io_pgetevents with an explicit struct __aio_sigset size.
   Outcome raw_pgetevents_sized(AioContext ctx, long min_nr, long nr,

@@ -14,15 +14,7 @@ class LibaioBackend final : public AioBackendBase {
   ~LibaioBackend() override { teardown(); }
   std::string_view name() const override { return "libaio"; }
 
-  Outcome raw_setup(long nr_events, AioContext* ctxp) override;
-  Outcome raw_destroy(AioContext ctx) override;
-  Outcome raw_submit(AioContext ctx, long nr, KIocb** iocbs) override;
-  Outcome raw_getevents(AioContext ctx, long min_nr, long nr, KIoEvent* events,
-                        timespec* timeout) override;
-  Outcome raw_pgetevents(AioContext ctx, long min_nr, long nr,
-                         KIoEvent* events, timespec* timeout,
-                         const sigset_t* sigmask) override;
-  Outcome raw_cancel(AioContext ctx, KIocb* iocb, KIoEvent* ev) override;
+  AIOH_AIO_RAW_CALLS(override);
 };
 
 }  // namespace aioh

@@ -62,14 +62,7 @@ PosixAioBackend::~PosixAioBackend() {
 }
 
 BackendTraits PosixAioBackend::traits() const {
-  BackendTraits t;
-  t.vectored = false;
-  t.rw_flags = false;
-  t.poll = false;
-  t.nop = true;  // LIO_NOP through lio_listio; it produces no completion
-  t.cancel_running_file_io = false;
-  t.pipe_read_blocks_submit = false;
-  return t;
+  return {.nop = true};  // LIO_NOP through lio_listio; it produces no completion
 }
 
 Outcome PosixAioBackend::setup(const SetupParams& p) {

@@ -26,14 +26,7 @@ class PosixAioBackend final : public Backend {
   ~PosixAioBackend() override;
 
   std::string_view name() const override { return "posix-aio"; }
-  BackendTraits traits() const override;
-  Outcome setup(const SetupParams& p) override;
-  Outcome submit(std::vector<Request*> reqs) override;
-  Outcome wait(unsigned min_nr, unsigned max_nr,
-               std::optional<timespec> timeout,
-               std::vector<Completion>& out) override;
-  Outcome cancel(const Request& r) override;
-  Outcome teardown() override;
+  AIOH_BACKEND_OVERRIDES;
 
   // ---- for posix-aio-only scenarios ----
   // The aioinit the next setup() hands to aio_init (glibc honours it only
