@@ -3,45 +3,26 @@
 #include "outcome.h"
 
 #include "errno_names.h"
+#include "name_table.h"
 
 namespace aioh {
 
-std::string_view phase_name(Phase p) {
-  switch (p) {
-    case Phase::open: return "open";
-    case Phase::setup: return "setup";
-    case Phase::submit: return "submit";
-    case Phase::wait: return "wait";
-    case Phase::completion: return "completion";
-    case Phase::cancel: return "cancel";
-    case Phase::teardown: return "teardown";
-  }
-  return "?";
-}
+namespace {
 
-std::optional<Phase> phase_from_name(std::string_view s) {
-  for (Phase p : kPhases)
-    if (phase_name(p) == s) return p;
-  return std::nullopt;
-}
+constexpr Named<Phase> kPhaseNames[] = {
+    {Phase::open, "open"}, {Phase::setup, "setup"}, {Phase::submit, "submit"}, {Phase::wait, "wait"},
+    {Phase::completion, "completion"}, {Phase::cancel, "cancel"}, {Phase::teardown, "teardown"}};
 
-std::string_view channel_name(Channel c) {
-  switch (c) {
-    case Channel::ret: return "return";
-    case Channel::errno_: return "errno";
-    case Channel::io_event_res: return "io_event.res";
-    case Channel::aio_error: return "aio_error";
-    case Channel::aio_return: return "aio_return";
-    case Channel::cqe_res: return "cqe->res";
-  }
-  return "?";
-}
+constexpr Named<Channel> kChannelNames[] = {
+    {Channel::ret, "return"}, {Channel::errno_, "errno"}, {Channel::io_event_res, "io_event.res"},
+    {Channel::aio_error, "aio_error"}, {Channel::aio_return, "aio_return"}, {Channel::cqe_res, "cqe->res"}};
 
-std::optional<Channel> channel_from_name(std::string_view s) {
-  for (Channel c : kChannels)
-    if (channel_name(c) == s) return c;
-  return std::nullopt;
-}
+}  // namespace
+
+std::string_view phase_name(Phase p) { return name_in(kPhaseNames, p); }
+std::optional<Phase> phase_from_name(std::string_view s) { return value_in(kPhaseNames, s); }
+std::string_view channel_name(Channel c) { return name_in(kChannelNames, c); }
+std::optional<Channel> channel_from_name(std::string_view s) { return value_in(kChannelNames, s); }
 
 std::string Outcome::token() const {
   if (is_error) return errno_name(err);

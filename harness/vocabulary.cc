@@ -1,6 +1,8 @@
 // The vocabulary (see vocabulary.h): lookups over its tables.
 #include "vocabulary.h"
 
+#include "name_table.h"
+
 namespace aioh {
 
 const VerdictDef& verdict_def(Verdict v) {
@@ -17,13 +19,13 @@ std::optional<Verdict> verdict_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view verdict_class_name(VerdictClass c) {
-  switch (c) {
-    case VerdictClass::good: return "good";
-    case VerdictClass::bad: return "bad";
-    case VerdictClass::neutral: return "neutral";
-  }
-  return "?";
-}
+namespace {
+
+constexpr Named<VerdictClass> kClassNames[] = {
+    {VerdictClass::good, "good"}, {VerdictClass::bad, "bad"}, {VerdictClass::neutral, "neutral"}};
+
+}  // namespace
+
+std::string_view verdict_class_name(VerdictClass c) { return name_in(kClassNames, c); }
 
 }  // namespace aioh

@@ -21,6 +21,7 @@
 #include <fmt/ranges.h>
 
 #include "errno_names.h"
+#include "ordered_registry.h"
 
 namespace aioh::faults {
 namespace {
@@ -104,8 +105,8 @@ int trigger_cb(const char*, int*, void**, unsigned*) {
   return 0;
 }
 
-std::vector<FaultLayer>& registry() {
-  static std::vector<FaultLayer> r;
+OrderedRegistry<FaultLayer>& registry() {
+  static OrderedRegistry<FaultLayer> r;
   return r;
 }
 
@@ -114,33 +115,15 @@ const FaultLayer* installed_layer() { return g_installed ? find_fault_layer(g_sp
 }  // namespace
 
 void register_fault_layer(FaultLayer layer) {
-  if (find_fault_layer(layer.name) || !layer.validate || !layer.install) {
-    fprintf(stderr, "harness: fault layer '%.*s' registered twice or without validate/install\n",
-            static_cast<int>(layer.name.size()), layer.name.data());
-    abort();
-  }
-  auto& r = registry();
-  auto at = std::upper_bound(r.begin(), r.end(), layer, [](const FaultLayer& a, const FaultLayer& b) {
-    return a.order != b.order ? a.order < b.order : a.name < b.name;
-  });
-  r.insert(at, std::move(layer));
+  bool complete = layer.validate && layer.install;
+  registry().add(std::move(layer), complete, "fault layer", "validate/install");
 }
 
-void unregister_fault_layer(std::string_view name) {
-  std::erase_if(registry(), [&](const FaultLayer& l) { return l.name == name; });
-}
+void unregister_fault_layer(std::string_view name) { registry().remove(name); }
 
-const FaultLayer* find_fault_layer(std::string_view name) {
-  for (auto& l : registry())
-    if (l.name == name) return &l;
-  return nullptr;
-}
+const FaultLayer* find_fault_layer(std::string_view name) { return registry().find(name); }
 
-std::vector<std::string> layer_names() {
-  std::vector<std::string> out;
-  for (auto& l : registry()) out.emplace_back(l.name);
-  return out;
-}
+std::vector<std::string> layer_names() { return registry().names(); }
 
 std::string FaultSpec::fiu_name() const {
   const FaultLayer* l = find_fault_layer(layer);
