@@ -178,4 +178,17 @@ std::vector<std::string> scenario_names();
   }();                                                                                \
   static void aioh_scenario_##name(::aioh::CaseContext& ctx)
 
+// A parameter's list split at `sep` ("SQPOLL|SQ_AFF", "0,2-5"): its fields
+// in order; a trailing separator ends the list (no empty field after it).
+inline std::vector<std::string> split_fields(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  for (size_t pos = 0; pos < s.size();) {
+    size_t end = s.find(sep, pos);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
 }  // namespace aioh

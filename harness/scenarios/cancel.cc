@@ -5,25 +5,32 @@
 // AIO_NOTCANCELED/AIO_CANCELED); the table records which.
 #include "common.h"
 
+namespace {
+
+// The backend set up, with a 4 KiB read of the case's scratch file ready.
+struct ScratchRead {
+  aioh::AlignedBuffer buf{4096};
+  aioh::Request r;
+  ScratchRead(aioh::CaseContext& ctx, uint64_t tag) {
+    aioh::scn::setup_or_broken(ctx);
+    r = aioh::scn::read_req(ctx.scratch_file("data", 4096, O_RDWR), buf.data(), 4096, 0, tag);
+  }
+};
+
+}  // namespace
+
 AIOH_SCENARIO(cancel_completed, aioh::param::none) {
   using namespace aioh;
-  scn::setup_or_broken(ctx);
-  int fd = ctx.scratch_file("data", 4096, O_RDWR);
-  AlignedBuffer buf(4096);
-  Request r = scn::read_req(fd, buf.data(), 4096, 0, 1);
-  if (scn::submit_observed(ctx, {&r}) < 1) return;
+  ScratchRead s(ctx, 1);
+  if (scn::submit_observed(ctx, {&s.r}) < 1) return;
   auto got = scn::reap_observed(ctx, 1);
-  if (got.count(1)) scn::verify_read(ctx, got[1], buf.data(), 0);
-  ctx.observe(ctx.backend().cancel(r));
+  if (got.count(1)) scn::verify_read(ctx, got[1], s.buf.data(), 0);
+  ctx.observe(ctx.backend().cancel(s.r));
 }
 
 AIOH_SCENARIO(cancel_never_submitted, aioh::param::none) {
-  using namespace aioh;
-  scn::setup_or_broken(ctx);
-  int fd = ctx.scratch_file("data", 4096, O_RDWR);
-  AlignedBuffer buf(4096);
-  Request r = scn::read_req(fd, buf.data(), 4096, 0, 77);
-  ctx.observe(ctx.backend().cancel(r));
+  ScratchRead s(ctx, 77);
+  ctx.observe(ctx.backend().cancel(s.r));
 }
 
 // Cancel a pending request, then release the pipe and observe how the target

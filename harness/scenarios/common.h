@@ -4,15 +4,18 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pattern.h"
@@ -49,6 +52,98 @@ inline std::optional<Outcome> outcome_in_child(const std::function<Outcome()>& c
   Wire w;
   memcpy(&w, c.out.data(), sizeof w);
   return w.is_error ? Outcome::error(w.err, w.channel, phase) : Outcome::ok(w.value, w.channel, phase);
+}
+
+// One write of `text` to a /proc/sys file as an Outcome in phase setup: the
+// open's or the write's errno, else 0 on `ok_channel`.
+inline Outcome write_proc_file(const char* path, Channel ok_channel, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Outcome::error(errno, Channel::errno_, Phase::setup);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  return n < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, ok_channel, Phase::setup);
+}
+
+// `fn`'s value computed in a forked child (system::run_in_child, no
+// deadline): what a call answers from another process. The child _exits
+// once it answered, so it tears nothing down itself (its exit does);
+// nullopt when it died before answering.
+template <class T>
+std::optional<T> value_in_child(const std::function<T()>& fn) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  system::ChildOutput c = system::run_in_child(
+      [&] {
+        T v = fn();
+        return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+      },
+      0);
+  if (c.out.size() != sizeof(T)) return std::nullopt;
+  T v;
+  memcpy(&v, c.out.data(), sizeof v);
+  return v;
+}
+
+// vm.max_map_count used up by this (per-case) process: single pages mapped
+// until mmap fails, alternating protections so neighbours never merge. The
+// case skips where the limit is too large to use up. give_back(n) unmaps the
+// newest n; release() all the rest (before the case observes anything).
+class MappingsUsedUp {
+ public:
+  explicit MappingsUsedUp(CaseContext& ctx) {
+    std::ifstream f("/proc/sys/vm/max_map_count");
+    f >> limit_;
+    if (limit_ < 0) ctx.broken("cannot read vm.max_map_count");
+    if (limit_ > 300000) ctx.skip("vm.max_map_count is " + std::to_string(limit_) + ": too many mappings to use up");
+    maps_.reserve(static_cast<size_t>(limit_));
+    for (size_t i = 0;; ++i) {
+      void* m = mmap(nullptr, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) break;
+      maps_.push_back(m);
+    }
+  }
+  ~MappingsUsedUp() { release(); }
+  MappingsUsedUp(const MappingsUsedUp&) = delete;
+  MappingsUsedUp& operator=(const MappingsUsedUp&) = delete;
+  void give_back(int n) {
+    for (int i = 0; i < n && !maps_.empty(); ++i) {
+      munmap(maps_.back(), 4096);
+      maps_.pop_back();
+    }
+  }
+  // Unmaps the rest; the count made stays for note().
+  void release() {
+    held_ = std::max(held_, maps_.size());
+    for (void* m : maps_) munmap(m, 4096);
+    maps_.clear();
+  }
+  // "vm.max_map_count L: N mappings <what>", N as they were at release().
+  std::string note(const std::string& what) const {
+    return "vm.max_map_count " + std::to_string(limit_) + ": " + std::to_string(held_) + " mappings " + what;
+  }
+
+ private:
+  long limit_ = -1;
+  std::vector<void*> maps_;
+  size_t held_ = 0;
+};
+
+// A read or write of `segs` at `offset` with tag 1: one readv/writev of all
+// the segments when `vectored`, else a plain read/write of the first.
+inline Request rw_request(int fd, int64_t offset, bool is_write, bool vectored, std::vector<iovec> segs) {
+  Request r;
+  r.tag = 1;
+  r.fd = fd;
+  r.offset = offset;
+  if (vectored) {
+    r.op = is_write ? Op::writev : Op::readv;
+    r.iov = std::move(segs);
+  } else {
+    r.op = is_write ? Op::write : Op::read;
+    r.buf = segs[0].iov_base;
+    r.len = segs[0].iov_len;
+  }
+  return r;
 }
 
 inline constexpr timespec kReapTimeout{5, 0};

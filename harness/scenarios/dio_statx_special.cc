@@ -35,10 +35,8 @@ uint32_t u32(const unsigned char* b, size_t off) {
 // IORING_OP_STATX: the call's result, STATX_DIOALIGN in stx_mask (0/1),
 // STATX_DIO_READ_ALIGN in stx_mask (0/1), and whether stx_dio_mem_align,
 // stx_dio_offset_align and stx_dio_read_offset_align are all 0 (1).
-AIOH_SCENARIO(statx_special_inode,
-              aioh::param::choice("inode", "dir", {"dir", "socket", "fifo", "chardev"}, "the special inode asked about")) {
-  IoUringBackend& be = up(ctx, 4);
-  const std::string inode = ctx.str("inode");
+AIOH_URING_CHOICE_SCENARIO(statx_special_inode, 4, inode, "dir", "the special inode asked about",
+                           "dir", "socket", "fifo", "chardev") {
   int fd = -1;
   if (inode == "dir") {
     fd = open(ctx.scratch_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -127,18 +127,9 @@ AIOH_SCENARIO(dio_sweep,
     if (is_write) fill_pattern(bufs.back()->data(), static_cast<size_t>(segs[i]), kWriteSeed, at);
     at += segs[i];
   }
-  Request r;
-  r.tag = 1;
-  r.fd = fd;
-  r.offset = offset;
-  if (vectored) {
-    r.op = is_write ? Op::writev : Op::readv;
-    for (size_t i = 0; i < segs.size(); i++) r.iov.push_back({bufs[i]->data(), static_cast<size_t>(segs[i])});
-  } else {
-    r.op = is_write ? Op::write : Op::read;
-    r.buf = bufs[0]->data();
-    r.len = static_cast<size_t>(segs[0]);
-  }
+  std::vector<iovec> iov;
+  for (size_t i = 0; i < segs.size(); i++) iov.push_back({bufs[i]->data(), static_cast<size_t>(segs[i])});
+  Request r = scn::rw_request(fd, offset, is_write, vectored, std::move(iov));
   if (scn::submit_observed(ctx, {&r}) < 1) return;
   auto got = scn::reap_observed(ctx, 1);
   if (!got.count(1) || got[1].result.is_error) return;

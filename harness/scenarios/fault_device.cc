@@ -34,6 +34,17 @@ bool raw_io(int fd, bool write, void* buf, size_t len, int64_t off) {
   return true;
 }
 
+// The faulted raw disk, open O_DIRECT for the case; closed when it ends.
+struct DeviceFd {
+  int fd;
+  DeviceFd(CaseContext& ctx, const std::string& device) : fd(open(device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC)) {
+    if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", device, strerror(errno)));
+  }
+  ~DeviceFd() { close(fd); }
+  DeviceFd(const DeviceFd&) = delete;
+  DeviceFd& operator=(const DeviceFd&) = delete;
+};
+
 // Requests are `len` bytes each, `gap` bytes apart (a gap
 // keeps the block layer from merging neighbours into one request), request
 // `at` starting exactly at this interface's faulted sector of the raw disk.
@@ -46,12 +57,8 @@ void fault_device_rw(CaseContext& ctx) {
   int64_t at = ctx.num("at");
   int64_t step = static_cast<int64_t>(len) + ctx.num("gap");
   int64_t base = t.where * 512 - at * step;
-  int fd = open(t.device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", t.device, strerror(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
+  DeviceFd dev(ctx, t.device);
+  int fd = dev.fd;
 
   std::vector<std::unique_ptr<AlignedBuffer>> bufs, before;
   std::vector<Request> reqs(op == "fsync" ? 1 : count);
@@ -138,12 +145,8 @@ void device_inflight_cancel(CaseContext& ctx) {
   std::string disk = t.device.substr(t.device.rfind('/') + 1);
   size_t len = 4096;
   int64_t off = t.where * 512;
-  int fd = open(t.device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", t.device, strerror(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
+  DeviceFd dev(ctx, t.device);
+  int fd = dev.fd;
   AlignedBuffer buf(len);
   fill_pattern(buf.data(), len, kFileSeed, static_cast<uint64_t>(off));
   if (!raw_io(fd, true, buf.data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, strerror(errno)));

@@ -55,13 +55,9 @@ void observe_selected(CaseContext& ctx, const RawCqe& c, const uint8_t* base, un
 //  remove (4 provided, remove 2, remove 8: what is left, then remove again) |
 //  remove-missing (remove from a group never provided) |
 //  provide-zero (nbufs 0) | provide-bid-overflow (bid 65535, 2 buffers)
-AIOH_SCENARIO(uring_provide_buffers,
-              aioh::param::choice("mode", "read",
-                                  {"read", "exhaust", "empty-group", "remove", "remove-missing", "provide-zero",
-                                   "provide-bid-overflow"},
-                                  "what is done with the provided buffers")) {
-  IoUringBackend& be = up(ctx, 16);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is done with the provided buffers",
+                           "read", "exhaust", "empty-group", "remove", "remove-missing", "provide-zero",
+                           "provide-bid-overflow") {
   int fd = ctx.scratch_file("bufsel", 4096, O_RDONLY | O_CLOEXEC);
   std::vector<uint8_t> pool(4 * kBufLen, 0);
   auto provide = [&](unsigned nbufs, int bid, uint64_t tag) {
@@ -108,13 +104,8 @@ AIOH_SCENARIO(uring_provide_buffers,
 //  npot (3 entries) | misaligned (ring memory not page-aligned) |
 //  twice (group 2 registered twice) | unregister-missing (group 7) |
 //  provide-into-ring (PROVIDE_BUFFERS into a group that is a ring)
-AIOH_SCENARIO(uring_buf_ring,
-              aioh::param::choice("mode", "read",
-                                  {"read", "empty", "npot", "misaligned", "twice", "unregister-missing",
-                                   "provide-into-ring"},
-                                  "what is done with the buffer ring")) {
-  IoUringBackend& be = up(ctx, 16);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with the buffer ring",
+                           "read", "empty", "npot", "misaligned", "twice", "unregister-missing", "provide-into-ring") {
   int fd = ctx.scratch_file("bufring", 4096, O_RDONLY | O_CLOEXEC);
   auto lib = [&](int ret, int e, const char* call) { return be.liburing_ret(ret, e, Phase::setup, call); };
   BufRing br;

@@ -47,11 +47,9 @@ size_t observe_cancel(CaseContext& ctx, IoUringBackend& be, bool counted) {
   return targets.size();
 }
 
-AIOH_SCENARIO(uring_cancel,
-              aioh::param::choice("mode", "pending", {"pending", "missing", "completed", "twice"},
-                                  "the target: a pending poll, none, a completed NOP, a poll canceled twice")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_cancel, 8, mode, "pending",
+                           "the target: a pending poll, none, a completed NOP, a poll canceled twice",
+                           "pending", "missing", "completed", "twice") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   Request r;
@@ -226,11 +224,9 @@ AIOH_SCENARIO(uring_cancel_running, aioh::param::none) {
 
 // IORING_REGISTER_SYNC_CANCEL: the cancel runs inside io_uring_register(2)
 // and returns when the target is gone.
-AIOH_SCENARIO(uring_sync_cancel,
-              aioh::param::choice("mode", "pending", {"pending", "missing", "fd", "running", "nonzero-pad"},
-                                  "the target: a pending poll, none, by fd, an OPENAT blocked in io-wq; or a non-zero pad word")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_sync_cancel, 8, mode, "pending",
+                           "the target: a pending poll, none, by fd, an OPENAT blocked in io-wq; or a non-zero pad word",
+                           "pending", "missing", "fd", "running", "nonzero-pad") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   if (mode == "running") {

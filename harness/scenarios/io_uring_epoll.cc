@@ -16,7 +16,6 @@ namespace {
 
 using namespace uring;
 
-constexpr uint8_t kOpEpollWait = 59;  // IORING_OP_EPOLL_WAIT
 constexpr uint64_t kTag0 = 0xa10c0de0, kTag1 = 0xa10c0de1;
 
 struct Fd {
@@ -49,13 +48,9 @@ void bump(int efd) {
 //  events-kernel   the events pointer in kernel space: res.
 //  off-set         sqe->off 1: res.
 //  cancel          a queued wait cancelled by user_data: its res, the cancel's.
-AIOH_SCENARIO(uring_epoll,
-              aioh::param::choice("op", "ready",
-                                  {"ready", "pending", "maxevents-one", "not-epoll", "maxevents-zero",
-                                   "events-kernel", "off-set", "cancel"},
-                                  "the epoll wait and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_epoll, 8, op, "ready", "the epoll wait and its case",
+                           "ready", "pending", "maxevents-one", "not-epoll", "maxevents-zero", "events-kernel",
+                           "off-set", "cancel") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto res = [&](int r) { ctx.observe(IoUringBackend::res_outcome(r)); };
   Fd ep(epoll_create1(EPOLL_CLOEXEC));

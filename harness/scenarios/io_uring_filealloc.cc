@@ -25,14 +25,10 @@ using namespace uring;
 //  range-overflow  range off 0xffffffff len 2: the register result.
 //  no-table        an allocating open with no file table: res.
 //  cloexec         an allocating open with O_CLOEXEC: res.
-AIOH_SCENARIO(uring_file_alloc,
-              aioh::param::choice("mode", "no-range",
-                                  {"no-range", "in-range", "hint-below", "range-past-end", "range-overflow", "no-table",
-                                   "cloexec"},
-                                  "the allocation case")) {
-  IoUringBackend& be = up(ctx, 8);
+AIOH_URING_CHOICE_SCENARIO(uring_file_alloc, 8, mode, "no-range", "the allocation case",
+                           "no-range", "in-range", "hint-below", "range-past-end", "range-overflow", "no-table",
+                           "cloexec") {
   io_uring& ring = be.ring();
-  const std::string mode = ctx.str("mode");
   int fd = ctx.scratch_file("alloc", 8192, O_RDWR | O_CLOEXEC);
   const std::string path = ctx.scratch_dir() + "/alloc";
   auto reg_result = [&](int r) {

@@ -47,17 +47,12 @@ constexpr const char* kXattr = "trusted.aioh";  // trusted.*: every filesystem a
 //  files-update         FILES_UPDATE of slot 1 (empty: registered as -1) with the scratch file: res
 //                       (slots updated), then a fixed read from slot 1 (16, verified).
 //  files-update-bad-fd  FILES_UPDATE with a closed fd: res.
-AIOH_SCENARIO(uring_fsops,
-              aioh::param::choice("op", "symlinkat",
-                                  {"symlinkat", "symlinkat-exists", "linkat", "linkat-dir", "openat2",
-                                   "openat2-unknown-flag", "openat2-bad-mode", "openat2-no-symlinks",
-                                   "openat2-small-size", "sync-file-range", "fsetxattr-fgetxattr",
-                                   "setxattr-getxattr", "fgetxattr-missing", "fgetxattr-small",
-                                   "fsetxattr-create-exists", "epoll-ctl-add", "epoll-ctl-add-twice",
-                                   "epoll-ctl-del-absent", "files-update", "files-update-bad-fd"},
-                                  "the opcode and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its case",
+                           "symlinkat", "symlinkat-exists", "linkat", "linkat-dir", "openat2", "openat2-unknown-flag",
+                           "openat2-bad-mode", "openat2-no-symlinks", "openat2-small-size", "sync-file-range",
+                           "fsetxattr-fgetxattr", "setxattr-getxattr", "fgetxattr-missing", "fgetxattr-small",
+                           "fsetxattr-create-exists", "epoll-ctl-add", "epoll-ctl-add-twice", "epoll-ctl-del-absent",
+                           "files-update", "files-update-bad-fd") {
   const std::string dir = ctx.scratch_dir();
   const std::string path = dir + "/fsops";
   int fd = ctx.scratch_file("fsops", 8192, O_RDWR | O_CLOEXEC);

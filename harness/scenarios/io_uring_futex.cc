@@ -20,9 +20,6 @@ namespace {
 
 using namespace uring;
 
-constexpr uint8_t kOpFutexWait = 51;   // IORING_OP_FUTEX_WAIT
-constexpr uint8_t kOpFutexWake = 52;   // IORING_OP_FUTEX_WAKE
-constexpr uint8_t kOpFutexWaitv = 53;  // IORING_OP_FUTEX_WAITV
 // include/uapi/linux/futex.h FUTEX2_* (sqe->fd for WAIT/WAKE, futex_waitv.flags).
 constexpr uint32_t kSizeU8 = 0x00, kSizeU32 = 0x02, kSizeU64 = 0x03;
 constexpr uint32_t kPrivate = 128;      // FUTEX2_PRIVATE
@@ -58,16 +55,11 @@ void prep_waitv(io_uring_sqe* s, futex_waitv* v, unsigned nr) {
 //                    waitv's res (the index), the wake's res.
 //  waitv-* refusals  nr-zero, nr-129, value-differs, reserved (futex_waitv
 //                    __reserved set), fd-set (sqe->fd 1): the waitv's res.
-AIOH_SCENARIO(uring_futex,
-              aioh::param::choice("op", "wait-wake",
-                                  {"wait-wake", "wait-wake-syscall", "wake-one-of-two", "wake-mask-miss", "wake-none",
-                                   "wait-cancel", "wait-value-differs", "wait-mask-zero", "wait-unknown-flag",
-                                   "wait-size-u8", "wait-size-u64", "wait-len-set", "wait-value-too-big",
-                                   "waitv-wake", "waitv-nr-zero", "waitv-nr-129", "waitv-value-differs",
-                                   "waitv-reserved", "waitv-fd-set"},
-                                  "the futex request and its case")) {
-  IoUringBackend& be = up(ctx, 16);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_futex, 16, op, "wait-wake", "the futex request and its case",
+                           "wait-wake", "wait-wake-syscall", "wake-one-of-two", "wake-mask-miss", "wake-none",
+                           "wait-cancel", "wait-value-differs", "wait-mask-zero", "wait-unknown-flag", "wait-size-u8",
+                           "wait-size-u64", "wait-len-set", "wait-value-too-big", "waitv-wake", "waitv-nr-zero",
+                           "waitv-nr-129", "waitv-value-differs", "waitv-reserved", "waitv-fd-set") {
   alignas(8) static uint32_t word[2] = {0, 0};
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto res_of = [&](const std::vector<RawCqe>& v, uint64_t tag) {

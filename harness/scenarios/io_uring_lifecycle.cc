@@ -26,6 +26,7 @@
 #include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "pattern.h"
+#include "scenarios/common.h"
 #include "scenarios/io_uring_scenario.h"
 #include "system/settings.h"
 
@@ -214,15 +215,6 @@ AIOH_SCENARIO(uring_memlock, aioh::param::boolean("ipc_lock", true, "keep CAP_IP
 constexpr const char* kDisabled = "/proc/sys/kernel/io_uring_disabled";
 constexpr const char* kGroup = "/proc/sys/kernel/io_uring_group";
 
-// One write of `text` to a /proc/sys file: its open's or write's answer.
-Outcome write_proc(const char* path, const std::string& text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Outcome::error(errno, Channel::errno_, Phase::setup);
-  ssize_t n = write(fd, text.data(), text.size());
-  int err = errno;
-  close(fd);
-  return n < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup);
-}
 
 // kernel.io_uring_disabled (io_uring/io_uring.c kernel_io_uring_disabled_table:
 // proc_dointvec_minmax over 0..2) or kernel.io_uring_group (proc_dointvec, a
@@ -255,32 +247,18 @@ AIOH_SCENARIO(uring_sysctl,
   }
   const char* path = ctx.str("sysctl") == "io_uring_group" ? kGroup : kDisabled;
   const std::string before = exists ? system::read_sysctl(path) : "";
-  ctx.observe(write_proc(path, ctx.str("value") + "\n"));
+  ctx.observe(scn::write_proc_file(path, Channel::ret, ctx.str("value") + "\n"));
   if (exists) {
     const std::string now = system::read_sysctl(path), want = ctx.str("reads_back").empty() ? before : ctx.str("reads_back");
     ctx.check(now == want, std::string(path) + " reads " + now + " after the write, expected " + want);
   }
-  int rep[2];
-  if (pipe2(rep, O_CLOEXEC) != 0) ctx.broken("pipe");
-  pid_t pid = fork();
-  if (pid < 0) ctx.broken("fork");
-  if (pid == 0) {
-    int e = 0;
-    if (!ctx.flag("sys_admin") && !drop_caps({CAP_SYS_ADMIN})) e = -1;
+  std::optional<int> answer = scn::value_in_child<int>([&] {
+    if (!ctx.flag("sys_admin") && !drop_caps({CAP_SYS_ADMIN})) return -1;
     io_uring_params p{};
-    if (e == 0) {
-      long fd = rawring::setup(4, &p);
-      e = fd < 0 ? errno : 0;
-    }
-    _exit(write(rep[1], &e, sizeof e) == sizeof e ? 0 : 1);
-  }
-  close(rep[1]);
-  int e = -1;
-  ssize_t n = read(rep[0], &e, sizeof e);
-  close(rep[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (n != sizeof e || e < 0) ctx.broken("the setup child did not report (or could not drop CAP_SYS_ADMIN)");
+    return rawring::setup(4, &p) < 0 ? errno : 0;
+  });
+  int e = answer.value_or(-1);
+  if (e < 0) ctx.broken("the setup child did not report (or could not drop CAP_SYS_ADMIN)");
   ctx.observe(e ? Outcome::error(e, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
 }
 
@@ -293,31 +271,16 @@ AIOH_SCENARIO(uring_sysctl,
 // descriptors the failed one left. Nothing global changes.
 AIOH_SCENARIO(uring_map_count, aioh::param::none) {
   IoUringBackend& be = backend(ctx);
-  std::ifstream f("/proc/sys/vm/max_map_count");
-  long limit = -1;
-  f >> limit;
-  if (limit < 0) ctx.broken("cannot read vm.max_map_count");
-  if (limit > 300000) ctx.skip("vm.max_map_count is " + std::to_string(limit) + ": too many mappings to use up");
-  std::vector<void*> maps;
-  maps.reserve(static_cast<size_t>(limit));
-  // Alternating protections keep neighbouring mappings from merging.
-  for (size_t i = 0;; ++i) {
-    void* m = mmap(nullptr, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) break;
-    maps.push_back(m);
-  }
+  scn::MappingsUsedUp maps(ctx);
   const int fds = count_fds();
   io_uring_params p{};
   Outcome first = be.setup_raw(8, p);
   const int left = count_fds() - fds;
-  for (int i = 0; i < 3 && !maps.empty(); ++i) {
-    munmap(maps.back(), 4096);
-    maps.pop_back();
-  }
+  maps.give_back(3);
   io_uring_params q{};
   Outcome again = be.setup_raw(8, q);
-  for (void* m : maps) munmap(m, 4096);
-  ctx.note("vm.max_map_count " + std::to_string(limit) + ": " + std::to_string(maps.size()) + " mappings held");
+  maps.release();
+  ctx.note(maps.note("held"));
   ctx.observe(first);
   ctx.observe(Outcome::ok(left, Channel::ret, Phase::setup));
   ctx.observe(again);

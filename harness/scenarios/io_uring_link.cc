@@ -138,10 +138,8 @@ AIOH_SCENARIO(uring_cqe_skip, aioh::param::none) {
 // after the skipping one completed) | drain-first (drain, then skip: the
 // drain is accepted). Every CQE that arrives is observed in arrival order;
 // none more may come.
-AIOH_SCENARIO(uring_drain_skip, aioh::param::choice("order", "together", {"together", "later", "drain-first"},
-                                                    "where the IOSQE_IO_DRAIN request comes")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string order = ctx.str("order");
+AIOH_URING_CHOICE_SCENARIO(uring_drain_skip, 8, order, "together", "where the IOSQE_IO_DRAIN request comes",
+                           "together", "later", "drain-first") {
   auto queue = [&](uint64_t tag, unsigned flags) {
     io_uring_sqe* s = sqe(ctx, be);
     io_uring_prep_nop(s);

@@ -50,6 +50,22 @@ struct Pair {
   }
 };
 
+// A one-byte message (at `byte`) with room for one fd in its SCM_RIGHTS
+// control data, for sendmsg and recvmsg alike.
+struct FdMessage {
+  iovec iov;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  explicit FdMessage(char* byte) : iov{byte, 1} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
 // mode:
 //  sendmsg-recvmsg  SENDMSG of 10 + 6 bytes, RECVMSG into 4 + 12: both res,
 //                   the 16 bytes read back in order (16).
@@ -64,13 +80,9 @@ struct Pair {
 //  siocinq          16 bytes sent by the peer over loopback TCP, URING_CMD
 //                   SOCKET_URING_OP_SIOCINQ: res.
 //  siocinq-unix     the same on an AF_UNIX stream pair: res.
-AIOH_SCENARIO(uring_msg,
-              aioh::param::choice("mode", "sendmsg-recvmsg",
-                                  {"sendmsg-recvmsg", "recvmsg-trunc", "scm-rights", "send-zc", "send-zc-unix", "siocinq",
-                                   "siocinq-unix"},
-                                  "the message request and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_msg, 8, mode, "sendmsg-recvmsg", "the message request and its case",
+                           "sendmsg-recvmsg", "recvmsg-trunc", "scm-rights", "send-zc", "send-zc-unix", "siocinq",
+                           "siocinq-unix") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto res = [&](int r) { ctx.observe(IoUringBackend::res_outcome(r)); };
   uint8_t out[16], in[16] = {};
@@ -105,13 +117,8 @@ AIOH_SCENARIO(uring_msg,
     Pair p(ctx, SOCK_STREAM);
     int fd = ctx.scratch_file("passed", 4096, O_RDONLY | O_CLOEXEC);
     char byte = 'x';
-    iovec siov = {&byte, 1};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-    msghdr sm{};
-    sm.msg_iov = &siov;
-    sm.msg_iovlen = 1;
-    sm.msg_control = cbuf;
-    sm.msg_controllen = sizeof cbuf;
+    FdMessage sent(&byte);
+    msghdr& sm = sent.msg;
     cmsghdr* c = CMSG_FIRSTHDR(&sm);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -120,13 +127,8 @@ AIOH_SCENARIO(uring_msg,
     submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_sendmsg(s, p.fd[0], &sm, 0); });
     res(reap(ctx, be, 1)[0].res);
     char rbyte = 0;
-    iovec riov = {&rbyte, 1};
-    alignas(cmsghdr) char rbuf[CMSG_SPACE(sizeof(int))] = {};
-    msghdr rm{};
-    rm.msg_iov = &riov;
-    rm.msg_iovlen = 1;
-    rm.msg_control = rbuf;
-    rm.msg_controllen = sizeof rbuf;
+    FdMessage received(&rbyte);
+    msghdr& rm = received.msg;
     int got = -1;
     if (recvmsg(p.fd[1], &rm, MSG_CMSG_CLOEXEC) == 1)
       for (cmsghdr* h = CMSG_FIRSTHDR(&rm); h; h = CMSG_NXTHDR(&rm, h))

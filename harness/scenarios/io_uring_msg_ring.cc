@@ -18,11 +18,8 @@ using namespace uring;
 // (an unknown msg_ring flag). Observes the sender's CQE, then what the
 // target ring got: res and user_data, or liburing's answer (timed) when
 // nothing came in 50 ms.
-AIOH_SCENARIO(uring_msg_ring,
-              aioh::param::choice("mode", "data", {"data", "self", "not-a-ring", "bad-cmd", "bad-flags"},
-                                  "where the message goes")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_msg_ring, 8, mode, "data", "where the message goes",
+                           "data", "self", "not-a-ring", "bad-cmd", "bad-flags") {
   io_uring target{};
   if (io_uring_queue_init(8, &target, 0) < 0) ctx.broken("second ring");
   int file = -1;

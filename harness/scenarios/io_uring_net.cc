@@ -21,9 +21,6 @@ namespace {
 
 using namespace uring;
 
-constexpr uint8_t kOpBind = 56;    // IORING_OP_BIND
-constexpr uint8_t kOpListen = 57;  // IORING_OP_LISTEN
-constexpr uint8_t kOpRecvZc = 58;  // IORING_OP_RECV_ZC
 constexpr unsigned kRecvMultishot = 1u << 1;  // IORING_RECV_MULTISHOT (sqe->ioprio)
 
 // A socket closed on every path.
@@ -100,15 +97,10 @@ int64_t carry(int from, int to) {
 //  accept-not-listening ACCEPT on a bound socket that never listened: res.
 //  recv-zc-no-ifq      RECV_ZC (multishot) on a connected socket of a ring with no
 //                      zero-copy receive queue registered: res.
-AIOH_SCENARIO(uring_net,
-              aioh::param::choice("op", "socket",
-                                  {"socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use",
-                                   "bind-not-socket", "bind-len-set", "bind-addrlen-big", "listen-not-socket",
-                                   "listen-udp", "listen-addr-set", "accept-connect", "connect-refused",
-                                   "accept-not-listening", "recv-zc-no-ifq"},
-                                  "the socket request and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and its case",
+                           "socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use", "bind-not-socket",
+                           "bind-len-set", "bind-addrlen-big", "listen-not-socket", "listen-udp", "listen-addr-set",
+                           "accept-connect", "connect-refused", "accept-not-listening", "recv-zc-no-ifq") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto run = [&](uint64_t tag, auto prep) {
     submit_one(ctx, be, tag, prep);

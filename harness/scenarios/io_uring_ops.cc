@@ -53,16 +53,11 @@ void prep_fixed_fd_install(io_uring_sqe* s, int fd, bool fixed, unsigned flags, 
 // Observes the CQE's res, then the effect as a value where there is one (the
 // fd still open 1/0, the size, the name's presence 1/0, bytes read back, the
 // peer's read).
-AIOH_SCENARIO(uring_ops,
-              aioh::param::choice("op", "close",
-                                  {"close", "close-ring", "statx", "fallocate", "unlinkat", "unlinkat-missing",
-                                   "mkdirat-exists", "renameat", "ftruncate", "splice", "tee", "shutdown", "fadvise",
-                                   "madvise", "fixed-fd-install", "fixed-fd-install-no-cloexec",
-                                   "fixed-fd-install-bad-flag", "fixed-fd-install-not-fixed",
-                                   "fixed-fd-install-personality"},
-                                  "the opcode and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_ops, 8, op, "close", "the opcode and its case",
+                           "close", "close-ring", "statx", "fallocate", "unlinkat", "unlinkat-missing",
+                           "mkdirat-exists", "renameat", "ftruncate", "splice", "tee", "shutdown", "fadvise",
+                           "madvise", "fixed-fd-install", "fixed-fd-install-no-cloexec", "fixed-fd-install-bad-flag",
+                           "fixed-fd-install-not-fixed", "fixed-fd-install-personality") {
   const std::string dir = ctx.scratch_dir();
   const std::string path = dir + "/ops";
   int fd = ctx.scratch_file("ops", 8192, O_RDWR | O_CLOEXEC);

@@ -145,11 +145,9 @@ AIOH_SCENARIO(uring_overflow_getevents,
 
 // A poll on an empty pipe is in flight when the process forks; then the
 // parent makes the pipe readable and reaps.
-AIOH_SCENARIO(uring_fork_inflight,
-              aioh::param::choice("child", "exit", {"exit", "submit"},
-                                  "the child just exits, or submits a NOP on the inherited ring first")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string child = ctx.str("child");
+AIOH_URING_CHOICE_SCENARIO(uring_fork_inflight, 8, child, "exit",
+                           "the child just exits, or submits a NOP on the inherited ring first",
+                           "exit", "submit") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   io_uring_sqe* s = sqe(ctx, be);

@@ -37,13 +37,9 @@ using namespace uring;
 //  update-missing an update of a user_data never queued: res.
 //  data-without-flag  a new user_data (sqe->off) without IORING_POLL_UPDATE_USER_DATA: res.
 //  multi-only     flags IORING_POLL_ADD_MULTI alone (no update asked): res.
-AIOH_SCENARIO(uring_poll_remove,
-              aioh::param::choice("mode", "remove",
-                                  {"remove", "remove-missing", "update-events", "update-data", "update-events-later",
-                                   "update-data-later", "update-missing", "data-without-flag", "multi-only"},
-                                  "the removal or update case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_poll_remove, 8, mode, "remove", "the removal or update case",
+                           "remove", "remove-missing", "update-events", "update-data", "update-events-later",
+                           "update-data-later", "update-missing", "data-without-flag", "multi-only") {
   int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) ctx.broken("eventfd");
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };

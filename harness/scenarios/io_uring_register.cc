@@ -20,14 +20,11 @@ namespace {
 
 using namespace uring;
 
-AIOH_SCENARIO(uring_register_files,
-              aioh::param::choice("mode", "read",
-                                  {"read", "index-oob", "no-table", "sparse-slot", "closed-fd-in-set", "empty-set",
-                                   "twice", "unregister-none", "update-past-end"},
-                                  "a fixed-file read (at a bad index, without a table, from a sparse slot) or a registration case")) {
-  IoUringBackend& be = up(ctx, 8);
+AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
+                           "a fixed-file read (at a bad index, without a table, from a sparse slot) or a registration case",
+                           "read", "index-oob", "no-table", "sparse-slot", "closed-fd-in-set", "empty-set", "twice",
+                           "unregister-none", "update-past-end") {
   io_uring& ring = be.ring();
-  const std::string mode = ctx.str("mode");
   int fd = ctx.scratch_file("files", 8192, O_RDONLY | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file");
   auto done = [&](int ret, int e, const char* call) {

@@ -62,13 +62,9 @@ Outcome register_at(IoUringBackend& be, int fd_to_register, int offset, unsigned
 // (register a regular file) | register-by-index (io_uring_register(2) names
 // the ring by its index: IORING_REGISTER_PROBE | USE_REGISTERED_RING, the
 // ring registered at a slot whose fd number is open on /dev/null)
-AIOH_SCENARIO(uring_ring_fds,
-              aioh::param::choice("mode", "register",
-                                  {"register", "bad-index", "empty-slot", "other-thread", "unregister",
-                                   "not-a-ring", "register-by-index"},
-                                  "what is done with the registered-ring table")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_ring_fds, 8, mode, "register", "what is done with the registered-ring table",
+                           "register", "bad-index", "empty-slot", "other-thread", "unregister", "not-a-ring",
+                           "register-by-index") {
   const int ring_fd = be.ring().ring_fd;
   auto enter_index = [&](unsigned index) {
     arm_errno();

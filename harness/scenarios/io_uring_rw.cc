@@ -159,13 +159,9 @@ AIOH_SCENARIO(uring_close_in_flight, aioh::param::none) {
 //  noappend (the same with RWF_NOAPPEND, at offset 4096: it lands there)
 // Data read or written is verified where it must be, and for the O_APPEND
 // modes the file's size.
-AIOH_SCENARIO(uring_rw_flags,
-              aioh::param::choice("mode", "nowait-cached",
-                                  {"nowait-cached", "nowait-uncached", "nowait-odirect", "nowait-pipe", "hipri",
-                                   "atomic-read", "atomic-buffered-write", "atomic-dio-write", "append", "noappend"},
-                                  "which flag on which file")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_rw_flags, 8, mode, "nowait-cached", "which flag on which file",
+                           "nowait-cached", "nowait-uncached", "nowait-odirect", "nowait-pipe", "hipri",
+                           "atomic-read", "atomic-buffered-write", "atomic-dio-write", "append", "noappend") {
   const bool odirect = mode == "nowait-odirect" || mode == "atomic-dio-write";
   const bool appending = mode == "append" || mode == "noappend";
   const bool writing = mode == "atomic-buffered-write" || mode == "atomic-dio-write" || appending;

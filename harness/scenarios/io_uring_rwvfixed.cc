@@ -18,8 +18,6 @@ namespace {
 
 using namespace uring;
 
-constexpr uint8_t kOpReadvFixed = 60;   // IORING_OP_READV_FIXED
-constexpr uint8_t kOpWritevFixed = 61;  // IORING_OP_WRITEV_FIXED
 constexpr size_t kSeg = 4096, kBuf = 16384;
 
 // op:
@@ -30,11 +28,8 @@ constexpr size_t kSeg = 4096, kBuf = 16384;
 //  readv-outside the second segment ends 4 KiB past the registered buffer: res.
 //  readv-bad-index buf_index 1 of a one-buffer table: res.
 //  readv-zero-seg the second segment of length 0: res.
-AIOH_SCENARIO(uring_rwv_fixed,
-              aioh::param::choice("op", "readv", {"readv", "writev", "readv-outside", "readv-bad-index", "readv-zero-seg"},
-                                  "the request and its case")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string op = ctx.str("op");
+AIOH_URING_CHOICE_SCENARIO(uring_rwv_fixed, 8, op, "readv", "the request and its case",
+                           "readv", "writev", "readv-outside", "readv-bad-index", "readv-zero-seg") {
   int fd = ctx.scratch_file("rwv", 65536, O_RDWR | O_CLOEXEC);
   // Registered region: 16 KiB, plus 8 KiB of ordinary memory after it for the outside case.
   AlignedBuffer mem(kBuf + 8192, 4096);

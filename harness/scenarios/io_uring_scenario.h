@@ -26,6 +26,20 @@
 
 namespace aioh::uring {
 
+// Opcodes newer than the build machine's liburing headers
+// (include/uapi/linux/io_uring.h enum io_uring_op): support is the probe's
+// and the rows' to decide, never these numbers'.
+inline constexpr uint8_t kOpWaitid = 50;       // IORING_OP_WAITID
+inline constexpr uint8_t kOpFutexWait = 51;    // IORING_OP_FUTEX_WAIT
+inline constexpr uint8_t kOpFutexWake = 52;    // IORING_OP_FUTEX_WAKE
+inline constexpr uint8_t kOpFutexWaitv = 53;   // IORING_OP_FUTEX_WAITV
+inline constexpr uint8_t kOpBind = 56;         // IORING_OP_BIND
+inline constexpr uint8_t kOpListen = 57;       // IORING_OP_LISTEN
+inline constexpr uint8_t kOpRecvZc = 58;       // IORING_OP_RECV_ZC
+inline constexpr uint8_t kOpEpollWait = 59;    // IORING_OP_EPOLL_WAIT
+inline constexpr uint8_t kOpReadvFixed = 60;   // IORING_OP_READV_FIXED
+inline constexpr uint8_t kOpWritevFixed = 61;  // IORING_OP_WRITEV_FIXED
+
 inline IoUringBackend& backend(CaseContext& ctx) {
   auto* b = dynamic_cast<IoUringBackend*>(&ctx.backend());
   if (!b) ctx.broken("io_uring scenario run on backend " +
@@ -262,17 +276,26 @@ inline std::vector<std::string> setup_flag_names() {
 inline unsigned setup_flags(CaseContext& ctx, const std::string& list) {
   const auto& names = setup_flag_map();
   unsigned bits = 0;
-  size_t pos = 0;
-  while (pos < list.size()) {
-    size_t bar = list.find('|', pos);
-    if (bar == std::string::npos) bar = list.size();
-    std::string n = list.substr(pos, bar - pos);
+  for (const std::string& n : split_fields(list, '|')) {
     auto it = names.find(n);
     if (it == names.end()) ctx.broken("unknown setup flag name " + n);
     bits |= it->second;
-    pos = bar + 1;
   }
   return bits;
 }
 
 }  // namespace aioh::uring
+
+// The shape most io_uring families share, declared once: a scenario over a
+// ring of `entries` whose rows pick their case by one choice parameter `key`
+// (its default, help and then its choices). The body sees the case's
+// context `ctx`, the set-up backend `be` and the row's choice as `key`:
+//   AIOH_URING_CHOICE_SCENARIO(uring_msg, 8, mode, "sendmsg-recvmsg", "the message request and its case",
+//                              "sendmsg-recvmsg", "recvmsg-trunc", "scm-rights") { ... be ... mode ... }
+#define AIOH_URING_CHOICE_SCENARIO(name, entries, key, def, help, ...)                                            \
+  static void aioh_uring_##name(::aioh::CaseContext& ctx, ::aioh::IoUringBackend& be, const std::string& key);   \
+  AIOH_SCENARIO(name, ::aioh::param::choice(#key, def, {__VA_ARGS__}, help)) {                                      \
+    aioh_uring_##name(ctx, ::aioh::uring::up(ctx, entries), ctx.str(#key));                                         \
+  }                                                                                                                \
+  static void aioh_uring_##name([[maybe_unused]] ::aioh::CaseContext& ctx, [[maybe_unused]] ::aioh::IoUringBackend& be, \
+                                [[maybe_unused]] const std::string& key)

@@ -15,12 +15,14 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <array>
 #include <fstream>
 #include <thread>
 
 #include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "pattern.h"
+#include "scenarios/common.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -184,25 +186,14 @@ AIOH_SCENARIO(uring_single_issuer,
     });
     t.join();
   } else {
-    int pfd[2];
-    if (pipe(pfd) != 0) ctx.broken("pipe");
-    pid_t pid = fork();
-    if (pid < 0) ctx.broken("fork");
-    if (pid == 0) {
+    auto r = scn::value_in_child<std::array<long, 2>>([&] {
       arm_errno();
-      long r[2] = {foreign(), errno};
-      ssize_t w = write(pfd[1], r, sizeof r);
-      _exit(w == sizeof r ? 0 : 1);
-    }
-    long r[2] = {0, 0};
-    ssize_t n = read(pfd[0], r, sizeof r);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    close(pfd[0]);
-    close(pfd[1]);
-    if (n != sizeof r) ctx.broken("child gave no answer");
-    ret = r[0];
-    err_after = static_cast<int>(r[1]);
+      long v = foreign();
+      return std::array<long, 2>{v, errno};
+    });
+    if (!r) ctx.broken("child gave no answer");
+    ret = (*r)[0];
+    err_after = static_cast<int>((*r)[1]);
   }
   if (ret == -1000) ctx.broken("no SQE");
   ctx.observe(be.liburing_ret(ret, err_after,
@@ -307,26 +298,17 @@ AIOH_SCENARIO(uring_sqpoll,
     p.flags |= IORING_SETUP_ATTACH_WQ;
     p.wq_fd = static_cast<unsigned>(first.ring_fd);
     if (mode == "attach-from-child") {
-      int rep[2];
-      if (pipe(rep) != 0) ctx.broken("pipe");
-      pid_t pid = fork();
-      if (pid < 0) ctx.broken("fork");
-      if (pid == 0) {
+      auto e = scn::value_in_child<std::array<int, 2>>([&] {
         long fd = rawring::setup(4, &p);
-        int e[2] = {fd < 0 ? errno : 0, count_sq_threads()};
-        _exit(write(rep[1], e, sizeof e) == sizeof e ? 0 : 1);
-      }
-      close(rep[1]);
-      int e[2] = {-1, 0};
-      ssize_t n = read(rep[0], e, sizeof e);
-      close(rep[0]);
-      int st = 0;
-      waitpid(pid, &st, 0);
+        int err = fd < 0 ? errno : 0;
+        return std::array<int, 2>{err, count_sq_threads()};
+      });
       io_uring_queue_exit(&first);
-      if (n != sizeof e) ctx.broken("child did not report");
-      ctx.observe(e[0] ? Outcome::error(e[0], Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
+      if (!e) ctx.broken("child did not report");
+      auto [err, sq_threads] = *e;
+      ctx.observe(err ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::ret, Phase::setup));
       // The SQ threads the child then has of its own.
-      ctx.observe(Outcome::ok(e[1], Channel::ret, Phase::setup));
+      ctx.observe(Outcome::ok(sq_threads, Channel::ret, Phase::setup));
       return;
     }
     Outcome o = be.setup_raw(4, p);

@@ -87,12 +87,8 @@ AIOH_SCENARIO(uring_sqe_fields,
 // probe's last_op completes with -EINVAL, a NOP beside it with 0; also
 // observes whether last_op + 1 == ops_len) | dirty-buffer (a probe buffer
 // that is not zeroed) | too-many (nr_args 257) | null-arg.
-AIOH_SCENARIO(uring_probe_ops,
-              aioh::param::choice("mode", "last-op-plus-one",
-                                  {"last-op-plus-one", "dirty-buffer", "too-many", "null-arg"},
-                                  "what is asked of IORING_REGISTER_PROBE")) {
-  IoUringBackend& be = up(ctx, 16);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_probe_ops, 16, mode, "last-op-plus-one", "what is asked of IORING_REGISTER_PROBE",
+                           "last-op-plus-one", "dirty-buffer", "too-many", "null-arg") {
   const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);
   const unsigned nr = mode == "too-many" ? 257 : 256;
   std::vector<uint8_t> mem(sizeof(io_uring_probe) + nr * sizeof(io_uring_probe_op), 0);

@@ -112,14 +112,10 @@ void observe_res_more(CaseContext& ctx, const RawCqe& c) {
 //    the poll stays pending) |
 //  remove-bad-flags (TIMEOUT_REMOVE with an unknown flag) |
 //  two-clocks (IORING_TIMEOUT_BOOTTIME | IORING_TIMEOUT_REALTIME)
-AIOH_SCENARIO(uring_timeout_more,
-              aioh::param::choice("mode", "count-not-reached",
-                                  {"count-not-reached", "multishot", "multishot-forever", "multishot-abs",
-                                   "etime-success-link", "etime-link", "async-cancel", "remove-not-a-timeout",
-                                   "remove-bad-flags", "two-clocks"},
-                                  "which timeout form")) {
-  IoUringBackend& be = up(ctx, 16);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_timeout_more, 16, mode, "count-not-reached", "which timeout form",
+                           "count-not-reached", "multishot", "multishot-forever", "multishot-abs",
+                           "etime-success-link", "etime-link", "async-cancel", "remove-not-a-timeout",
+                           "remove-bad-flags", "two-clocks") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   __kernel_timespec ts{};
@@ -272,10 +268,8 @@ AIOH_SCENARIO(uring_link_timeout,
 // at init, which fails the chain) | failed-target (a read of a
 // closed fd linked to a 10 s LINK_TIMEOUT: the read fails at once, the
 // timeout is cancelled). CQEs in user_data order.
-AIOH_SCENARIO(uring_link_timeout_more,
-              aioh::param::choice("mode", "double", {"double", "failed-target"}, "where the LINK_TIMEOUT goes")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_link_timeout_more, 8, mode, "double", "where the LINK_TIMEOUT goes",
+                           "double", "failed-target") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   __kernel_timespec ts = kms(10000);

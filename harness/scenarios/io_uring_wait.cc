@@ -77,13 +77,9 @@ unsigned flush_sq(IoUringBackend& be) {
 //  getevents-min-zero (GETEVENTS, min_complete 0, nothing pending: 0 at once) |
 //  min-over-cq (16 CQEs fill the CQ ring of 16; min_complete 100 is capped
 //    at 16, so the wait returns at once instead of waiting out 1 s)
-AIOH_SCENARIO(uring_enter_plain,
-              aioh::param::choice("mode", "submit-only",
-                                  {"submit-only", "submit-more-than-queued", "min-without-getevents",
-                                   "getevents-min-zero", "min-over-cq"},
-                                  "which io_uring_enter(2) rule")) {
-  IoUringBackend& be = up(ctx, 8);
-  const std::string mode = ctx.str("mode");
+AIOH_URING_CHOICE_SCENARIO(uring_enter_plain, 8, mode, "submit-only", "which io_uring_enter(2) rule",
+                           "submit-only", "submit-more-than-queued", "min-without-getevents", "getevents-min-zero",
+                           "min-over-cq") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   if (mode == "submit-only" || mode == "submit-more-than-queued") {

@@ -19,8 +19,6 @@ namespace {
 
 using namespace uring;
 
-constexpr uint8_t kOpWaitid = 50;  // IORING_OP_WAITID
-
 // idtype in sqe->len, the id in sqe->fd, options in sqe->file_index, the
 // siginfo pointer in sqe->addr2.
 void prep_waitid(io_uring_sqe* s, int idtype, pid_t id, siginfo_t* info, unsigned options) {

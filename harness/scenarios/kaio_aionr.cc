@@ -32,14 +32,9 @@ long possible_cpus() {
   std::string s;
   if (!(f >> s)) return -1;
   long n = 0;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    std::string part = s.substr(pos, comma - pos);
+  for (const std::string& part : split_fields(s, ',')) {
     size_t dash = part.find('-');
     n += dash == std::string::npos ? 1 : std::stol(part.substr(dash + 1)) - std::stol(part.substr(0, dash)) + 1;
-    pos = comma + 1;
   }
   return n;
 }
@@ -62,25 +57,12 @@ AIOH_SCENARIO(kaio_aio_nr,
   if (before < 0) ctx.broken("cannot read fs.aio-nr");
 
   if (mode == "exit") {
-    int p[2];
-    if (pipe(p) != 0) ctx.broken("pipe");
-    pid_t pid = fork();
-    if (pid < 0) ctx.broken("fork");
-    if (pid == 0) {
-      close(p[0]);
-      AioContext c = 0;
-      Outcome o = be.raw_setup(nr, &c);
-      long rise = o.is_error ? -1 : aio_nr() - before;
-      if (write(p[1], &rise, sizeof rise) != sizeof rise) _exit(1);
-      _exit(0);  // no io_destroy: exit_aio() must give the events back
-    }
-    close(p[1]);
-    long rise = -1;
-    ssize_t got = read(p[0], &rise, sizeof rise);
-    close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (got != sizeof rise || rise < 0) ctx.broken("the child's io_setup failed");
+    // No io_destroy in the child: exit_aio() must give the events back.
+    long rise = scn::value_in_child<long>([&] {
+                  AioContext c = 0;
+                  return be.raw_setup(nr, &c).is_error ? -1 : aio_nr() - before;
+                }).value_or(-1);
+    if (rise < 0) ctx.broken("the child's io_setup failed");
     value(rise, Phase::setup);
     value(aio_nr() - before, Phase::teardown);
     return;

@@ -233,16 +233,6 @@ AIOH_SCENARIO(kaio_destroy,
     if (f >= 0) close(f);
 }
 
-// A sysctl write as an Outcome: 0@setup when accepted, the errno of the
-// open or the write otherwise.
-Outcome write_sysctl(const char* path, const std::string& text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Outcome::error(errno, Channel::errno_, Phase::setup);
-  ssize_t n = write(fd, text.data(), text.size());
-  int err = errno;
-  close(fd);
-  return n < 0 ? Outcome::error(err, Channel::errno_, Phase::setup) : Outcome::ok(0, Channel::errno_, Phase::setup);
-}
 
 // fs.aio-max-nr / fs.aio-nr written with `value`, the result observed, then
 // io_setup(events) through the interface under the resulting limit, and the
@@ -263,7 +253,7 @@ AIOH_SCENARIO(kaio_sysctl,
   const std::string original = guard.original();
   if (std::string err = guard.set(kAioMaxNr, original); !err.empty()) ctx.broken(err);
   const bool max = ctx.str("sysctl") == "aio-max-nr";
-  ctx.observe(write_sysctl(max ? kAioMaxNr : kAioNr, ctx.str("value") + "\n"));
+  ctx.observe(scn::write_proc_file(max ? kAioMaxNr : kAioNr, Channel::errno_, ctx.str("value") + "\n"));
   std::ifstream f(kAioMaxNr);
   std::string now;
   f >> now;
@@ -281,26 +271,13 @@ AIOH_SCENARIO(kaio_sysctl,
 // global changes; the mappings go with the case.
 AIOH_SCENARIO(kaio_setup_map_count, aioh::param::none) {
   AioBackendBase& be = aio(ctx);
-  const long limit = read_long("/proc/sys/vm/max_map_count");
-  if (limit < 0) ctx.broken("cannot read vm.max_map_count");
-  if (limit > 300000) ctx.skip("vm.max_map_count is " + std::to_string(limit) + ": too many mappings to use up");
-  std::vector<void*> maps;
-  maps.reserve(static_cast<size_t>(limit));
-  // Alternating protections keep neighbouring mappings from merging.
-  for (size_t i = 0;; ++i) {
-    void* p = mmap(nullptr, 4096, i % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) break;
-    maps.push_back(p);
-  }
+  scn::MappingsUsedUp maps(ctx);
   AioContext a = 0, b = 0;
   ctx.observe(be.raw_setup(1, &a));
-  for (int i = 0; i < 2 && !maps.empty(); ++i) {
-    munmap(maps.back(), 4096);
-    maps.pop_back();
-  }
+  maps.give_back(2);
   Outcome again = be.raw_setup(1, &b);
-  for (void* p : maps) munmap(p, 4096);
-  ctx.note("vm.max_map_count " + std::to_string(limit) + ": " + std::to_string(maps.size()) + " mappings made");
+  maps.release();
+  ctx.note(maps.note("made"));
   ctx.observe(again);
   if (a) be.raw_destroy(a);
   if (b) be.raw_destroy(b);

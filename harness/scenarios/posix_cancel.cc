@@ -62,12 +62,7 @@ AIOH_SCENARIO(posix_cancel_blocked,
               "first request's pipe bytes wrong");
 }
 
-int closed_fd(CaseContext& ctx) {
-  int fd = dup(STDIN_FILENO);
-  if (fd < 0) ctx.broken("dup failed");
-  close(fd);
-  return fd;
-}
+using posix::closed_fd;
 
 AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
               aioh::param::required_choice("what",

@@ -46,12 +46,7 @@ std::vector<std::string> split(const std::string& s) {
   return v;
 }
 
-int closed_fd(CaseContext& ctx) {
-  int fd = dup(STDIN_FILENO);
-  if (fd < 0) ctx.broken("dup failed");
-  close(fd);
-  return fd;
-}
+using posix::closed_fd;
 
 // members: comma list of read | write | bad-fd | bad-prio | nop | null |
 // op=N, repeated `repeat` times; member i works on [i*4096, (i+1)*4096) of a
@@ -238,10 +233,7 @@ void restarted_lio_wait(CaseContext& ctx, PosixAioBackend& be) {
     if (intr.gave_up()) ctx.broken("lio_listio was never seen in futex(2)");
   }
   ctx.observe(s);
-  posix::Reaper reaper(be);
-  Outcome c = reaper.get(1);
-  ctx.observe(c);
-  if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
+  posix::observe_read_back(ctx, be, buf.data(), kWriteSeed, 0, "pipe bytes wrong");
 }
 
 AIOH_SCENARIO(posix_listio_eintr, aioh::posix::aio_threads_param(),

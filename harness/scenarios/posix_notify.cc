@@ -152,10 +152,7 @@ AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
   } else {
     ctx.observe(Outcome::error(ETIMEDOUT, Channel::errno_, Phase::completion));
   }
-  posix::Reaper reaper(be);
-  Outcome c = reaper.get(1);
-  ctx.observe(c);
-  if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kFileSeed, 0).empty(), "data wrong");
+  posix::observe_read_back(ctx, be, buf.data(), kFileSeed, 0, "data wrong");
 }
 
 }  // namespace

@@ -42,11 +42,7 @@ AIOH_SCENARIO(posix_status_progress, aioh::posix::aio_threads_param(),
   }
   ctx.observe(be.error_of(be.control_block(1)));
   if (!p.feed(n)) ctx.broken("cannot feed the pipe");
-  posix::Reaper reaper(be);
-  Outcome c = reaper.get(1);
-  ctx.observe(c);
-  if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(),
-                             "pipe bytes read back wrong");
+  posix::observe_read_back(ctx, be, buf.data(), kWriteSeed, 0, "pipe bytes read back wrong");
 }
 
 // aio_return, then aio_return and aio_error again on the same aiocb.
@@ -65,11 +61,7 @@ AIOH_SCENARIO(posix_status_return_twice, aioh::posix::aio_threads_param(),
     ctx.observe(s);
     return;
   }
-  posix::Reaper reaper(be);
-  Outcome c = reaper.get(1);  // first aio_error + aio_return
-  ctx.observe(c);
-  if (!c.is_error)
-    ctx.check(verify_buffer(buf.data(), c.value, kFileSeed, off).empty(), "data read back wrong");
+  posix::observe_read_back(ctx, be, buf.data(), kFileSeed, off, "data read back wrong");  // first aio_error + aio_return
   ctx.observe(be.return_of(be.control_block(1)));
   ctx.observe(be.error_of(be.control_block(1)));
   close(fd);

@@ -26,13 +26,7 @@
 namespace aioh {
 namespace {
 
-// An fd number that is certainly closed: dup one, then close it.
-int closed_fd(CaseContext& ctx) {
-  int fd = dup(STDIN_FILENO);
-  if (fd < 0) ctx.broken("dup failed");
-  close(fd);
-  return fd;
-}
+using posix::closed_fd;
 
 size_t nbytes_param(CaseContext& ctx) {
   if (!ctx.has("nbytes")) return static_cast<size_t>(ctx.num("len"));

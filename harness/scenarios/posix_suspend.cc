@@ -189,10 +189,7 @@ AIOH_SCENARIO(posix_suspend_eintr, aioh::posix::aio_threads_param(),
   ctx.observe(s);
   ctx.check(posix::g_sigusr1_hits.load() == 1, "SIGUSR1 handler ran " +
                                                     std::to_string(posix::g_sigusr1_hits.load()) + " times");
-  posix::Reaper reaper(be);
-  Outcome c = reaper.get(1);
-  ctx.observe(c);
-  if (!c.is_error) ctx.check(verify_buffer(buf.data(), c.value, kWriteSeed, 0).empty(), "pipe bytes wrong");
+  posix::observe_read_back(ctx, be, buf.data(), kWriteSeed, 0, "pipe bytes wrong");
 }
 
 }  // namespace

@@ -28,6 +28,14 @@
 
 namespace aioh::posix {
 
+// An fd number that is certainly closed: the lowest free one, taken and given back.
+inline int closed_fd(CaseContext& ctx) {
+  int fd = dup(STDIN_FILENO);
+  if (fd < 0) ctx.broken("dup failed");
+  close(fd);
+  return fd;
+}
+
 inline PosixAioBackend& backend(CaseContext& ctx) {
   auto* be = dynamic_cast<PosixAioBackend*>(&ctx.backend());
   if (!be) ctx.skip("a glibc POSIX AIO scenario: needs the posix-aio backend");
@@ -105,6 +113,17 @@ class Reaper {
   PosixAioBackend& be_;
   std::map<uint64_t, Outcome> stash_;
 };
+
+// Reaps tag 1 and observes how it ended; a read that completed must have
+// returned the `seed` pattern from `offset` on (`what` names the bytes).
+inline Outcome observe_read_back(CaseContext& ctx, PosixAioBackend& be, const void* buf, uint64_t seed, int64_t offset,
+                                 const std::string& what) {
+  Reaper reaper(be);
+  Outcome c = reaper.get(1);
+  ctx.observe(c);
+  if (!c.is_error) ctx.check(verify_buffer(buf, static_cast<size_t>(c.value), seed, static_cast<uint64_t>(offset)).empty(), what);
+  return c;
+}
 
 // Is thread `tid` of this process blocked in futex(2) right now?
 inline bool in_futex(pid_t tid) { return threads::blocked_syscall(tid) == SYS_futex; }

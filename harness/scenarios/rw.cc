@@ -43,18 +43,7 @@ void one_request(CaseContext& ctx) {
   }
   if (is_write && bufkind == "normal") fill_pattern(p, len, kWriteSeed, offset);
 
-  Request r;
-  r.tag = 1;
-  r.fd = fd;
-  r.offset = offset;
-  if (vectored) {
-    r.op = is_write ? Op::writev : Op::readv;
-    r.iov = {{p, len}};
-  } else {
-    r.op = is_write ? Op::write : Op::read;
-    r.buf = p;
-    r.len = len;
-  }
+  Request r = scn::rw_request(fd, offset, is_write, vectored, {{p, len}});
   r.raw_opcode = static_cast<int>(ctx.num("opcode"));
 
   if (scn::submit_observed(ctx, {&r}) < 1) return;
