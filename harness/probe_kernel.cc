@@ -30,15 +30,9 @@
 #include "errno_names.h"
 #include "probe_aio.h"
 #include "probe_uring.h"
+#include "rwf_compat.h"
 #include "system/child.h"
 #include "timespec.h"
-
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008
-#endif
-#ifndef RWF_NOAPPEND
-#define RWF_NOAPPEND 0x00000020
-#endif
 
 namespace aioh {
 namespace {
@@ -70,41 +64,52 @@ int submit_and_reap(io_uring& ring, int ms) {
   return res;
 }
 
+// A four-entry ring made with `flags` for `ask`, torn down after it:
+// ask's answer, or undecided when no ring could be made (`setup` names the call).
+json on_ring(const std::function<json(io_uring&)>& ask, unsigned flags = 0,
+             const std::string& setup = "io_uring_queue_init") {
+  io_uring ring{};
+  if (int r = io_uring_queue_init(4, &ring, flags); r < 0) return undecided(setup + " " + errno_name(-r));
+  json answer = ask(ring);
+  io_uring_queue_exit(&ring);
+  return answer;
+}
+
+// One kernel answer `r` as the fact: `yes` or `no`, else undecided with
+// `what` and the answer's errno name.
+json decide(int r, int yes, int no, const std::string& what) {
+  if (r == yes) return yes_no(true);
+  if (r == no) return yes_no(false);
+  return undecided(what + errno_name(-r));
+}
+
 // IORING_OP_ASYNC_CANCEL with `flags` on a ring with nothing to cancel:
 // io_uring/cancel.c io_async_cancel_prep() refuses unknown flags with
 // -EINVAL; an understood cancel of nothing answers -ENOENT (0 with ALL/ANY).
 json cancel_flag(unsigned flags) {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // FD key: a real file, or EBADF hides the answer
-  io_uring_sqe* s = io_uring_get_sqe(&ring);
-  if (flags & IORING_ASYNC_CANCEL_FD)
-    io_uring_prep_cancel_fd(s, fd, flags);
-  else
-    io_uring_prep_cancel64(s, 12345, static_cast<int>(flags));
-  int res = submit_and_reap(ring, 1000);
-  io_uring_queue_exit(&ring);
-  if (fd >= 0) close(fd);
-  if (res == -ENOENT || res == 0) return yes_no(true);
-  if (res == -EINVAL) return yes_no(false);
-  return undecided("a cancel of nothing answered " + errno_name(-res));
+  return on_ring([&](io_uring& ring) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // FD key: a real file, or EBADF hides the answer
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (flags & IORING_ASYNC_CANCEL_FD)
+      io_uring_prep_cancel_fd(s, fd, flags);
+    else
+      io_uring_prep_cancel64(s, 12345, static_cast<int>(flags));
+    int res = submit_and_reap(ring, 1000);
+    if (fd >= 0) close(fd);
+    return decide(res == 0 ? -ENOENT : res, -ENOENT, -EINVAL, "a cancel of nothing answered ");
+  });
 }
 
 // IORING_REGISTER_SYNC_CANCEL (io_uring/cancel.c io_sync_cancel(), 6.0) of
 // nothing: -ENOENT; an unknown register opcode is -EINVAL.
 json sync_cancel() {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  io_uring_sync_cancel_reg reg{};
-  reg.addr = 12345;
-  reg.fd = -1;
-  reg.timeout.tv_sec = -1;
-  reg.timeout.tv_nsec = -1;
-  int r = io_uring_register_sync_cancel(&ring, &reg);
-  io_uring_queue_exit(&ring);
-  if (r == -ENOENT) return yes_no(true);
-  if (r == -EINVAL) return yes_no(false);
-  return undecided("a sync cancel of nothing answered " + errno_name(-r));
+  return on_ring([](io_uring& ring) {
+    io_uring_sync_cancel_reg reg{};
+    reg.addr = 12345;
+    reg.fd = -1;
+    reg.timeout = {-1, -1};
+    return decide(io_uring_register_sync_cancel(&ring, &reg), -ENOENT, -EINVAL, "a sync cancel of nothing answered ");
+  });
 }
 
 // IORING_SETUP_ATTACH_WQ (5.6) needs a partner ring in wq_fd, so it is not
@@ -130,13 +135,9 @@ json attach_wq() {
 // IORING_REGISTER_FILES2 with IORING_RSRC_REGISTER_SPARSE (5.19): kernels
 // before it refuse the non-zero flags word (then `resv`) with -EINVAL.
 json files_sparse() {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  int r = io_uring_register_files_sparse(&ring, 4);
-  io_uring_queue_exit(&ring);
-  if (r == 0) return yes_no(true);
-  if (r == -EINVAL) return yes_no(false);
-  return undecided("io_uring_register_files_sparse " + errno_name(-r));
+  return on_ring([](io_uring& ring) {
+    return decide(io_uring_register_files_sparse(&ring, 4), 0, -EINVAL, "io_uring_register_files_sparse ");
+  });
 }
 
 // The 1 GiB limit of a registered buffer (io_uring/rsrc.c
@@ -149,47 +150,40 @@ json files_sparse() {
 // kernels that check the range first, the 7.x error behind
 // uring-register.register-buffer-over-1g.)
 json buffer_1g_limit() {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  const size_t len = (size_t{1} << 31) * 4096;  // INT_MAX + 1 pages of 4 KiB
-  iovec iov{reinterpret_cast<void*>(uintptr_t{1} << 32), len};
-  int r = io_uring_register_buffers(&ring, &iov, 1);
-  io_uring_queue_exit(&ring);
-  // The 1 GiB check comes first wherever it exists (io_buffer_validate() /
-  // io_validate_user_buf_range() before any pinning), so any other refusal
-  // (EOVERFLOW from io_pin_pages(), EINVAL on 7.3) means it is gone.
-  if (r == -EFAULT) return yes_no(true);
-  if (r < 0) return yes_no(false);
-  return undecided("registering an unmapped 8 TiB buffer answered " + std::to_string(r));
+  return on_ring([](io_uring& ring) {
+    const size_t len = (size_t{1} << 31) * 4096;  // INT_MAX + 1 pages of 4 KiB
+    iovec iov{reinterpret_cast<void*>(uintptr_t{1} << 32), len};
+    int r = io_uring_register_buffers(&ring, &iov, 1);
+    // The 1 GiB check comes first wherever it exists (io_buffer_validate() /
+    // io_validate_user_buf_range() before any pinning), so any other refusal
+    // (EOVERFLOW from io_pin_pages(), EINVAL on 7.3) means it is gone.
+    if (r == -EFAULT) return yes_no(true);
+    if (r < 0) return yes_no(false);
+    return undecided("registering an unmapped 8 TiB buffer answered " + std::to_string(r));
+  });
 }
 
 // IORING_OP_NOP on an IORING_SETUP_IOPOLL ring: io_nop() of the 5.15-era
 // io_uring refused it with -EINVAL; io_uring/nop.c completes it.
 json iopoll_nop() {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, IORING_SETUP_IOPOLL); r < 0)
-    return undecided("io_uring_queue_init(IOPOLL) " + errno_name(-r));
-  io_uring_prep_nop(io_uring_get_sqe(&ring));
-  int res = submit_and_reap(ring, 1000);
-  io_uring_queue_exit(&ring);
-  if (res == 0) return yes_no(true);
-  if (res == -EINVAL) return yes_no(false);
-  return undecided("NOP on an IOPOLL ring answered " + errno_name(-res));
+  return on_ring(
+      [](io_uring& ring) {
+        io_uring_prep_nop(io_uring_get_sqe(&ring));
+        return decide(submit_and_reap(ring, 1000), 0, -EINVAL, "NOP on an IOPOLL ring answered ");
+      },
+      IORING_SETUP_IOPOLL, "io_uring_queue_init(IOPOLL)");
 }
 
 // IORING_OP_TIMEOUT with tv_sec = -1: io_uring/timeout.c __io_timeout_prep()
 // answers -EINVAL; without that check the negative time becomes KTIME_MAX
-// and the timeout never fires (no CQE within the wait).
+// and the timeout never fires (no CQE within the wait). Tearing the ring
+// down cancels a timeout that never fires.
 json timeout_negative() {
-  io_uring ring{};
-  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
-  __kernel_timespec ts{-1, 0};
-  io_uring_prep_timeout(io_uring_get_sqe(&ring), &ts, 0, 0);
-  int res = submit_and_reap(ring, 300);
-  io_uring_queue_exit(&ring);  // cancels a timeout that never fires
-  if (res == -EINVAL) return yes_no(true);
-  if (res == -ETIME) return yes_no(false);
-  return undecided("a TIMEOUT of -1 s answered " + errno_name(-res));
+  return on_ring([](io_uring& ring) {
+    __kernel_timespec ts{-1, 0};
+    io_uring_prep_timeout(io_uring_get_sqe(&ring), &ts, 0, 0);
+    return decide(submit_and_reap(ring, 300), -EINVAL, -ETIME, "a TIMEOUT of -1 s answered ");
+  });
 }
 
 json probe_uring_behaviour() {
@@ -253,41 +247,35 @@ json probe_cancel_restartsys(const std::string& fifo) {
   return out;
 }
 
+// A one-byte preadv2(RWF_NOWAIT) of ends[0] once ends[1] wrote the byte:
+// whether the file type takes RWF_NOWAIT (EOPNOTSUPP where it does not).
+// Closes both ends.
+json nowait_read_of(const int ends[2], const std::string& what) {
+  char byte = 'x', got = 0;
+  iovec in{&got, 1};
+  (void)!write(ends[1], &byte, 1);
+  ssize_t r = preadv2(ends[0], &in, 1, -1, RWF_NOWAIT);
+  int err = errno;
+  close(ends[0]);
+  close(ends[1]);
+  if (r == 1) return yes_no(got == byte);
+  return err == EOPNOTSUPP ? yes_no(false) : undecided("preadv2(" + what + ", RWF_NOWAIT) " + errno_name(err));
+}
+
 // preadv2/pwritev2 with RWF_NOWAIT on a pipe and a socket: fs/read_write.c
 // -> include/linux/fs.h kiocb_set_rw_flags() answers -EOPNOTSUPP for a file
 // without FMODE_NOWAIT, the same check io_submit(2) runs on an iocb's
 // aio_rw_flags. RWF_NOAPPEND (6.9) is outside RWF_SUPPORTED before it.
 json probe_rwf(const std::string& scratch) {
   json j;
-  char byte = 'x', got = 0;
-  iovec in{&got, 1}, outv{&byte, 1};
+  char byte = 'x';
+  iovec outv{&byte, 1};
   int p[2];
-  if (pipe2(p, O_CLOEXEC) == 0) {
-    (void)!write(p[1], &byte, 1);
-    ssize_t r = preadv2(p[0], &in, 1, -1, RWF_NOWAIT);
-    int err = errno;
-    j["rwf.nowait.pipe"] = r == 1 ? yes_no(got == byte)
-                           : err == EOPNOTSUPP ? yes_no(false)
-                                               : undecided("preadv2(pipe, RWF_NOWAIT) " + errno_name(err));
-    close(p[0]);
-    close(p[1]);
-  } else {
-    j["rwf.nowait.pipe"] = undecided("pipe2 " + errno_name(errno));
-  }
+  j["rwf.nowait.pipe"] = pipe2(p, O_CLOEXEC) == 0 ? nowait_read_of(p, "pipe") : undecided("pipe2 " + errno_name(errno));
   int sv[2];
-  got = 0;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
-    (void)!write(sv[1], &byte, 1);
-    ssize_t r = preadv2(sv[0], &in, 1, -1, RWF_NOWAIT);
-    int err = errno;
-    j["rwf.nowait.socket"] = r == 1 ? yes_no(got == byte)
-                             : err == EOPNOTSUPP ? yes_no(false)
-                                                 : undecided("preadv2(socket, RWF_NOWAIT) " + errno_name(err));
-    close(sv[0]);
-    close(sv[1]);
-  } else {
-    j["rwf.nowait.socket"] = undecided("socketpair " + errno_name(errno));
-  }
+  j["rwf.nowait.socket"] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0
+                               ? nowait_read_of(sv, "socket")
+                               : undecided("socketpair " + errno_name(errno));
   // RWF_NOAPPEND on an O_APPEND file: the byte lands at offset 0 of a
   // 2-byte file (the size stays 2), read back to be sure.
   std::string path = scratch + "/.probe-noappend";

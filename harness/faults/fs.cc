@@ -39,6 +39,7 @@
 
 #include "errno_names.h"
 #include "faults/fault.h"
+#include "system/device_guard.h"
 #include "system/journal.h"
 #include "timespec.h"
 
@@ -142,22 +143,24 @@ int fs_create(const char* path, mode_t mode, fuse_file_info* fi) {
   return 0;
 }
 
+// The rule applied to a read or write the range hits: its error (-errno),
+// else 0 with *size cut short or after the delay.
+int apply_rule(const char* op, off_t off, size_t* size) {
+  if (!hit(op, off, *size)) return 0;
+  if (g_rule.err) return -g_rule.err;
+  if (g_rule.short_n >= 0) *size = std::min<size_t>(*size, static_cast<size_t>(g_rule.short_n));
+  if (g_rule.delay_ms >= 0 && !delay()) return -EINTR;
+  return 0;
+}
+
 int fs_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
-  if (hit("read", off, size)) {
-    if (g_rule.err) return -g_rule.err;
-    if (g_rule.short_n >= 0) size = std::min<size_t>(size, static_cast<size_t>(g_rule.short_n));
-    if (g_rule.delay_ms >= 0 && !delay()) return -EINTR;
-  }
+  if (int e = apply_rule("read", off, &size)) return e;
   ssize_t n = pread(static_cast<int>(fi->fh), buf, size, off);
   return n < 0 ? -errno : static_cast<int>(n);
 }
 
 int fs_write(const char*, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
-  if (hit("write", off, size)) {
-    if (g_rule.err) return -g_rule.err;
-    if (g_rule.short_n >= 0) size = std::min<size_t>(size, static_cast<size_t>(g_rule.short_n));
-    if (g_rule.delay_ms >= 0 && !delay()) return -EINTR;
-  }
+  if (int e = apply_rule("write", off, &size)) return e;
   ssize_t n = pwrite(static_cast<int>(fi->fh), buf, size, off);
   return n < 0 ? -errno : static_cast<int>(n);
 }
@@ -232,14 +235,6 @@ void* fs_init(fuse_conn_info* conn, fuse_config* cfg) {
   _exit(0);
 }
 
-bool mounted(const std::string& mnt) {
-  std::ifstream f("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.find(" " + mnt + " ") != std::string::npos) return true;
-  return false;
-}
-
 }  // namespace
 
 std::string validate_fs(const FaultSpec& f) {
@@ -312,7 +307,7 @@ Installed install_fs(const FaultSpec& f, FaultState* st, const std::string& case
   ssize_t n = poll(&pf, 1, 10000) == 1 ? read(pp[0], buf, sizeof buf - 1) : -1;
   close(pp[0]);
   std::string got = n > 0 ? std::string(buf, n) : "no answer from the daemon within 10 s";
-  if (got != "ok" || !mounted(g_mnt)) {
+  if (got != "ok" || !system::is_mount_point(g_mnt)) {
     release_fs(st);
     return {Installed::broken, "fault fs: " + got, ""};
   }
@@ -332,7 +327,7 @@ void release_fs(FaultState* st) {
     waitpid(g_daemon, nullptr, 0);
     g_daemon = -1;
   }
-  if (!mounted(g_mnt) && g_umount_id >= 0) {
+  if (!system::is_mount_point(g_mnt) && g_umount_id >= 0) {
     Journal::run_journal().done(g_umount_id);
     g_umount_id = -1;
   }
@@ -392,7 +387,7 @@ std::string probe_fs(const std::string& scratch_dir) {
                         st->fired.load());
   }
   release();
-  if (why.empty() && mounted(dir + "/fs")) why = "the fault fs stayed mounted after release";
+  if (why.empty() && system::is_mount_point(dir + "/fs")) why = "the fault fs stayed mounted after release";
   std::filesystem::remove_all(dir);
   state_free(st);
   return why;

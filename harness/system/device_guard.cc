@@ -265,4 +265,10 @@ std::string claim_device(const std::string& path, int* fd) {
   return "";
 }
 
+bool is_mount_point(const std::string& path) {
+  for (const Mount& m : mounts())
+    if (m.point == path) return true;
+  return false;
+}
+
 }  // namespace aioh::system

@@ -23,4 +23,8 @@ std::string device_refusal(const std::string& path);
 // for the run), else why not.
 std::string claim_device(const std::string& path, int* fd);
 
+// Whether `path` is a mount point in this process's mount namespace
+// (/proc/self/mountinfo, unescaped), as the rules above read it.
+bool is_mount_point(const std::string& path);
+
 }  // namespace aioh::system

@@ -189,8 +189,7 @@ Target dir_target(const std::string& path) {
 
 Target device_target(const std::string& path) {
   Target t;
-  t.name = "device";
-  t.kind = "device";
+  t.name = t.kind = "device";
   t.user_path = path;
   return t;
 }
@@ -268,6 +267,21 @@ void TargetSet::create_one(Target& t, const std::string& scratch) {
   }
 }
 
+namespace {
+
+// `path` claimed for the run (system::claim_device): its fd, or -1 with
+// t.reason saying why, `what` naming the device.
+int claim_for_run(Target& t, const std::string& path, const std::string& what) {
+  int fd = -1;
+  if (std::string why = system::claim_device(path, &fd); !why.empty()) {
+    t.reason = fmt::format("{} refused: {}", what, why);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
 void TargetSet::claim_user_device(Target& t) {
   struct stat st {};
   if (stat(t.user_path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
@@ -276,11 +290,8 @@ void TargetSet::claim_user_device(Target& t) {
   }
   // Refused when mounted, swap, held, a member, or the root fs's device
   // (--destructive does not override it); held with O_EXCL for the run.
-  int fd = -1;
-  if (std::string why = system::claim_device(t.user_path, &fd); !why.empty()) {
-    t.reason = fmt::format("--device {} refused: {}", t.user_path, why);
-    return;
-  }
+  int fd = claim_for_run(t, t.user_path, "--device " + t.user_path);
+  if (fd < 0) return;
   held_fds_.push_back(fd);
   t.device = t.user_path;
 }
@@ -300,11 +311,8 @@ void TargetSet::take_guest_disk(Target& t) {
   // gets a filesystem is claimed by mkfs and then by its mount, which an
   // O_EXCL hold of ours would refuse (EBUSY).
   if (t.kind == "raw") {
-    int fd = -1;
-    if (std::string why = system::claim_device(t.guest_disk, &fd); !why.empty()) {
-      t.reason = fmt::format("guest disk {} refused: {}", t.guest_disk, why);
-      return;
-    }
+    int fd = claim_for_run(t, t.guest_disk, "guest disk " + t.guest_disk);
+    if (fd < 0) return;
     held_fds_.push_back(fd);
   }
   t.device = t.guest_disk;
