@@ -254,12 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow", help="TOML allow-list of expected changes, each with a reason")
     ap.add_argument("--json", dest="json_out", help="write the changes as JSON here (never overwritten)")
     ap.add_argument("--quiet", action="store_true", help="print only the verdict line")
-    ap.add_argument("--partial", action="store_true",
-                    help="read result files cut short (a killed run) up to their last complete result")
-    try:
-        args = ap.parse_args(argv)
-    except R.InputError as e:
-        print(f"gate: {e}", file=sys.stderr)
+    ap.add_partial()
+    args = ap.parse_or_none(argv)
+    if args is None:
         return 2
     try:
         allow = load_allow(args.allow) if args.allow else []

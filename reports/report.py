@@ -21,12 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="+", metavar="RESULT", help="result file (.json/.jsonl) or directory")
     ap.add_argument("--out", required=True, help="output directory (created if absent)")
     ap.add_argument("--title", default="aioharness compatibility report")
-    ap.add_argument("--partial", action="store_true",
-                    help="read result files cut short (a killed run) up to their last complete result")
-    try:
-        args = ap.parse_args(argv)
-    except R.InputError as e:
-        print(f"report: {e}", file=sys.stderr)
+    ap.add_partial()
+    args = ap.parse_or_none(argv)
+    if args is None:
         return 2
     targets = {name: os.path.join(args.out, name) for name in ("report.html", "summary.md")}
     try:

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import signal
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -44,6 +45,19 @@ class ArgParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise InputError(f"usage: {message} (see --help)")
+
+    def add_partial(self):
+        """--partial, which every reader of result files takes (load(partial=...))."""
+        self.add_argument("--partial", action="store_true",
+                          help="read result files cut short (a killed run) up to their last complete result")
+
+    def parse_or_none(self, argv):
+        """The parsed arguments, or None after the one usage line on stderr (the caller exits 2)."""
+        try:
+            return self.parse_args(argv)
+        except InputError as e:
+            print(f"{self.prog}: {e}", file=sys.stderr)
+            return None
 
 
 @dataclasses.dataclass

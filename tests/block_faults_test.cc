@@ -26,12 +26,7 @@ namespace {
 using faults::DmTarget;
 
 faults::FaultSpec block_spec(const char* target, const char* effect, const char* trigger = "always") {
-  faults::FaultSpec f;
-  f.layer = "block";
-  f.target = target;
-  f.effect = effect;
-  f.trigger = trigger;
-  return f;
+  return {.layer = "block", .target = target, .effect = effect, .trigger = trigger};
 }
 
 TEST(BlockFaults, DmTablesFollowTheTargetsArgumentOrder) {

@@ -25,6 +25,12 @@ using namespace aioh;
 namespace {
 std::string H() { return test::harness_bin() + " --cases " + test::cases_dir(); }
 int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+// The command is refused as bad input: exit 2, its one line containing `part`.
+void expect_refused(const std::string& cmd, const std::string& part) {
+  auto r = test::run_cmd(cmd);
+  EXPECT_EQ(r.status, 2) << cmd;
+  EXPECT_NE(r.out.find(part), std::string::npos) << r.out;
+}
 }  // namespace
 
 TEST(Cli, ListExpandsIdsPerInterface) {
@@ -53,25 +59,19 @@ TEST(Cli, BadInputIsOneLineAndExitTwo) {
 TEST(Cli, MalformedTableStopsBeforeAnythingRuns) {
   test::TempDir d;
   d.write("bad.toml", "area = \"a\"\n[[case]]\nid = \"x\"\nscenario = \"rw_one\"\ninterfaces = \"all\"\nexpect = \"EBADF@submit\"\n");
-  auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path);
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("bad.toml:2: row 'x' has no 'source'"), std::string::npos) << r.out;
+  expect_refused(test::harness_bin() + " --cases " + d.path, "bad.toml:2: row 'x' has no 'source'");
 }
 
 TEST(Cli, UnknownIdInIdsFileIsRejected) {
   test::TempDir d;
   auto f = d.write("ids", "errors.bad-fd@libaio\nerrors.nope@libaio\n");
-  auto r = test::run_cmd(H() + " --ids " + f);
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("unknown case id 'errors.nope@libaio'"), std::string::npos) << r.out;
+  expect_refused(H() + " --ids " + f, "unknown case id 'errors.nope@libaio'");
 }
 
 TEST(Cli, OutputIsNeverOverwritten) {
   test::TempDir d;
   auto f = d.write("exists.json", "{}");
-  auto r = test::run_cmd(H() + " --filter 'rw.read-4k@*' --output " + f);
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("never overwritten"), std::string::npos);
+  expect_refused(H() + " --filter 'rw.read-4k@*' --output " + f, "never overwritten");
 }
 
 TEST(Cli, RunWritesJsonWithEnvironmentAndResults) {
@@ -265,11 +265,17 @@ Result result_of(const std::string& id, Verdict v) {
   r.verdict = v;
   return r;
 }
+// The progress line's stream: a temporary file, read back whole.
+struct ProgressLine : ::testing::Test {
+  FILE* f = tmpfile();
+  void SetUp() override { ASSERT_NE(f, nullptr); }
+  ~ProgressLine() override {
+    if (f) fclose(f);
+  }
+};
 }  // namespace
 
-TEST(Progress, ShowsTheCountTheElapsedTimeAndEveryRunningCase) {
-  FILE* f = tmpfile();
-  ASSERT_NE(f, nullptr);
+TEST_F(ProgressLine, ShowsTheCountTheElapsedTimeAndEveryRunningCase) {
   {
     cli::Progress p(f, 12, {.live = false, .announce_starts = false, .period = std::chrono::milliseconds(3600000)});
     p.started("a.one@libaio");
@@ -281,12 +287,9 @@ TEST(Progress, ShowsTheCountTheElapsedTimeAndEveryRunningCase) {
     EXPECT_EQ(p.line(), "[ 2/12] 0:00 elapsed, 1 not passed");
   }
   EXPECT_EQ(contents(f), "");  // the period never came: nothing printed
-  fclose(f);
 }
 
-TEST(Progress, PrintsALineEachPeriodWhenNotATerminal) {
-  FILE* f = tmpfile();
-  ASSERT_NE(f, nullptr);
+TEST_F(ProgressLine, PrintsALineEachPeriodWhenNotATerminal) {
   {
     cli::Progress p(f, 3, {.live = false, .announce_starts = true, .period = std::chrono::milliseconds(50)});
     p.started("a.one@libaio");
@@ -295,12 +298,9 @@ TEST(Progress, PrintsALineEachPeriodWhenNotATerminal) {
   std::string out = contents(f);
   EXPECT_EQ(out.rfind("start: a.one@libaio\nprogress: [0/3] 0:00 elapsed, running: a.one@libaio (", 0), 0u) << out;
   EXPECT_EQ(out.find('\r'), std::string::npos) << out;
-  fclose(f);
 }
 
-TEST(Progress, ALiveLineIsRewrittenInPlaceAndClearedAtTheEnd) {
-  FILE* f = tmpfile();
-  ASSERT_NE(f, nullptr);
+TEST_F(ProgressLine, ALiveLineIsRewrittenInPlaceAndClearedAtTheEnd) {
   {
     cli::Progress p(f, 3, {.live = true, .announce_starts = false, .period = std::chrono::milliseconds(50)});
     p.started("a.one@libaio");
@@ -310,7 +310,6 @@ TEST(Progress, ALiveLineIsRewrittenInPlaceAndClearedAtTheEnd) {
   EXPECT_EQ(out.find('\n'), std::string::npos) << out;  // never a new line
   EXPECT_EQ(out.find('\033'), std::string::npos) << out;  // no escape sequences, only \r and spaces
   EXPECT_EQ(out.back(), '\r');
-  fclose(f);
 }
 
 TEST(Cli, AnOutputNamingItsFormatLeavesStdoutToFormat) {

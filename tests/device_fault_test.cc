@@ -13,12 +13,7 @@ namespace aioh {
 namespace {
 
 faults::FaultSpec spec(const std::string& target, const std::string& effect, const std::string& trigger) {
-  faults::FaultSpec f;
-  f.layer = "vm";
-  f.target = target;
-  f.effect = effect;
-  f.trigger = trigger;
-  return f;
+  return {.layer = "vm", .target = target, .effect = effect, .trigger = trigger};
 }
 
 TEST(DeviceFault, RuleTextMatchesTheOrchestrator) {

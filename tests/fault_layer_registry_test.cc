@@ -63,12 +63,7 @@ faults::FaultLayer test_layer() {
 }
 
 faults::FaultSpec spec(const char* target, const char* effect, const char* trigger) {
-  faults::FaultSpec f;
-  f.layer = std::string(kLayer);
-  f.target = target;
-  f.effect = effect;
-  f.trigger = trigger;
-  return f;
+  return {.layer = std::string(kLayer), .target = target, .effect = effect, .trigger = trigger};
 }
 
 // Registered for one test, removed after it, so the other suites see the

@@ -16,18 +16,11 @@
 #include "faults/fault.h"
 #include "system/journal.h"
 #include "pattern.h"
+#include "system/device_guard.h"
 #include "test_util.h"
 
 namespace aioh {
 namespace {
-
-bool is_mounted(const std::string& mnt) {
-  std::ifstream f("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.find(" " + mnt + " ") != std::string::npos) return true;
-  return false;
-}
 
 void need_fuse() {
   if (access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no usable /dev/fuse";
@@ -46,6 +39,14 @@ int make_file(const std::string& dir, int flags) {
   return ok ? open(p.c_str(), flags | O_CLOEXEC) : -1;
 }
 
+// A case's directory and the shared fault state, for a test that needs /dev/fuse.
+struct FsFaultCase : ::testing::Test {
+  test::TempDir d;
+  faults::FaultState* st = faults::state_alloc();
+  void SetUp() override { need_fuse(); }
+  ~FsFaultCase() override { faults::state_free(st); }
+};
+
 TEST(FsFault, ValidateKnowsEffectsAndRanges) {
   EXPECT_EQ(faults::validate({"fs", "read", "EIO", "always"}), "");
   EXPECT_EQ(faults::validate({"fs", "write", "short:100", "once"}), "");
@@ -60,14 +61,11 @@ TEST(FsFault, ValidateKnowsEffectsAndRanges) {
   EXPECT_EQ((faults::FaultSpec{"fs", "write", "EIO", "always"}.fiu_name()), "fs/write");
 }
 
-TEST(FsFault, NthReadFailsExactlyTheSecondAndUnmountsClean) {
-  need_fuse();
-  test::TempDir d;
-  faults::FaultState* st = faults::state_alloc();
+TEST_F(FsFaultCase, NthReadFailsExactlyTheSecondAndUnmountsClean) {
   auto in = faults::install({"fs", "read", "EIO", "nth:2"}, 1, st, d.path, false);
   ASSERT_EQ(in.kind, faults::Installed::ok) << in.reason;
   EXPECT_EQ(in.scratch_dir, d.path + "/fs");
-  EXPECT_TRUE(is_mounted(in.scratch_dir));
+  EXPECT_TRUE(system::is_mount_point(in.scratch_dir));
   int fd = make_file(in.scratch_dir, O_RDONLY | O_DIRECT);
   ASSERT_GE(fd, 0) << strerror(errno);
   faults::arm();
@@ -90,14 +88,10 @@ TEST(FsFault, NthReadFailsExactlyTheSecondAndUnmountsClean) {
   EXPECT_EQ(r[2], 4096);
   EXPECT_EQ(st->calls.load(), 3);  // counted by the daemon, one per O_DIRECT read
   EXPECT_EQ(st->fired.load(), 1);
-  EXPECT_FALSE(is_mounted(in.scratch_dir));
-  faults::state_free(st);
+  EXPECT_FALSE(system::is_mount_point(in.scratch_dir));
 }
 
-TEST(FsFault, RangeSparesRequestsOutsideIt) {
-  need_fuse();
-  test::TempDir d;
-  faults::FaultState* st = faults::state_alloc();
+TEST_F(FsFaultCase, RangeSparesRequestsOutsideIt) {
   auto in = faults::install({"fs", "write", "ENOSPC", "always", "8192:12288"}, 1, st, d.path, false);
   ASSERT_EQ(in.kind, faults::Installed::ok) << in.reason;
   int fd = make_file(in.scratch_dir, O_RDWR | O_DIRECT);
@@ -119,14 +113,10 @@ TEST(FsFault, RangeSparesRequestsOutsideIt) {
   faults::release();
   EXPECT_EQ(st->calls.load(), 1);  // only the request in the range is decided
   EXPECT_EQ(st->fired.load(), 1);
-  EXPECT_FALSE(is_mounted(in.scratch_dir));
-  faults::state_free(st);
+  EXPECT_FALSE(system::is_mount_point(in.scratch_dir));
 }
 
-TEST(FsFault, KilledCaseAndDaemonMountIsUndoneFromTheJournal) {
-  need_fuse();
-  test::TempDir d;
-  faults::FaultState* st = faults::state_alloc();
+TEST_F(FsFaultCase, KilledCaseAndDaemonMountIsUndoneFromTheJournal) {
   Journal::run_journal().declare_root(d.path);  // opened before fork, as the harness does, with its scratch root
   pid_t pid = fork();
   if (pid == 0) {
@@ -141,12 +131,11 @@ TEST(FsFault, KilledCaseAndDaemonMountIsUndoneFromTheJournal) {
   // The daemon is gone (SIGKILL), the mount is still there, dead.
   for (int i = 0; i < 200 && access(mnt.c_str(), F_OK) == 0; i++) usleep(10000);
   EXPECT_NE(access((mnt + "/x").c_str(), F_OK), 0);
-  EXPECT_TRUE(is_mounted(mnt));
+  EXPECT_TRUE(system::is_mount_point(mnt));
   auto undone = Journal::run_journal().undo_pid(pid);
   ASSERT_EQ(undone.size(), 1u);
   EXPECT_NE(undone[0].find("umount"), std::string::npos) << undone[0];
-  EXPECT_FALSE(is_mounted(mnt));
-  faults::state_free(st);
+  EXPECT_FALSE(system::is_mount_point(mnt));
 }
 
 }  // namespace

@@ -74,12 +74,7 @@ TEST_F(IoUringBackendTest, BadFdIsEbadfAtCompletionNotAtSubmit) {
   int fd = open("/dev/null", O_RDONLY);
   close(fd);
   char buf[64];
-  Request r;
-  r.op = Op::read;
-  r.fd = fd;
-  r.buf = buf;
-  r.len = sizeof buf;
-  r.tag = 7;
+  Request r = test::read_req(fd, buf, sizeof buf, 0, 7);
   EXPECT_EQ(be_->submit({&r}).str(), "1@submit");
   std::vector<Completion> out;
   be_->wait(1, 1, timespec{5, 0}, out);
@@ -141,11 +136,7 @@ TEST_F(IoUringBackendTest, MinZeroHarvestsWithoutBlocking) {
 TEST_F(IoUringBackendTest, CancelAnswersFromTheCancelCqeAndStashesOthers) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  Request poll_req;
-  poll_req.op = Op::poll;
-  poll_req.fd = p[0];
-  poll_req.poll_events = POLLIN;
-  poll_req.tag = 2;
+  Request poll_req = test::pollin_req(p[0], 2);
   Request nop;
   nop.op = Op::nop;
   nop.tag = 1;
@@ -177,13 +168,8 @@ TEST_F(IoUringBackendTest, RawOpcodeAndRwFlagsReachTheSqe) {
   bad_op.op = Op::nop;
   bad_op.raw_opcode = 250;
   bad_op.tag = 1;
-  Request bad_flags;
-  bad_flags.op = Op::read;
-  bad_flags.fd = fd;
-  bad_flags.buf = buf;
-  bad_flags.len = sizeof buf;
+  Request bad_flags = test::read_req(fd, buf, sizeof buf, 0, 2);
   bad_flags.rw_flags = 0x40000000;
-  bad_flags.tag = 2;
   // Separately: without IORING_SETUP_SUBMIT_ALL the kernel stops a batch
   // after an SQE that fails at init (the unknown opcode).
   ASSERT_EQ(be_->submit({&bad_op}).str(), "1@submit");

@@ -36,11 +36,7 @@ TEST(KernelAioBackend, PendingPollCancelIsEinprogress) {
   ASSERT_FALSE(be->setup({}).is_error);
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  Request r;
-  r.op = Op::poll;
-  r.fd = p[0];
-  r.poll_events = POLLIN;
-  r.tag = 3;
+  Request r = test::pollin_req(p[0], 3);
   EXPECT_EQ(be->submit({&r}).str(), "1@submit");
   std::vector<Completion> out;
   EXPECT_EQ(be->wait(0, 1, timespec{0, 0}, out).str(), "0@wait");

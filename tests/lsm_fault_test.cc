@@ -57,14 +57,9 @@ int parent_of(int pid) {
   return rp != std::string::npos && sscanf(line.c_str() + rp + 2, "%c %d", &state, &ppid) == 2 ? ppid : 0;
 }
 
-// Built field by field: FaultSpec grows members other layers use.
+// Designated: FaultSpec grows members other layers use.
 faults::FaultSpec spec(const char* layer, const char* target, const char* effect, const char* trigger) {
-  faults::FaultSpec f;
-  f.layer = layer;
-  f.target = target;
-  f.effect = effect;
-  f.trigger = trigger;
-  return f;
+  return {.layer = layer, .target = target, .effect = effect, .trigger = trigger};
 }
 
 std::string probe_reason() {
@@ -73,18 +68,21 @@ std::string probe_reason() {
 }
 
 TEST(LsmFault, ValidateRefusesBadSpecs) {
-  EXPECT_EQ(faults::validate(spec("lsm", "read", "EACCES", "always")), "");
-  EXPECT_EQ(faults::validate(spec("lsm", "write", "EPERM", "nth:2")), "");
-  EXPECT_NE(faults::validate(spec("lsm", "open", "EACCES", "always")), "");
-  EXPECT_NE(faults::validate(spec("lsm", "read", "NOTANERRNO", "always")), "");
-  EXPECT_NE(faults::validate(spec("lsm", "read", "EACCES", "random:0.5")), "");
-  EXPECT_EQ(faults::validate(spec("rlimit", "nofile", "exhaust", "always")), "");
-  EXPECT_NE(faults::validate(spec("rlimit", "nofile", "limit:3", "always")), "");
-  EXPECT_EQ(faults::validate(spec("rlimit", "memlock", "limit:4096", "always")), "");
-  EXPECT_NE(faults::validate(spec("rlimit", "stack", "limit:4096", "always")), "");
-  EXPECT_EQ(faults::validate(spec("syscall", "io_uring_setup", "SIGSYS", "always")), "");
-  EXPECT_NE(faults::validate(spec("syscall", "io_uring_setup", "SIGSYS", "once")), "");
-  EXPECT_EQ(faults::validate(spec("syscall", "io_submit", "EAGAIN", "external")), "");
+  struct Row {
+    const char *layer, *target, *effect, *trigger;
+    bool valid;
+  };
+  const Row rows[] = {
+      {"lsm", "read", "EACCES", "always", true},         {"lsm", "write", "EPERM", "nth:2", true},
+      {"lsm", "open", "EACCES", "always", false},        {"lsm", "read", "NOTANERRNO", "always", false},
+      {"lsm", "read", "EACCES", "random:0.5", false},    {"rlimit", "nofile", "exhaust", "always", true},
+      {"rlimit", "nofile", "limit:3", "always", false},  {"rlimit", "memlock", "limit:4096", "always", true},
+      {"rlimit", "stack", "limit:4096", "always", false}, {"syscall", "io_uring_setup", "SIGSYS", "always", true},
+      {"syscall", "io_uring_setup", "SIGSYS", "once", false}, {"syscall", "io_submit", "EAGAIN", "external", true},
+  };
+  for (const Row& r : rows)
+    EXPECT_EQ(faults::validate(spec(r.layer, r.target, r.effect, r.trigger)).empty(), r.valid)
+        << r.layer << " " << r.target << " " << r.effect << " " << r.trigger;
 }
 
 // The probe's round trip: either a program loaded here denied a read (empty

@@ -36,6 +36,15 @@ int closed_fd() {
   return fd;
 }
 
+// A set-up backend and one 64-byte read of the pattern file, not yet submitted.
+struct PosixAioOneRead : ::testing::Test {
+  DataFile f;
+  PosixAioBackend be;
+  char buf[64];
+  Request r = read_req(f.fd, buf, sizeof buf, 0, 1);
+  void SetUp() override { ASSERT_FALSE(be.setup({}).is_error); }
+};
+
 // True once some thread of this process sleeps in read(2) on `fd` (the
 // glibc worker running the request), so aio_cancel cannot remove it.
 bool worker_reading(int fd) {
@@ -50,12 +59,6 @@ bool worker_reading(int fd) {
     }
     sched_yield();
   }
-  return false;
-}
-
-bool has_breach(const ConventionLog& log, const std::string& part) {
-  for (auto& b : log.breaches)
-    if (b.find(part) != std::string::npos) return true;
   return false;
 }
 
@@ -131,12 +134,7 @@ TEST(PosixAioBackend, WaitWithNothingCompleteTimesOutAsEagain) {
   close(p[1]);
 }
 
-TEST(PosixAioBackend, ReqprioAboveMaxRefusedAtSubmit) {
-  DataFile f;
-  PosixAioBackend be;
-  ASSERT_FALSE(be.setup({}).is_error);
-  char buf[64];
-  Request r = read_req(f.fd, buf, sizeof buf, 0, 1);
+TEST_F(PosixAioOneRead, ReqprioAboveMaxRefusedAtSubmit) {
   r.reqprio = 21;  // AIO_PRIO_DELTA_MAX is 20
   Outcome s = be.submit({&r});
   EXPECT_EQ(s.str(), "EINVAL@submit");
@@ -145,12 +143,7 @@ TEST(PosixAioBackend, ReqprioAboveMaxRefusedAtSubmit) {
   EXPECT_TRUE(be.conventions().breaches.empty());
 }
 
-TEST(PosixAioBackend, CancelAnswersAreSymbols) {
-  DataFile f;
-  PosixAioBackend be;
-  ASSERT_FALSE(be.setup({}).is_error);
-  char buf[64];
-  Request r = read_req(f.fd, buf, sizeof buf, 0, 1);
+TEST_F(PosixAioOneRead, CancelAnswersAreSymbols) {
   ASSERT_EQ(be.submit({&r}).str(), "1@submit");
   std::vector<Completion> out;
   ASSERT_EQ(be.wait(1, 1, timespec{5, 0}, out).str(), "1@wait");
@@ -182,18 +175,13 @@ TEST(PosixAioBackend, ErrorStatusWithoutMinusOneReturnIsABreach) {
   std::vector<Completion> out = reap_with_forged_return(be, r, 5);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].result.str(), "EBADF@completion");
-  EXPECT_TRUE(has_breach(be.conventions(), "must be -1")) << be.conventions().breaches.size();
+  EXPECT_TRUE(test::any_contains(be.conventions().breaches, "must be -1")) << be.conventions().breaches.size();
 }
 
-TEST(PosixAioBackend, ReturnBeyondNbytesIsABreach) {
-  DataFile f;
-  PosixAioBackend be;
-  ASSERT_FALSE(be.setup({}).is_error);
-  char buf[64];
-  Request r = read_req(f.fd, buf, sizeof buf, 0, 1);
+TEST_F(PosixAioOneRead, ReturnBeyondNbytesIsABreach) {
   std::vector<Completion> out = reap_with_forged_return(be, r, 65);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_TRUE(has_breach(be.conventions(), "more than aio_nbytes"));
+  EXPECT_TRUE(test::any_contains(be.conventions().breaches, "more than aio_nbytes"));
 }
 
 TEST(PosixAioBackend, TeardownGivesUpOnAStuckRequestWithABreach) {
@@ -210,7 +198,7 @@ TEST(PosixAioBackend, TeardownGivesUpOnAStuckRequestWithABreach) {
     ASSERT_TRUE(worker_reading(p[0]));
     be.set_teardown_bound_ms(50);
     EXPECT_EQ(be.teardown().str(), "0@teardown");
-    EXPECT_TRUE(has_breach(be.conventions(), "still in progress"));
+    EXPECT_TRUE(test::any_contains(be.conventions().breaches, "still in progress"));
   }
   // Let the abandoned request finish so its worker thread ends.
   ASSERT_EQ(write(p[1], "abcdefgh", 8), 8);

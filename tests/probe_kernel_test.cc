@@ -23,14 +23,8 @@
 #include "probe.h"
 #include "probe_kernel.h"
 #include "probed_test.h"
+#include "rwf_compat.h"
 #include "test_util.h"
-
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008
-#endif
-#ifndef RWF_NOAPPEND
-#define RWF_NOAPPEND 0x00000020
-#endif
 
 namespace aioh {
 namespace {

@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "case_table.h"
+#include "system/child.h"
 #include "system/journal.h"
 #include "resources.h"
 #include "runner.h"
@@ -279,25 +280,11 @@ TEST(SettingsInUse, AChangeWaitsForTheirHoldersThenGoesAhead) {
   Journal::run_journal();  // the children's entries go to this process's journal
   // A child changing fs.aio-max-nr (to the value it has: nothing else is disturbed); "" or why not.
   auto change = [&](double max_wait) {
-    int p[2];
-    if (pipe(p) != 0) return std::string("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-      close(p[0]);
-      system::SysctlChange ch{max_wait};
-      std::string err = ch.set(kAioMaxNr, value);
-      if (err.empty()) err = ch.restore();
-      (void)!write(p[1], err.data(), err.size());
-      _exit(0);
-    }
-    close(p[1]);
-    std::string err;
-    char buf[512];
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
-    close(p[0]);
-    waitpid(pid, nullptr, 0);
-    return err;
+    return system::run_in_child([&] {
+             system::SysctlChange ch{max_wait};
+             std::string err = ch.set(kAioMaxNr, value);
+             return err.empty() ? ch.restore() : err;
+           }, 0).out;
   };
   system::SettingsInUse u;
   ASSERT_TRUE(u.try_hold());
@@ -404,11 +391,7 @@ CaseRow row_with(const std::string& scenario) {
   return r;
 }
 faults::FaultSpec fault(const std::string& layer, const std::string& target, const std::string& effect) {
-  faults::FaultSpec f;
-  f.layer = layer;
-  f.target = target;
-  f.effect = effect;
-  return f;
+  return {.layer = layer, .target = target, .effect = effect};
 }
 }  // namespace
 

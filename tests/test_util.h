@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/loop.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -62,6 +63,13 @@ inline Run run_cmd(const std::string& cmd) {
   return r;
 }
 
+// Whether one of `lines` (notes, convention breaches) contains `part`.
+inline bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
+  for (auto& l : lines)
+    if (l.find(part) != std::string::npos) return true;
+  return false;
+}
+
 inline std::string harness_bin() { return AIOH_HARNESS_BIN; }
 inline std::string cases_dir() { return std::string(AIOH_SOURCE_DIR) + "/cases"; }
 inline std::string fixture_lib(const std::string& name) {
@@ -89,6 +97,13 @@ struct PatternFile {
 
 inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
   return make_request(Op::read, fd, buf, len, offset, tag);
+}
+
+// A POLLIN poll of `fd` (a pipe's read end stays pending until fed).
+inline Request pollin_req(int fd, uint64_t tag) {
+  Request r = make_request(Op::poll, fd, nullptr, 0, 0, tag);
+  r.poll_events = POLLIN;
+  return r;
 }
 
 // One request submitted and reaped (wait for 1, up to max_nr, 5 s): the two

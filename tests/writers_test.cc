@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "system/child.h"
 #include "writers/outputs.h"
 #include "writers/text.h"
 #include "writers/writer.h"
@@ -224,9 +225,9 @@ TEST(Writers, AnyByteKeepsEveryFormatValid) {
   std::string file = std::string(dir) + "/run.xml";
   std::ofstream(file) << xml;
   const std::string xsd = std::string(AIOH_SOURCE_DIR) + "/reports/schema/junit-10.xsd";
-  if (system("command -v xmllint >/dev/null") != 0) GTEST_SKIP() << "xmllint is not installed (libxml2-utils)";
-  EXPECT_EQ(system(("xmllint --noout --schema " + xsd + " " + file).c_str()), 0) << xml;
-  int junitparser = system(("/usr/bin/python3 -c 'import junitparser, sys; x = junitparser.JUnitXml.fromfile(sys.argv[1]);"
+  if (::system("command -v xmllint >/dev/null") != 0) GTEST_SKIP() << "xmllint is not installed (libxml2-utils)";
+  EXPECT_EQ(::system(("xmllint --noout --schema " + xsd + " " + file).c_str()), 0) << xml;
+  int junitparser = ::system(("/usr/bin/python3 -c 'import junitparser, sys; x = junitparser.JUnitXml.fromfile(sys.argv[1]);"
                             " assert sum(1 for s in x for c in s) == 3' " + file).c_str());
   EXPECT_EQ(junitparser, 0) << "python3-junitparser could not load the file";
   std::remove(file.c_str());
@@ -275,16 +276,13 @@ TEST(Outputs, AnExistingFileIsRefused) {
 // (a limit set there cannot leak into the test process: root here cannot
 // raise a hard limit again); returns the lines close() reported, or "child failed: ..." when the child did not finish.
 std::vector<std::string> errors_in_child(const std::function<std::vector<OutputSpec>()>& prepare, int n) {
-  int p[2];
-  if (pipe(p) != 0) return {"pipe failed"};
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
+  system::ChildOutput child = system::run_in_child([&] {
     auto specs = prepare();
     OutputStreams o;
-    if (!o.add_stream("stdout", STDOUT_FILENO, [](FILE* f) { return make_writer("json", f, false); }).empty()) _exit(3);
+    if (!o.add_stream("stdout", STDOUT_FILENO, [](FILE* f) { return make_writer("json", f, false); }).empty())
+      return std::string("child failed: add_stream\n");
     for (auto& spec : specs)
-      if (!o.add_file(spec).empty()) _exit(4);
+      if (!o.add_file(spec).empty()) return std::string("child failed: add_file\n");
     Environment env;
     RunInfo run{"2026-11-26T00:00:00Z", "", "host", {"harness"}, static_cast<size_t>(n)};
     o.begin(run, env);
@@ -297,19 +295,10 @@ std::vector<std::string> errors_in_child(const std::function<std::vector<OutputS
     o.end(run, s);
     std::string all;
     for (auto& e : o.close()) all += e + "\n";
-    (void)!write(p[1], all.data(), all.size());
-    _exit(0);
-  }
-  close(p[1]);
-  std::string got;
-  char buf[512];
-  ssize_t k;
-  while ((k = read(p[0], buf, sizeof buf)) > 0) got.append(buf, k);
-  close(p[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    return {fmt::format("child failed: status {:#x}", st)};
+    return all;
+  }, 0);
+  if (!child.error.empty() || child.signal) return {fmt::format("child failed: {} signal {}", child.error, child.signal)};
+  const std::string& got = child.out;
   std::vector<std::string> lines;
   for (size_t a = 0, b; (b = got.find('\n', a)) != std::string::npos; a = b + 1) lines.push_back(got.substr(a, b - a));
   return lines;

@@ -147,3 +147,12 @@ def fixture_runs(harness_bin, tmp_path_factory) -> dict[str, Path]:
         assert p.returncode == want, f"fixture run {name}: exit {p.returncode}: {p.stdout[-2000:]} {p.stderr[-2000:]}"
         runs[name] = out
     return runs
+
+
+def results_once_each(run_dir, names: list[str], what: str) -> dict:
+    """run.json's results by id, after checking that `names` (the ids a writer's output
+    carries, one `what` each) name every result exactly once."""
+    results = {r["id"]: r for r in json.loads((run_dir / "run.json").read_text())["results"]}
+    assert len(names) == len(set(names)), "a case appears twice"
+    assert sorted(names) == sorted(results), f"not one {what} per case x interface"
+    return results

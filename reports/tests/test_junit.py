@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, results_once_each
 from reports import junit
 
 VALID = """<?xml version="1.0" encoding="UTF-8"?>
@@ -78,10 +78,7 @@ def test_harness_junit_output(host_run_dir):
     p = xmllint(path)
     assert p.returncode == 0, p.stderr[-3000:]
     cases = junit.check(path.read_text())
-    results = {r["id"]: r for r in json.loads((host_run_dir / "run.json").read_text())["results"]}
-    names = [c.name for c in cases]
-    assert len(names) == len(set(names)), "a case appears twice"
-    assert sorted(names) == sorted(results), "not one testcase per case x interface"
+    results = results_once_each(host_run_dir, [c.name for c in cases], "testcase")
     for c in cases:
         v = results[c.name]["verdict"]
         assert c.classname.startswith("aioharness."), c

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import results_once_each
 from reports import ktap
 
 # Quoted from Documentation/dev-tools/ktap.rst, section "Nested tests".
@@ -182,10 +183,7 @@ def test_harness_ktap_output(host_run_dir):
     doc = ktap.parse((host_run_dir / "run.ktap").read_text())
     assert not [w for w in doc.warnings if "TIMEOUT" in w or "parent" in w], doc.warnings
     leaves = [t for _, t in doc.walk() if t.subtests is None]
-    results = {r["id"]: r for r in json.loads((host_run_dir / "run.json").read_text())["results"]}
-    descs = [t.description for t in leaves]
-    assert len(descs) == len(set(descs)), "a case appears twice"
-    assert sorted(descs) == sorted(results), "not one result per case x interface"
+    results = results_once_each(host_run_dir, [t.description for t in leaves], "result")
     for t in leaves:
         verdict = results[t.description]["verdict"]
         assert t.ok == (verdict not in V.FAILS_RUN), f"line {t.lineno}: {verdict} written as ok={t.ok}"
