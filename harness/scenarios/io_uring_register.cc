@@ -11,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include <functional>
+
 #include "convention.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
@@ -20,6 +22,31 @@ namespace {
 
 using namespace uring;
 
+// One liburing registration call of the setup phase, observed under its
+// name with errno armed (liburing_ret tells a library that set it).
+template <class Call>
+void observe_setup(CaseContext& ctx, IoUringBackend& be, const char* name, Call call) {
+  arm_errno();
+  int ret = call();
+  ctx.observe(be.liburing_ret(ret, errno, Phase::setup, name));
+}
+
+// The two registration modes file and buffer tables share: "twice"
+// registers one table twice (the second call meets a table in place),
+// "unregister-none" unregisters with no table. False for any other mode.
+bool table_lifecycle(const std::string& mode, const std::function<void()>& register_once,
+                     const std::function<void()>& unregister) {
+  if (mode == "twice") {
+    register_once();
+    register_once();
+  } else if (mode == "unregister-none") {
+    unregister();
+  } else {
+    return false;
+  }
+  return true;
+}
+
 AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
                            "a fixed-file read (at a bad index, without a table, from a sparse slot) or a registration case",
                            "read", "index-oob", "no-table", "sparse-slot", "closed-fd-in-set", "empty-set", "twice",
@@ -27,48 +54,33 @@ AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
   io_uring& ring = be.ring();
   int fd = ctx.scratch_file("files", 8192, O_RDONLY | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file");
-  auto done = [&](int ret, int e, const char* call) {
-    ctx.observe(be.liburing_ret(ret, e, Phase::setup, call));
+  // One table of fd registered, and the table removed.
+  auto register_set = [&] {
+    observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, &fd, 1); });
   };
-  int ret;
+  auto unregister_set = [&] {
+    observe_setup(ctx, be, "io_uring_unregister_files", [&] { return io_uring_unregister_files(&ring); });
+  };
   if (mode == "closed-fd-in-set") {
     int fds[] = {fd, closed_fd()};
-    arm_errno();
-    ret = io_uring_register_files(&ring, fds, 2);
-    done(ret, errno, "io_uring_register_files");
+    observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, fds, 2); });
   } else if (mode == "empty-set") {
-    arm_errno();
-    ret = io_uring_register_files(&ring, &fd, 0);
-    done(ret, errno, "io_uring_register_files");
-  } else if (mode == "twice") {
-    for (int i = 0; i < 2; ++i) {
-      arm_errno();
-      ret = io_uring_register_files(&ring, &fd, 1);
-      done(ret, errno, "io_uring_register_files");
-    }
-  } else if (mode == "unregister-none") {
-    arm_errno();
-    ret = io_uring_unregister_files(&ring);
-    done(ret, errno, "io_uring_unregister_files");
+    observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, &fd, 0); });
+  } else if (table_lifecycle(mode, register_set, unregister_set)) {
+    // observed by the calls
   } else if (mode == "update-past-end") {
-    arm_errno();
-    ret = io_uring_register_files(&ring, &fd, 1);
-    done(ret, errno, "io_uring_register_files");
-    arm_errno();
-    ret = io_uring_register_files_update(&ring, 4, &fd, 1);
-    done(ret, errno, "io_uring_register_files_update");
+    register_set();
+    observe_setup(ctx, be, "io_uring_register_files_update",
+                  [&] { return io_uring_register_files_update(&ring, 4, &fd, 1); });
   } else {
     // A fixed-file read: index 0 normally, or an index/table that is wrong.
     int index = 0;
     if (mode == "read" || mode == "index-oob") {
-      arm_errno();
-      ret = io_uring_register_files(&ring, &fd, 1);
-      done(ret, errno, "io_uring_register_files");
+      register_set();
       if (mode == "index-oob") index = 5;
     } else if (mode == "sparse-slot") {
-      arm_errno();
-      ret = io_uring_register_files_sparse(&ring, 2);
-      done(ret, errno, "io_uring_register_files_sparse");
+      observe_setup(ctx, be, "io_uring_register_files_sparse",
+                    [&] { return io_uring_register_files_sparse(&ring, 2); });
     } else if (mode != "no-table") {
       ctx.broken("unknown mode " + mode);
     }
@@ -99,10 +111,13 @@ AIOH_SCENARIO(uring_register_buffers,
   if (fd < 0) ctx.broken("scratch file");
   AlignedBuffer buf(8192);
   iovec iov{buf.data(), 8192};
-  auto done = [&](int ret, int e, const char* call) {
-    ctx.observe(be.liburing_ret(ret, e, Phase::setup, call));
+  // One table of iov registered, and the table removed.
+  auto register_set = [&] {
+    observe_setup(ctx, be, "io_uring_register_buffers", [&] { return io_uring_register_buffers(&ring, &iov, 1); });
   };
-  int ret;
+  auto unregister_set = [&] {
+    observe_setup(ctx, be, "io_uring_unregister_buffers", [&] { return io_uring_unregister_buffers(&ring); });
+  };
   if (mode == "zero-len" || mode == "null-base" || mode == "too-big") {
     void* big = MAP_FAILED;
     if (mode == "zero-len") iov.iov_len = 0;
@@ -114,25 +129,13 @@ AIOH_SCENARIO(uring_register_buffers,
       if (big == MAP_FAILED) ctx.broken("mmap");
       iov = {big, (1UL << 30) + 4096};
     }
-    arm_errno();
-    ret = io_uring_register_buffers(&ring, &iov, 1);
-    done(ret, errno, "io_uring_register_buffers");
+    register_set();
     if (big != MAP_FAILED) munmap(big, (1UL << 30) + 4096);
-  } else if (mode == "twice") {
-    for (int i = 0; i < 2; ++i) {
-      arm_errno();
-      ret = io_uring_register_buffers(&ring, &iov, 1);
-      done(ret, errno, "io_uring_register_buffers");
-    }
-  } else if (mode == "unregister-none") {
-    arm_errno();
-    ret = io_uring_unregister_buffers(&ring);
-    done(ret, errno, "io_uring_unregister_buffers");
+  } else if (table_lifecycle(mode, register_set, unregister_set)) {
+    // observed by the calls
   } else {
     if (mode != "no-table") {
-      arm_errno();
-      ret = io_uring_register_buffers(&ring, &iov, 1);
-      done(ret, errno, "io_uring_register_buffers");
+      register_set();
     }
     const bool write = mode == "write";
     int index = mode == "index-oob" ? 3 : 0;
