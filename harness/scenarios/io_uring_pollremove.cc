@@ -19,6 +19,26 @@ namespace {
 
 using namespace uring;
 
+// Each mode's POLL_REMOVE sqe, aimed at user_data `target`: the queued poll
+// (1) or one never queued (99). An update names the new user_data, the new
+// mask and the flags that say which of them apply.
+void prep_removal(io_uring_sqe* s, const std::string& mode, uint64_t target) {
+  if (mode == "remove" || mode == "remove-missing")
+    io_uring_prep_poll_remove(s, target);
+  else if (mode == "update-events" || mode == "update-missing")
+    io_uring_prep_poll_update(s, target, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+  else if (mode == "update-events-later")
+    io_uring_prep_poll_update(s, target, 0, POLLIN, IORING_POLL_UPDATE_EVENTS);
+  else if (mode == "update-data")
+    io_uring_prep_poll_update(s, target, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS | IORING_POLL_UPDATE_USER_DATA);
+  else if (mode == "update-data-later")
+    io_uring_prep_poll_update(s, target, 7, 0, IORING_POLL_UPDATE_USER_DATA);
+  else if (mode == "data-without-flag")
+    io_uring_prep_poll_update(s, target, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS);
+  else  // multi-only
+    io_uring_prep_poll_update(s, target, 0, 0, IORING_POLL_ADD_MULTI);
+}
+
 // mode:
 //  remove         queued POLLIN poll on an empty eventfd, then POLL_REMOVE:
 //                 CQEs before (0), the poll's res, the removal's res.
@@ -45,16 +65,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_poll_remove, 8, mode, "remove", "the removal or
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto res = [&](int r) { ctx.observe(IoUringBackend::res_outcome(r)); };
   if (mode == "remove-missing" || mode == "update-missing" || mode == "data-without-flag" || mode == "multi-only") {
-    submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
-      if (mode == "remove-missing")
-        io_uring_prep_poll_remove(s, 99);
-      else if (mode == "update-missing")
-        io_uring_prep_poll_update(s, 99, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
-      else if (mode == "data-without-flag")
-        io_uring_prep_poll_update(s, 99, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS);
-      else
-        io_uring_prep_poll_update(s, 99, 0, 0, IORING_POLL_ADD_MULTI);
-    });
+    submit_one(ctx, be, 2, [&](io_uring_sqe* s) { prep_removal(s, mode, 99); });
     res(reap(ctx, be, 1)[0].res);
     close(efd);
     return;
@@ -65,18 +76,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_poll_remove, 8, mode, "remove", "the removal or
     io_uring_prep_poll_add(s, efd, mode == "update-events-later" ? POLLPRI : POLLIN);
   });
   value(ready_within(be, 100));
-  submit_one(ctx, be, 2, [&](io_uring_sqe* s) {
-    if (mode == "remove")
-      io_uring_prep_poll_remove(s, 1);
-    else if (mode == "update-events")
-      io_uring_prep_poll_update(s, 1, 0, POLLOUT, IORING_POLL_UPDATE_EVENTS);
-    else if (mode == "update-events-later")
-      io_uring_prep_poll_update(s, 1, 0, POLLIN, IORING_POLL_UPDATE_EVENTS);
-    else if (mode == "update-data-later")
-      io_uring_prep_poll_update(s, 1, 7, 0, IORING_POLL_UPDATE_USER_DATA);
-    else
-      io_uring_prep_poll_update(s, 1, 7, POLLOUT, IORING_POLL_UPDATE_EVENTS | IORING_POLL_UPDATE_USER_DATA);
-  });
+  submit_one(ctx, be, 2, [&](io_uring_sqe* s) { prep_removal(s, mode, 1); });
   std::vector<RawCqe> v;
   if (later) {
     v = reap(ctx, be, 1);
