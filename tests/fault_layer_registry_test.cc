@@ -95,17 +95,12 @@ TEST_F(FaultLayerRegistry, ItsRowsAreValidatedByItsRuleAndTheModels) {
 
 TEST_F(FaultLayerRegistry, ARealRowFiresThroughTheRunner) {
   test::TempDir d;
-  std::vector<CaseRow> rows = load_case_file(d.write("t.toml", R"toml(area = "reg"
-
-[[case]]
-id = "write-past-soft-limit"
-scenario = "fault_rw"
-interfaces = ["kernel-aio"]
-params = { op = "write", file_size = 65536, offset = 65536 }
-fault = { layer = "test-fsize", target = "file-size", effect = "bytes:65536", trigger = "always" }
-expect = "1@submit, EFBIG@completion"
-source = "setrlimit(2) RLIMIT_FSIZE: a caught SIGXFSZ leaves the write failing with EFBIG"
-)toml"));
+  std::vector<CaseRow> rows = load_case_file(d.write("t.toml", test::case_table("reg", {{
+      .id = "write-past-soft-limit", .scenario = "fault_rw", .interfaces = R"(["kernel-aio"])",
+      .params = R"({ op = "write", file_size = 65536, offset = 65536 })",
+      .fault = R"({ layer = "test-fsize", target = "file-size", effect = "bytes:65536", trigger = "always" })",
+      .expect = "1@submit, EFBIG@completion",
+      .source = "setrlimit(2) RLIMIT_FSIZE: a caught SIGXFSZ leaves the write failing with EFBIG"}})));
   ASSERT_EQ(rows.size(), 1u);
   Environment env = probe_environment(d.path);
   if (!env.interfaces["kernel-aio"].available) GTEST_SKIP() << "kernel AIO: " << env.interfaces["kernel-aio"].reason;

@@ -54,15 +54,9 @@ TEST(Faults, CaseSeedIsStableAndPerCase) {
 
 TEST(Faults, TableRefusesUnknownFaultKey) {
   test::TempDir d;
-  auto p = d.write("f.toml", R"(area = "faults"
-[[case]]
-id = "x"
-scenario = "fault_rw"
-interfaces = "all"
-fault = { layer = "syscall", target = "io_submit", effect = "EIO", when = "always" }
-expect = "EIO@submit"
-source = "test"
-)");
+  auto p = d.write("f.toml", test::case_table("faults", {{.id = "x", .scenario = "fault_rw",
+      .fault = R"({ layer = "syscall", target = "io_submit", effect = "EIO", when = "always" })",
+      .expect = "EIO@submit"}}));
   try {
     load_case_file(p);
     FAIL() << "loaded a fault with an unknown key";
@@ -174,15 +168,10 @@ TEST(Faults, FaultThatDidNotFireIsBroken) {
   if (access(test::harness_bin().c_str(), X_OK) != 0) GTEST_SKIP() << "no harness binary at " << test::harness_bin();
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   test::TempDir d;
-  d.write("f.toml", R"(area = "faults"
-[[case]]
-id = "never-fires"
-scenario = "fault_rw"
-interfaces = ["io_uring"]
-fault = { layer = "syscall", target = "io_uring_register", effect = "EIO", trigger = "always" }
-expect = "1@submit, 4096@completion"
-source = "test"
-)");
+  d.write("f.toml", test::case_table("faults", {{.id = "never-fires", .scenario = "fault_rw",
+      .interfaces = R"(["io_uring"])",
+      .fault = R"({ layer = "syscall", target = "io_uring_register", effect = "EIO", trigger = "always" })",
+      .expect = "1@submit, 4096@completion"}}));
   std::string out = d.path + "/r.jsonl";
   auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
   EXPECT_EQ(r.status, 1) << r.out;

@@ -175,16 +175,11 @@ TEST(LsmFault, KilledHolderLeavesNoProgram) {
 // fail. Without the command the same row is broken (the fault never fired).
 nlohmann::json run_external(bool drive) {
   test::TempDir d;
-  d.write("f.toml", R"(area = "faults"
-[[case]]
-id = "external-io-submit"
-scenario = "fault_rw"
-interfaces = ["kernel-aio"]
-fault = { layer = "syscall", target = "io_submit", effect = "EAGAIN", trigger = "external" }
-expect = "EAGAIN@submit"
-timeout = 20
-source = "test: io_submit(2) EAGAIN, injected only when fiu-ctrl enables syscall/io_submit"
-)");
+  d.write("f.toml", test::case_table("faults", {{.id = "external-io-submit", .scenario = "fault_rw",
+      .interfaces = R"(["kernel-aio"])",
+      .fault = R"({ layer = "syscall", target = "io_submit", effect = "EAGAIN", trigger = "external" })",
+      .expect = "EAGAIN@submit", .timeout = 20,
+      .source = "test: io_submit(2) EAGAIN, injected only when fiu-ctrl enables syscall/io_submit"}}));
   std::string out = d.path + "/r.jsonl", prefix = d.path + "/fiu";
   pid_t h = fork();
   if (h == 0) {

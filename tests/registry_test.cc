@@ -92,16 +92,9 @@ TEST_F(RegistryTest, AvailabilityComesFromTheAdaptersRule) {
 
 TEST_F(RegistryTest, RowsOnAllIncludeItAndMayNameIt) {
   test::TempDir d;
-  auto rows = load_case_file(d.write("t.toml", R"toml(area = "reg"
-
-[[case]]
-id = "batch"
-scenario = "rw_batch"
-interfaces = "all"
-params = { count = 4, len = 4096 }
-expect = { all = "4@submit, 4@wait", sync-test = "4@submit, 4@wait" }
-source = "test"
-)toml"));
+  auto rows = load_case_file(d.write("t.toml", test::case_table("reg", {{.id = "batch", .scenario = "rw_batch",
+      .params = R"({ count = 4, len = 4096 })",
+      .expect_by = R"({ all = "4@submit, 4@wait", sync-test = "4@submit, 4@wait" })"}})));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].interfaces.back(), kName);
 }
@@ -110,15 +103,8 @@ source = "test"
 // not declare negative_values, so a row expecting -1 on it cannot load.
 TEST_F(RegistryTest, NegativeValuesAreRefusedUnlessTheAdapterDeclaresThem) {
   test::TempDir d;
-  std::string row = R"toml(area = "reg"
-
-[[case]]
-id = "neg"
-scenario = "rw_one"
-interfaces = ["sync-test", "posix-aio"]
-expect = "1@submit, -1@completion"
-source = "test"
-)toml";
+  std::string row = test::case_table("reg", {{.id = "neg", .scenario = "rw_one",
+      .interfaces = R"(["sync-test", "posix-aio"])", .expect = "1@submit, -1@completion"}});
   try {
     load_case_file(d.write("t.toml", row));
     ADD_FAILURE() << "a row expecting -1 on sync-test loaded";
@@ -129,16 +115,9 @@ source = "test"
 
 TEST_F(RegistryTest, ARealRowPassesOnItThroughTheRunner) {
   test::TempDir d;
-  std::vector<CaseRow> rows = load_case_file(d.write("t.toml", R"toml(area = "reg"
-
-[[case]]
-id = "batch"
-scenario = "rw_batch"
-interfaces = ["sync-test"]
-params = { count = 4, len = 4096 }
-expect = "4@submit, 4@wait"
-source = "test"
-)toml"));
+  std::vector<CaseRow> rows = load_case_file(d.write("t.toml", test::case_table("reg", {{.id = "batch",
+      .scenario = "rw_batch", .interfaces = R"(["sync-test"])", .params = R"({ count = 4, len = 4096 })",
+      .expect = "4@submit, 4@wait"}})));
   ASSERT_EQ(rows.size(), 1u);
   Environment env;
   env.interfaces[std::string(kName)] = {true, ""};

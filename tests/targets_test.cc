@@ -58,17 +58,9 @@ TEST(Targets, OverlayDropsScratchGeometry) {
 
 TEST(Targets, RowsExpandPerTargetWithSuffixedIds) {
   test::TempDir d;
-  d.write("t.toml", R"(area = "dio"
-[[case]]
-id = "x"
-scenario = "dio_sweep"
-interfaces = ["io_uring"]
-targets = ["blockdev", "tmpfs"]
-params = { op = "read" }
-expect = "0@open"
-when = [{ if = "dio_fallback", expect = "0@open" }]
-source = "test"
-)");
+  d.write("t.toml", test::case_table("dio", {{.id = "x", .scenario = "dio_sweep", .interfaces = R"(["io_uring"])",
+      .targets = R"(["blockdev", "tmpfs"])", .params = R"({ op = "read" })", .expect = "0@open",
+      .when = R"([{ if = "dio_fallback", expect = "0@open" }])"}}));
   auto rows = load_case_dir(d.path);
   auto runs = expand(rows, {"io_uring"}, default_targets());
   std::vector<std::string> ids;
@@ -81,16 +73,8 @@ source = "test"
 
 TEST(Targets, UnknownFactStillRejected) {
   test::TempDir d;
-  d.write("t.toml", R"(area = "dio"
-[[case]]
-id = "x"
-scenario = "dio_sweep"
-interfaces = "all"
-targets = "all"
-expect = "0@open"
-when = [{ if = "no_such_fact", expect = "0@open" }]
-source = "test"
-)");
+  d.write("t.toml", test::case_table("dio", {{.id = "x", .scenario = "dio_sweep", .targets = R"("all")",
+      .expect = "0@open", .when = R"([{ if = "no_such_fact", expect = "0@open" }])"}}));
   EXPECT_THROW(load_case_dir(d.path), LoadError);
 }
 

@@ -1,4 +1,5 @@
-// Helpers for the GoogleTest suite: temp dirs, writing files, running the
+// Helpers for the GoogleTest suite: temp dirs, writing files, case tables
+// written from their rows, running the
 // harness binary and capturing its exit status and output, a loop device
 // over a temp file (root only), and the backend
 // tests' common set-up (a file holding the kFileSeed pattern, one read
@@ -44,6 +45,49 @@ struct TempDir {
     return p;
   }
 };
+
+// One [[case]] row of a case table written by a test: the keys it sets.
+// id, scenario, expect and source are strings (quoted when written); the
+// others are TOML values written as given (`["io_uring"]`, `"all"`, an
+// inline table) and left out when empty; interfaces is "all" unless set.
+// expect_by, an inline table of expectations per interface, is written
+// instead of expect when set.
+struct TableRow {
+  std::string id{}, scenario{}, interfaces = R"("all")", targets{}, params{}, fault{}, expect{}, expect_by{}, when{};
+  int timeout = 0;
+  std::string source = "test";
+};
+
+inline std::string toml_quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// The text of a case table file of `area` holding `rows`.
+inline std::string case_table(const std::string& area, const std::vector<TableRow>& rows) {
+  std::string t = "area = " + toml_quoted(area) + "\n";
+  for (const TableRow& r : rows) {
+    t += "\n[[case]]\n";
+    auto key = [&](const char* k, const std::string& toml) {
+      if (!toml.empty()) t += fmt::format("{} = {}\n", k, toml);
+    };
+    key("id", toml_quoted(r.id));
+    key("scenario", toml_quoted(r.scenario));
+    key("interfaces", r.interfaces);
+    key("targets", r.targets);
+    key("params", r.params);
+    key("fault", r.fault);
+    key("expect", r.expect_by.empty() ? toml_quoted(r.expect) : r.expect_by);
+    key("when", r.when);
+    if (r.timeout > 0) key("timeout", std::to_string(r.timeout));
+    key("source", toml_quoted(r.source));
+  }
+  return t;
+}
 
 struct Run {
   int status = -1;  // exit code
