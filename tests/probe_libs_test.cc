@@ -43,6 +43,21 @@ bool deny(int nr) {
 class ProbeLibsTest : public ::testing::Test {
  protected:
   void SetUp() override { probe_libraries(env_); }
+  // In a child: `setup` (false: the child could not set up), then a filter
+  // denying system call `nr`, then `call` (true: it succeeded). The call
+  // survives the filter exactly when the library does without that system
+  // call (answers in user space, or through another call), as the probe's
+  // `fact` says.
+  void expect_survives_denial(const char* fact, int nr, const std::function<bool()>& setup,
+                              const std::function<bool()>& call) {
+    int got = in_child([&] {
+      if (!setup()) return 3;
+      if (!deny(nr)) return 4;
+      return call() ? 0 : 1;
+    });
+    ASSERT_LT(got, 3) << "child setup failed (" << got << ")";
+    EXPECT_EQ(got == 0, env_.flag(fact)) << fact;
+  }
   Environment env_;
 };
 
@@ -70,50 +85,50 @@ TEST_F(ProbeLibsTest, NoSqarrayMatchesTheFlagsLeftInARealRing) {
 }
 
 TEST_F(ProbeLibsTest, WaitUserspaceMatchesAWaitUnderADenyingFilter) {
-  int got = in_child([] {
-    io_uring ring{};
-    if (io_uring_queue_init(4, &ring, 0) != 0) return 3;
-    io_uring_prep_nop(io_uring_get_sqe(&ring));
-    if (io_uring_submit_and_wait(&ring, 1) != 1) return 3;
-    if (!deny(__NR_io_uring_enter)) return 4;
-    io_uring_cqe* cqe = nullptr;
-    return io_uring_wait_cqes(&ring, &cqe, 1, nullptr, nullptr) == 0 ? 0 : 1;
-  });
-  ASSERT_LT(got, 3) << "child setup failed (" << got << ")";
-  EXPECT_EQ(got == 0, env_.flag("liburing.wait_userspace"));
+  io_uring ring{};
+  expect_survives_denial(
+      "liburing.wait_userspace", __NR_io_uring_enter,
+      [&] {
+        if (io_uring_queue_init(4, &ring, 0) != 0) return false;
+        io_uring_prep_nop(io_uring_get_sqe(&ring));
+        return io_uring_submit_and_wait(&ring, 1) == 1;
+      },
+      [&] {
+        io_uring_cqe* cqe = nullptr;
+        return io_uring_wait_cqes(&ring, &cqe, 1, nullptr, nullptr) == 0;
+      });
 }
 
 TEST_F(ProbeLibsTest, GeteventsUserspaceMatchesAPollUnderADenyingFilter) {
-  int got = in_child([] {
-    io_context_t ctx = nullptr;
-    if (io_setup(4, &ctx) != 0) return 3;
-    if (!deny(__NR_io_getevents)) return 4;
-    io_event ev[1];
-    timespec zero{0, 0};
-    return io_getevents(ctx, 1, 1, ev, &zero) == 0 ? 0 : 1;
-  });
-  ASSERT_LT(got, 3) << "child setup failed (" << got << ")";
-  EXPECT_EQ(got == 0, env_.flag("libaio.getevents_userspace"));
+  io_context_t ctx = nullptr;
+  expect_survives_denial(
+      "libaio.getevents_userspace", __NR_io_getevents, [&] { return io_setup(4, &ctx) == 0; },
+      [&] {
+        io_event ev[1];
+        timespec zero{0, 0};
+        return io_getevents(ctx, 1, 1, ev, &zero) == 0;
+      });
 }
 
 TEST_F(ProbeLibsTest, GeteventsViaPgeteventsMatchesWhichSyscallAWaitSurvives) {
   // Deny io_getevents only: a library that waits through io_pgetevents still reaps the read.
-  int got = in_child([] {
-    io_context_t ctx = nullptr;
-    if (io_setup(4, &ctx) != 0) return 3;
-    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    static char buf[512];
-    iocb cb{};
-    iocb* cbs[1] = {&cb};
-    io_prep_pread(&cb, fd, buf, sizeof buf, 0);
-    if (fd < 0 || io_submit(ctx, 1, cbs) != 1) return 3;
-    if (!deny(__NR_io_getevents)) return 4;
-    io_event ev[1];
-    timespec second{1, 0};
-    return io_getevents(ctx, 1, 1, ev, &second) == 1 ? 0 : 1;
-  });
-  ASSERT_LT(got, 3) << "child setup failed (" << got << ")";
-  EXPECT_EQ(got == 0, env_.flag("libaio.getevents_via_pgetevents"));
+  io_context_t ctx = nullptr;
+  expect_survives_denial(
+      "libaio.getevents_via_pgetevents", __NR_io_getevents,
+      [&] {
+        if (io_setup(4, &ctx) != 0) return false;
+        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        static char buf[512];
+        iocb cb{};
+        iocb* cbs[1] = {&cb};
+        io_prep_pread(&cb, fd, buf, sizeof buf, 0);
+        return fd >= 0 && io_submit(ctx, 1, cbs) == 1;
+      },
+      [&] {
+        io_event ev[1];
+        timespec second{1, 0};
+        return io_getevents(ctx, 1, 1, ev, &second) == 1;
+      });
 }
 
 }  // namespace
