@@ -154,14 +154,20 @@ json probe_io_uring() {
   for (unsigned i = 0; i < std::size(kUringFeats); i++)
     feats[kUringFeats[i]] = ((p.features >> i) & 1) != 0;
   j["feat"] = feats;
-  close(fd);
 
+  // The opcode facts come from the kernel's own IORING_REGISTER_PROBE, not from
+  // liburing's io_uring_get_probe(): a broken liburing must fail the rows that
+  // use it (uring-lib.get-probe-is-the-kernels), not turn them into skips.
   json ops = json::object();
-  if (io_uring_probe* probe = io_uring_get_probe()) {
+  constexpr unsigned kProbeOps = 256;
+  std::vector<char> buf(sizeof(io_uring_probe) + kProbeOps * sizeof(io_uring_probe_op), 0);
+  auto* probe = reinterpret_cast<io_uring_probe*>(buf.data());
+  if (syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, probe, kProbeOps) == 0) {
     for (unsigned i = 0; i < std::size(kUringOps); i++)
-      ops[kUringOps[i]] = i <= probe->last_op && io_uring_opcode_supported(probe, i);
-    io_uring_free_probe(probe);
+      ops[kUringOps[i]] = i <= probe->last_op && i < probe->ops_len &&
+                          (probe->ops[i].flags & IO_URING_OP_SUPPORTED) != 0;
   }
+  close(fd);
   j["op"] = ops;
 
   json setup = json::object();
