@@ -5,6 +5,11 @@
 // ring's flags silences notifications while set, and after
 // IORING_UNREGISTER_EVENTFD none arrive. The eventfd's counter is read
 // (non-blocking: 0 when nothing was posted) after the NOP's CQE is reaped.
+// An io-wq worker posts the CQE before it signals the eventfd (and the signal
+// may be deferred to an RCU callback: io_uring/eventfd.c io_eventfd_signal()),
+// so after a punted NOP the counter is read once the eventfd is readable, or
+// after 1 s without a notification.
+#include <poll.h>
 #include <sys/eventfd.h>
 
 #include "errno_names.h"
@@ -51,6 +56,8 @@ AIOH_SCENARIO(uring_eventfd_when,
     value(counter());
   } else if (mode == "async-punted" || mode == "plain-punted") {
     nop(1, true);
+    pollfd p{efd, POLLIN, 0};
+    poll(&p, 1, 1000);
     value(counter());
   } else if (mode == "cq-disabled") {
     if (int t = io_uring_cq_eventfd_toggle(&ring, false); t < 0) ctx.broken("cq eventfd toggle: " + errno_name(-t));
