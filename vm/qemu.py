@@ -336,13 +336,21 @@ def qemu_version() -> str:
 
 
 def hmp(sock: Path, command: str, timeout: float = 5.0) -> str:
-    """Send one human-monitor command (e.g. `nmi`) over the monitor socket."""
+    """Send one human-monitor command (e.g. `nmi`) over the monitor socket and wait for the
+    prompt that follows it: QEMU may drop a command still unread when the client hangs up, so
+    the answer is read up to the second `(qemu)` prompt (the first follows the banner)."""
     import socket
+    out = b""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(sock))
         s.sendall(command.encode() + b"\n")
         try:
-            return s.recv(4096).decode(errors="replace")
+            while out.count(b"(qemu)") < 2:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
         except OSError:
-            return ""
+            pass
+    return out.decode(errors="replace")
