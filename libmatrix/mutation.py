@@ -30,6 +30,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from libmatrix import run as R
+from reports import results as RR
+from reports import vocabulary as V
+
 HERE = Path(__file__).resolve().parent
 SHIMS = HERE / "mutants"
 MANIFEST = HERE / "mutants.toml"
@@ -105,12 +109,6 @@ def compile_shim(m: Mutant, dest: Path) -> Path:
     return so
 
 
-def failing_verdicts(harness: Path) -> set[str]:
-    doc = json.loads(subprocess.run([str(harness), "--vocabulary"], capture_output=True, text=True,
-                                    check=True).stdout)
-    return {v["name"] for v in doc["verdicts"] if v.get("fails_run")}
-
-
 @dataclass
 class Run:
     rc: int | None
@@ -124,40 +122,33 @@ def run_harness(harness: Path, interface: str, selection: list[str], exclude: li
                 ids: Path | None = None) -> Run:
     result, log = out / f"{name}.json", out / f"{name}.log"
     result.unlink(missing_ok=True)  # this tool's own earlier output only
-    argv = [str(harness), "--interface", interface, "--format", "json", "--output", str(result),
-            "--color", "never", "-q"]
-    for g in selection:
-        argv += ["--filter", g]
+    argv = R.harness_argv(harness, result, interface, selection, timeout, cases, ids) + ["-q"]
     for g in exclude:
         argv += ["--exclude", g]
-    if ids:
-        argv += ["--ids", str(ids)]
-    if cases:
-        argv += ["--cases", str(cases)]
-    if timeout:
-        argv += ["--timeout", str(timeout)]
     with open(log, "w") as f:
         try:
             rc = subprocess.run(argv, env=dict(os.environ, **env_extra), stdout=f, stderr=subprocess.STDOUT,
                                 timeout=1800).returncode
         except subprocess.TimeoutExpired:
             rc = None
-    verdicts, reasons = {}, {}
-    try:
-        for r in json.loads(result.read_text()).get("results") or []:
-            verdicts[r["id"]] = r.get("verdict", "")
-            reasons[r["id"]] = r.get("reason") or ""
-    except (OSError, ValueError):
-        pass
-    return Run(rc, verdicts, reasons, log)
+    try:  # a run cut short (crash, watchdog) keeps its complete results
+        results = RR.load_file(str(result), partial=True).results if result.exists() else {}
+    except RR.InputError:
+        results = {}
+    return Run(rc, {i: r["verdict"] for i, r in results.items()},
+               {i: r["reason"] for i, r in results.items()}, log)
 
 
 def judge(m: Mutant, base: Run, mut: Run, failing: set[str]) -> None:
     """Killed by the cases that fail under the mutant but not on the unbroken library; a harness
-    that could not run at all under the shim (no result document) also kills it."""
+    that could not run at all under the shim (no results, killed or crashed) also kills it. A
+    usage exit (2: e.g. a quick glob that matches no case) is an error, never a kill."""
     m.killed_by = [{"id": cid, "verdict": v, "base": base.verdicts.get(cid), "reason": mut.reasons.get(cid, "")[:300]}
                    for cid, v in mut.verdicts.items()
                    if v in failing and base.verdicts.get(cid) not in failing]
+    if not mut.verdicts and mut.rc == 2:
+        m.status, m.reason = "error", f"the harness rejected the run (exit 2, see {mut.log})"
+        return
     if not mut.verdicts and mut.rc not in (0, 1, 4):
         m.killed_by = [{"id": "(harness)", "verdict": f"exit {mut.rc}", "base": "ran",
                         "reason": f"the harness did not run under the shim (see {mut.log})"}]
@@ -206,7 +197,7 @@ def campaign(mutants: list[Mutant], harness: Path, out: Path, quick: bool, full:
              cases: Path | None = None, timeout: float | None = None, log=print) -> dict:
     """One baseline per interface (in --quick: of the union of the mutants' quick globs), then
     each mutant on its selection, its kills confirmed by confirm() (not in --quick)."""
-    failing = failing_verdicts(harness)
+    failing = set(V.FAILS_RUN)
     shims = out / "shims"
     shims.mkdir(parents=True, exist_ok=True)
     built = {m.id: compile_shim(m, shims) for m in mutants}
