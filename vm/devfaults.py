@@ -159,13 +159,10 @@ def part_record(part: FaultPart, disk: str, environment: dict | None) -> dict:
             "ids": list(part.ids)}
 
 
-def guest_env(armed: tuple[str, ...], rules: list[DeviceFault], disk: str) -> dict[str, str]:
+def guest_env(rules: list[DeviceFault], disk: str) -> dict[str, str]:
     """The job variables of a guest whose first disk carries `rules` (scripts/matrix
-    --device-fault; armed: the row rules they implement), or of any guest with none."""
+    --device-fault), or of any guest with none; the rows' own rules are its fault parts'."""
     env = {"AIOH_VM_GUEST": "1", "AIOH_FAULT_DEVICE": f"/dev/{disk}"}
-    if armed:
-        env["AIOH_DEVICE_FAULT"] = ";".join(armed)
-        env["FS"] = "tmpfs"
     if any(r.once for r in rules):
         env["MODPARAMS_nvme_core"] = NVME_ONCE_PARAMS
     return env

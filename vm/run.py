@@ -158,7 +158,7 @@ class TargetRun:
                "AIOH_GUEST_DISKS": guest_disks_spec(self.device)}
         if self.has_target_disks():
             env["TARGET_DISKS"] = "1"
-        env.update(devfaults.guest_env((), list(o.device_faults), env["DISK"]))
+        env.update(devfaults.guest_env(list(o.device_faults), env["DISK"]))
         _, parts = self.job_ids()
         if self.has_target_disks() and o.fault_parts:
             env["FAULT_DISKS"] = " ".join(self.part_disk(k) for k in range(1, len(o.fault_parts) + 1))
@@ -393,7 +393,7 @@ class TargetRun:
                 "fs": o.fs, "memory_mb": o.memory_mb, "cpus": o.cpus,
                 "harness_args": list(o.harness_args),
                 "device_faults": [dict(f.__dict__, rule=f.text()) for f in o.device_faults],
-                "nvme_core_params": devfaults.guest_env((), list(o.device_faults), "").get("MODPARAMS_nvme_core"),
+                "nvme_core_params": devfaults.guest_env(list(o.device_faults), "").get("MODPARAMS_nvme_core"),
                 "device_fault_parts": [devfaults.part_record(f, self.part_disk(k), self.part_envs.get(f"fault.{k}"))
                                        for k, f in enumerate(o.fault_parts, start=1)],
                 "boots": [{"boot": b.boot, "ending": b.ending.verdict or "finished", "phase": b.ending.phase,
