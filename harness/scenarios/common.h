@@ -146,6 +146,14 @@ inline Request rw_request(int fd, int64_t offset, bool is_write, bool vectored, 
   return r;
 }
 
+// An fd number that is certainly closed: the lowest free one, opened and
+// closed again.
+inline int closed_fd() {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) close(fd);
+  return fd;
+}
+
 inline constexpr timespec kReapTimeout{5, 0};
 
 // A plain read request.

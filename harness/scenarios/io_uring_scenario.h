@@ -22,6 +22,7 @@
 
 #include "backends/io_uring_backend.h"
 #include "scenario.h"
+#include "scenarios/common.h"
 #include "timespec.h"
 
 namespace aioh::uring {
@@ -192,12 +193,7 @@ inline int count_fds() {
   return n;
 }
 
-// An fd number that is certainly closed: opened, then closed.
-inline int closed_fd() {
-  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  close(fd);
-  return fd;
-}
+using scn::closed_fd;
 
 // A buffer ring of `entries` for group `bgid` in page-aligned memory (or,
 // with misalign, 64 bytes past a page boundary). Unregistered and unmapped

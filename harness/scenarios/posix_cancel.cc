@@ -80,11 +80,11 @@ AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
     ctx.observe(reaper.get(1));
     ctx.observe(be.cancel(r));
   } else if (what == "bad-fd") {
-    ctx.observe(be.cancel_raw(closed_fd(ctx), nullptr));
+    ctx.observe(be.cancel_raw(closed_fd(), nullptr));
   } else if (what == "bad-fd-with-aiocb") {
     aiocb blank;
     std::memset(&blank, 0, sizeof blank);
-    blank.aio_fildes = closed_fd(ctx);
+    blank.aio_fildes = closed_fd();
     ctx.observe(be.cancel_raw(blank.aio_fildes, &blank));
   } else if (what == "fd-mismatch") {
     posix::Pipe p(ctx);
@@ -98,7 +98,7 @@ AIOH_SCENARIO(posix_cancel_simple, aioh::posix::aio_threads_param(),
     posix::Pipe p(ctx);
     Request r = posix::req(Op::read, p.r, buf.data(), 16, 0, 1);
     if (be.submit({&r}).is_error) ctx.broken("aio_read refused");
-    ctx.observe(be.cancel_raw(closed_fd(ctx), be.control_block(1)));
+    ctx.observe(be.cancel_raw(closed_fd(), be.control_block(1)));
     if (!p.feed(16)) ctx.broken("cannot feed");
     ctx.observe(reaper.get(1));
   } else if (what == "all-fd-idle") {

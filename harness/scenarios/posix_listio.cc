@@ -65,7 +65,7 @@ AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
   const std::vector<std::string> once = members;
   for (int64_t k = 1; k < ctx.num("repeat"); ++k) members.insert(members.end(), once.begin(), once.end());
   int fd = posix::data_file(ctx, "f", blk * (members.size() + 1));
-  int bad = closed_fd(ctx);
+  int bad = closed_fd();
   AlignedBuffer buf(blk * (members.size() + 1));
   std::memset(buf.data(), 0, buf.size());
   std::vector<Request> reqs(members.size());

@@ -112,7 +112,7 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   int rw = posix::data_file(ctx, "f", file_size);
   std::vector<int> own;
   int fd = rw, peer = -1;
-  if (fdkind == "bad") fd = closed_fd(ctx);
+  if (fdkind == "bad") fd = closed_fd();
   else if (fdkind == "rdonly") fd = posix::data_file(ctx, "f", file_size, O_RDONLY);
   else if (fdkind == "append") fd = posix::data_file(ctx, "f", file_size, O_RDWR | O_APPEND);
   else if (fdkind != "file") fd = special_fd(ctx, fdkind, is_read, own, &peer);
@@ -226,7 +226,7 @@ AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
   auto& be = posix::setup(ctx);
   const std::string fdkind = ctx.str("fd");
   int fd = posix::data_file(ctx, "f", 4096, fdkind == "rdonly" ? O_RDONLY : O_RDWR);
-  if (fdkind == "bad") fd = closed_fd(ctx);
+  if (fdkind == "bad") fd = closed_fd();
   Request r = posix::req(Op::fsync, fd, nullptr, 0, 0, 1);
   r.reqprio = static_cast<int>(ctx.num("reqprio"));
   Outcome s = be.submit_fsync(&r, fsync_op(ctx));

@@ -24,17 +24,12 @@
 #include "backends/posix_aio_backend.h"
 #include "pattern.h"
 #include "scenario.h"
+#include "scenarios/common.h"
 #include "thread_state.h"
 
 namespace aioh::posix {
 
-// An fd number that is certainly closed: the lowest free one, taken and given back.
-inline int closed_fd(CaseContext& ctx) {
-  int fd = dup(STDIN_FILENO);
-  if (fd < 0) ctx.broken("dup failed");
-  close(fd);
-  return fd;
-}
+using scn::closed_fd;
 
 inline PosixAioBackend& backend(CaseContext& ctx) {
   auto* be = dynamic_cast<PosixAioBackend*>(&ctx.backend());
