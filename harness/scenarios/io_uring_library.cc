@@ -24,8 +24,8 @@ namespace {
 
 using namespace uring;
 
-// A timeout SQE of `ms_` milliseconds and no completion count: its CQE
-// (-ETIME) is posted by the kernel's timer when it expires.
+// A timeout SQE of `ts` and no completion count: its CQE (-ETIME) is
+// posted by the kernel's timer when it expires.
 void queue_timer(CaseContext& ctx, IoUringBackend& be, __kernel_timespec& ts, uint64_t tag) {
   io_uring_sqe* s = sqe(ctx, be);
   io_uring_prep_timeout(s, &ts, 0, 0);
@@ -107,7 +107,6 @@ AIOH_SCENARIO(uring_library,
     return;
   }
   if (mode == "get-probe") {
-    arm_errno();
     io_uring_probe* lib = io_uring_get_probe();
     ctx.observe(Outcome::ok(lib != nullptr, Channel::ret, Phase::setup));
     if (!lib) return;

@@ -55,8 +55,7 @@ AIOH_SCENARIO(uring_register_ext,
   auto reg = [&](unsigned op, void* arg, unsigned nr, const char* call) {
     arm_errno();
     int ret = io_uring_register(fd, op, arg, nr);
-    Outcome o = be.liburing_ret(ret, errno, Phase::setup, call);
-    ctx.observe(o);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, call));
     return ret;
   };
 
