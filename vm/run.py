@@ -226,8 +226,9 @@ class TargetRun:
         passes; returns (timed out, seconds to setup, bytes read)."""
         o, res = self.o, cfg.result_file
         injected = n > 1
-        # The test-only NMI: QEMU's `nmi` does not always reach a guest that panics on it (seen
-        # under TCG: no "NMI" line at all), so it is sent again every 2 s while the boot runs on.
+        # The test-only NMI. Guests sometimes saw none (no "NMI" line at all): qemu.hmp hung up
+        # before QEMU had read the command, fixed there. It is still sent again every 2 s (at
+        # most 5 times) while the boot runs on: that cause is inferred, not observed.
         nmis, last_nmi = 0, 0.0
         last_progress, pos, exit_seen_at, setup_at = time.time(), 0, None, None
         while proc.poll() is None:
