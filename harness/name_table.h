@@ -1,8 +1,9 @@
 // Enumerators and their names as one table each (phases, channels, verdict
-// classes), and the two lookups every such table needs, so a name is written
-// once, next to its enumerator.
+// classes), the two lookups every such table needs, and the check that a
+// table names every enumerator, so a name is written once, next to its enumerator.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -28,6 +29,16 @@ constexpr std::optional<E> value_in(const Named<E> (&table)[N], std::string_view
   for (auto& row : table)
     if (row.name == s) return row.value;
   return std::nullopt;
+}
+
+// Whether `table` has one row per enumerator from 0 to `last`, in order
+// (for a static_assert next to the table).
+template <class E, size_t N>
+constexpr bool names_every(const Named<E> (&table)[N], E last) {
+  if (N != static_cast<size_t>(last) + 1) return false;
+  for (size_t i = 0; i < N; i++)
+    if (static_cast<size_t>(table[i].value) != i || table[i].name.empty()) return false;
+  return true;
 }
 
 }  // namespace aioh

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "name_table.h"
+
 namespace aioh {
 
 // Where in a request's life an outcome was observed.
@@ -24,10 +26,16 @@ enum class Channel {
   cqe_res,       // struct io_uring_cqe.res
 };
 
-inline constexpr Phase kPhases[] = {Phase::open, Phase::setup, Phase::submit, Phase::wait,
-                                    Phase::completion, Phase::cancel, Phase::teardown};
-inline constexpr Channel kChannels[] = {Channel::ret, Channel::errno_, Channel::io_event_res,
-                                        Channel::aio_error, Channel::aio_return, Channel::cqe_res};
+// Every phase and channel in order with its name (--vocabulary lists them so).
+inline constexpr Named<Phase> kPhaseNames[] = {
+    {Phase::open, "open"}, {Phase::setup, "setup"}, {Phase::submit, "submit"}, {Phase::wait, "wait"},
+    {Phase::completion, "completion"}, {Phase::cancel, "cancel"}, {Phase::teardown, "teardown"}};
+inline constexpr Named<Channel> kChannelNames[] = {
+    {Channel::ret, "return"}, {Channel::errno_, "errno"}, {Channel::io_event_res, "io_event.res"},
+    {Channel::aio_error, "aio_error"}, {Channel::aio_return, "aio_return"}, {Channel::cqe_res, "cqe->res"}};
+// An enumerator added without its row fails here, as a switch's -Wswitch would.
+static_assert(names_every(kPhaseNames, Phase::teardown));
+static_assert(names_every(kChannelNames, Channel::cqe_res));
 
 std::string_view phase_name(Phase p);
 std::string_view channel_name(Channel c);

@@ -23,6 +23,7 @@ namespace {
 
 constexpr Named<VerdictClass> kClassNames[] = {
     {VerdictClass::good, "good"}, {VerdictClass::bad, "bad"}, {VerdictClass::neutral, "neutral"}};
+static_assert(names_every(kClassNames, VerdictClass::neutral));
 
 }  // namespace
 

@@ -18,8 +18,8 @@ nlohmann::json vocabulary_json() {
   json exits = json::array();
   for (auto& e : kExitStatuses) exits.push_back({{"status", e.status}, {"name", e.name}, {"meaning", e.meaning}});
   json phases = json::array(), channels = json::array();
-  for (Phase p : kPhases) phases.push_back(phase_name(p));
-  for (Channel c : kChannels) channels.push_back(channel_name(c));
+  for (auto& row : kPhaseNames) phases.push_back(row.name);
+  for (auto& row : kChannelNames) channels.push_back(row.name);
   json interfaces = json::array();
   for (auto& i : interface_names()) interfaces.push_back(i);  // catalog order (backend.h)
   json formats = json::array();
