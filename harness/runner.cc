@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "system/journal.h"
 #include "kernel_log.h"
+#include "errno_names.h"
 #include "reporter.h"
 #include "faults/fault.h"
 #include "system/child.h"
@@ -396,10 +397,14 @@ pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, 
     system::harden_case_child(harness);  // dies with the harness
     close(out_pipe[0]);
     close(err_pipe[0]);
+    // A child whose stdio could not be replaced would share the harness's own:
+    // it ends broken rather than run.
     int devnull = open("/dev/null", O_RDWR);
-    dup2(devnull, STDIN_FILENO);
-    dup2(devnull, STDOUT_FILENO);
-    dup2(err_pipe[1], STDERR_FILENO);
+    if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0 ||
+        dup2(err_pipe[1], STDERR_FILENO) < 0) {
+      Reporter(out_pipe[1]).exit("broken", "case child: replacing stdio failed: " + errno_name(errno));
+      _exit(0);
+    }
     // Nothing else the harness holds reaches the case: not its output files,
     // target device holds, locks, the fork server's socket or signalfd.
     std::vector<int> keep = system::held_settings_lock_fds();
