@@ -3,13 +3,21 @@
 // only once wait_nr CQEs are there, io_uring_wait_cqe() blocks for one,
 // io_uring_wait_cqe_timeout() waits out its relative timeout,
 // io_uring_peek_batch_cqe() hands over at most `count` CQEs,
-// io_uring_get_events() flushes deferred completions into the CQ ring,
-// io_uring_queue_exit() closes the ring fd and unmaps the rings, and
-// io_uring_get_probe() reports what the kernel's IORING_REGISTER_PROBE does.
-// Each waits on a timeout SQE (the kernel's own clock), never on a sleep
-// racing io-wq.
+// io_uring_get_events() and io_uring_submit_and_get_events() flush deferred
+// completions into the CQ ring, io_uring_queue_exit() closes the ring fd and
+// unmaps the rings, io_uring_get_probe() and io_uring_get_probe_ring() report
+// what the kernel's IORING_REGISTER_PROBE does, io_uring_register_files_update()
+// counts the slots it updated in a table of the size asked for, the
+// *_tags/*_update_tag registrations post their tags' CQEs and the sparse
+// buffer table has its slots,
+// io_uring_unregister_ring_fd() puts the ring back on its fd,
+// io_uring_mlock_size() is 0 where rings are not charged to RLIMIT_MEMLOCK,
+// io_uring_setup() keeps liburing's -errno convention, and
+// io_uring_ring_dontfork() keeps the rings out of a forked child. Each waits
+// on a timeout SQE (the kernel's own clock), never on a sleep racing io-wq.
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -74,6 +82,128 @@ int probe_disagreements(CaseContext& ctx, const io_uring_probe& lib) {
   return differ;
 }
 
+// One library call under liburing's convention (-errno, errno untouched):
+// its answer observed in `phase` and returned.
+template <class F>
+long lib_call(CaseContext& ctx, const char* call, F f, Phase phase = Phase::setup) {
+  arm_errno();
+  long r = f();
+  ctx.observe(from_neg_errno(r, errno, phase, ctx.backend().conventions(), call));
+  return r;
+}
+
+// A 4096-byte read at offset 4096 of the scratch file into `buf`, its SQE
+// made by `prep` (a fixed file or a fixed buffer): its CQE observed and the
+// bytes it read checked.
+template <class Prep>
+void read_through(CaseContext& ctx, IoUringBackend& be, const uint8_t* buf, Prep prep) {
+  io_uring_sqe* s = sqe(ctx, be);
+  prep(s);
+  io_uring_sqe_set_data64(s, 1);
+  submit_n(ctx, be, 1);
+  auto c = reap(ctx, be, 1);
+  observe_cqes(ctx, c);
+  if (c[0].res > 0)
+    ctx.check(verify_buffer(buf, c[0].res, kFileSeed, 4096).empty(), "the registered-resource read's bytes are wrong");
+}
+
+// files-update: a table of four empty slots (fd -1, io_uring_register(2)
+// IORING_REGISTER_FILES), io_uring_register_files_update() of slots 2 and 3,
+// then a read through slot 3. files-sparse: the table from
+// io_uring_register_files_sparse(4), slot 3 updated and read.
+void files_table(CaseContext& ctx, IoUringBackend& be, bool sparse) {
+  io_uring& ring = be.ring();
+  int fd = ctx.scratch_file("table", 16384, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ctx.broken("scratch file");
+  const int empty[4] = {-1, -1, -1, -1};
+  if (lib_call(ctx, sparse ? "io_uring_register_files_sparse" : "io_uring_register_files", [&] {
+        return sparse ? io_uring_register_files_sparse(&ring, 4) : io_uring_register_files(&ring, empty, 4);
+      }) != 0)
+    return;
+  const int fds[2] = {fd, fd};
+  lib_call(ctx, "io_uring_register_files_update", [&] {
+    return sparse ? io_uring_register_files_update(&ring, 3, fds, 1) : io_uring_register_files_update(&ring, 2, fds, 2);
+  });
+  AlignedBuffer buf(4096);
+  read_through(ctx, be, buf.data(), [&](io_uring_sqe* s) {
+    io_uring_prep_read(s, 3, buf.data(), 4096, 4096);
+    s->flags |= IOSQE_FIXED_FILE;
+  });
+  close(fd);
+}
+
+// The one CQE a released tagged resource posts (io_uring_register(2)
+// IORING_REGISTER_FILES2/BUFFERS2: user_data the tag, the rest zeroed),
+// waited for up to 3 s: before 6.3 it comes from a delayed work up to a
+// second later. Observes its user_data and res; none is observed as 0.
+void observe_tag_cqe(CaseContext& ctx, IoUringBackend& be) {
+  io_uring_cqe* c = nullptr;
+  __kernel_timespec t = kms(3000);
+  if (io_uring_wait_cqe_timeout(&be.ring(), &c, &t) != 0 || !c) {
+    ctx.observe(Outcome::ok(0, Channel::ret, Phase::completion));
+    return;
+  }
+  ctx.observe(Outcome::ok(static_cast<int64_t>(c->user_data), Channel::ret, Phase::completion));
+  ctx.observe(IoUringBackend::res_outcome(c->res));
+  io_uring_cqe_seen(&be.ring(), c);
+}
+
+// files-tags: two slots registered with io_uring_register_files_tags (slot 1
+// tagged 77), slot 1 emptied with io_uring_register_files_update_tag, then
+// the tag's CQE.
+void files_tags(CaseContext& ctx, IoUringBackend& be) {
+  io_uring& ring = be.ring();
+  int fd = ctx.scratch_file("tagged", 4096, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ctx.broken("scratch file");
+  const int fds[2] = {fd, fd};
+  const __u64 tags[2] = {0, 77};
+  if (lib_call(ctx, "io_uring_register_files_tags", [&] { return io_uring_register_files_tags(&ring, fds, tags, 2); }) ==
+      0) {
+    const int none[1] = {-1};
+    const __u64 untagged[1] = {0};
+    lib_call(ctx, "io_uring_register_files_update_tag",
+             [&] { return io_uring_register_files_update_tag(&ring, 1, none, untagged, 1); });
+    observe_tag_cqe(ctx, be);
+  }
+  close(fd);
+}
+
+// buffers-tags: two buffers registered with io_uring_register_buffers_tags
+// (buffer 1 tagged 88), buffer 1 replaced with io_uring_register_buffers_update_tag,
+// the tag's CQE, then a READ_FIXED into the new buffer 1. buffers-sparse: the
+// table from io_uring_register_buffers_sparse(2), buffer 1 set and read into.
+void buffers_table(CaseContext& ctx, IoUringBackend& be, bool sparse) {
+  io_uring& ring = be.ring();
+  int fd = ctx.scratch_file("bufs", 16384, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ctx.broken("scratch file");
+  AlignedBuffer a(4096), b(4096), fresh(4096);
+  const iovec iov[2] = {{a.data(), 4096}, {b.data(), 4096}};
+  const __u64 tags[2] = {0, 88};
+  if (lib_call(ctx, sparse ? "io_uring_register_buffers_sparse" : "io_uring_register_buffers_tags", [&] {
+        return sparse ? io_uring_register_buffers_sparse(&ring, 2) : io_uring_register_buffers_tags(&ring, iov, tags, 2);
+      }) != 0) {
+    close(fd);
+    return;
+  }
+  const iovec nv = {fresh.data(), 4096};
+  const __u64 untagged = 0;
+  lib_call(ctx, "io_uring_register_buffers_update_tag",
+           [&] { return io_uring_register_buffers_update_tag(&ring, 1, &nv, &untagged, 1); });
+  if (!sparse) observe_tag_cqe(ctx, be);
+  read_through(ctx, be, fresh.data(),
+               [&](io_uring_sqe* s) { io_uring_prep_read_fixed(s, fd, fresh.data(), 4096, 4096, 1); });
+  close(fd);
+}
+
+// A NOP submitted through io_uring_submit(): its answer and its CQE.
+void nop_round(CaseContext& ctx, IoUringBackend& be) {
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_nop(s);
+  io_uring_sqe_set_data64(s, 7);
+  ctx.observe(be.submit_queued());
+  if (ready_within(be, 1000) == 1) observe_ready_cqe(ctx, be.ring());
+}
+
 // mode: submit-and-wait (a 30 ms timeout SQE: io_uring_submit_and_wait for 1,
 //   its answer, then how many CQEs are ready, then the CQE) |
 // wait-cqe (the same SQE submitted: io_uring_wait_cqe's answer and the CQE) |
@@ -85,14 +215,83 @@ int probe_disagreements(CaseContext& ctx, const io_uring_probe& lib) {
 //   answer, which must come after 100 ms and within the stated slack) |
 // peek-batch (three NOPs completed: io_uring_peek_batch_cqe for 2 into an
 //   array of 8, then, those 2 seen, for 8: each answer) |
+// submit-and-get-events (a DEFER_TASKRUN ring: a 1 ms timeout submitted,
+//   CQEs ready 30 ms later, then a NOP: io_uring_submit_and_get_events'
+//   answer and the CQEs ready after it) |
 // get-probe (io_uring_get_probe() returned a probe, and on how many opcodes it
-//   disagrees with the kernel's own IORING_REGISTER_PROBE)
+//   disagrees with the kernel's own IORING_REGISTER_PROBE) |
+// get-probe-ring (the same for io_uring_get_probe_ring() of the case's ring) |
+// files-update / files-sparse (files_table above) |
+// files-tags / buffers-tags / buffers-sparse (files_tags, buffers_table above) |
+// unregister-ring-fd (io_uring_register_ring_fd's and
+//   io_uring_unregister_ring_fd's answers, then a NOP round) |
+// mlock-size (io_uring_mlock_size for 0 entries: its answer; for 8: whether
+//   it is 0 and whether it is a whole number of pages) |
+// setup-export (liburing's io_uring_setup() wrapper, not the raw syscall: for
+//   0 entries its answer; for 4, whether it gave an fd and the sq_entries it
+//   wrote back) |
+// dontfork (io_uring_ring_dontfork's answer, then a forked child reading the
+//   SQ head through the ring's mapping: its value, or the signal it died of)
 AIOH_SCENARIO(uring_library,
               aioh::param::choice("mode", "submit-and-wait",
-                                  {"submit-and-wait", "wait-cqe", "wait-cqe-timeout", "peek-batch", "get-events", "queue-exit",
-                                   "get-probe"},
+                                  {"submit-and-wait", "wait-cqe", "wait-cqe-timeout", "peek-batch", "get-events",
+                                   "submit-and-get-events", "queue-exit", "get-probe", "get-probe-ring",
+                                   "files-update", "files-sparse", "files-tags", "buffers-tags", "buffers-sparse",
+                                   "unregister-ring-fd", "mlock-size", "setup-export", "dontfork"},
                                   "the liburing promise under test")) {
   const std::string mode = ctx.str("mode");
+  if (mode == "files-update" || mode == "files-sparse") {
+    files_table(ctx, up(ctx, 8), mode == "files-sparse");
+    return;
+  }
+  if (mode == "files-tags") {
+    files_tags(ctx, up(ctx, 8));
+    return;
+  }
+  if (mode == "buffers-tags" || mode == "buffers-sparse") {
+    buffers_table(ctx, up(ctx, 8), mode == "buffers-sparse");
+    return;
+  }
+  if (mode == "unregister-ring-fd") {
+    IoUringBackend& be = up(ctx, 8);
+    lib_call(ctx, "io_uring_register_ring_fd", [&] { return io_uring_register_ring_fd(&be.ring()); });
+    lib_call(ctx, "io_uring_unregister_ring_fd", [&] { return io_uring_unregister_ring_fd(&be.ring()); });
+    nop_round(ctx, be);
+    return;
+  }
+  if (mode == "mlock-size") {
+    lib_call(ctx, "io_uring_mlock_size", [] { return io_uring_mlock_size(0, 0); });
+    arm_errno();
+    const ssize_t r = io_uring_mlock_size(8, 0);
+    if (r < 0) ctx.observe(from_neg_errno(r, errno, Phase::setup, ctx.backend().conventions(), "io_uring_mlock_size"));
+    const long page = sysconf(_SC_PAGESIZE);
+    ctx.observe(Outcome::ok(r == 0, Channel::ret, Phase::setup));
+    ctx.observe(Outcome::ok(r >= 0 && r % page == 0, Channel::ret, Phase::setup));
+    return;
+  }
+  if (mode == "setup-export") {
+    io_uring_params p{};
+    long r = lib_call(ctx, "io_uring_setup", [&] { return io_uring_setup(0, &p); });
+    if (r >= 0) close(static_cast<int>(r));
+    p = {};
+    arm_errno();
+    r = io_uring_setup(4, &p);
+    if (r < 0) ctx.observe(from_neg_errno(r, errno, Phase::setup, ctx.backend().conventions(), "io_uring_setup"));
+    ctx.observe(Outcome::ok(r >= 0, Channel::ret, Phase::setup));
+    ctx.observe(Outcome::ok(p.sq_entries, Channel::ret, Phase::setup));
+    if (r >= 0) close(static_cast<int>(r));
+    return;
+  }
+  if (mode == "dontfork") {
+    IoUringBackend& be = up(ctx, 8);
+    lib_call(ctx, "io_uring_ring_dontfork", [&] { return io_uring_ring_dontfork(&be.ring()); });
+    const volatile unsigned* head = be.ring().sq.khead;
+    int sig = 0;
+    auto o = scn::outcome_in_child([&] { return Outcome::ok(*head, Channel::ret, Phase::setup); }, Phase::setup, &sig);
+    if (!o) ctx.broken("the forked child neither answered nor died of a signal");
+    ctx.observe(*o);
+    return;
+  }
   if (mode == "queue-exit") {
     io_uring r{};
     arm_errno();
@@ -106,8 +305,8 @@ AIOH_SCENARIO(uring_library,
     ctx.observe(Outcome::ok(uring_mappings(), Channel::ret, Phase::teardown));
     return;
   }
-  if (mode == "get-probe") {
-    io_uring_probe* lib = io_uring_get_probe();
+  if (mode == "get-probe" || mode == "get-probe-ring") {
+    io_uring_probe* lib = mode == "get-probe" ? io_uring_get_probe() : io_uring_get_probe_ring(&up(ctx, 8).ring());
     ctx.observe(Outcome::ok(lib != nullptr, Channel::ret, Phase::setup));
     if (!lib) return;
     ctx.observe(Outcome::ok(probe_disagreements(ctx, *lib), Channel::ret, Phase::setup));
@@ -141,7 +340,7 @@ AIOH_SCENARIO(uring_library,
     ctx.observe(Outcome::ok(io_uring_peek_batch_cqe(&be.ring(), got, 8), Channel::ret, Phase::wait));
     return;
   }
-  const bool deferred = mode == "get-events";
+  const bool deferred = mode == "get-events" || mode == "submit-and-get-events";
   IoUringBackend& be = up(ctx, 8, deferred ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0);
   io_uring& ring = be.ring();
   __kernel_timespec ts = kms(deferred ? 1 : 30);
@@ -169,6 +368,16 @@ AIOH_SCENARIO(uring_library,
   // get-events: the timer fired long ago, its completion waits as task work.
   usleep(30 * 1000);
   ctx.observe(cq_ready(ring, Phase::wait));
+  if (mode == "submit-and-get-events") {
+    io_uring_sqe* s = sqe(ctx, be);
+    io_uring_prep_nop(s);
+    io_uring_sqe_set_data64(s, 2);
+    arm_errno();
+    int ret = io_uring_submit_and_get_events(&ring);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::submit, "io_uring_submit_and_get_events"));
+    ctx.observe(cq_ready(ring, Phase::wait));
+    return;
+  }
   arm_errno();
   int ret = io_uring_get_events(&ring);
   ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_get_events"));
