@@ -4,11 +4,13 @@
 #include "mutant.h"
 #include <libaio.h>
 
-/* Exported (LIBAIO_0.4) but commented out of libaio.h. */
+/* Exported (LIBAIO_0.4) but commented out of libaio.h. io_getevents goes through REAL(): an
+ * unversioned reference from this shim would bind the LIBAIO_0.1 compat version, whose
+ * arguments differ. */
 int io_queue_wait(io_context_t ctx, struct timespec* timeout);
 
 int io_queue_wait(io_context_t ctx, struct timespec* timeout) {
   struct io_event ev;
-  int r = io_getevents(ctx, 1, 1, &ev, timeout);
+  int r = REAL(io_getevents)(ctx, 1, 1, &ev, timeout);
   return r > 0 ? 0 : r;
 }
