@@ -1,20 +1,19 @@
 // liburing's own promises, each where a subtly broken build would hide from
-// the other families (scripts/mutants): io_uring_submit_and_wait() returns
-// only once wait_nr CQEs are there, io_uring_wait_cqe() blocks for one,
-// io_uring_wait_cqe_timeout() waits out its relative timeout,
-// io_uring_peek_batch_cqe() hands over at most `count` CQEs,
-// io_uring_get_events() and io_uring_submit_and_get_events() flush deferred
-// completions into the CQ ring, io_uring_queue_exit() closes the ring fd and
-// unmaps the rings, io_uring_get_probe() and io_uring_get_probe_ring() report
-// what the kernel's IORING_REGISTER_PROBE does, io_uring_register_files_update()
-// counts the slots it updated in a table of the size asked for, the
-// *_tags/*_update_tag registrations post their tags' CQEs and the sparse
-// buffer table has its slots,
-// io_uring_unregister_ring_fd() puts the ring back on its fd,
-// io_uring_mlock_size() is 0 where rings are not charged to RLIMIT_MEMLOCK,
-// io_uring_setup() keeps liburing's -errno convention, and
-// io_uring_ring_dontfork() keeps the rings out of a forked child. Each waits
-// on a timeout SQE (the kernel's own clock), never on a sleep racing io-wq.
+// the other families (scripts/mutants, libmatrix/mutants/SURFACE.md):
+// io_uring_submit_and_wait() returns only once wait_nr CQEs are there,
+// io_uring_wait_cqe() blocks for one, io_uring_wait_cqe_timeout() waits out
+// its relative timeout, io_uring_peek_batch_cqe() hands over at most `count`
+// CQEs, io_uring_get_events() and io_uring_submit_and_get_events() flush
+// deferred completions into the CQ ring, io_uring_queue_exit() closes the
+// ring fd and unmaps the rings, io_uring_get_probe() and
+// io_uring_get_probe_ring() report what the kernel's IORING_REGISTER_PROBE
+// does, the file and buffer table calls count what they updated in a table
+// of the size asked for and post their tags' CQEs, io_uring_unregister_ring_fd()
+// puts the ring back on its fd, io_uring_mlock_size() is 0 where rings are
+// not charged to RLIMIT_MEMLOCK, io_uring_setup() keeps liburing's -errno
+// convention, and io_uring_ring_dontfork() keeps the rings out of a forked
+// child. The waits hang on a timeout SQE (the kernel's own clock), never on a
+// sleep racing io-wq.
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -118,8 +117,10 @@ void files_table(CaseContext& ctx, IoUringBackend& be, bool sparse) {
   const int empty[4] = {-1, -1, -1, -1};
   if (lib_call(ctx, sparse ? "io_uring_register_files_sparse" : "io_uring_register_files", [&] {
         return sparse ? io_uring_register_files_sparse(&ring, 4) : io_uring_register_files(&ring, empty, 4);
-      }) != 0)
+      }) != 0) {
+    close(fd);
     return;
+  }
   const int fds[2] = {fd, fd};
   lib_call(ctx, "io_uring_register_files_update", [&] {
     return sparse ? io_uring_register_files_update(&ring, 3, fds, 1) : io_uring_register_files_update(&ring, 2, fds, 2);
