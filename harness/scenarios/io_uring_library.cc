@@ -9,7 +9,8 @@
 // io_uring_get_probe_ring() report what the kernel's IORING_REGISTER_PROBE
 // does, the file and buffer table calls count what they updated in a table
 // of the size asked for and post their tags' CQEs, io_uring_unregister_ring_fd()
-// puts the ring back on its fd, io_uring_mlock_size() is 0 where rings are
+// puts the ring back on its fd, io_uring_register_iowq_aff() passes the
+// kernel's refusal of an empty mask on, io_uring_mlock_size() is 0 where rings are
 // not charged to RLIMIT_MEMLOCK, io_uring_setup() keeps liburing's -errno
 // convention, and io_uring_ring_dontfork() keeps the rings out of a forked
 // child. The waits hang on a timeout SQE (the kernel's own clock), never on a
@@ -226,6 +227,8 @@ void nop_round(CaseContext& ctx, IoUringBackend& be) {
 // files-tags / buffers-tags / buffers-sparse (files_tags, buffers_table above) |
 // unregister-ring-fd (io_uring_register_ring_fd's and
 //   io_uring_unregister_ring_fd's answers, then a NOP round) |
+// iowq-aff (io_uring_register_iowq_aff with a zero-sized mask, then with
+//   CPU 0's, then io_uring_unregister_iowq_aff: each answer) |
 // mlock-size (io_uring_mlock_size for 0 entries: its answer; for 8: whether
 //   it is 0 and whether it is a whole number of pages) |
 // setup-export (liburing's io_uring_setup() wrapper, not the raw syscall: for
@@ -238,7 +241,7 @@ AIOH_SCENARIO(uring_library,
                                   {"submit-and-wait", "wait-cqe", "wait-cqe-timeout", "peek-batch", "get-events",
                                    "submit-and-get-events", "queue-exit", "get-probe", "get-probe-ring",
                                    "files-update", "files-sparse", "files-tags", "buffers-tags", "buffers-sparse",
-                                   "unregister-ring-fd", "mlock-size", "setup-export", "dontfork"},
+                                   "unregister-ring-fd", "iowq-aff", "mlock-size", "setup-export", "dontfork"},
                                   "the liburing promise under test")) {
   const std::string mode = ctx.str("mode");
   if (mode == "files-update" || mode == "files-sparse") {
@@ -258,6 +261,17 @@ AIOH_SCENARIO(uring_library,
     lib_call(ctx, "io_uring_register_ring_fd", [&] { return io_uring_register_ring_fd(&be.ring()); });
     lib_call(ctx, "io_uring_unregister_ring_fd", [&] { return io_uring_unregister_ring_fd(&be.ring()); });
     nop_round(ctx, be);
+    return;
+  }
+  if (mode == "iowq-aff") {
+    IoUringBackend& be = up(ctx, 8);
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    CPU_SET(0, &mask);
+    lib_call(ctx, "io_uring_register_iowq_aff", [&] { return io_uring_register_iowq_aff(&be.ring(), 0, &mask); });
+    if (lib_call(ctx, "io_uring_register_iowq_aff",
+                 [&] { return io_uring_register_iowq_aff(&be.ring(), sizeof mask, &mask); }) == 0)
+      lib_call(ctx, "io_uring_unregister_iowq_aff", [&] { return io_uring_unregister_iowq_aff(&be.ring()); });
     return;
   }
   if (mode == "mlock-size") {
