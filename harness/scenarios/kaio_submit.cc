@@ -3,8 +3,9 @@
 // unknown aio_flags bits, reserved fields, an iocb in read-only memory),
 // which file it may name (regular, O_DIRECT, O_APPEND, pipes and FIFOs with
 // and without the other end, sockets, eventfds, epoll fds, directories,
-// procfs files), which offsets (negative, overflowing, at the filesystem's
-// maximum file size) and buffers (unmapped, read-only), where each answer
+// procfs files, O_PATH descriptors), which offsets (negative, overflowing,
+// at the filesystem's maximum file size) and buffers (unmapped, read-only,
+// NULL with length 0), where each answer
 // arrives (the call, or io_event.res) and in what order fs/aio.c checks them;
 // how a batch stops at the first bad iocb and what becomes of the rest; and
 // the call's own argument checks. The iocb is built from the row and patched
@@ -106,8 +107,8 @@ int open_scratch_file(CaseContext& ctx, Fds& fds, const std::string& kind, size_
 }
 
 // A pipe (or socketpair) end; `data` puts 4 bytes in it first, `noreader`
-// closes the read end so a write meets no reader, `nowriter` the write end
-// so the read end hangs up.
+// closes the read end (the peer socket) so a write meets no reader,
+// `nowriter` the write end so the read end hangs up.
 int open_pipe_kind(CaseContext& ctx, Fds& fds, const std::string& kind) {
   int p[2];
   if (kind.rfind("socket", 0) == 0) {
@@ -122,7 +123,7 @@ int open_pipe_kind(CaseContext& ctx, Fds& fds, const std::string& kind) {
   fds.keep(p[1]);
   const bool data = kind == "pipe_data" || kind == "socket_data";
   if (data && write(p[1], "kaio", 4) != 4) ctx.broken("cannot fill the pipe");
-  if (kind == "pipe_noreader") {
+  if (kind == "pipe_noreader" || kind == "socket_noreader") {
     close(p[0]);
     return p[1];
   }
@@ -143,6 +144,11 @@ int open_fifo(CaseContext& ctx, Fds& fds, const std::string& kind) {
 int open_fd(CaseContext& ctx, Fds& fds, const std::string& kind, size_t file_size) {
   if (is_file_kind(kind)) return open_scratch_file(ctx, fds, kind, file_size);
   if (kind == "badfd") return 0x7ffffff0;  // far above any open descriptor
+  // An O_PATH descriptor of the scratch file: open, but fget() refuses FMODE_PATH.
+  if (kind == "opath") {
+    open_scratch_file(ctx, fds, "rdonly", file_size);
+    return fds.keep(open((ctx.scratch_dir() + "/data").c_str(), O_PATH | O_CLOEXEC));
+  }
   if (kind == "eventfd" || kind == "eventfd_1") return fds.keep(eventfd(kind == "eventfd_1", EFD_CLOEXEC));
   // A procfs seq_file: no FMODE_NOWAIT. Read-only, outside nothing we own.
   if (kind == "procfile") return fds.keep(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
@@ -192,7 +198,8 @@ Request build_request(CaseContext& ctx, Op op, int fd, AlignedBuffer& buf, size_
 
 // What the row sets in the iocb beyond the Request: IOCB_FLAG_IOPRIO and its
 // value, aio_reqprio without the flag, extra aio_flags bits, reserved2,
-// a raw aio_nbytes, a preset aio_key.
+// a raw aio_nbytes or aio_buf (a poll mask past 16 bits, a buffer on fsync,
+// NULL), a preset aio_key.
 void patch_iocb(CaseContext& ctx, KIocb& cb) {
   if (ctx.has("ioprio_class")) {
     cb.aio_flags |= kIocbFlagIoprio;
@@ -209,6 +216,7 @@ void patch_iocb(CaseContext& ctx, KIocb& cb) {
   if (ctx.has("aio_flags_raw")) cb.aio_flags |= static_cast<uint32_t>(ctx.num("aio_flags_raw"));
   if (ctx.has("reserved2")) cb.aio_reserved2 = static_cast<uint64_t>(ctx.num("reserved2"));
   if (ctx.has("nbytes_raw")) cb.aio_nbytes = static_cast<uint64_t>(ctx.num("nbytes_raw"));
+  if (ctx.has("buf_raw")) cb.aio_buf = static_cast<uint64_t>(ctx.num("buf_raw"));
   if (ctx.has("aio_key")) cb.aio_key = static_cast<uint32_t>(ctx.num("aio_key"));
 }
 
@@ -365,7 +373,7 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
 // Params: see the declarations; the iocb is built, patched, placed, submitted.
 AIOH_SCENARIO(kaio_submit_one,
               aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdsync", "poll", "nop"}, "the opcode"),
-              aioh::param::choice("fd", "file", {"file", "rdonly", "wronly", "append", "direct", "badfd", "pipe", "pipe_data", "pipe_w", "pipe_noreader", "pipe_nowriter", "eventfd", "eventfd_1", "procfile", "socket", "socket_data", "epoll", "dir", "fifo", "fifo_nowriter"}, "the file the iocb names"),
+              aioh::param::choice("fd", "file", {"file", "rdonly", "wronly", "append", "direct", "badfd", "pipe", "pipe_data", "pipe_w", "pipe_noreader", "pipe_nowriter", "eventfd", "eventfd_1", "procfile", "socket", "socket_data", "socket_noreader", "epoll", "dir", "fifo", "fifo_nowriter", "opath"}, "the file the iocb names"),
               aioh::param::boolean("drop_caps", false, "drop CAP_SYS_ADMIN and CAP_SYS_NICE first"),
               aioh::param::integer("file_size", 8192, "scratch file size", 0),
               aioh::param::integer("len", 4096, "aio_nbytes (bytes)", 0),
@@ -383,6 +391,7 @@ AIOH_SCENARIO(kaio_submit_one,
               aioh::param::choice("resfd", "", {"", "eventfd", "file", "badfd"}, "IOCB_FLAG_RESFD target"),
               aioh::param::integer("reserved2", 0, "aio_reserved2"),
               aioh::param::integer("nbytes_raw", 0, "raw aio_nbytes"),
+              aioh::param::optional_integer("buf_raw", "raw aio_buf (absent: the request's buffer or poll mask)", 0),
               aioh::param::integer("aio_key", 0, "aio_key preset before io_submit", 0, UINT32_MAX),
               aioh::param::integer("key_after", 0, "aio_key io_submit must leave", 0, UINT32_MAX),
               aioh::param::choice("buf", "ok", {"ok", "unmapped", "readonly"}, "the data buffer"),
