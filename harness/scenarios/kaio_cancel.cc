@@ -6,9 +6,13 @@
 // was never submitted (aio_key is not KIOCB_KEY) and a bad context are EINVAL;
 // a NULL iocb is EFAULT before the context is even looked up (fs/aio.c
 // io_cancel(): get_user(key, &iocb->aio_key) comes first), and the result
-// argument is never written, so NULL is fine there.
+// argument is never written, so NULL or a read-only page is fine there. A
+// poll is found only on its own context's active_reqs (another live context
+// answers EINVAL), and only while it pends: one that found its event ready
+// completed inside io_submit and is past cancelling.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kaio_util.h"
@@ -30,7 +34,7 @@ void reap_one(CaseContext& ctx, AioBackendBase& be) {
 }
 
 AIOH_SCENARIO(kaio_cancel,
-              aioh::param::choice("target", "pending_poll", {"completed_read", "submitted_read", "pending_poll", "poll_twice", "never_submitted", "bad_key", "bad_ctx", "null_iocb", "null_iocb_bad_ctx", "null_result"}, "what io_cancel is pointed at"),
+              aioh::param::choice("target", "pending_poll", {"completed_read", "submitted_read", "pending_poll", "poll_twice", "never_submitted", "bad_key", "bad_ctx", "null_iocb", "null_iocb_bad_ctx", "null_result", "readonly_result", "other_ctx", "ready_poll"}, "what io_cancel is pointed at"),
               aioh::param::boolean("no_verify", false, "skip the read's data check")) {
   AioBackendBase& be = aio(ctx);
   kaio::setup_or_broken(ctx);
@@ -52,6 +56,9 @@ AIOH_SCENARIO(kaio_cancel,
     r.fd = p[0];  // the write end stays open and silent: the poll pends
     r.poll_events = POLLIN;
   }
+  // ready_poll: the pipe holds a byte, so aio_poll() completes the request
+  // inside io_submit and never puts it on ctx->active_reqs.
+  if (target == "ready_poll" && write(p[1], "x", 1) != 1) ctx.broken("cannot fill the pipe");
   const bool submits = target != "never_submitted" && target.rfind("null_iocb", 0) != 0;
   if (submits) ctx.observe(be.submit({&r}));
 
@@ -83,6 +90,26 @@ AIOH_SCENARIO(kaio_cancel,
     ctx.observe(be.raw_cancel(target == "null_iocb" ? be.context() : 0x1000, nullptr, &ev));
   } else if (target == "null_result") {
     ctx.observe(be.raw_cancel(be.context(), be.iocb_of(r.tag), nullptr));
+    reap_one(ctx, be);
+  } else if (target == "readonly_result") {
+    // A result the kernel could not write: io_cancel must not try.
+    void* page = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) ctx.broken("mmap failed");
+    ctx.observe(be.raw_cancel(be.context(), be.iocb_of(r.tag), static_cast<KIoEvent*>(page)));
+    munmap(page, 4096);
+    reap_one(ctx, be);
+  } else if (target == "other_ctx") {
+    // A second, live context that never saw the iocb, then the right one.
+    AioContext other = 0;
+    Outcome s = be.raw_setup(8, &other);
+    if (s.is_error) ctx.broken("io_setup of the second context failed");
+    KIoEvent ev;
+    ctx.observe(be.raw_cancel(other, be.iocb_of(r.tag), &ev));
+    be.raw_destroy(other);
+    ctx.observe(be.cancel(r));
+    reap_one(ctx, be);
+  } else if (target == "ready_poll") {
+    ctx.observe(be.cancel(r));
     reap_one(ctx, be);
   } else {
     ctx.broken("unknown target " + target);
