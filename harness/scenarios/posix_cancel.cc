@@ -14,7 +14,7 @@ namespace aioh {
 namespace {
 
 AIOH_SCENARIO(posix_cancel_blocked,
-              aioh::param::choice("target", "running", {"running", "queued-same-fd", "queued-other-fd", "all-fd"}, "what is canceled"),
+              aioh::param::choice("target", "running", {"running", "queued-same-fd", "queued-same-fd-twice", "queued-other-fd", "all-fd"}, "what is canceled (twice: the same aiocb once more after it was canceled)"),
               aioh::param::integer("aio_threads", 4, "aioinit.aio_threads", INT32_MIN, INT32_MAX),
               aioh::param::integer("init_after_first", 0, "aio_init(aio_threads = this) after the first request", 0, 64)) {
   auto& be = posix::setup(ctx);
@@ -42,6 +42,9 @@ AIOH_SCENARIO(posix_cancel_blocked,
     if (be.submit({&b}).is_error) ctx.broken("second aio_read refused");
     Outcome c = target == "all-fd" ? be.cancel_raw(a_pipe.r, nullptr) : be.cancel(b);
     ctx.observe(c);
+    // The canceled request is finished (ECANCELED): what a second cancel says.
+    if (target == "queued-same-fd-twice" && c.sym == "AIO_CANCELED")
+      ctx.observe(be.cancel_raw(a_pipe.r, be.control_block(2)));
     // A second request that was not canceled needs its own bytes. On the
     // same fd it runs after the first, so feed both at once.
     if (c.sym != "AIO_CANCELED" && second_pipe == &b_pipe && !b_pipe.feed(n))

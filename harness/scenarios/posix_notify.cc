@@ -2,7 +2,8 @@
 // delivers the chosen signal with si_code SI_ASYNCIO and the request's
 // sigev_value (also for a request canceled while queued, for each member of
 // an LIO_WAIT list, and once for a whole LIO_NOWAIT list, even an empty one);
-// SIGEV_THREAD calls the function on a new thread with the value; an
+// SIGEV_THREAD calls the function on a new thread with the value (for a
+// request and for an LIO_NOWAIT list); an
 // unknown sigev_notify is ignored. glibc sends the signal with sigqueue from
 // its worker thread and, when that fails (an invalid signal number), stores
 // sigqueue's errno as the request's status although the I/O was done: the
@@ -128,9 +129,11 @@ void notify_fn(sigval v) {
   (void)!write(g_notify_fd.load(), msg, sizeof msg);
 }
 
-// SIGEV_THREAD: the function runs on another thread with sigev_value.
+// SIGEV_THREAD: the function runs on another thread with sigev_value, for
+// one request's own sigevent or an LIO_NOWAIT list's.
 AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
-              aioh::param::integer("sival", 99, "sigev_value.sival_int")) {
+              aioh::param::integer("sival", 99, "sigev_value.sival_int"),
+              aioh::param::choice("source", "read", {"read", "list"}, "aio_read's sigevent, or lio_listio(LIO_NOWAIT)'s")) {
   auto& be = posix::setup(ctx);
   posix::Pipe note(ctx);
   g_notify_fd = note.w;
@@ -142,8 +145,12 @@ AIOH_SCENARIO(posix_notify_thread, aioh::posix::aio_threads_param(),
   sev.sigev_notify = SIGEV_THREAD;
   sev.sigev_notify_function = notify_fn;
   sev.sigev_value.sival_int = static_cast<int>(ctx.num("sival"));
-  be.set_sigevent(1, sev);
-  ctx.observe(be.submit({&r}));
+  if (ctx.str("source") == "list") {
+    ctx.observe(be.submit_listio(LIO_NOWAIT, {&r}, &sev));
+  } else {
+    be.set_sigevent(1, sev);
+    ctx.observe(be.submit({&r}));
+  }
   pollfd pfd{note.r, POLLIN, 0};
   int msg[2];
   if (poll(&pfd, 1, 5000) == 1 && read(note.r, msg, sizeof msg) == sizeof msg) {

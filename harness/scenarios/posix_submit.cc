@@ -1,12 +1,12 @@
 // POSIX AIO submission checks (area posix-submit): which phase reports a bad
 // fd, a negative offset, a huge aio_nbytes, a NULL buffer, an out-of-range
 // aio_reqprio, an invalid aio_fsync op, and what files other than regular
-// ones give (a directory, an epoll fd, a socket or pipe with an offset, a
-// FIFO without writer, a pipe without reader, whose SIGPIPE goes to a glibc
-// worker that blocks every signal); O_APPEND writes land at the end, in the
-// order they were queued; aio_fsync runs fsync or fdatasync as its op says
-// (rows with a seccomp fault on one of them show which) and only after what
-// was queued on the fd before it. glibc validates only aio_reqprio
+// ones give (a directory, an epoll fd, an O_PATH fd, a socket or pipe with
+// an offset, a FIFO without writer, a pipe without reader, whose SIGPIPE
+// goes to a glibc worker that blocks every signal); O_APPEND writes land at
+// the end, in the order they were queued; aio_fsync runs fsync or fdatasync
+// as its op says (rows with a seccomp fault on one of them show which) and
+// only after what was queued on the fd before it. glibc validates only aio_reqprio
 // (aio_read/aio_write) and the op and the fd (aio_fsync) at submission;
 // everything else is found by the worker thread's pread/pwrite and reported
 // through aio_error, which the man pages list as errors of the submitting
@@ -43,6 +43,8 @@ int special_fd(CaseContext& ctx, const std::string& kind, bool is_read, std::vec
   int p[2];
   if (kind == "dir") return own.emplace_back(open(ctx.scratch_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (kind == "epoll") return own.emplace_back(epoll_create1(EPOLL_CLOEXEC));
+  // O_PATH: fcntl(F_GETFL) works on it, every I/O call answers EBADF.
+  if (kind == "opath") return own.emplace_back(open((ctx.scratch_dir() + "/f").c_str(), O_PATH | O_CLOEXEC));
   if (kind == "fifo_nowriter") {
     std::string path = ctx.scratch_dir() + "/fifo";
     if (mkfifo(path.c_str(), 0600) != 0) ctx.broken("mkfifo failed");
@@ -85,7 +87,7 @@ void verify_rw(CaseContext& ctx, bool is_read, bool stream, int rw, int peer, co
 // completion.
 AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
               aioh::param::choice("op", "read", {"read", "write"}, "aio_read or aio_write"),
-              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "append", "pipe", "socket", "dir", "epoll", "fifo_nowriter", "pipe_noreader"}, "the file"),
+              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "append", "pipe", "socket", "dir", "epoll", "fifo_nowriter", "pipe_noreader", "opath"}, "the file"),
               aioh::param::integer("file_size", 16384, "scratch file size", 0),
               aioh::param::integer("offset", 0, "aio_offset"),
               aioh::param::integer("len", 4096, "aio_nbytes", 0),
@@ -220,13 +222,16 @@ int fsync_op(CaseContext& ctx) {
 // check that glibc ignores (and clears) it for sync requests.
 AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
               aioh::param::choice("sync_op", "O_SYNC", {"O_SYNC", "O_DSYNC", "O_RDWR", "zero"}, "aio_fsync's op"),
-              aioh::param::choice("fd", "file", {"file", "bad", "rdonly"}, "the file"),
+              aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "pipe", "opath"}, "the file (pipe: a pipe's write end; opath: O_PATH)"),
               aioh::param::integer("reqprio", 0, "aio_reqprio", INT32_MIN, INT32_MAX),
               aioh::param::integer("reqprio_after", 0, "aio_reqprio glibc must leave")) {
   auto& be = posix::setup(ctx);
   const std::string fdkind = ctx.str("fd");
+  std::vector<int> own;
+  int peer = -1;
   int fd = posix::data_file(ctx, "f", 4096, fdkind == "rdonly" ? O_RDONLY : O_RDWR);
   if (fdkind == "bad") fd = closed_fd();
+  else if (fdkind == "pipe" || fdkind == "opath") fd = special_fd(ctx, fdkind, false, own, &peer);
   Request r = posix::req(Op::fsync, fd, nullptr, 0, 0, 1);
   r.reqprio = static_cast<int>(ctx.num("reqprio"));
   Outcome s = be.submit_fsync(&r, fsync_op(ctx));
@@ -238,6 +243,7 @@ AIOH_SCENARIO(posix_submit_fsync, aioh::posix::aio_threads_param(),
                   std::to_string(be.control_block(1)->aio_reqprio));
   posix::Reaper reaper(be);
   ctx.observe(reaper.get(1));
+  for (int f : own) close(f);
 }
 
 }  // namespace
