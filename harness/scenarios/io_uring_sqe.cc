@@ -38,12 +38,13 @@ RawCqe observe_one(CaseContext& ctx, IoUringBackend& be) {
   return got[0];
 }
 
-// One SQE: op (nop | read | fsync | poll | openat), raw sqe->flags bits,
+// One SQE: op (nop | read | fsync | poll | openat | timeout: 10 s, no
+// count, so accepted it is still pending when observed), raw sqe->flags bits,
 // ioprio, buf_index, op_flags (the union word: nop_flags, fsync_flags,
 // poll32_events, open_flags), len (NOP: the injected result), personality,
 // addr and splice_fd_in (fields some opcodes must have zero).
 AIOH_SCENARIO(uring_sqe_fields,
-              aioh::param::choice("op", "nop", {"nop", "read", "fsync", "poll", "openat"}, "the opcode"),
+              aioh::param::choice("op", "nop", {"nop", "read", "fsync", "poll", "openat", "timeout"}, "the opcode"),
               aioh::param::integer("sqe_flags", 0, "raw IOSQE_* bits", 0, 255),
               aioh::param::integer("ioprio", 0, "sqe->ioprio", 0, 65535),
               aioh::param::integer("buf_index", 0, "sqe->buf_index", 0, 65535),
@@ -60,11 +61,13 @@ AIOH_SCENARIO(uring_sqe_fields,
   if (!p.ok()) ctx.broken("pipe");
   AlignedBuffer buf(4096);
   const std::string path = ctx.scratch_dir() + "/sqe";
+  __kernel_timespec ten_s = kms(10000);  // a TIMEOUT that stays pending while observed
   io_uring_sqe* s = sqe(ctx, be);
   if (op == "nop") io_uring_prep_nop(s);
   else if (op == "read") io_uring_prep_read(s, fd, buf.data(), 64, 0);
   else if (op == "fsync") io_uring_prep_fsync(s, fd, 0);
   else if (op == "poll") io_uring_prep_poll_add(s, p.w(), POLLOUT);
+  else if (op == "timeout") io_uring_prep_timeout(s, &ten_s, 0, 0);
   else io_uring_prep_openat(s, AT_FDCWD, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
   s->flags = static_cast<__u8>(ctx.num("sqe_flags"));
   s->ioprio = static_cast<__u16>(ctx.num("ioprio"));

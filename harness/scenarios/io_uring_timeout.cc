@@ -20,6 +20,7 @@ namespace {
 using namespace uring;
 
 constexpr uint64_t kTimeoutTag = 1, kOtherTag = 2, kRemoveTag = 3;
+constexpr unsigned kEnterAbsTimer = 1U << 5;  // IORING_ENTER_ABS_TIMER (6.12), newer than liburing 2.3
 
 AIOH_SCENARIO(uring_timeout,
               aioh::param::choice("mode", "expire",
@@ -37,8 +38,13 @@ AIOH_SCENARIO(uring_timeout,
   unsigned expect = 1;
 
   if (mode == "abs-past") {
+    // One second before now on the clock the flags select (IORING_TIMEOUT_BOOTTIME,
+    // IORING_TIMEOUT_REALTIME, else CLOCK_MONOTONIC).
     timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime((flags & IORING_TIMEOUT_BOOTTIME)   ? CLOCK_BOOTTIME
+                  : (flags & IORING_TIMEOUT_REALTIME) ? CLOCK_REALTIME
+                                                      : CLOCK_MONOTONIC,
+                  &now);
     ts.tv_sec = now.tv_sec - 1;
     ts.tv_nsec = now.tv_nsec;
     flags |= IORING_TIMEOUT_ABS;
@@ -325,10 +331,12 @@ AIOH_SCENARIO(uring_wait_timeout,
 
 // io_uring_enter(2) directly: IORING_ENTER_EXT_ARG with a timeout (or a
 // malformed argument size), min_complete honoured on return, and the
-// call's own argument checks.
+// call's own argument checks: a sigset size other than _NSIG / 8 (plain
+// and through EXT_ARG), IORING_ENTER_ABS_TIMER with a deadline passed.
 AIOH_SCENARIO(uring_enter,
               aioh::param::choice("mode", "ext-arg",
-                                  {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring", "closed-fd"},
+                                  {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring", "closed-fd",
+                                   "sigmask-bad-size", "ext-arg-sigmask-bad-size", "abs-timer-past"},
                                   "the io_uring_enter call"),
               aioh::param::integer("n", 3, "NOPs of min-complete (the ring has 8 entries)", 1, 8),
               aioh::param::integer("ms", 5, "the EXT_ARG timeout", 0, aioh::param::kMaxMs)) {
@@ -369,18 +377,49 @@ AIOH_SCENARIO(uring_enter,
     if (file >= 0) close(file);
     return;
   }
+  sigset_t empty;
+  sigemptyset(&empty);
+  if (mode == "sigmask-bad-size") {
+    // Without EXT_ARG the argument is the sigset itself and argsz its size,
+    // which set_user_sigmask() wants to be sizeof(sigset_t) = _NSIG / 8. A
+    // 100 ms TIMEOUT bounds the wait of a kernel that took the mask.
+    __kernel_timespec t = kms(100);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_timeout(x, &t, 0, 0); });
+    arm_errno();
+    int ret = io_uring_enter2(fd, 0, 1, IORING_ENTER_GETEVENTS, &empty, 4);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter2"));
+    return;
+  }
   __kernel_timespec ts = kms(ctx.num("ms"));
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+  if (mode == "abs-timer-past") {
+    // An absolute deadline on the ring's clock (CLOCK_MONOTONIC unless
+    // IORING_REGISTER_CLOCK chose another) one second ago: read as relative
+    // it would be hours away.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ts.tv_sec = now.tv_sec - 1;
+    ts.tv_nsec = now.tv_nsec;
+    flags |= kEnterAbsTimer;
+  }
   io_uring_getevents_arg arg{};
   arg.sigmask = 0;
   arg.sigmask_sz = _NSIG / 8;
+  if (mode == "ext-arg-sigmask-bad-size") {
+    arg.sigmask = reinterpret_cast<uint64_t>(&empty);
+    arg.sigmask_sz = 4;
+  }
   arg.ts = reinterpret_cast<uint64_t>(&ts);
   size_t sz = sizeof arg;
   if (mode == "ext-arg-bad-size") sz -= 1;
+  timing::Stopwatch sw;
   arm_errno();
-  int ret = io_uring_enter2(fd, 0, 1,
-                            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                            reinterpret_cast<sigset_t*>(&arg), sz);
-  ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter2"));
+  int ret = io_uring_enter2(fd, 0, 1, flags, reinterpret_cast<sigset_t*>(&arg), sz);
+  Outcome o = be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter2");
+  if (mode == "abs-timer-past")
+    timing::observe_wait_between(ctx, o, sw.ms(), 0, 0, "a wait whose absolute deadline had passed");
+  else
+    ctx.observe(o);
 }
 
 }  // namespace
