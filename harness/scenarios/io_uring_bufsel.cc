@@ -103,9 +103,13 @@ AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is don
 //  empty (a registered ring with no buffers added: the read finds none) |
 //  npot (3 entries) | misaligned (ring memory not page-aligned) |
 //  twice (group 2 registered twice) | unregister-missing (group 7) |
-//  provide-into-ring (PROVIDE_BUFFERS into a group that is a ring)
+//  provide-into-ring (PROVIDE_BUFFERS into a group that is a ring) |
+//  wrap (4 entries: buffers 20..23 taken by four reads, then 30 and 31
+//    added past the ring's end, at slots 0 and 1 again, taken by two more;
+//    a seventh read finds none)
 AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with the buffer ring",
-                           "read", "empty", "npot", "misaligned", "twice", "unregister-missing", "provide-into-ring") {
+                           "read", "empty", "npot", "misaligned", "twice", "unregister-missing", "provide-into-ring",
+                           "wrap") {
   int fd = ctx.scratch_file("bufring", 4096, O_RDONLY | O_CLOEXEC);
   auto lib = [&](int ret, int e, const char* call) { return be.liburing_ret(ret, e, Phase::setup, call); };
   BufRing br;
@@ -117,7 +121,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with 
     return;
   }
   arm_errno();
-  int ret = br.reg(be.ring(), mode == "npot" ? 3 : 8, 2, mode == "misaligned");
+  int ret = br.reg(be.ring(), mode == "npot" ? 3 : mode == "wrap" ? 4 : 8, 2, mode == "misaligned");
   ctx.observe(lib(ret, errno, "io_uring_register_buf_ring"));
   if (ret == 0 && mode == "twice") {
     BufRing again;
@@ -127,6 +131,21 @@ AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with 
   } else if (ret == 0 && mode == "provide-into-ring") {
     std::vector<uint8_t> pool(kBufLen);
     submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_provide_buffers(s, pool.data(), kBufLen, 1, 2, 0); });
+    observe_cqes(ctx, reap(ctx, be, 1));
+  } else if (ret == 0 && mode == "wrap") {
+    auto take = [&](unsigned n, unsigned first_bid, uint64_t tag) {
+      for (unsigned i = 0; i < n; ++i) {
+        queue_select_read(ctx, be, fd, 2, tag + i);
+        submit_n(ctx, be, 1);
+        observe_selected(ctx, reap(ctx, be, 1)[0], br.pool.data(), first_bid, n);
+      }
+    };
+    br.add(4, 20, kBufLen);
+    take(4, 20, 10);
+    br.add(2, 30, kBufLen);  // the ring's tail is now 6: slots 0 and 1 once more
+    take(2, 30, 20);
+    queue_select_read(ctx, be, fd, 2, 30);
+    submit_n(ctx, be, 1);
     observe_cqes(ctx, reap(ctx, be, 1));
   } else if (ret == 0 && (mode == "read" || mode == "empty")) {
     if (mode == "read") br.add(4, 10, kBufLen);
