@@ -18,7 +18,7 @@ namespace {
 using namespace uring;
 
 // uapi names newer than the build machine's liburing 2.3 headers.
-constexpr uint32_t kMsgFlagsPass = 1U << 1;  // IORING_MSG_RING_FLAGS_PASS (6.3)
+constexpr uint32_t kMsgFlagsPass = 1U << 1;     // IORING_MSG_RING_FLAGS_PASS (6.3)
 constexpr uint32_t kPassedCqeFlags = 1U << 20;  // a CQE flag bit no kernel defines
 
 // What the target ring got within 50 ms: res, user_data and (with_flags) the
@@ -63,9 +63,9 @@ void read_fixed_on(CaseContext& ctx, io_uring& target, int slot) {
 
 // IORING_MSG_SEND_FD. mode: send-fd (the sender's slot 0 to the target's
 // slot 2) | send-fd-alloc (IORING_FILE_INDEX_ALLOC into a target whose
-// allocation range is slot 3 alone: the target's CQE res is 3) | send-fd-cqe-skip (IORING_MSG_RING_CQE_SKIP: installed,
-// no CQE on the target) | send-fd-empty-src (the sender's slot 1, past its
-// one-file table) | send-fd-no-table (a target without registered files) |
+// allocation range is slot 3 alone: both CQEs' res is 3) | send-fd-cqe-skip
+// (IORING_MSG_RING_CQE_SKIP: installed, no CQE on the target) |
+// send-fd-empty-src (the sender's slot 1, past its one-file table) | send-fd-no-table (a target without registered files) |
 // send-fd-slot-out-of-range (target slot 10 of 4) | send-fd-self (the
 // sending ring as target). Observes the sender's CQE, the target's (or the
 // timed wait), then where a file should be there the fixed READ's res.
@@ -111,8 +111,9 @@ void send_fd(CaseContext& ctx, IoUringBackend& be, const std::string& mode) {
 // nothing came in 50 ms.
 AIOH_URING_CHOICE_SCENARIO(uring_msg_ring, 8, mode, "data", "where the message goes",
                            "data", "self", "not-a-ring", "bad-cmd", "bad-flags", "data-cqe-skip",
-                           "data-dst-without-pass", "data-buf-index", "flags-pass", "send-fd", "send-fd-alloc", "send-fd-cqe-skip",
-                           "send-fd-empty-src", "send-fd-no-table", "send-fd-slot-out-of-range", "send-fd-self") {
+                           "data-dst-without-pass", "data-buf-index", "flags-pass", "send-fd", "send-fd-alloc",
+                           "send-fd-cqe-skip", "send-fd-empty-src", "send-fd-no-table", "send-fd-slot-out-of-range",
+                           "send-fd-self") {
   if (mode.rfind("send-fd", 0) == 0) return send_fd(ctx, be, mode);
   io_uring target{};
   if (io_uring_queue_init(8, &target, 0) < 0) ctx.broken("second ring");
