@@ -65,7 +65,8 @@ void read_fixed_on(CaseContext& ctx, io_uring& target, int slot) {
 // slot 2) | send-fd-alloc (IORING_FILE_INDEX_ALLOC into a target whose
 // allocation range is slot 3 alone: both CQEs' res is 3) | send-fd-cqe-skip
 // (IORING_MSG_RING_CQE_SKIP: installed, no CQE on the target) |
-// send-fd-empty-src (the sender's slot 1, past its one-file table) | send-fd-no-table (a target without registered files) |
+// send-fd-empty-src (the sender's slot 1, past its one-file table) |
+// send-fd-no-table (a target without registered files) |
 // send-fd-slot-out-of-range (target slot 10 of 4) | send-fd-self (the
 // sending ring as target). Observes the sender's CQE, the target's (or the
 // timed wait), then where a file should be there the fixed READ's res.

@@ -335,8 +335,8 @@ AIOH_SCENARIO(uring_wait_timeout,
 // and through EXT_ARG), IORING_ENTER_ABS_TIMER with a deadline passed.
 AIOH_SCENARIO(uring_enter,
               aioh::param::choice("mode", "ext-arg",
-                                  {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring", "closed-fd",
-                                   "sigmask-bad-size", "ext-arg-sigmask-bad-size", "abs-timer-past"},
+                                  {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring",
+                                   "closed-fd", "sigmask-bad-size", "ext-arg-sigmask-bad-size", "abs-timer-past"},
                                   "the io_uring_enter call"),
               aioh::param::integer("n", 3, "NOPs of min-complete (the ring has 8 entries)", 1, 8),
               aioh::param::integer("ms", 5, "the EXT_ARG timeout", 0, aioh::param::kMaxMs)) {
