@@ -77,28 +77,41 @@ AIOH_URING_CHOICE_SCENARIO(uring_cancel, 8, mode, "pending",
 }
 
 // Three pending polls: user_data 1 on pipe A twice, user_data 2 on pipe B.
-// Observes the cancel's answer, the cancelled targets, then whether
-// anything is left pending.
+// With FD_FIXED (IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_FD_FIXED, 6.0)
+// the pipes' read ends are registered files 0 (A) and 1 (B), the polls use
+// them as fixed files, and the cancel names fixed_index. Observes the
+// cancel's answer, the cancelled targets, then whether anything is left
+// pending.
 AIOH_SCENARIO(uring_cancel_flags,
-              aioh::param::list("flags", "", '|', {"ALL", "FD", "ANY"}, "IORING_ASYNC_CANCEL_* flags by name"),
+              aioh::param::list("flags", "", '|', {"ALL", "FD", "ANY", "FD_FIXED"},
+                                "IORING_ASYNC_CANCEL_* flags by name (FD_FIXED implies FD)"),
               aioh::param::integer("raw_flags", 0, "raw bits added to the cancel flags", 0, UINT32_MAX),
-              aioh::param::boolean("empty", false, "nothing pending when the cancel runs")) {
+              aioh::param::boolean("empty", false, "nothing pending when the cancel runs"),
+              aioh::param::integer("fixed_index", 0, "the registered-file index an FD_FIXED cancel names", 0, 15)) {
   unsigned flags = 0;
-  const std::string names = ctx.str("flags");
-  if (names.find("ALL") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ALL;
-  if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
-  if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
+  const std::string names = "|" + ctx.str("flags") + "|";
+  auto has = [&](const char* n) { return names.find("|" + std::string(n) + "|") != std::string::npos; };
+  if (has("ALL")) flags |= IORING_ASYNC_CANCEL_ALL;
+  if (has("FD")) flags |= IORING_ASYNC_CANCEL_FD;
+  if (has("ANY")) flags |= IORING_ASYNC_CANCEL_ANY;
+  if (has("FD_FIXED")) flags |= IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_FD_FIXED;
   flags |= static_cast<unsigned>(ctx.num("raw_flags"));
   IoUringBackend& be = up(ctx, 16);
   Pipe a, b;
   if (!a.ok() || !b.ok()) ctx.broken("pipe");
+  const bool fixed = flags & IORING_ASYNC_CANCEL_FD_FIXED;
+  if (fixed) {
+    int fds[2] = {a.r(), b.r()};
+    if (io_uring_register_files(&be.ring(), fds, 2) != 0) ctx.broken("registering the pipes");
+  }
   const bool empty = ctx.flag("empty");
   unsigned pending = 0;
   if (!empty) {
     const std::pair<int, uint64_t> polls[] = {{a.r(), 1}, {a.r(), 1}, {b.r(), 2}};
     for (auto [fd, tag] : polls) {
       io_uring_sqe* s = sqe(ctx, be);
-      io_uring_prep_poll_add(s, fd, POLLIN);
+      io_uring_prep_poll_add(s, fixed ? (fd == a.r() ? 0 : 1) : fd, POLLIN);
+      if (fixed) s->flags |= IOSQE_FIXED_FILE;
       io_uring_sqe_set_data64(s, tag);
     }
     submit_n(ctx, be, 3);
@@ -106,7 +119,7 @@ AIOH_SCENARIO(uring_cancel_flags,
   }
   io_uring_sqe* s = sqe(ctx, be);
   if (flags & IORING_ASYNC_CANCEL_FD)
-    io_uring_prep_cancel_fd(s, a.r(), flags);
+    io_uring_prep_cancel_fd(s, fixed ? static_cast<int>(ctx.num("fixed_index")) : a.r(), flags);
   else
     io_uring_prep_cancel64(s, 1, static_cast<int>(flags));
   io_uring_sqe_set_data64(s, kCancelTag);
