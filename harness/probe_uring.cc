@@ -105,7 +105,8 @@ json timeout_flag(unsigned flags, unsigned off) {
                    (cflags & IORING_CQE_F_MORE ? " with IORING_CQE_F_MORE" : ""));
 }
 
-// IORING_SETUP_NO_MMAP (6.5), alone or with REGISTERED_FD_ONLY: whether
+// IORING_SETUP_NO_MMAP (6.5), alone or with REGISTERED_FD_ONLY, and
+// IORING_SETUP_CQE_MIXED (6.18) / SQE_MIXED (6.19), each alone: whether
 // the kernel takes a ring in memory this process gives (the rows then drive
 // requests through it); io_uring/io_uring.c io_uring_setup() of older
 // kernels refuses the unknown flag with -EINVAL.
@@ -153,9 +154,12 @@ json ring_charge() {
   return undecided("a 16-page buffer under a 16-page limit: " + res_name(r) + ", then 12 pages: " + res_name(r2));
 }
 
-const std::vector<std::string> kFacts = {"io_uring.cancel.op", "io_uring.timeout.multishot",
+const std::vector<std::string> kFacts = {"io_uring.cancel.op",         "io_uring.timeout.multishot",
                                          "io_uring.timeout.etime_success", "io_uring.setup.NO_MMAP",
-                                         "io_uring.setup.REGISTERED_FD_ONLY"};
+                                         "io_uring.setup.REGISTERED_FD_ONLY", "io_uring.setup.CQE_MIXED",
+                                         "io_uring.setup.SQE_MIXED"};
+constexpr unsigned kSetupCqeMixed = 1u << 18;  // IORING_SETUP_CQE_MIXED, newer than liburing 2.3's headers
+constexpr unsigned kSetupSqeMixed = 1u << 19;  // IORING_SETUP_SQE_MIXED
 constexpr const char* kRingCharged = "io_uring.ring_charged";
 
 }  // namespace
@@ -173,6 +177,8 @@ void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const Prob
         j["io_uring.timeout.etime_success"] = timeout_flag(IORING_TIMEOUT_ETIME_SUCCESS, 0);
         j["io_uring.setup.NO_MMAP"] = setup_mode(IORING_SETUP_NO_MMAP);
         j["io_uring.setup.REGISTERED_FD_ONLY"] = setup_mode(IORING_SETUP_NO_MMAP | IORING_SETUP_REGISTERED_FD_ONLY);
+        j["io_uring.setup.CQE_MIXED"] = setup_mode(kSetupCqeMixed);
+        j["io_uring.setup.SQE_MIXED"] = setup_mode(kSetupSqeMixed);
         return j;
       }, 10000),
       kFacts);
