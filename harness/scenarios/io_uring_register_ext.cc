@@ -1,7 +1,11 @@
 // io_uring_register(2) opcodes newer than the installed liburing headers and
 // not reached by the other register rows: IORING_REGISTER_IOWQ_AFF and
-// IORING_UNREGISTER_IOWQ_AFF (5.14), IORING_REGISTER_PBUF_STATUS (6.8) and
-// IORING_REGISTER_CLOCK (6.12), each with its documented argument checks.
+// IORING_UNREGISTER_IOWQ_AFF (5.14), IORING_REGISTER_PBUF_STATUS (6.8),
+// IORING_REGISTER_NAPI / UNREGISTER_NAPI (6.9; the opcode field of 6.13),
+// IORING_REGISTER_CLOCK and CLONE_BUFFERS (6.12), SEND_MSG_RING and
+// MEM_REGION (6.13) and QUERY (6.18), each with its documented argument
+// checks; a malformed argument is shown next to the same call well formed
+// where one exists, so its EINVAL is the field's.
 // The opcode numbers and argument layouts are the kernel's uapi
 // (include/uapi/linux/io_uring.h), spelled here because liburing 2.3's
 // headers stop before them. Every register call is phase setup; an opcode the
@@ -11,7 +15,10 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <functional>
+
 #include "convention.h"
+#include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -20,7 +27,19 @@ namespace {
 using namespace uring;
 
 constexpr unsigned kRegisterPbufStatus = 26;  // 6.8
+constexpr unsigned kRegisterNapi = 27;        // 6.9
+constexpr unsigned kUnregisterNapi = 28;      // 6.9
 constexpr unsigned kRegisterClock = 29;       // 6.12
+constexpr unsigned kRegisterCloneBuffers = 30;  // 6.12
+constexpr unsigned kRegisterSendMsgRing = 31;   // 6.13
+constexpr unsigned kRegisterMemRegion = 34;     // 6.13
+constexpr unsigned kRegisterQuery = 35;         // 6.18
+constexpr unsigned kCloneSrcRegistered = 1u << 0;  // IORING_REGISTER_SRC_REGISTERED
+constexpr unsigned kCloneDstReplace = 1u << 1;     // IORING_REGISTER_DST_REPLACE (6.13)
+constexpr unsigned kMemRegionTypeUser = 1;         // IORING_MEM_REGION_TYPE_USER
+constexpr unsigned kMemRegionRegWaitArg = 1;       // IORING_MEM_REGION_REG_WAIT_ARG
+constexpr unsigned kQueryOpcodes = 0;              // IO_URING_QUERY_OPCODES
+constexpr unsigned kSetupCqeMixed = 1u << 18;      // IORING_SETUP_CQE_MIXED (6.18)
 
 struct ClockRegister {  // struct io_uring_clock_register
   uint32_t clockid;
@@ -31,6 +50,266 @@ struct BufStatus {  // struct io_uring_buf_status
   uint32_t head;
   uint32_t resv[8];
 };
+struct Napi {  // struct io_uring_napi (6.13 layout; 6.9 had pad[3] and a u64 resv here)
+  uint32_t busy_poll_to;
+  uint8_t prefer_busy_poll;
+  uint8_t opcode;  // IO_URING_NAPI_REGISTER_OP 0, STATIC_ADD_ID 1, STATIC_DEL_ID 2
+  uint8_t pad[2];
+  uint32_t op_param;  // for REGISTER_OP: IO_URING_NAPI_TRACKING_DYNAMIC 0 / STATIC 1
+  uint32_t resv;
+};
+struct CloneBuffers {  // struct io_uring_clone_buffers (src_off/dst_off/nr: 6.13, pad before)
+  uint32_t src_fd;
+  uint32_t flags;
+  uint32_t src_off;
+  uint32_t dst_off;
+  uint32_t nr;
+  uint32_t pad[3];
+};
+struct RegionDesc {  // struct io_uring_region_desc
+  uint64_t user_addr;
+  uint64_t size;
+  uint32_t flags;
+  uint32_t id;
+  uint64_t mmap_offset;
+  uint64_t resv[4];
+};
+struct MemRegionReg {  // struct io_uring_mem_region_reg
+  uint64_t region_uptr;
+  uint64_t flags;
+  uint64_t resv[2];
+};
+struct QueryHdr {  // struct io_uring_query_hdr (linux/io_uring/query.h)
+  uint64_t next_entry;
+  uint64_t query_data;
+  uint32_t query_op;
+  uint32_t size;
+  int32_t result;
+  uint32_t resv[3];
+};
+struct QueryOpcodes {  // struct io_uring_query_opcode
+  uint32_t nr_request_opcodes;
+  uint32_t nr_register_opcodes;
+  uint64_t feature_flags;
+  uint64_t ring_setup_flags;
+  uint64_t enter_flags;
+  uint64_t sqe_flags;
+  uint32_t nr_query_opcodes;
+  uint32_t pad;
+};
+
+// A second ring of four entries, torn down on every path (setup outside the
+// call under test: a failure is broken).
+struct OtherRing {
+  io_uring ring{};
+  bool up = false;
+  OtherRing(CaseContext& ctx, unsigned flags = 0) {
+    if (int r = io_uring_queue_init(4, &ring, flags); r < 0) ctx.broken("second ring: io_uring_queue_init " + std::to_string(r));
+    up = true;
+  }
+  ~OtherRing() {
+    if (up) io_uring_queue_exit(&ring);
+  }
+};
+
+// One io_uring_register call on `fd` (a ring, or -1 for the blind opcodes),
+// observed at setup under `call`.
+using RegFn = std::function<int(int fd, unsigned op, void* arg, unsigned nr, const char* call)>;
+
+inline Outcome value(int64_t v) { return Outcome::ok(v, Channel::ret, Phase::setup); }
+
+// IORING_(UN)REGISTER_NAPI (io_uring/napi.c io_register_napi(),
+// io_unregister_napi()): registration alone, no NIC needed.
+void napi_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
+  const int fd = be.ring().ring_fd;
+  Napi n{};
+  if (mode == "napi-register") {
+    n.busy_poll_to = 50;
+    n.prefer_busy_poll = 1;
+    if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)") != 0) return;
+    // The kernel hands back the settings it replaced: none yet.
+    ctx.observe(value(n.busy_poll_to));
+    ctx.observe(value(n.prefer_busy_poll));
+    Napi old{};
+    if (reg(fd, kUnregisterNapi, &old, 1, "io_uring_register(UNREGISTER_NAPI)") != 0) return;
+    ctx.observe(value(old.busy_poll_to));
+    ctx.observe(value(old.prefer_busy_poll));
+  } else if (mode == "napi-iopoll") {
+    OtherRing polled(ctx, IORING_SETUP_IOPOLL);
+    reg(polled.ring.ring_fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI) on an IOPOLL ring");
+    n = Napi{};
+    reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
+  } else if (mode == "napi-pad" || mode == "napi-unknown-opcode") {
+    if (mode == "napi-pad") n.pad[0] = 1;
+    else n.opcode = 3;
+    reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
+    n = Napi{};
+    reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
+  } else if (mode == "napi-static-tracking") {
+    n.op_param = 1;  // IO_URING_NAPI_TRACKING_STATIC
+    if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI) static tracking") != 0) return;
+    Napi again{};
+    if (reg(fd, kRegisterNapi, &again, 1, "io_uring_register(NAPI)") != 0) return;
+    ctx.observe(value(again.op_param));  // the tracking mode it replaced
+  } else if (mode == "napi-add-id-dynamic") {
+    if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)") != 0) return;
+    Napi add{};
+    add.opcode = 1;  // IO_URING_NAPI_STATIC_ADD_ID
+    add.op_param = 1;
+    reg(fd, kRegisterNapi, &add, 1, "io_uring_register(NAPI) STATIC_ADD_ID");
+  } else {  // napi-unregister-nr-args
+    reg(fd, kUnregisterNapi, nullptr, 0, "io_uring_register(UNREGISTER_NAPI) nr_args 0");
+    reg(fd, kUnregisterNapi, nullptr, 1, "io_uring_register(UNREGISTER_NAPI)");
+  }
+}
+
+// IORING_REGISTER_CLONE_BUFFERS (io_uring/rsrc.c io_register_clone_buffers(),
+// io_clone_buffers()): the case's ring (dst) takes the buffer table of a
+// second ring (src) holding one 4 KiB buffer.
+void clone_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
+  const int fd = be.ring().ring_fd;
+  OtherRing src(ctx);
+  AlignedBuffer buf(4096), mine(4096);
+  iovec iov{buf.data(), 4096}, own{mine.data(), 4096};
+  if (mode != "clone-src-empty" && io_uring_register_buffers(&src.ring, &iov, 1) != 0)
+    ctx.broken("registering the source ring's buffer");
+  if ((mode == "clone-busy" || mode == "clone-replace") && io_uring_register_buffers(&be.ring(), &own, 1) != 0)
+    ctx.broken("registering the case ring's own buffer");
+  int file = ctx.scratch_file("clone", 8192, O_RDONLY | O_CLOEXEC);
+  // READ_FIXED of 4 KiB at `off` into buffer 0 of the case's ring, which
+  // must be the source's memory: the data lands in `buf`.
+  auto read_fixed = [&](unsigned off) {
+    memset(buf.data(), 0, 4096);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_read_fixed(s, file, buf.data(), 4096, off, 0); });
+    RawCqe c = reap(ctx, be, 1)[0];
+    ctx.observe(IoUringBackend::res_outcome(c.res));
+    if (c.res > 0) ctx.check(verify_buffer(buf.data(), c.res, kFileSeed, off).empty(), "cloned-buffer read data mismatch");
+  };
+  CloneBuffers cb{};
+  cb.src_fd = static_cast<uint32_t>(src.ring.ring_fd);
+  if (mode == "clone-read-fixed") {
+    if (reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)") != 0) return;
+    read_fixed(0);
+    // The clone holds the pages itself: the source letting go changes nothing.
+    arm_errno();
+    int r = io_uring_unregister_buffers(&src.ring);
+    ctx.observe(be.liburing_ret(r, errno, Phase::setup, "io_uring_unregister_buffers(source)"));
+    read_fixed(4096);
+  } else if (mode == "clone-busy") {
+    reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
+  } else if (mode == "clone-replace") {
+    cb.flags = kCloneDstReplace;
+    if (reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS) DST_REPLACE") != 0) return;
+    read_fixed(0);
+  } else if (mode == "clone-unknown-flag" || mode == "clone-nr-over") {
+    CloneBuffers bad = cb;
+    if (mode == "clone-unknown-flag") bad.flags = 1u << 2;
+    else bad.nr = 2;
+    reg(fd, kRegisterCloneBuffers, &bad, 1, "io_uring_register(CLONE_BUFFERS)");
+    if (mode == "clone-nr-over") cb.nr = 1;
+    reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
+  } else if (mode == "clone-src-empty") {
+    reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
+  } else {  // clone-src-not-ring
+    cb.src_fd = static_cast<uint32_t>(file);
+    reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
+  }
+  (void)kCloneSrcRegistered;
+  close(file);
+}
+
+// IORING_REGISTER_SEND_MSG_RING (io_uring/register.c
+// io_uring_register_send_msg_ring()): an IORING_OP_MSG_RING SQE run with no
+// source ring (fd -1) posts its CQE in the target ring.
+void send_msg_ring_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
+  OtherRing target(ctx);
+  io_uring_sqe good{};
+  good.opcode = IORING_OP_MSG_RING;
+  good.fd = target.ring.ring_fd;
+  good.addr = IORING_MSG_DATA;
+  good.len = 77;     // the target CQE's res
+  good.off = 4242;   // its user_data
+  io_uring_sqe bad = good;
+  if (mode == "send-msg-ring-flags") bad.flags = IOSQE_ASYNC;
+  if (mode == "send-msg-ring-opcode") bad.opcode = IORING_OP_NOP;
+  if (mode != "send-msg-ring") {
+    // The refused form, then the well-formed one (whose CQE send-msg-ring observes).
+    if (mode == "send-msg-ring-on-ring")
+      reg(be.ring().ring_fd, kRegisterSendMsgRing, &good, 1, "io_uring_register(ring, SEND_MSG_RING)");
+    else
+      reg(-1, kRegisterSendMsgRing, &bad, 1, "io_uring_register(-1, SEND_MSG_RING)");
+    reg(-1, kRegisterSendMsgRing, &good, 1, "io_uring_register(-1, SEND_MSG_RING)");
+    return;
+  }
+  if (reg(-1, kRegisterSendMsgRing, &good, 1, "io_uring_register(-1, SEND_MSG_RING)") != 0) return;
+  io_uring_cqe* cqe = nullptr;
+  __kernel_timespec ts = kms(1000);
+  if (io_uring_wait_cqe_timeout(&target.ring, &cqe, &ts) != 0) {
+    ctx.observe(Outcome::ok(0, Channel::ret, Phase::completion));  // no CQE in the target ring
+    return;
+  }
+  ctx.observe(Outcome::ok(static_cast<int64_t>(cqe->user_data), Channel::ret, Phase::completion));
+  ctx.observe(IoUringBackend::res_outcome(cqe->res));
+  io_uring_cqe_seen(&target.ring, cqe);
+}
+
+// IORING_REGISTER_MEM_REGION (io_uring/register.c io_register_mem_region(),
+// io_uring/memmap.c io_create_region()): one page of this process's memory.
+void mem_region_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
+  AlignedBuffer page(4096), other(4096);
+  RegionDesc rd{};
+  rd.user_addr = reinterpret_cast<uintptr_t>(page.data());
+  rd.size = 4096;
+  rd.flags = kMemRegionTypeUser;
+  MemRegionReg mr{};
+  mr.region_uptr = reinterpret_cast<uintptr_t>(&rd);
+  const int fd = be.ring().ring_fd;
+  const char* call = "io_uring_register(MEM_REGION)";
+  if (mode == "mem-region") {
+    if (reg(fd, kRegisterMemRegion, &mr, 1, call) != 0) return;
+    RegionDesc rd2 = rd;
+    rd2.user_addr = reinterpret_cast<uintptr_t>(other.data());
+    mr.region_uptr = reinterpret_cast<uintptr_t>(&rd2);
+    reg(fd, kRegisterMemRegion, &mr, 1, call);  // one region per ring
+  } else if (mode == "mem-region-resv" || mode == "mem-region-misaligned") {
+    if (mode == "mem-region-resv") mr.resv[0] = 1;
+    else rd.size = 100;
+    reg(fd, kRegisterMemRegion, &mr, 1, call);
+    mr.resv[0] = 0;
+    rd.size = 4096;
+    reg(fd, kRegisterMemRegion, &mr, 1, call);
+  } else {  // mem-region-wait-arg-enabled
+    mr.flags = kMemRegionRegWaitArg;
+    reg(fd, kRegisterMemRegion, &mr, 1, "io_uring_register(MEM_REGION) WAIT_ARG on an enabled ring");
+    OtherRing disabled(ctx, IORING_SETUP_R_DISABLED);
+    reg(disabled.ring.ring_fd, kRegisterMemRegion, &mr, 1, "io_uring_register(MEM_REGION) WAIT_ARG on an R_DISABLED ring");
+  }
+}
+
+// IORING_REGISTER_QUERY (io_uring/query.c io_query()): IO_URING_QUERY_OPCODES
+// on the ring or blind (fd -1); its answers are compared with what this ring's
+// own IORING_REGISTER_PROBE and params.features say.
+void query_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
+  QueryOpcodes q{};
+  QueryHdr h{};
+  h.query_data = reinterpret_cast<uintptr_t>(&q);
+  h.size = sizeof q;
+  h.query_op = mode == "query-unknown-op" ? 99 : kQueryOpcodes;
+  if (mode == "query-resv") h.resv[1] = 1;
+  const int fd = mode == "query-blind" ? -1 : be.ring().ring_fd;
+  if (reg(fd, kRegisterQuery, &h, mode == "query-nr-args" ? 1 : 0, "io_uring_register(QUERY)") != 0) return;
+  // The entry's own result: 0, or a negated errno.
+  ctx.observe(h.result < 0 ? Outcome::error(-h.result, Channel::cqe_res, Phase::setup) : value(h.result));
+  if (h.result != 0) return;
+  std::vector<char> pbuf(sizeof(io_uring_probe) + 256 * sizeof(io_uring_probe_op), 0);
+  auto* probe = reinterpret_cast<io_uring_probe*>(pbuf.data());
+  if (io_uring_register(static_cast<unsigned>(be.ring().ring_fd), IORING_REGISTER_PROBE, probe, 256) != 0)
+    ctx.broken("IORING_REGISTER_PROBE");
+  ctx.observe(value(q.nr_request_opcodes == probe->last_op + 1u));
+  const uint64_t feats = be.params().features;
+  ctx.observe(value((q.feature_flags & feats) == feats));
+  ctx.observe(value(q.nr_register_opcodes > kRegisterQuery && (q.ring_setup_flags & kSetupCqeMixed) != 0));
+}
 
 // mode:
 //  iowq-aff (a mask of CPU 0: 0; IORING_UNREGISTER_IOWQ_AFF: 0) |
@@ -41,13 +320,23 @@ struct BufStatus {  // struct io_uring_buf_status
 //  pbuf-status (a buffer ring of group 3 registered, observed; 2 buffers
 //  added and none consumed: PBUF_STATUS 0, then the head, 0, at setup) | pbuf-status-missing (group 9:
 //  ENOENT) | pbuf-status-legacy (a PROVIDE_BUFFERS group: EINVAL) |
-//  pbuf-status-resv (reserved word set: EINVAL)
+//  pbuf-status-resv (reserved word set: EINVAL) |
+//  napi-* (napi_modes), clone-* (clone_modes), send-msg-ring* (send_msg_ring_modes),
+//  mem-region* (mem_region_modes), query-* (query_modes): each row's
+//  observations are in its `expect` and `source`
 AIOH_SCENARIO(uring_register_ext,
               aioh::param::choice("mode", "iowq-aff",
                                   {"iowq-aff", "iowq-aff-no-arg", "iowq-aff-unreadable",
                                    "iowq-aff-unregister-with-arg", "clock-boottime", "clock-realtime",
                                    "clock-resv", "clock-nr-args", "pbuf-status", "pbuf-status-missing",
-                                   "pbuf-status-legacy", "pbuf-status-resv"},
+                                   "pbuf-status-legacy", "pbuf-status-resv", "napi-register", "napi-iopoll",
+                                   "napi-pad", "napi-unknown-opcode", "napi-static-tracking", "napi-add-id-dynamic",
+                                   "napi-unregister-nr-args", "clone-read-fixed", "clone-busy", "clone-replace",
+                                   "clone-unknown-flag", "clone-nr-over", "clone-src-empty", "clone-src-not-ring",
+                                   "send-msg-ring", "send-msg-ring-flags", "send-msg-ring-opcode",
+                                   "send-msg-ring-on-ring", "mem-region", "mem-region-resv", "mem-region-misaligned",
+                                   "mem-region-wait-arg-enabled", "query-opcodes", "query-blind", "query-unknown-op",
+                                   "query-resv", "query-nr-args"},
                                   "which registration and which argument")) {
   IoUringBackend& be = up(ctx, 8);
   const std::string mode = ctx.str("mode");
@@ -58,6 +347,18 @@ AIOH_SCENARIO(uring_register_ext,
     ctx.observe(be.liburing_ret(ret, errno, Phase::setup, call));
     return ret;
   };
+
+  const RegFn regfd = [&](int rfd, unsigned op, void* arg, unsigned nr, const char* call) {
+    arm_errno();
+    int ret = io_uring_register(static_cast<unsigned>(rfd), op, arg, nr);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, call));
+    return ret;
+  };
+  if (mode.rfind("napi-", 0) == 0) return napi_modes(ctx, be, mode, regfd);
+  if (mode.rfind("clone-", 0) == 0) return clone_modes(ctx, be, mode, regfd);
+  if (mode.rfind("send-msg-ring", 0) == 0) return send_msg_ring_modes(ctx, be, mode, regfd);
+  if (mode.rfind("mem-region", 0) == 0) return mem_region_modes(ctx, be, mode, regfd);
+  if (mode.rfind("query-", 0) == 0) return query_modes(ctx, be, mode, regfd);
 
   if (mode.rfind("iowq-aff", 0) == 0) {
     cpu_set_t mask;
