@@ -208,13 +208,21 @@ void clone_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, 
     reg(fd, kRegisterCloneBuffers, &bad, 1, "io_uring_register(CLONE_BUFFERS)");
     if (mode == "clone-nr-over") cb.nr = 1;
     reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
+  } else if (mode == "clone-src-registered" || mode == "clone-src-registered-unused") {
+    // The source named by its registered-ring index (IORING_REGISTER_RING_FDS)
+    // instead of a descriptor; the index past it holds no ring.
+    int index = io_uring_register_ring_fd(&src.ring);
+    if (index != 1) ctx.broken("io_uring_register_ring_fd gave " + std::to_string(index));
+    cb.flags = kCloneSrcRegistered;
+    cb.src_fd = src.ring.enter_ring_fd + (mode == "clone-src-registered" ? 0 : 1);
+    if (reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS) SRC_REGISTERED") != 0) return;
+    read_fixed(0);
   } else if (mode == "clone-src-empty") {
     reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
   } else {  // clone-src-not-ring
     cb.src_fd = static_cast<uint32_t>(file);
     reg(fd, kRegisterCloneBuffers, &cb, 1, "io_uring_register(CLONE_BUFFERS)");
   }
-  (void)kCloneSrcRegistered;
   close(file);
 }
 
@@ -332,7 +340,8 @@ AIOH_SCENARIO(uring_register_ext,
                                    "pbuf-status-legacy", "pbuf-status-resv", "napi-register", "napi-iopoll",
                                    "napi-pad", "napi-unknown-opcode", "napi-static-tracking", "napi-add-id-dynamic",
                                    "napi-unregister-nr-args", "clone-read-fixed", "clone-busy", "clone-replace",
-                                   "clone-unknown-flag", "clone-nr-over", "clone-src-empty", "clone-src-not-ring",
+                                   "clone-unknown-flag", "clone-nr-over", "clone-src-registered",
+                                   "clone-src-registered-unused", "clone-src-empty", "clone-src-not-ring",
                                    "send-msg-ring", "send-msg-ring-flags", "send-msg-ring-opcode",
                                    "send-msg-ring-on-ring", "mem-region", "mem-region-resv", "mem-region-misaligned",
                                    "mem-region-wait-arg-enabled", "query-opcodes", "query-blind", "query-unknown-op",
