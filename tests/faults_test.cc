@@ -36,6 +36,12 @@ TEST(Faults, ValidateRefusesBadSpecs) {
   EXPECT_NE(faults::validate({"syscall", "not_a_syscall", "EIO", "always"}), "");
   EXPECT_NE(faults::validate({"syscall", "io_submit", "EIO", "nth:0"}), "");
   EXPECT_NE(faults::validate({"syscall", "io_submit", "EIO", "random:2"}), "");
+  // Alternatives: each a syscall the layer knows, none twice, never with SIGSYS (one trap).
+  EXPECT_EQ(faults::validate({"syscall", "io_getevents|io_pgetevents", "EINTR", "always"}), "");
+  EXPECT_NE(faults::validate({"syscall", "io_getevents|not_a_syscall", "EINTR", "always"}), "");
+  EXPECT_NE(faults::validate({"syscall", "io_getevents|io_getevents", "EINTR", "always"}), "");
+  EXPECT_NE(faults::validate({"syscall", "io_getevents|", "EINTR", "always"}), "");
+  EXPECT_NE(faults::validate({"syscall", "io_getevents|io_pgetevents", "SIGSYS", "always"}), "");
   EXPECT_NE(faults::validate({"sysctl", "aio-max-nr", "exhaust", "once"}), "");
   EXPECT_NE(faults::validate({"nope", "x", "EIO", "always"}), "");
 }
@@ -187,6 +193,36 @@ TEST(Faults, FaultThatDidNotFireIsBroken) {
     EXPECT_NE(j["reason"].get<std::string>().find("did not fire"), std::string::npos) << j["reason"];
   }
   EXPECT_EQ(seen, 1);
+}
+
+// A target with alternatives fails whichever of them the interface makes, and
+// the readback names the one it failed: kernel AIO's wait through io_getevents,
+// or through io_pgetevents (fault_rw wait = "pgetevents").
+TEST(Faults, AlternativeTargetsFailTheSyscallMadeAndNameIt) {
+  if (access(test::harness_bin().c_str(), X_OK) != 0) GTEST_SKIP() << "no harness binary at " << test::harness_bin();
+  test::TempDir d;
+  const std::string fault = R"({ layer = "syscall", target = "io_getevents|io_pgetevents", effect = "EINTR", trigger = "always" })";
+  d.write("f.toml", test::case_table("faults", {
+      {.id = "via-getevents", .scenario = "fault_rw", .interfaces = R"(["kernel-aio"])", .fault = fault,
+       .expect = "1@submit, EINTR@wait"},
+      {.id = "via-pgetevents", .scenario = "fault_rw", .interfaces = R"(["kernel-aio"])",
+       .params = R"({ wait = "pgetevents" })", .fault = fault, .expect = "1@submit, EINTR@wait"}}));
+  std::string out = d.path + "/r.jsonl";
+  auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::ifstream in(out);
+  std::string line;
+  std::map<std::string, std::string> readback;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("type", "") != "result") continue;
+    EXPECT_EQ(j["verdict"], "pass") << line;
+    readback[j["id"]] = j["fault"].value("readback", "");
+  }
+  EXPECT_NE(readback["faults.via-getevents@kernel-aio"].find("failed io_getevents"), std::string::npos);
+  EXPECT_EQ(readback["faults.via-getevents@kernel-aio"].find("failed io_pgetevents"), std::string::npos);
+  EXPECT_NE(readback["faults.via-pgetevents@kernel-aio"].find("failed io_pgetevents"), std::string::npos);
+  EXPECT_EQ(readback["faults.via-pgetevents@kernel-aio"].find("failed io_getevents"), std::string::npos);
 }
 
 TEST(Faults, PolicyProfilesAreClassifiedByTheProbe) {

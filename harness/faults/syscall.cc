@@ -9,7 +9,10 @@
 // only io_uring_setup/enter/register do (seccomp(2), "SECCOMP_RET_USER_NOTIF";
 // seccomp_unotify(2)). Effect SIGSYS is Android's answer instead: the filter
 // TRAPs the call, the kernel sends SIGSYS (si_code SYS_SECCOMP), a handler
-// counts it and lets the default action kill the process.
+// counts it and lets the default action kill the process. A target may name
+// alternatives ("io_getevents|io_pgetevents"): a library call that makes one
+// or the other, depending on the build (Debian's libaio1t64 waits through
+// io_pgetevents); the readback names the syscall that was failed.
 #include <linux/seccomp.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +24,8 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -38,9 +43,23 @@ const std::set<std::string> kSyscalls = {
     "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
     "clone", "clone3", "openat", "eventfd2"};
 
+std::vector<std::string> target_names(const std::string& target) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t bar; (bar = target.find('|', start)) != std::string::npos; start = bar + 1)
+    out.push_back(target.substr(start, bar - start));
+  out.push_back(target.substr(start));
+  return out;
+}
+
 std::string validate_syscall(const FaultSpec& f) {
-  if (!kSyscalls.count(f.target)) return fmt::format("fault target '{}' is not a syscall this layer knows", f.target);
+  auto names = target_names(f.target);
+  for (const auto& n : names)
+    if (!kSyscalls.count(n)) return fmt::format("fault target '{}' is not a syscall this layer knows", n);
+  if (std::set<std::string>(names.begin(), names.end()).size() != names.size())
+    return fmt::format("fault target '{}' names a syscall twice", f.target);
   // SIGSYS: SECCOMP_RET_TRAP, the call never runs and the caller is sent SIGSYS (Android's app policy).
+  if (f.effect == "SIGSYS" && names.size() > 1) return "a SIGSYS fault traps one syscall: name one target";
   if (f.effect == "SIGSYS") return f.trigger == "always" ? "" : "a SIGSYS fault kills the caller: trigger must be \"always\"";
   if (!errno_from_name(f.effect)) return fmt::format("fault effect '{}' is not an errno name or SIGSYS", f.effect);
   return "";
@@ -50,6 +69,11 @@ struct Supervisor {
   int ready[2] = {-1, -1};  // the listener fd travels over this pipe
   std::string fiu;
   int err = 0;
+  // With alternative targets: each one's number and name, and which of them
+  // were failed (appended to the readback once each).
+  std::vector<std::pair<int, std::string>> alternatives;
+  std::set<int> noted;
+  FaultState* st = nullptr;
 };
 Supervisor g_sup;
 FaultState* g_trap_st = nullptr;
@@ -83,6 +107,15 @@ Installed install_trap(int nr, const FaultSpec& f, FaultState* st) {
   return {Installed::ok, "", ""};
 }
 
+void note_failed(int nr) {
+  if (g_sup.alternatives.size() < 2 || !g_sup.noted.insert(nr).second) return;
+  for (const auto& [n, name] : g_sup.alternatives) {
+    if (n != nr) continue;
+    size_t len = strnlen(g_sup.st->detail, sizeof g_sup.st->detail);
+    snprintf(g_sup.st->detail + len, sizeof g_sup.st->detail - len, "; failed %s", name.c_str());
+  }
+}
+
 void* supervise(void*) {
   int fd = -1;
   if (read(g_sup.ready[0], &fd, sizeof fd) != sizeof fd || fd < 0) return nullptr;
@@ -98,6 +131,7 @@ void* supervise(void*) {
     resp.id = req.id;
     if (decide(g_sup.fiu)) {
       resp.error = -g_sup.err;
+      note_failed(req.data.nr);
     } else {
       resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;  // run the real call
     }
@@ -108,11 +142,16 @@ void* supervise(void*) {
 }
 
 Installed install_syscall(const FaultSpec& f, FaultState* st) {
-  int nr = seccomp_syscall_resolve_name(f.target.c_str());
-  if (nr == __NR_SCMP_ERROR) return {Installed::broken, "libseccomp does not know syscall " + f.target, ""};
-  if (f.effect == "SIGSYS") return install_trap(nr, f, st);
+  g_sup.alternatives.clear();
+  for (const auto& name : target_names(f.target)) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) return {Installed::broken, "libseccomp does not know syscall " + name, ""};
+    g_sup.alternatives.emplace_back(nr, name);
+  }
+  if (f.effect == "SIGSYS") return install_trap(g_sup.alternatives[0].first, f, st);
   g_sup.fiu = f.fiu_name();
   g_sup.err = errno_of(f.effect);
+  g_sup.st = st;
   if (pipe2(g_sup.ready, O_CLOEXEC) != 0) return {Installed::broken, "pipe2 failed", ""};
   pthread_t th;
   if (pthread_create(&th, nullptr, supervise, nullptr) != 0) return {Installed::broken, "cannot start the seccomp supervisor", ""};
@@ -120,7 +159,9 @@ Installed install_syscall(const FaultSpec& f, FaultState* st) {
 
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) return {Installed::broken, "seccomp_init failed", ""};
-  int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
+  int rc = 0;
+  for (const auto& alt : g_sup.alternatives)
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, alt.first, 0);
   // Only this thread (and what it creates later) is filtered: no TSYNC, so
   // the supervisor stays outside.
   if (rc == 0) rc = seccomp_load(ctx);

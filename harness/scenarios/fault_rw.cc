@@ -5,12 +5,16 @@
 // write reported successful reads back intact and a failed one left the file
 // as it was, and that every fd the interface opened is closed again after
 // teardown (rings, eventfds). The tables say what each interface answers.
+// Kernel AIO and libaio may wait through io_pgetevents instead (`wait`):
+// libaio's own io_pgetevents() wrapper (0.3.111+) makes that syscall
+// whichever syscall its io_getevents() makes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cstring>
 
+#include "backends/aio_iocb.h"
 #include "faults/fault.h"
 #include "scenarios/common.h"
 #include "timespec.h"
@@ -25,6 +29,18 @@ int open_fds() {
     closedir(d);
   }
   return n;
+}
+
+// Backend::wait through io_pgetevents with an empty signal mask.
+Outcome wait_pgetevents(AioBackendBase& be, unsigned n, int64_t ms, std::vector<Completion>& out) {
+  std::vector<KIoEvent> evs(n);
+  timespec ts = ms_to_timespec(ms);
+  sigset_t none;
+  sigemptyset(&none);
+  Outcome o = be.raw_pgetevents(be.context(), n, n, evs.data(), &ts, &none);
+  if (!o.is_error)
+    for (int64_t i = 0; i < o.value && i < static_cast<int64_t>(n); ++i) out.push_back(AioBackendBase::to_completion(evs[i]));
+  return o;
 }
 
 void fault_rw(CaseContext& ctx) {
@@ -53,6 +69,9 @@ void fault_rw(CaseContext& ctx) {
     }
     ptrs.push_back(&reqs[i]);
   }
+  const bool pgetevents = ctx.str("wait") == "pgetevents";
+  AioBackendBase* aio = as_aio_backend(ctx.backend());
+  if (pgetevents && !aio) ctx.broken("wait = \"pgetevents\" needs kernel-aio or libaio");
   int fds_before = open_fds();
 
   faults::arm();
@@ -71,7 +90,7 @@ void fault_rw(CaseContext& ctx) {
     unsigned n = static_cast<unsigned>(sub.value);
     std::vector<Completion> out;
     int64_t ms = ctx.num("timeout_ms");
-    Outcome w = be.wait(n, n, ms_to_timespec(ms), out);
+    Outcome w = pgetevents ? wait_pgetevents(*aio, n, ms, out) : be.wait(n, n, ms_to_timespec(ms), out);
     for (auto& c : out) got[c.tag] = c;
     if (w.is_error || got.size() < n) ctx.observe(w);
     for (auto& [_, c] : got) ctx.observe(c.result);
@@ -119,6 +138,8 @@ AIOH_SCENARIO(fault_rw, aioh::param::choice("op", "read", {"read", "write", "fsy
               aioh::param::integer("offset", 0, "file offset of the first request", 0, aioh::param::kMaxFileSize),
               aioh::param::integer("file_size", 65536, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
               aioh::param::boolean("direct", false, "open the scratch file with O_DIRECT"),
-              aioh::param::integer("timeout_ms", 5000, "how long to wait for the completions", 0, aioh::param::kMaxMs)) {
+              aioh::param::integer("timeout_ms", 5000, "how long to wait for the completions", 0, aioh::param::kMaxMs),
+              aioh::param::choice("wait", "getevents", {"getevents", "pgetevents"},
+                                  "the wait: the backend's own, or io_pgetevents (kernel-aio, libaio)")) {
   aioh::fault_rw(ctx);
 }
