@@ -345,8 +345,8 @@ def cached_image(cache: Path, harness: Path, cases: Path, moddir: Path | None, a
 
 
 def job_archive(env: dict[str, str], ids: list[str], more: dict[str, list[str]] | None = None) -> bytes:
-    """The per-boot archive: /job/env (shell assignments), /job/ids and, per device-fault part,
-    /job/<name> (its ids)."""
+    """The per-boot archive: /job/env (shell assignments), /job/ids and, per further part (the
+    rows that run alone, each device-fault part), /job/<name> (its ids)."""
     lines = "".join(f"{k}={shell_quote(v)}\n" for k, v in sorted(env.items()))
     img = Image()
     img.add_file("job/env", lines.encode())

@@ -137,7 +137,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=default_jobs(),
                    help="guests booting or running their catalog at once (default: one per core, memory "
                         "allowing; on the 2-core dev host 2 jobs ran 2 targets in 40 s vs 59 s for 1); a "
-                        "guest left with its device-fault parts frees its place for the next")
+                        "guest left with its alone and device-fault parts frees its place for the next")
     p.add_argument("--out", default=None, help="output dir (default results/matrix-<time>)")
     p.add_argument("--shard", default=None, help="i/n: run the i-th of n deterministic slices")
     p.add_argument("--refresh", action="store_true", help="re-fetch package lists and kernels")
@@ -316,8 +316,8 @@ class Inputs:
 
 class Slots:
     """At most `n` guests boot or run their catalog at once (--jobs); a guest left with only its
-    fault parts gives its slot up (run.Options.on_light), so the next guest boots while those
-    finish instead of after."""
+    alone and fault parts gives its slot up (run.Options.on_light), so the next guest boots while
+    those finish instead of after."""
 
     def __init__(self, n: int):
         self.sem = threading.Semaphore(max(1, n))
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if err := refuse_existing(p, kernels, out):
         return usage(err)
     inp = Inputs(harness, cases_dir, cases, accel, harness_args, out)
-    # Twice the threads of --jobs: a guest in its fault parts holds a thread, not a slot.
+    # Twice the threads of --jobs: a guest in its alone or fault parts holds a thread, not a slot.
     slots = Slots(a.jobs)
     with ThreadPoolExecutor(max_workers=2 * max(1, a.jobs)) as pool:
         rows = list(pool.map(lambda t: run_one(p, inp, kernels, t, progress, slots), p.runs))

@@ -10,8 +10,11 @@ A guest has, besides its scratch disk, one disk per sweep target of the same geo
 others (AIOH_GUEST_DISKS, harness/targets/target.h); these carry the orchestrator's label at
 offset 0, which the harness checks before it writes.  After them comes one raw disk per
 device-fault part (vm/devfaults.py), behind blkdebug with the part's rules or throttled: the
-guest runs the ordinary rows first, then each part against its disk, all in one boot.  Every
-disk image is made anew for each boot.
+guest runs the ordinary rows first, then the rows that run alone (resource class `exclusive`:
+null_blk/dm/scsi_debug devices, BPF-LSM programs, sysctls; mostly waiting) in a part of their own
+(ALONE_PART), then each fault part against its disk, all in one boot.  From the alone part on the
+guest is light, so scripts/matrix boots the next guest meanwhile (Options.on_light) instead of
+letting the host's cores idle while these rows wait.  Every disk image is made anew for each boot.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ TARGET_DISKS = (("raw", 256 << 20), ("ext4", 512 << 20), ("xfs", 512 << 20), ("b
 # harness/targets/target.h kGuestDiskLabel: the harness writes a guest disk only if it begins so.
 GUEST_DISK_LABEL = b"AIOHARNESS-GUEST-SCRATCH-DISK\n"
 EXIT_GRACE = 10.0          # seconds QEMU may take to power off after the guest's exit record
+ALONE_PART = "alone"       # the part of the rows whose resource class is exclusive (guest/init.sh)
 
 
 @dataclass
@@ -63,8 +67,9 @@ class Options:
     # harness run after the catalog's.
     fault_parts: tuple[devfaults.FaultPart, ...] = ()
     tag: str = ""                        # file-name suffix (a library build's id)
-    # Called once when only the fault parts are left (light: small cases, throttle and ratelimit
-    # waits), so that scripts/matrix can boot the next guest meanwhile.
+    # Called once when only the alone and fault parts are left (light: one case at a time,
+    # device delays, throttle and ratelimit waits), so that scripts/matrix can boot the next
+    # guest meanwhile.
     on_light: Callable[[], None] | None = None
     allow_panic: bool = False            # test-only: the guest may run the sysrq panic row
     # A library build swapped in (scripts/matrix --libs, vm/libs.py): its id and host directory.
@@ -136,15 +141,29 @@ class TargetRun:
         """The guest's name for fault part k's disk (1-based): after the sweep's target disks."""
         return qemu.guest_disk(self.device, len(TARGET_DISKS) + k)
 
-    def job_ids(self) -> tuple[list[str], dict[int, list[str]]]:
-        """The ids this boot still has: the catalog's, and each fault part's that has any."""
-        left = [c["id"] for c in self.remaining]
+    def job_ids(self) -> tuple[list[str], list[str], dict[int, list[str]]]:
+        """The ids this boot still has: the catalog's, the alone part's (the listing's resource
+        class `exclusive`: each runs with nothing else in flight wherever it runs, so it costs the
+        catalog's overlap nothing to run them after it), and each fault part's that has any."""
         owner = {i: k for k, f in enumerate(self.o.fault_parts, start=1) for i in f.ids}
+        catalog: list[str] = []
+        alone: list[str] = []
         parts: dict[int, list[str]] = {}
-        for i in left:
+        for c in self.remaining:
+            i = c["id"]
             if i in owner:
                 parts.setdefault(owner[i], []).append(i)
-        return [i for i in left if i not in owner], dict(sorted(parts.items()))
+            elif (c.get("resources") or {}).get("class") == "exclusive":
+                alone.append(i)
+            else:
+                catalog.append(i)
+        return catalog, alone, dict(sorted(parts.items()))
+
+    def job_archive(self, n: int) -> bytes:
+        """Boot n's /job: its environment, the catalog's ids, the alone part's, each fault part's."""
+        ids, alone, parts = self.job_ids()
+        more = {f"{ALONE_PART}.ids": alone, **{f"fault.{k}.ids": v for k, v in parts.items()}}
+        return initramfs.job_archive(self.guest_env(n), ids, more)
 
     def guest_env(self, n: int) -> dict[str, str]:
         o = self.o
@@ -159,7 +178,7 @@ class TargetRun:
         if self.has_target_disks():
             env["TARGET_DISKS"] = "1"
         env.update(devfaults.guest_env(list(o.device_faults), env["DISK"]))
-        _, parts = self.job_ids()
+        _, _, parts = self.job_ids()
         if self.has_target_disks() and o.fault_parts:
             env["FAULT_DISKS"] = " ".join(self.part_disk(k) for k in range(1, len(o.fault_parts) + 1))
             env["FAULT_PARTS"] = " ".join(str(k) for k in parts)
@@ -198,8 +217,7 @@ class TargetRun:
             blkdebug = self.workdir / "blkdebug.conf"
             blkdebug.write_text(qemu.blkdebug_config(errors))
         throttle = next((f.iops for f in o.device_faults if isinstance(f, qemu.Throttle)), None)
-        ids, parts = self.job_ids()
-        job = initramfs.job_archive(self.guest_env(n), ids, {f"fault.{k}.ids": v for k, v in parts.items()})
+        job = self.job_archive(n)
         if o.lib_id and o.lib_dir:
             job += libs.archive(o.lib_dir, o.lib_id)
         initrd = initramfs.boot_initrd(self.base, job, self.workdir / "initrd")
@@ -238,7 +256,7 @@ class TargetRun:
                 last_progress = time.time()
                 if stream.phase in ("setup", "run") and setup_at is None:
                     setup_at = time.time() - t0
-                if stream.part.startswith("fault.") and o.on_light:
+                if (stream.part == ALONE_PART or stream.part.startswith("fault.")) and o.on_light:
                     o.on_light()
                 done = len(self.results) + len(set(stream.results) - set(self.results))
                 self.say(part_label(stream.part, len(o.fault_parts)) if stream.phase == "run" else stream.phase,
@@ -405,7 +423,10 @@ class TargetRun:
 
 
 def part_label(part: str, parts: int) -> str:
-    """How the progress line names a part: `run` for the catalog, `fault k/n` for a fault part."""
+    """How the progress line names a part: `run` for the catalog, `alone` for the rows that run
+    alone, `fault k/n` for a fault part."""
+    if part == ALONE_PART:
+        return part
     return f"fault {part.split('.', 1)[1]}/{parts}" if part.startswith("fault.") else "run"
 
 

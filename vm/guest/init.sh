@@ -1,10 +1,10 @@
 #!/bin/busybox sh
 # aioharness guest init: mount the pseudo filesystems, load the modules the cases need, make
 # and mount the scratch filesystem on the disk under test, run the harness on the ids in
-# /job/ids, then once per device-fault part (FAULT_PARTS: its ids in /job/fault.<k>.ids, its
-# rules on a raw disk of its own) on that part's ids, and stream the JSON lines to the result
-# port while the console keeps the log.  Markers `AIOH-PHASE <name>` on the console let the
-# host type where a boot ended.
+# /job/ids, then on the rows that run alone (/job/alone.ids), then once per device-fault part
+# (FAULT_PARTS: its ids in /job/fault.<k>.ids, its rules on a raw disk of its own) on that
+# part's ids, and stream the JSON lines to the result port while the console keeps the log.
+# Markers `AIOH-PHASE <name>` on the console let the host type where a boot ended.
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /run /mnt/scratch
 /bin/busybox --install -s /bin
 export PATH=/opt/aioh/bin:/bin:/sbin:/usr/bin:/usr/sbin
@@ -130,6 +130,13 @@ ALL_RC=
 if [ -s /job/ids ]; then
   run_part catalog /job/ids /run/out.jsonl /mnt/scratch
   ALL_RC=$RC
+fi
+# The rows that run alone (resource class exclusive: they load modules, make devices, change
+# sysctls; each waits with nothing else in flight wherever it runs): after the catalog, so the
+# host boots the next guest while these wait, on the same scratch.
+if [ -s /job/alone.ids ]; then
+  run_part alone /job/alone.ids /run/out.alone.jsonl /mnt/scratch
+  ALL_RC=${ALL_RC:-$RC}
 fi
 # The device-fault parts, each on its own raw disk with scratch on tmpfs (nothing but the case
 # touches a faulted sector).  The kernel's block error line, which these rows read `fired`

@@ -65,13 +65,27 @@ def test_fault_parts_get_disks_after_the_targets_and_run_after_the_catalog(tmp_p
     assert env["FAULT_2_ARMED"] == "read_aio:EIO:sector=2621440" and env["FAULT_2_RETRIES"] == "0"
     assert env["FAULT_1_LOG"] == "" and env["FAULT_2_LOG"] == "1" and float(env["LOG_WINDOW"]) > 5 and env["LOG_BURST"] == "10"
     assert "AIOH_DEVICE_FAULT" not in env and "MODPARAMS_nvme_core" not in env   # the catalog runs unfaulted
-    assert t.job_ids() == (["plain@io_uring"], {1: ["faults.slow@libaio"], 2: ["faults.read@io_uring"]})
+    assert t.job_ids() == (["plain@io_uring"], [], {1: ["faults.slow@libaio"], 2: ["faults.read@io_uring"]})
     # A resumed boot carries only the parts with ids left, on the same disks.
     t.remaining = [c for c in cases if c["id"] == "faults.read@io_uring"]
-    assert t.job_ids() == ([], {2: ["faults.read@io_uring"]}) and t.guest_env(2)["FAULT_PARTS"] == "2"
+    assert t.job_ids() == ([], [], {2: ["faults.read@io_uring"]}) and t.guest_env(2)["FAULT_PARTS"] == "2"
     rec = t.vm_record()["device_fault_parts"]
     assert [(r["armed"], r["disk"]) for r in rec] == [(["throttle:iops=2"], "nvme0n6"),
                                                       (["read_aio:EIO:sector=2621440"], "nvme0n7")]
+
+
+def test_exclusive_rows_run_in_the_alone_part_after_the_catalog(tmp_path: Path):
+    alone = {"class": "exclusive", "why": "fault layer block loads modules"}
+    cases = [{"id": "plain@io_uring", "interface": "io_uring", "resources": {"class": "shared"}},
+             {"id": "faults.block@libaio", "interface": "libaio", "resources": alone},
+             {"id": "faults.read@io_uring", "interface": "io_uring", "fault": READ, "resources": alone}]
+    plain, parts = devfaults.parts(cases)
+    t = target(tmp_path, cases=cases, fault_parts=tuple(parts))
+    # A device-fault row stays in its part even though it, too, runs alone.
+    assert t.job_ids() == (["plain@io_uring"], ["faults.block@libaio"], {1: ["faults.read@io_uring"]})
+    job = t.job_archive(1)
+    assert b"job/alone.ids" in job and b"faults.block@libaio\n" in job and b"job/fault.1.ids" in job
+    assert run.part_label(run.ALONE_PART, 1) == "alone" and run.part_label("fault.1", 2) == "fault 1/2"
 
 
 def test_job_archive_carries_each_parts_ids(tmp_path: Path):
