@@ -2,10 +2,12 @@
 
 Default: runs `scripts/matrix` with the given kernels and devices (live progress as usual, the
 device-fault parts included) and reports, for every guest (one per kernel x device), the time
-to its init (boot), the harness's run of the ordinary rows (catalog), the device-fault parts
-after it (faults, with the waits for the kernel's log ratelimit), the rest (setup: modules,
-mkfs; collect and power-off), how many ids it ran and how many of those executed, then the
-whole matrix's wall time and guest-seconds.  `--boot-paths` instead boots each kernel once
+to its init (boot), the harness's run of the ordinary rows (catalog), the rows that run alone
+after it (alone: the guest has given its slot up), the device-fault parts after those (faults,
+with the waits for the kernel's log ratelimit), the rest (setup: modules, mkfs; collect and
+power-off), how many ids it ran and how many of those executed, then the whole matrix's wall
+time, guest-seconds, and the host CPU its QEMU processes used (the share of the host's cores they
+kept busy: near 100 % means the matrix is CPU-bound under TCG, less means guests waited).  `--boot-paths` instead boots each kernel once
 per boot path with one case and records the fastest working path per kernel in
 <cache>/boot-paths.json, which `scripts/matrix --boot auto` uses.  Writes bench.json into --out.
 """
@@ -13,18 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 from . import catalog, deps, kernel, matrix, qemu
 from .matrix import BOOT_PATHS_FILE, EXECUTED, REPO, cache_dir, default_cases, find_harness, list_cases
-from .run import Options, run_target
+from .run import ALONE_PART, Options, run_target
 
 
 def recorded_paths(cache: Path) -> dict:
     f = cache / BOOT_PATHS_FILE
     return json.loads(f.read_text()) if f.exists() else {}
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of the waited-for children: the guests' QEMU processes."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def span(parts: list[dict], which) -> float:
@@ -48,25 +58,31 @@ def guest_rows(doc: dict) -> list[dict]:
     boot = sum(b.get("boot_seconds") or 0 for b in boots)
     total = sum(b.get("seconds") or 0 for b in boots)
     catalog = sum(span(b.get("parts") or [], lambda p: p == "catalog") for b in boots)
+    alone = sum(span(b.get("parts") or [], lambda p: p == ALONE_PART) for b in boots)
     faults = sum(span(b.get("parts") or [], lambda p: p.startswith("fault.")) for b in boots)
     return [{"guest": "ordinary+faults" if fault_ids else "ordinary", "boots": len(boots),
              "boot_seconds": round(boot, 1), "catalog_seconds": round(catalog, 1),
-             "fault_seconds": round(faults, 1), "other_seconds": round(max(0.0, total - boot - catalog - faults), 1),
+             "alone_seconds": round(alone, 1), "fault_seconds": round(faults, 1),
+             "other_seconds": round(max(0.0, total - boot - catalog - alone - faults), 1),
              "ids": len(by_id), "fault_ids": len(fault_ids),
              "executed": sum(1 for r in by_id.values() if r.get("verdict") in EXECUTED)}]
 
 
 def table(report: dict) -> str:
-    head = (f"{'target':<34} {'boots':>5} {'boot s':>7} {'catalog s':>9} {'faults s':>8} {'other s':>7} "
-            f"{'ids':>6} {'executed':>8}")
+    head = (f"{'target':<34} {'boots':>5} {'boot s':>7} {'catalog s':>9} {'alone s':>7} {'faults s':>8} "
+            f"{'other s':>7} {'ids':>6} {'executed':>8}")
     lines = [head, "-" * len(head)]
     for target, rows in report["targets"].items():
         for r in rows:
             lines.append(f"{target:<34} {r['boots']:>5} {r['boot_seconds']:>7.1f} {r['catalog_seconds']:>9.1f} "
-                         f"{r.get('fault_seconds', 0):>8.1f} {r.get('other_seconds', 0):>7.1f} "
+                         f"{r.get('alone_seconds', 0):>7.1f} {r.get('fault_seconds', 0):>8.1f} "
+                         f"{r.get('other_seconds', 0):>7.1f} "
                          f"{r['ids']:>6} {r['executed']:>8}")
     lines.append(f"whole matrix: {report['matrix_seconds']:.0f} s wall for {report['guests']} guests "
                  f"({report['guest_seconds']:.0f} guest-seconds; exit {report['matrix_exit']})")
+    if report.get("host_cpu_seconds") is not None:
+        lines.append(f"host CPU of the guests: {report['host_cpu_seconds']:.0f} s, "
+                     f"{report['host_cpu_busy_percent']:.0f} % of {report['host_cpus']} cores over the wall")
     return "\n".join(lines)
 
 
@@ -76,15 +92,18 @@ def bench_matrix(a: argparse.Namespace, out: Path) -> int:
     for f in a.filter:
         argv += ["--filter", f]
     argv += a.matrix_args
-    t0 = time.time()
+    t0, cpu0 = time.time(), children_cpu()
     rc = matrix.main(argv)
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, children_cpu() - cpu0
     docs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "matrix").glob("*.json"))
             if not p.name.startswith("matrix-")}
     report = {"argv": argv, "qemu": qemu.qemu_version(), "matrix_exit": rc, "matrix_seconds": round(wall, 1),
               "targets": {name: guest_rows(d) for name, d in docs.items()}}
     report["guests"] = sum(len(r) for r in report["targets"].values())
-    report["guest_seconds"] = round(sum(g["boot_seconds"] + g["catalog_seconds"] + g["fault_seconds"]
+    ncpu = os.cpu_count() or 1
+    report.update(host_cpu_seconds=round(cpu, 1), host_cpus=ncpu,
+                  host_cpu_busy_percent=round(100.0 * cpu / (wall * ncpu), 1) if wall > 0 else 0.0)
+    report["guest_seconds"] = round(sum(g["boot_seconds"] + g["catalog_seconds"] + g["alone_seconds"] + g["fault_seconds"]
                                         + g["other_seconds"] for r in report["targets"].values() for g in r), 1)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
