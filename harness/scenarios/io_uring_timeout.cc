@@ -382,8 +382,10 @@ AIOH_SCENARIO(uring_enter,
   if (mode == "sigmask-bad-size") {
     // Without EXT_ARG the argument is the sigset itself and argsz its size,
     // which set_user_sigmask() wants to be sizeof(sigset_t) = _NSIG / 8. A
-    // 100 ms TIMEOUT bounds the wait of a kernel that took the mask.
-    __kernel_timespec t = kms(100);
+    // TIMEOUT bounds the wait of a kernel that took the mask; io_cqring_wait()
+    // returns before it checks the size once that TIMEOUT's CQE is ready, so
+    // it is long enough that no loaded guest reaches the enter after it fires.
+    __kernel_timespec t = kms(2000);
     submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_timeout(x, &t, 0, 0); });
     arm_errno();
     int ret = io_uring_enter2(fd, 0, 1, IORING_ENTER_GETEVENTS, &empty, 4);

@@ -136,7 +136,8 @@ fi
 # host boots the next guest while these wait, on the same scratch.
 if [ -s /job/alone.ids ]; then
   run_part alone /job/alone.ids /run/out.alone.jsonl /mnt/scratch
-  ALL_RC=${ALL_RC:-$RC}
+  # The first failing part's status names why unreported ids have no result.
+  if [ -z "$ALL_RC" ] || [ "$ALL_RC" -eq 0 ]; then ALL_RC=$RC; fi
 fi
 # The device-fault parts, each on its own raw disk with scratch on tmpfs (nothing but the case
 # touches a faulted sector).  The kernel's block error line, which these rows read `fired`
