@@ -82,16 +82,6 @@ int probe_disagreements(CaseContext& ctx, const io_uring_probe& lib) {
   return differ;
 }
 
-// One library call under liburing's convention (-errno, errno untouched):
-// its answer observed in `phase` and returned.
-template <class F>
-long lib_call(CaseContext& ctx, const char* call, F f, Phase phase = Phase::setup) {
-  arm_errno();
-  long r = f();
-  ctx.observe(from_neg_errno(r, errno, phase, ctx.backend().conventions(), call));
-  return r;
-}
-
 // A 4096-byte read at offset 4096 of the scratch file into `buf`, its SQE
 // made by `prep` (a fixed file or a fixed buffer): its CQE observed and the
 // bytes it read checked.

@@ -351,17 +351,11 @@ AIOH_SCENARIO(uring_register_ext,
   const std::string mode = ctx.str("mode");
   const unsigned fd = static_cast<unsigned>(be.ring().ring_fd);
   auto reg = [&](unsigned op, void* arg, unsigned nr, const char* call) {
-    arm_errno();
-    int ret = io_uring_register(fd, op, arg, nr);
-    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, call));
-    return ret;
+    return register_call(ctx, static_cast<int>(fd), op, arg, nr, call);
   };
 
   const RegFn regfd = [&](int rfd, unsigned op, void* arg, unsigned nr, const char* call) {
-    arm_errno();
-    int ret = io_uring_register(static_cast<unsigned>(rfd), op, arg, nr);
-    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, call));
-    return ret;
+    return register_call(ctx, rfd, op, arg, nr, call);
   };
   if (mode.rfind("napi-", 0) == 0) return napi_modes(ctx, be, mode, regfd);
   if (mode.rfind("clone-", 0) == 0) return clone_modes(ctx, be, mode, regfd);

@@ -71,17 +71,9 @@ AIOH_URING_CHOICE_SCENARIO(uring_rsrc_tags, 8, mode, "files-tag-on-update", "the
                            "sparse-tagged", "sparse-update-tag", "files-over-nofile", "buffers-over-max") {
   io_uring& ring = be.ring();
   const unsigned rfd = static_cast<unsigned>(ring.ring_fd);
-  auto lib = [&](const char* name, auto call) {
-    arm_errno();
-    int ret = call();
-    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, name));
-    return ret;
-  };
+  auto lib = [&](const char* name, auto call) { return static_cast<int>(lib_call(ctx, name, call)); };
   auto raw = [&](unsigned op, void* arg, unsigned nr, const char* name) {
-    arm_errno();
-    int ret = io_uring_register(rfd, op, arg, nr);
-    ctx.observe(be.liburing_ret(ret, errno, Phase::setup, name));
-    return ret;
+    return register_call(ctx, static_cast<int>(rfd), op, arg, nr, name);
   };
   auto files2 = [&](io_uring_rsrc_register rr, unsigned size = sizeof(io_uring_rsrc_register)) {
     return raw(IORING_REGISTER_FILES2, &rr, size, "io_uring_register(FILES2)");

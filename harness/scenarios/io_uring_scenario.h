@@ -18,9 +18,11 @@
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/io_uring_backend.h"
+#include "convention.h"
 #include "scenario.h"
 #include "scenarios/common.h"
 #include "timespec.h"
@@ -46,6 +48,23 @@ inline IoUringBackend& backend(CaseContext& ctx) {
   if (!b) ctx.broken("io_uring scenario run on backend " +
                      std::string(ctx.backend().name()));
   return *b;
+}
+
+// One liburing call under its convention (-errno, errno untouched): its
+// answer observed in `phase` and returned, for the steps that depend on it.
+template <class F>
+long lib_call(CaseContext& ctx, std::string_view call, F f, Phase phase = Phase::setup) {
+  arm_errno();
+  long r = f();
+  ctx.observe(backend(ctx).liburing_ret(r, errno, phase, call));
+  return r;
+}
+
+// io_uring_register(2) on ring fd `fd` through liburing's raw wrapper,
+// observed as one library call.
+inline int register_call(CaseContext& ctx, int fd, unsigned op, void* arg, unsigned nr, std::string_view call) {
+  return static_cast<int>(
+      lib_call(ctx, call, [&] { return io_uring_register(static_cast<unsigned>(fd), op, arg, nr); }));
 }
 
 inline timespec ms(long n) { return ms_to_timespec(n); }
