@@ -223,25 +223,6 @@ def keyed_changes(cols: list[R.Column], catalog: dict[str, Row]) -> list[Keyed]:
     return [found[k] for k in sorted(found)]
 
 
-def column_sides(cols: list[R.Column], pred: Predicate) -> tuple[list[str], list[str]]:
-    """The columns whose own facts (not a target's) make `pred` hold, and those that do not."""
-    t, f = [], []
-    for c in cols:
-        facts = dict(c.runs[0].environment.get("facts") or {})
-        (t if pred.holds(facts) else f).append(c.label)
-    return t, f
-
-
-def kernels(labels: list[str]) -> str:
-    """"5.10.0-32-amd64 × nvme-4k", ... -> "5.10.0-32-amd64, 6.1.0-50-amd64" (each kernel once)."""
-    seen: list[str] = []
-    for s in labels:
-        k = s.split(" × ", 1)[0]
-        if k not in seen:
-            seen.append(k)
-    return ", ".join(seen)
-
-
 def sides_text(labels: list[str]) -> str:
     """Column labels grouped by kernel: "5.10.0-32-amd64 (nvme-4k, nvme-512), 6.1.0-50-amd64 (nvme-4k)"."""
     if not labels:
