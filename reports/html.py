@@ -196,7 +196,11 @@ def dio_sweep(cols: list[R.Column]) -> list[tuple[str, list[tuple[int, str, str]
 
 
 def _side(side: list[tuple[str, dict]]) -> str:
-    return "; ".join(f"{label}: {r['verdict']} {r.get('observed') or ''}".strip() for label, r in side) or "none"
+    """Each outcome once, with the columns that observed it: "pass EINVAL@submit: 5.10.0-32-amd64 (nvme-4k)"."""
+    seen: dict[str, list[str]] = {}
+    for label, r in side:
+        seen.setdefault(f"{r['verdict']} {r.get('observed') or ''}".strip(), []).append(label)
+    return "; ".join(f"{outcome}: {K.sides_text(labels)}" for outcome, labels in seen.items()) or "none"
 
 
 def keyed_section(cols: list[R.Column], catalog: dict | None) -> list[str]:
