@@ -154,6 +154,44 @@ json ring_charge() {
   return undecided("a 16-page buffer under a 16-page limit: " + res_name(r) + ", then 12 pages: " + res_name(r2));
 }
 
+// The defect linux commit a6bded921ed3 ('io_uring/filetable: clamp alloc_hint
+// to the configured alloc range', 7.0, in stable) fixes, reproduced in a form
+// uring-filealloc.alloc-never-below-range does not use: 8 slots registered
+// with a file in slot 1, the alloc range [5, 8), slot 1 emptied by a fixed
+// IORING_OP_CLOSE (io_fixed_fd_remove -> io_file_bitmap_clear moves the hint
+// to 1), then one file allocated by IORING_OP_FILES_UPDATE at
+// IORING_FILE_INDEX_ALLOC (io_files_update_with_index_alloc writes the slot
+// back). Slot 1 (below the range): the defect (true); 5: clamped (false).
+json filealloc_hint_escapes() {
+  io_uring ring{};
+  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int files[8] = {-1, fd, -1, -1, -1, -1, -1, -1};
+  std::string why;
+  int got = -1;
+  if (fd < 0) {
+    why = "open /dev/null " + errno_name(errno);
+  } else if (int r = io_uring_register_files(&ring, files, 8); r < 0) {
+    why = "register 8 files " + errno_name(-r);
+  } else if (int r2 = io_uring_register_file_alloc_range(&ring, 5, 3); r2 < 0) {
+    why = "alloc range " + errno_name(-r2);
+  } else {
+    io_uring_prep_close_direct(io_uring_get_sqe(&ring), 1);
+    auto [closed, f1] = one_cqe(ring, 1000);
+    int fds[1] = {fd};
+    io_uring_prep_files_update(io_uring_get_sqe(&ring), fds, 1, static_cast<int>(IORING_FILE_INDEX_ALLOC));
+    auto [res, f2] = closed == 0 ? one_cqe(ring, 1000) : std::pair<int, unsigned>{closed, 0};
+    if (closed != 0) why = "a fixed close of slot 1 answered " + res_name(closed);
+    else if (res != 1) why = "FILES_UPDATE at IORING_FILE_INDEX_ALLOC answered " + res_name(res);
+    else got = fds[0];
+  }
+  io_uring_queue_exit(&ring);
+  if (fd >= 0) close(fd);
+  if (got == 1) return yes_no(true);
+  if (got == 5) return yes_no(false);
+  return undecided(why.empty() ? "the allocation took slot " + std::to_string(got) + " (1 or 5 expected)" : why);
+}
+
 const std::vector<std::string> kFacts = {"io_uring.cancel.op",         "io_uring.timeout.multishot",
                                          "io_uring.timeout.etime_success", "io_uring.setup.NO_MMAP",
                                          "io_uring.setup.REGISTERED_FD_ONLY", "io_uring.setup.CQE_MIXED",
@@ -161,6 +199,7 @@ const std::vector<std::string> kFacts = {"io_uring.cancel.op",         "io_uring
 constexpr unsigned kSetupCqeMixed = 1u << 18;  // IORING_SETUP_CQE_MIXED, newer than liburing 2.3's headers
 constexpr unsigned kSetupSqeMixed = 1u << 19;  // IORING_SETUP_SQE_MIXED
 constexpr const char* kRingCharged = "io_uring.ring_charged";
+constexpr const char* kFileAllocHint = "io_uring.filealloc.hint_escapes_range";
 
 }  // namespace
 
@@ -168,6 +207,7 @@ void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const Prob
   if (!env.flag("io_uring")) {
     for (const auto& n : kFacts) env.info[n + "_reason"] = "io_uring unavailable";
     env.info[std::string(kRingCharged) + "_reason"] = "io_uring unavailable";
+    env.info[std::string(kFileAllocHint) + "_reason"] = "io_uring unavailable";
     return;
   }
   absorb(env, run([] {
@@ -184,10 +224,11 @@ void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const Prob
       kFacts);
   // Its own child: it gives up CAP_IPC_LOCK and lowers a hard limit for good.
   absorb(env, run([] { return json{{kRingCharged, ring_charge()}}; }, 5000), {kRingCharged});
+  absorb(env, run([] { return json{{kFileAllocHint, filealloc_hint_escapes()}}; }, 5000), {kFileAllocHint});
 }
 
 bool is_uring_probe_fact(const std::string& name) {
-  if (name == kRingCharged) return true;
+  if (name == kRingCharged || name == kFileAllocHint) return true;
   for (const auto& n : kFacts)
     if (n == name) return true;
   return false;

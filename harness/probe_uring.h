@@ -1,7 +1,8 @@
 // io_uring behaviour facts added with the catalog's depth work (issue #15):
 // flags and setup modes newer kernels accept (IORING_ASYNC_CANCEL_OP, the
 // multishot and ETIME_SUCCESS timeout flags, IORING_SETUP_NO_MMAP and
-// IORING_SETUP_REGISTERED_FD_ONLY, IORING_SETUP_CQE_MIXED / SQE_MIXED), and whether a ring's own pages count
+// IORING_SETUP_REGISTERED_FD_ONLY, IORING_SETUP_CQE_MIXED / SQE_MIXED), the alloc-range hint defect
+// a6bded921ed3 fixes (reproduced through FILES_UPDATE), and whether a ring's own pages count
 // against RLIMIT_MEMLOCK (seen through a buffer registered next to it). Each is one round trip on a throwaway
 // ring with arguments no case row uses, so a row keyed on one can still fail;
 // probe_kernel.cc runs them with its own bounded child and fact absorber.

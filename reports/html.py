@@ -9,8 +9,9 @@ search box and sorting by any column, all of which the page also reads from the 
 fragment (#interface=libaio&verdict=fail&q=bad-fd&sort=0:desc, so a link or a headless
 browser can apply them); the O_DIRECT sweep as one table per target kind with a column per
 kernel x device x target (geometry); a per-scenario side-by-side view across the four
-interfaces (of the cases more than one interface ran); the documentation-deviation list
-and each column's environment.
+interfaces (of the cases more than one interface ran); the keyed changes (each probed fact a
+row's `when` keys on, its columns on each side, each keyed id's outcomes there and whether they
+differ, reports/keyed.py); the documentation-deviation list and each column's environment.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 
+from reports import keyed as K
 from reports import results as R
 from reports import vocabulary as V
 
@@ -193,7 +195,43 @@ def dio_sweep(cols: list[R.Column]) -> list[tuple[str, list[tuple[int, str, str]
     return out
 
 
-def render(cols: list[R.Column], title: str = "aioharness compatibility report") -> str:
+def _side(side: list[tuple[str, dict]]) -> str:
+    """Each outcome once, with the columns that observed it: "pass EINVAL@submit: 5.10.0-32-amd64 (nvme-4k)"."""
+    seen: dict[str, list[str]] = {}
+    for label, r in side:
+        seen.setdefault(f"{r['verdict']} {r.get('observed') or ''}".strip(), []).append(label)
+    return "; ".join(f"{outcome}: {K.sides_text(labels)}" for outcome, labels in seen.items()) or "none"
+
+
+def keyed_section(cols: list[R.Column], catalog: dict | None) -> list[str]:
+    out = ['<h2 id="keyed">Keyed changes</h2>']
+    if not catalog:
+        return out + ["<p>No case tables were read: the keyed changes need the rows' <code>when</code> clauses.</p>"]
+    entries = K.keyed_changes(cols, catalog)
+    if not entries:
+        return out + ["<p>No row keyed on a fact ran in these results.</p>"]
+    out.append("<p>Each probed fact a row's <code>when</code> keys on, per predicate: the columns where it holds "
+               "and where it does not, and each keyed id's outcomes on both sides. Status: " +
+               "; ".join(f"<b>{_e(s)}</b>: {_e(K.STATUS_MEANING[s])}" for s in K.STATUSES) +
+               " (a predicate has its best row's).</p>")
+    out.append('<table id="keyed-table"><thead><tr><th>fact</th><th>predicate</th><th>status</th><th>holds on</th>'
+               "<th>does not hold on</th>" + "".join(f"<th>{_e(s)}</th>" for s in K.STATUSES) +
+               "<th>keyed ids</th></tr></thead><tbody>")
+    for e in entries:
+        ids = "".join(f'<tr data-status="{_e(k.status)}"><td>{_e(k.id)}</td><td>{_e(k.status)}</td>'
+                      f"<td>{_e(_side(k.true))}</td><td>{_e(_side(k.false))}</td></tr>" for k in e.rows)
+        out.append(f'<tr data-fact="{_e(e.fact)}" data-status="{_e(e.status)}"><td>{_e(e.fact)}</td>'
+                   f"<td>{_e(e.predicate)}</td><td>{_e(e.status)}</td><td>{_e(K.sides_text(e.true_columns))}</td>"
+                   f"<td>{_e(K.sides_text(e.false_columns))}</td>" +
+                   "".join(f"<td>{e.count(s)}</td>" for s in K.STATUSES) +
+                   f"<td><details><summary>{len(e.rows)} id(s)</summary><table><thead><tr><th>id</th><th>status</th>"
+                   f"<th>where it holds</th><th>where it does not</th></tr></thead><tbody>{ids}</tbody></table>"
+                   "</details></td></tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def render(cols: list[R.Column], title: str = "aioharness compatibility report", catalog: dict | None = None) -> str:
     ids = sorted({rid for c in cols for rid in c.results}, key=R.case_sort_key)
     prev = R.neighbours(cols)
     meta = {}
@@ -276,6 +314,8 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
                        f'<td>{_e(c.label)}</td>' +
                        "".join(_cell(c.results.get(per_iface.get(i, "")), None) for i in R.INTERFACES) + "</tr>")
     out.append("</tbody></table>")
+
+    out += keyed_section(cols, catalog)
 
     # Documentation deviations.
     out.append('<h2 id="deviations">Documentation deviations</h2>')

@@ -4,13 +4,16 @@ Sections: the columns and their environment in one line each; one table per inte
 (a row per case, a target case named with its target, a column per kernel x device; a
 failing cell shows what was expected and what was observed); the O_DIRECT sweep as one
 table per target kind with a column per kernel x device x target geometry; the behaviour
-changes between consecutive kernels of the same device and library build; the known-bug
-(xfail) entries hit, with unexpected passes called out; the documentation deviations.
+changes between consecutive kernels of the same device and library build; the keyed changes
+(each probed fact a row's `when` keys on, its columns on each side and whether the keyed rows
+observed something different there, reports/keyed.py); the known-bug (xfail) entries hit, with
+unexpected passes called out; the documentation deviations.
 """
 
 from __future__ import annotations
 
 from reports import html
+from reports import keyed as K
 from reports import results as R
 from reports import vocabulary as V
 
@@ -53,7 +56,31 @@ def changes_between_kernels(cols: list[R.Column]) -> list[tuple[str, str, str, s
     return out
 
 
-def render(cols: list[R.Column], title: str = "aioharness compatibility report") -> str:
+def keyed_section(cols: list[R.Column], catalog: dict | None) -> list[str]:
+    lines = ["## Keyed changes", ""]
+    if not catalog:
+        return lines + ["No case tables were read: the keyed changes need the rows' `when` clauses.", ""]
+    entries = K.keyed_changes(cols, catalog)
+    if not entries:
+        return lines + ["No row keyed on a fact ran in these results.", ""]
+    facts = K.by_fact(entries)
+    shown = sum(1 for es in facts.values() if K.fact_status(es) == K.DIFFERS)
+    lines += [f"{len(facts)} probed facts key {len(entries)} predicates; {shown} facts show a keyed row whose "
+              "outcomes differ on the two sides (status per predicate: its best row; "
+              + ", ".join(f"{s}: {K.STATUS_MEANING[s]}" for s in K.STATUSES) + ").", "",
+              "| fact | predicate | status | holds on | does not hold on | rows: " +
+              " / ".join(K.STATUSES) + " | keyed cases |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for fact, es in facts.items():
+        for e in es:
+            lines.append("| " + " | ".join(_md(x) for x in (
+                fact, e.predicate, e.status, K.sides_text(e.true_columns), K.sides_text(e.false_columns),
+                " / ".join(str(e.count(s)) for s in K.STATUSES), ", ".join(K.row_cases(e)))) + " |")
+    lines.append("")
+    return lines
+
+
+def render(cols: list[R.Column], title: str = "aioharness compatibility report", catalog: dict | None = None) -> str:
     ids = sorted({rid for c in cols for rid in c.results}, key=R.case_sort_key)
     meta = {}
     for c in cols:
@@ -112,6 +139,8 @@ def render(cols: list[R.Column], title: str = "aioharness compatibility report")
     else:
         lines.append("Only one kernel per device and library build: nothing to compare.")
     lines.append("")
+
+    lines += keyed_section(cols, catalog)
 
     lines += ["## Known-bug entries hit", ""]
     hits = [(c.label, rid, r) for c in cols for rid, r in sorted(c.results.items())

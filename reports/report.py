@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from reports import html, markdown
+from reports import html, keyed as K, markdown
 from reports import results as R
 
 
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="+", metavar="RESULT", help="result file (.json/.jsonl) or directory")
     ap.add_argument("--out", required=True, help="output directory (created if absent)")
     ap.add_argument("--title", default="aioharness compatibility report")
+    ap.add_argument("--cases", default=str(K.DEFAULT_CASES),
+                    help="the case tables whose `when` clauses the keyed-changes view reads (default: this checkout's)")
     ap.add_partial()
     args = ap.parse_or_none(argv)
     if args is None:
@@ -32,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
             raise R.InputError(f"{existing[0]}: exists; refusing to overwrite")
         notes: list[str] = []
         cols = R.columns(R.load(args.inputs, notes, partial=args.partial))
-        pages = {"report.html": html.render(cols, args.title),
-                 "summary.md": markdown.render(cols, args.title)}
+        if not os.path.isdir(args.cases):
+            raise R.InputError(f"--cases {args.cases}: not a directory")
+        catalog = K.load_catalog(args.cases)
+        pages = {"report.html": html.render(cols, args.title, catalog),
+                 "summary.md": markdown.render(cols, args.title, catalog)}
         os.makedirs(args.out, exist_ok=True)
         for name, text in pages.items():
             with open(targets[name], "x", encoding="utf-8") as f:
