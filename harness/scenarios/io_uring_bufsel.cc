@@ -54,10 +54,14 @@ void observe_selected(CaseContext& ctx, const RawCqe& c, const uint8_t* base, un
 //  empty-group (a read selecting group 9, which has none) |
 //  remove (4 provided, remove 2, remove 8: what is left, then remove again) |
 //  remove-missing (remove from a group never provided) |
-//  provide-zero (nbufs 0) | provide-bid-overflow (bid 65535, 2 buffers)
+//  provide-zero (nbufs 0) | provide-bid-overflow (bid 65535, 2 buffers) |
+//  provide-addr-wrap (2 buffers of 4 KiB at the last page of the address
+//    space: addr + size wraps) | provide-kernel-addr (1 buffer of 64 bytes
+//    at 0xffff888000000000, in the kernel's half) | provide-same-bid (bid 0
+//    provided twice, then REMOVE of 8: how many were in the group)
 AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is done with the provided buffers",
                            "read", "exhaust", "empty-group", "remove", "remove-missing", "provide-zero",
-                           "provide-bid-overflow") {
+                           "provide-bid-overflow", "provide-addr-wrap", "provide-kernel-addr", "provide-same-bid") {
   int fd = ctx.scratch_file("bufsel", 4096, O_RDONLY | O_CLOEXEC);
   std::vector<uint8_t> pool(4 * kBufLen, 0);
   auto provide = [&](unsigned nbufs, int bid, uint64_t tag) {
@@ -91,6 +95,18 @@ AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is don
     remove(1, 7, 2);
   } else if (mode == "provide-zero") {
     provide(0, 0, 1);
+  } else if (mode == "provide-addr-wrap" || mode == "provide-kernel-addr") {
+    // Addresses no user mapping has: the prep refuses them before any use.
+    const bool wrap = mode == "provide-addr-wrap";
+    const uintptr_t addr = wrap ? ~static_cast<uintptr_t>(0xfff) : 0xffff888000000000ull;
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) {
+      io_uring_prep_provide_buffers(s, reinterpret_cast<void*>(addr), wrap ? 4096 : kBufLen, wrap ? 2 : 1, 1, 0);
+    });
+    observe_cqes(ctx, reap(ctx, be, 1));
+  } else if (mode == "provide-same-bid") {
+    provide(1, 0, 1);
+    provide(1, 0, 2);
+    remove(8, 1, 3);
   } else {
     provide(2, 65535, 1);
   }

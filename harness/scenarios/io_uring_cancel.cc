@@ -138,22 +138,31 @@ AIOH_SCENARIO(uring_cancel_flags,
 #ifndef IORING_ASYNC_CANCEL_OP
 #define IORING_ASYNC_CANCEL_OP (1U << 5)
 #endif
+#ifndef IORING_ASYNC_CANCEL_USERDATA
+#define IORING_ASYNC_CANCEL_USERDATA (1U << 4)
+#endif
 
 // Cancel by opcode (IORING_ASYNC_CANCEL_OP, 6.6: sqe->len names the
 // opcode). Pending: two polls on pipe A (user_data 1), one on pipe B
 // (user_data 2), and a 10 s TIMEOUT (user_data 3). flags: OP | OP|ALL |
 // OP|FD|ALL (both keys must match: the polls on pipe A) | OP|ANY (refused);
-// opcode: POLL_ADD or READ (nothing pending matches). Observes the cancel's
-// answer, the cancelled targets, then whether anything is still pending.
+// USERDATA (IORING_ASYNC_CANCEL_USERDATA, 6.6) adds the user_data key to FD
+// or OP, which otherwise leave it out; opcode: POLL_ADD or READ (nothing
+// pending matches). Observes the cancel's answer, the cancelled targets,
+// then whether anything is still pending.
 AIOH_SCENARIO(uring_cancel_op,
-              aioh::param::list("flags", "OP", '|', {"OP", "ALL", "FD", "ANY"}, "IORING_ASYNC_CANCEL_* bits"),
-              aioh::param::choice("opcode", "POLL_ADD", {"POLL_ADD", "READ"}, "the opcode to match")) {
+              aioh::param::list("flags", "OP", '|', {"OP", "ALL", "FD", "ANY", "USERDATA"},
+                                "IORING_ASYNC_CANCEL_* bits"),
+              aioh::param::choice("opcode", "POLL_ADD", {"POLL_ADD", "READ"}, "the opcode to match"),
+              aioh::param::integer("user_data", 0, "the user_data key (sqe->addr)", 0, 3)) {
   unsigned flags = 0;
   const std::string names = ctx.str("flags");
   if (names.find("OP") != std::string::npos) flags |= IORING_ASYNC_CANCEL_OP;
   if (names.find("ALL") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ALL;
   if (names.find("FD") != std::string::npos) flags |= IORING_ASYNC_CANCEL_FD;
   if (names.find("ANY") != std::string::npos) flags |= IORING_ASYNC_CANCEL_ANY;
+  if (names.find("USERDATA") != std::string::npos) flags |= IORING_ASYNC_CANCEL_USERDATA;
+  const uint64_t key = static_cast<uint64_t>(ctx.num("user_data"));
   IoUringBackend& be = up(ctx, 16);
   Pipe a, b;
   if (!a.ok() || !b.ok()) ctx.broken("pipe");
@@ -169,11 +178,13 @@ AIOH_SCENARIO(uring_cancel_op,
   io_uring_sqe_set_data64(t, 3);
   submit_n(ctx, be, 4);
   io_uring_sqe* s = sqe(ctx, be);
-  if (flags & IORING_ASYNC_CANCEL_FD)
+  if (flags & IORING_ASYNC_CANCEL_FD) {
     io_uring_prep_cancel_fd(s, a.r(), flags);
-  else
-    io_uring_prep_cancel64(s, 0, static_cast<int>(flags));
-  s->len = ctx.str("opcode") == "READ" ? IORING_OP_READ : IORING_OP_POLL_ADD;
+    s->addr = key;
+  } else {
+    io_uring_prep_cancel64(s, key, static_cast<int>(flags));
+  }
+  if (flags & IORING_ASYNC_CANCEL_OP) s->len = ctx.str("opcode") == "READ" ? IORING_OP_READ : IORING_OP_POLL_ADD;
   io_uring_sqe_set_data64(s, kCancelTag);
   submit_n(ctx, be, 1);
   observe_cancel(ctx, be, flags & IORING_ASYNC_CANCEL_ALL);

@@ -6,6 +6,7 @@
 // (readlink, the link count, the file read through the new fd, the slot
 // usable by a fixed read); each refusal is the errno the syscall's man page
 // gives, in cqe->res.
+#include <sys/mman.h>
 #include <linux/openat2.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -47,12 +48,15 @@ constexpr const char* kXattr = "trusted.aioh";  // trusted.*: every filesystem a
 //  files-update         FILES_UPDATE of slot 1 (empty: registered as -1) with the scratch file: res
 //                       (slots updated), then a fixed read from slot 1 (16, verified).
 //  files-update-bad-fd  FILES_UPDATE with a closed fd: res.
+//  files-update-unreadable  FILES_UPDATE whose fd array is a PROT_NONE page: res.
+//  files-update-offset-overflow  FILES_UPDATE of 2 slots at offset 0xfffffffe: res.
 AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its case",
                            "symlinkat", "symlinkat-exists", "linkat", "linkat-dir", "openat2", "openat2-unknown-flag",
                            "openat2-bad-mode", "openat2-no-symlinks", "openat2-small-size", "sync-file-range",
                            "fsetxattr-fgetxattr", "setxattr-getxattr", "fgetxattr-missing", "fgetxattr-small",
                            "fsetxattr-create-exists", "epoll-ctl-add", "epoll-ctl-add-twice", "epoll-ctl-del-absent",
-                           "files-update", "files-update-bad-fd") {
+                           "files-update", "files-update-bad-fd", "files-update-unreadable",
+                           "files-update-offset-overflow") {
   const std::string dir = ctx.scratch_dir();
   const std::string path = dir + "/fsops";
   int fd = ctx.scratch_file("fsops", 8192, O_RDWR | O_CLOEXEC);
@@ -153,6 +157,23 @@ AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its 
     // (5.19): the rows are about FILES_UPDATE (5.6), not the sparse flag.
     const int empty[4] = {-1, -1, -1, -1};
     if (int r = io_uring_register_files(&be.ring(), empty, 4); r < 0) ctx.broken("register empty file slots: " + errno_name(-r));
+    if (op == "files-update-unreadable") {
+      void* none = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (none == MAP_FAILED) ctx.broken("mmap PROT_NONE");
+      run([&](io_uring_sqe* s) { io_uring_prep_files_update(s, static_cast<int*>(none), 1, 1); });
+      munmap(none, 4096);
+      close(fd);
+      return;
+    }
+    if (op == "files-update-offset-overflow") {
+      int two[2] = {fd, fd};
+      run([&](io_uring_sqe* s) {
+        io_uring_prep_files_update(s, two, 2, 0);
+        s->off = 0xfffffffeu;  // offset + nr wraps the 32-bit slot index
+      });
+      close(fd);
+      return;
+    }
     int fds[1] = {op == "files-update" ? fd : closed_fd()};
     const int r = run([&](io_uring_sqe* s) { io_uring_prep_files_update(s, fds, 1, 1); });
     if (r == 1) {

@@ -7,7 +7,10 @@
 // file of the sender into the target's file table: the file is proved there
 // by a fixed-file READ on the target whose data is checked; its errors come
 // from io_msg_send_fd() and io_uring/filetable.c io_install_fixed_file().
+#include <thread>
+
 #include "convention.h"
+#include "errno_names.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 #include "scenarios/wait_timing.h"
@@ -61,6 +64,37 @@ void read_fixed_on(CaseContext& ctx, io_uring& target, int slot) {
   io_uring_cqe_seen(&target, cqe);
 }
 
+// send-fd-owner-gone: the target ring is IORING_SETUP_SINGLE_ISSUER |
+// IORING_SETUP_DEFER_TASKRUN, set up (with a 4-slot sparse table) by a
+// thread that has exited since, so its submitter task is gone: the file
+// would be installed by task_work on that task (io_uring/msg_ring.c
+// io_msg_fd_remote()), which cannot run. Observes the sender's CQE.
+void send_fd_owner_gone(CaseContext& ctx, IoUringBackend& be) {
+  int file = ctx.scratch_file("msgfd", 4096, O_RDONLY | O_CLOEXEC);
+  if (io_uring_register_files(&be.ring(), &file, 1) != 0) ctx.broken("registering the sender's file");
+  io_uring target{};
+  std::string failed;
+  std::thread owner([&] {
+    if (int r = io_uring_queue_init(8, &target, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN); r < 0)
+      failed = "target ring: " + errno_name(-r);
+    else if (int r2 = io_uring_register_files_sparse(&target, 4); r2 != 0)
+      failed = "target's sparse table: " + errno_name(-r2);
+  });
+  owner.join();
+  if (!failed.empty()) ctx.broken(failed);
+  io_uring_sqe* s = sqe(ctx, be);
+  io_uring_prep_msg_ring(s, target.ring_fd, 0, 0x77, 0);
+  s->addr = IORING_MSG_SEND_FD;
+  s->addr3 = 0;
+  s->file_index = 3;
+  io_uring_sqe_set_data64(s, 1);
+  submit_n(ctx, be, 1);
+  observe_cqes(ctx, reap(ctx, be, 1));
+  // Unmapped and closed from here: neither enters the ring.
+  io_uring_queue_exit(&target);
+  close(file);
+}
+
 // IORING_MSG_SEND_FD. mode: send-fd (the sender's slot 0 to the target's
 // slot 2) | send-fd-alloc (IORING_FILE_INDEX_ALLOC into a target whose
 // allocation range is slot 3 alone: both CQEs' res is 3) | send-fd-cqe-skip
@@ -106,7 +140,9 @@ void send_fd(CaseContext& ctx, IoUringBackend& be, const std::string& mode) {
 // DATA message) | data-dst-without-pass (sqe->file_index 5 without
 // IORING_MSG_RING_FLAGS_PASS) | data-buf-index (sqe->buf_index 1, a field
 // MSG_RING does not take) | flags-pass (FLAGS_PASS, file_index = bit 20:
-// the target's CQE carries it as its flags) | send-fd* (send_fd() above).
+// the target's CQE carries it as its flags) | data-r-disabled (the target
+// set up IORING_SETUP_R_DISABLED, enabled only after the message) |
+// send-fd* (send_fd() above), send-fd-owner-gone (send_fd_owner_gone()).
 // Observes the sender's CQE, then what the target ring got: res and
 // user_data (flags-pass: and the flags), or liburing's answer (timed) when
 // nothing came in 50 ms.
@@ -114,10 +150,12 @@ AIOH_URING_CHOICE_SCENARIO(uring_msg_ring, 8, mode, "data", "where the message g
                            "data", "self", "not-a-ring", "bad-cmd", "bad-flags", "data-cqe-skip",
                            "data-dst-without-pass", "data-buf-index", "flags-pass", "send-fd", "send-fd-alloc",
                            "send-fd-cqe-skip", "send-fd-empty-src", "send-fd-no-table", "send-fd-slot-out-of-range",
-                           "send-fd-self") {
+                           "send-fd-self", "send-fd-owner-gone", "data-r-disabled") {
+  if (mode == "send-fd-owner-gone") return send_fd_owner_gone(ctx, be);
   if (mode.rfind("send-fd", 0) == 0) return send_fd(ctx, be, mode);
   io_uring target{};
-  if (io_uring_queue_init(8, &target, 0) < 0) ctx.broken("second ring");
+  const bool disabled = mode == "data-r-disabled";
+  if (io_uring_queue_init(8, &target, disabled ? IORING_SETUP_R_DISABLED : 0) < 0) ctx.broken("second ring");
   int file = -1;
   int fd = target.ring_fd;
   if (mode == "self") fd = be.ring().ring_fd;
@@ -147,6 +185,10 @@ AIOH_URING_CHOICE_SCENARIO(uring_msg_ring, 8, mode, "data", "where the message g
     }
   } else {
     observe_cqes(ctx, reap(ctx, be, 1));
+    // A disabled ring cannot be waited on (io_uring_enter: -EBADFD): enabled
+    // first, it shows whether the message was posted while it was disabled.
+    if (disabled && io_uring_register(static_cast<unsigned>(target.ring_fd), IORING_REGISTER_ENABLE_RINGS, nullptr, 0) != 0)
+      ctx.broken("enabling the target ring");
     observe_target(ctx, be, target, mode == "flags-pass");
   }
   io_uring_queue_exit(&target);

@@ -97,10 +97,18 @@ int64_t carry(int from, int to) {
 //  accept-not-listening ACCEPT on a bound socket that never listened: res.
 //  recv-zc-no-ifq      RECV_ZC (multishot) on a connected socket of a ring with no
 //                      zero-copy receive queue registered: res.
+//  socket-bad-protocol SOCKET AF_INET/SOCK_STREAM with protocol IPPROTO_UDP: res.
+//  accept-not-socket   ACCEPT on a regular file: res.
+//  connect-isconn      CONNECT of a socket already connected (plain connect(2)): res.
+//  shutdown-not-connected SHUTDOWN(SHUT_RDWR) of a TCP socket never connected: res.
+//  shutdown-not-socket SHUTDOWN of a regular file: res.
+//  send-after-shutdown SEND (MSG_NOSIGNAL) on a connected socket after shutdown(SHUT_WR): res.
 AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and its case",
                            "socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use", "bind-not-socket",
                            "bind-len-set", "bind-addrlen-big", "listen-not-socket", "listen-udp", "listen-addr-set",
-                           "accept-connect", "connect-refused", "accept-not-listening", "recv-zc-no-ifq") {
+                           "accept-connect", "connect-refused", "accept-not-listening", "recv-zc-no-ifq",
+                           "socket-bad-protocol", "accept-not-socket", "connect-isconn", "shutdown-not-connected",
+                           "shutdown-not-socket", "send-after-shutdown") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto run = [&](uint64_t tag, auto prep) {
     submit_one(ctx, be, tag, prep);
@@ -212,6 +220,33 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     sockaddr_in a = loopback(0);
     if (bind(s2.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ctx.broken("bind");
     run(1, [&](io_uring_sqe* s) { io_uring_prep_accept(s, s2.fd, nullptr, nullptr, 0); });
+  } else if (op == "socket-bad-protocol") {
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_socket(s, AF_INET, SOCK_STREAM, IPPROTO_UDP, 0); });
+    const int r = reap(ctx, be, 1)[0].res;
+    if (r >= 0) close(r);
+    ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+  } else if (op == "accept-not-socket" || op == "shutdown-not-socket") {
+    int fd = ctx.scratch_file("notsock", 4096, O_RDWR | O_CLOEXEC);
+    if (op == "accept-not-socket")
+      run(1, [&](io_uring_sqe* s) { io_uring_prep_accept(s, fd, nullptr, nullptr, 0); });
+    else
+      run(1, [&](io_uring_sqe* s) { io_uring_prep_shutdown(s, fd, SHUT_RDWR); });
+    close(fd);
+  } else if (op == "shutdown-not-connected") {
+    Sock s2(SOCK_STREAM);
+    run(1, [&](io_uring_sqe* s) { io_uring_prep_shutdown(s, s2.fd, SHUT_RDWR); });
+  } else if (op == "connect-isconn" || op == "send-after-shutdown") {
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    if (op == "connect-isconn") {
+      run(1, [&](io_uring_sqe* s) { io_uring_prep_connect(s, cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to); });
+    } else {
+      if (shutdown(cli.fd, SHUT_WR) != 0) ctx.broken("shutdown");
+      uint8_t b[16] = {};
+      run(1, [&](io_uring_sqe* s) { io_uring_prep_send(s, cli.fd, b, sizeof b, MSG_NOSIGNAL); });
+    }
   } else {  // recv-zc-no-ifq
     Sock l, cli(SOCK_STREAM);
     listener(l);

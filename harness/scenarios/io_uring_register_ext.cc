@@ -12,6 +12,7 @@
 // running kernel does not know answers EINVAL (opcode >= IORING_REGISTER_LAST),
 // which the rows key on a fact of the same kernel release.
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -20,6 +21,7 @@
 #include "convention.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
+#include "scenarios/wait_timing.h"
 
 namespace aioh {
 namespace {
@@ -38,6 +40,8 @@ constexpr unsigned kCloneSrcRegistered = 1u << 0;  // IORING_REGISTER_SRC_REGIST
 constexpr unsigned kCloneDstReplace = 1u << 1;     // IORING_REGISTER_DST_REPLACE (6.13)
 constexpr unsigned kMemRegionTypeUser = 1;         // IORING_MEM_REGION_TYPE_USER
 constexpr unsigned kMemRegionRegWaitArg = 1;       // IORING_MEM_REGION_REG_WAIT_ARG
+constexpr unsigned kRegWaitTs = 1;                 // IORING_REG_WAIT_TS
+constexpr unsigned kEnterExtArgReg = 1u << 6;      // IORING_ENTER_EXT_ARG_REG (6.13)
 constexpr unsigned kQueryOpcodes = 0;              // IO_URING_QUERY_OPCODES
 constexpr unsigned kSetupCqeMixed = 1u << 18;      // IORING_SETUP_CQE_MIXED (6.18)
 
@@ -58,6 +62,9 @@ struct Napi {  // struct io_uring_napi (6.13 layout; 6.9 had pad[3] and a u64 re
   uint32_t op_param;  // for REGISTER_OP: IO_URING_NAPI_TRACKING_DYNAMIC 0 / STATIC 1
   uint32_t resv;
 };
+// A NAPI id past MIN_NAPI_ID (NR_CPUS + 1; 8192 CPUs in Debian's kernels):
+// static tracking takes any such id, no device behind it needed.
+constexpr uint32_t kNapiId = 1u << 20;
 struct CloneBuffers {  // struct io_uring_clone_buffers (src_off/dst_off/nr: 6.13, pad before)
   uint32_t src_fd;
   uint32_t flags;
@@ -78,6 +85,15 @@ struct MemRegionReg {  // struct io_uring_mem_region_reg
   uint64_t region_uptr;
   uint64_t flags;
   uint64_t resv[2];
+};
+struct RegWait {  // struct io_uring_reg_wait (6.13)
+  __kernel_timespec ts;
+  uint32_t min_wait_usec;
+  uint32_t flags;  // IORING_REG_WAIT_TS
+  uint64_t sigmask;
+  uint32_t sigmask_sz;
+  uint32_t pad[3];
+  uint64_t pad2[2];
 };
 struct QueryHdr {  // struct io_uring_query_hdr (linux/io_uring/query.h)
   uint64_t next_entry;
@@ -139,12 +155,26 @@ void napi_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, c
     reg(polled.ring.ring_fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI) on an IOPOLL ring");
     n = Napi{};
     reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
-  } else if (mode == "napi-pad" || mode == "napi-unknown-opcode") {
-    if (mode == "napi-pad") n.pad[0] = 1;
-    else n.opcode = 3;
+  } else if (mode == "napi-pad") {
+    n.pad[0] = 1;
     reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
     n = Napi{};
     reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)");
+  } else if (mode == "napi-unknown-opcode") {
+    // Static tracking first, so the known opcodes 1 and 2 succeed beside 3.
+    n.op_param = 1;  // IO_URING_NAPI_TRACKING_STATIC
+    if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI) static tracking") != 0) return;
+    Napi op{};
+    op.opcode = 3;
+    reg(fd, kRegisterNapi, &op, 1, "io_uring_register(NAPI) opcode 3");
+    op = Napi{};
+    op.opcode = 1;  // IO_URING_NAPI_STATIC_ADD_ID
+    op.op_param = kNapiId;
+    reg(fd, kRegisterNapi, &op, 1, "io_uring_register(NAPI) STATIC_ADD_ID");
+    op = Napi{};
+    op.opcode = 2;  // IO_URING_NAPI_STATIC_DEL_ID
+    op.op_param = kNapiId;
+    reg(fd, kRegisterNapi, &op, 1, "io_uring_register(NAPI) STATIC_DEL_ID");
   } else if (mode == "napi-static-tracking") {
     n.op_param = 1;  // IO_URING_NAPI_TRACKING_STATIC
     if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI) static tracking") != 0) return;
@@ -153,10 +183,21 @@ void napi_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, c
     ctx.observe(value(again.op_param));  // the tracking mode it replaced
   } else if (mode == "napi-add-id-dynamic") {
     if (reg(fd, kRegisterNapi, &n, 1, "io_uring_register(NAPI)") != 0) return;
-    Napi add{};
-    add.opcode = 1;  // IO_URING_NAPI_STATIC_ADD_ID
-    add.op_param = 1;
-    reg(fd, kRegisterNapi, &add, 1, "io_uring_register(NAPI) STATIC_ADD_ID");
+    // Each call gets a fresh argument: the kernel writes the current
+    // settings back into it before looking at the opcode.
+    auto add_id = [&] {
+      Napi add{};
+      add.opcode = 1;  // IO_URING_NAPI_STATIC_ADD_ID
+      add.op_param = kNapiId;
+      return reg(fd, kRegisterNapi, &add, 1, "io_uring_register(NAPI) STATIC_ADD_ID");
+    };
+    add_id();
+    // The same id once tracking is static: taken, then a duplicate.
+    Napi st{};
+    st.op_param = 1;  // IO_URING_NAPI_TRACKING_STATIC
+    if (reg(fd, kRegisterNapi, &st, 1, "io_uring_register(NAPI) static tracking") != 0) return;
+    add_id();
+    add_id();
   } else {  // napi-unregister-nr-args
     reg(fd, kUnregisterNapi, nullptr, 0, "io_uring_register(UNREGISTER_NAPI) nr_args 0");
     reg(fd, kUnregisterNapi, nullptr, 1, "io_uring_register(UNREGISTER_NAPI)");
@@ -263,6 +304,40 @@ void send_msg_ring_modes(CaseContext& ctx, IoUringBackend& be, const std::string
 
 // IORING_REGISTER_MEM_REGION (io_uring/register.c io_register_mem_region(),
 // io_uring/memmap.c io_create_region()): one page of this process's memory.
+// IORING_ENTER_EXT_ARG_REG (6.13): the wait arguments of io_uring_enter(2)
+// read from a registered region (IORING_MEM_REGION_REG_WAIT_ARG) at the byte
+// offset passed as `arg`, instead of copied from the caller
+// (io_uring/io_uring.c io_get_ext_arg(), io_get_ext_arg_reg()). On an
+// R_DISABLED ring: the region registered, the ring enabled, then four waits
+// for one CQE with nothing in flight: the struct at offset 0 with a 100 ms
+// IORING_REG_WAIT_TS timeout (its answer, timed), then offset 4 (not
+// long-aligned), offset 4096 (past the region) and argsz 63, each answer.
+void wait_reg_enter(CaseContext& ctx, IoUringBackend& be, RegionDesc& rd, MemRegionReg& mr, const RegFn& reg) {
+  OtherRing ring(ctx, IORING_SETUP_R_DISABLED);
+  const int fd = ring.ring.ring_fd;
+  mr.flags = kMemRegionRegWaitArg;
+  if (reg(fd, kRegisterMemRegion, &mr, 1, "io_uring_register(MEM_REGION) WAIT_ARG") != 0) return;
+  if (reg(fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0, "io_uring_register(ENABLE_RINGS)") != 0) return;
+  auto* w = reinterpret_cast<RegWait*>(static_cast<uintptr_t>(rd.user_addr));
+  *w = RegWait{};
+  w->ts.tv_nsec = 100 * 1000000LL;
+  w->flags = kRegWaitTs;
+  w->sigmask_sz = _NSIG / 8;
+  const unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | kEnterExtArgReg;
+  // The offset travels in io_uring_enter2's sigset pointer argument.
+  auto enter = [&](uintptr_t offset, size_t argsz) {
+    arm_errno();
+    int r = io_uring_enter2(static_cast<unsigned>(fd), 0, 1, flags, reinterpret_cast<sigset_t*>(offset), argsz);
+    return be.liburing_ret(r, errno, Phase::wait, "io_uring_enter2(EXT_ARG_REG)");
+  };
+  timing::Stopwatch sw;
+  Outcome o = enter(0, sizeof(RegWait));
+  timing::observe_wait_between(ctx, o, sw.ms(), 100, 100, "a wait with the region's 100 ms timeout");
+  ctx.observe(enter(4, sizeof(RegWait)));
+  ctx.observe(enter(4096, sizeof(RegWait)));
+  ctx.observe(enter(0, sizeof(RegWait) - 1));
+}
+
 void mem_region_modes(CaseContext& ctx, IoUringBackend& be, const std::string& mode, const RegFn& reg) {
   AlignedBuffer page(4096), other(4096);
   RegionDesc rd{};
@@ -286,6 +361,8 @@ void mem_region_modes(CaseContext& ctx, IoUringBackend& be, const std::string& m
     mr.resv[0] = 0;
     rd.size = 4096;
     reg(fd, kRegisterMemRegion, &mr, 1, call);
+  } else if (mode == "mem-region-wait-reg") {
+    wait_reg_enter(ctx, be, rd, mr, reg);
   } else {  // mem-region-wait-arg-enabled
     mr.flags = kMemRegionRegWaitArg;
     reg(fd, kRegisterMemRegion, &mr, 1, "io_uring_register(MEM_REGION) WAIT_ARG on an enabled ring");
@@ -342,7 +419,7 @@ AIOH_SCENARIO(uring_register_ext,
                                    "napi-unregister-nr-args", "clone-read-fixed", "clone-busy", "clone-replace",
                                    "clone-unknown-flag", "clone-nr-over", "clone-src-registered",
                                    "clone-src-registered-unused", "clone-src-empty", "clone-src-not-ring",
-                                   "send-msg-ring", "send-msg-ring-flags", "send-msg-ring-opcode",
+                                   "send-msg-ring", "send-msg-ring-flags", "send-msg-ring-opcode", "mem-region-wait-reg",
                                    "send-msg-ring-on-ring", "mem-region", "mem-region-resv", "mem-region-misaligned",
                                    "mem-region-wait-arg-enabled", "query-opcodes", "query-blind", "query-unknown-op",
                                    "query-resv", "query-nr-args"},

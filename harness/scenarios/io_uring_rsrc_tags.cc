@@ -44,7 +44,8 @@ void observe_tag_cqe(CaseContext& ctx, const RawCqe& c) {
 //  files-skip (two files tagged 41, 42; FILES_UPDATE2 {SKIP, third file}:
 //    2; CQE 42/0 only: none more within 100 ms: 0; slot 0 still reads the
 //    first file: 4096) |
-//  files-skip-tagged (FILES_UPDATE2 {SKIP} with tag 5: EINVAL) |
+//  files-skip-tagged (FILES_UPDATE2 {SKIP} with tag 5: EINVAL; {SKIP}
+//    untagged: 1; a file with tag 5: 1) |
 //  files-empty-slot-tagged (FILES2 {-1} tagged 7: EINVAL; FILES2 {-1}
 //    untagged: 0, the failed call left no table) |
 //  buffers-empty-slot-tagged (BUFFERS2 {NULL, 0} tagged 9: EINVAL; untagged:
@@ -177,8 +178,11 @@ AIOH_URING_CHOICE_SCENARIO(uring_rsrc_tags, 8, mode, "files-tag-on-update", "the
   } else if (mode == "files-skip-tagged") {
     if (lib("io_uring_register_files", [&] { return io_uring_register_files(&ring, &a, 1); }) != 0) return;
     int skip = IORING_REGISTER_FILES_SKIP;
-    __u64 tag = 5;
+    __u64 tag = 5, none = 0;
     update2(IORING_REGISTER_FILES_UPDATE2, io_uring_rsrc_update2{0, 0, ptr(&skip), ptr(&tag), 1, 0});
+    // The controls: the skip without its tag, and the tag on a real file.
+    update2(IORING_REGISTER_FILES_UPDATE2, io_uring_rsrc_update2{0, 0, ptr(&skip), ptr(&none), 1, 0});
+    update2(IORING_REGISTER_FILES_UPDATE2, io_uring_rsrc_update2{0, 0, ptr(&b), ptr(&tag), 1, 0});
   } else if (mode == "files-empty-slot-tagged") {
     int none = -1;
     __u64 tag = 7;

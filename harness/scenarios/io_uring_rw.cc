@@ -2,7 +2,8 @@
 // own SQE building and cqe->res normalisation are what is tested): reads and
 // writes at an offset, vectored, short and at EOF, on closed and wrong-mode
 // fds, bad offsets, rw_flags and ioprio, unknown opcodes, fsync and
-// fdatasync, NOP, the file position with offset -1
+// fdatasync, NOP, POLL_ADD (refused on an IOPOLL ring), O_PATH descriptors,
+// the file position with offset -1
 // (IORING_FEAT_RW_CUR_POS), and a pipe read whose fd is closed while the
 // request is in flight (the request holds its own file reference). Data read
 // is compared with the file pattern and data written is read back.
@@ -19,10 +20,11 @@ namespace {
 using namespace uring;
 
 AIOH_SCENARIO(uring_rw,
-              aioh::param::choice("op", "read", {"read", "write", "readv", "writev", "fsync", "fdatasync", "nop"},
-                                  "the request"),
-              aioh::param::choice("fd", "file", {"file", "closed", "rdonly", "wronly"},
-                                  "the descriptor: the file read-write, closed, or opened one way only"),
+              aioh::param::choice("op", "read",
+                                  {"read", "write", "readv", "writev", "fsync", "fdatasync", "nop", "poll"},
+                                  "the request (poll: POLL_ADD for POLLIN)"),
+              aioh::param::choice("fd", "file", {"file", "closed", "rdonly", "wronly", "opath"},
+                                  "the descriptor: the file read-write, closed, opened one way only, or O_PATH"),
               aioh::param::integer("file_size", 16384, "bytes of the scratch file", 0, aioh::param::kMaxFileSize),
               aioh::param::integer("len", 4096, "bytes to transfer", 0, aioh::param::kMaxBufferSize),
               aioh::param::integer("offset", 4096, "the SQE's offset (-1: the file position)"),
@@ -46,6 +48,13 @@ AIOH_SCENARIO(uring_rw,
   int fd = ctx.scratch_file("rw", file_size, mode | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file open failed");
   int use_fd = which == "closed" ? closed_fd() : fd;
+  int path_fd = -1;
+  if (which == "opath") {
+    // The same file opened O_PATH: a descriptor with no file operations.
+    const std::string path = ctx.scratch_dir() + "/rw";
+    path_fd = use_fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (path_fd < 0) ctx.broken("open O_PATH");
+  }
   if (ctx.flag("cur_pos")) {
     if (lseek(fd, ctx.num("seek"), SEEK_SET) < 0) ctx.broken("lseek");
   }
@@ -70,14 +79,18 @@ AIOH_SCENARIO(uring_rw,
   } else if (op == "fsync") r.op = Op::fsync;
   else if (op == "fdatasync") r.op = Op::fdatasync;
   else if (op == "nop") r.op = Op::nop;
-  else ctx.broken("unknown op " + op);
+  else if (op == "poll") {
+    r.op = Op::poll;
+    r.poll_events = POLLIN;
+  } else ctx.broken("unknown op " + op);
 
   ctx.observe(be.submit({&r}));
   std::vector<Completion> out;
   Outcome w = be.wait(1, 1, ms(5000), out);
   if (w.is_error) ctx.observe(w);
   for (const Completion& c : out) ctx.observe(c.result);
-  if (out.empty() || out[0].result.is_error) {
+  if (path_fd >= 0) close(path_fd);
+  if (out.empty() || out[0].result.is_error || op == "poll") {
     close(fd);
     return;
   }

@@ -8,6 +8,7 @@
 // min_complete. Every CQE is observed, in user_data order.
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "convention.h"
@@ -24,9 +25,9 @@ constexpr unsigned kEnterAbsTimer = 1U << 5;  // IORING_ENTER_ABS_TIMER (6.12), 
 
 AIOH_SCENARIO(uring_timeout,
               aioh::param::choice("mode", "expire",
-                                  {"expire", "count", "abs-past", "bad-ts", "remove", "remove-missing", "update",
-                                   "update-missing"},
-                                  "the timeout: left to expire, beaten by a count, absolute in the past, tv_sec -1, removed or updated (a missing one)"),
+                                  {"expire", "expire-timed", "count", "abs-past", "abs-future", "bad-ts", "remove",
+                                   "remove-missing", "update", "update-missing", "update-unreadable"},
+                                  "the timeout: left to expire (timed on its clock), beaten by a count, absolute in the past or `ms` ahead (timed), tv_sec -1, removed or updated (a missing one, or from an unreadable timespec)"),
               aioh::param::integer("ms", 10000, "the timeout", 0, aioh::param::kMaxMs),
               aioh::param::integer("count", 0, "the completion count of IORING_OP_TIMEOUT", 0, UINT32_MAX),
               aioh::param::integer("flags", 0, "the timeout flags (IORING_TIMEOUT_* bits)", 0, UINT32_MAX)) {
@@ -37,20 +38,35 @@ AIOH_SCENARIO(uring_timeout,
   unsigned flags = static_cast<unsigned>(ctx.num("flags"));
   unsigned expect = 1;
 
-  if (mode == "abs-past") {
-    // One second before now on the clock the flags select (IORING_TIMEOUT_BOOTTIME,
-    // IORING_TIMEOUT_REALTIME, else CLOCK_MONOTONIC).
+  // The clock the flags select (IORING_TIMEOUT_BOOTTIME, IORING_TIMEOUT_REALTIME,
+  // else CLOCK_MONOTONIC): absolute deadlines are read on it, and the timed
+  // modes measure on it how long the timeout took.
+  const clockid_t clk = (flags & IORING_TIMEOUT_BOOTTIME)   ? CLOCK_BOOTTIME
+                        : (flags & IORING_TIMEOUT_REALTIME) ? CLOCK_REALTIME
+                                                            : CLOCK_MONOTONIC;
+  auto now_ms = [clk] {
+    timespec t{};
+    clock_gettime(clk, &t);
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+  };
+  const bool timed = mode == "expire-timed" || mode == "abs-future" || mode == "abs-past";
+  if (mode == "abs-past" || mode == "abs-future") {
+    // One second before now, or `ms` after it.
     timespec now{};
-    clock_gettime((flags & IORING_TIMEOUT_BOOTTIME)   ? CLOCK_BOOTTIME
-                  : (flags & IORING_TIMEOUT_REALTIME) ? CLOCK_REALTIME
-                                                      : CLOCK_MONOTONIC,
-                  &now);
-    ts.tv_sec = now.tv_sec - 1;
-    ts.tv_nsec = now.tv_nsec;
+    clock_gettime(clk, &now);
+    if (mode == "abs-past") {
+      ts.tv_sec = now.tv_sec - 1;
+      ts.tv_nsec = now.tv_nsec;
+    } else {
+      const long long ns = static_cast<long long>(now.tv_nsec) + ctx.num("ms") % 1000 * 1000000LL;
+      ts.tv_sec = now.tv_sec + ctx.num("ms") / 1000 + ns / 1000000000LL;
+      ts.tv_nsec = ns % 1000000000LL;
+    }
     flags |= IORING_TIMEOUT_ABS;
   } else if (mode == "bad-ts") {
     ts.tv_sec = -1;
   }
+  const double t0 = now_ms();  // before the submit that arms the timer
   if (mode != "remove-missing" && mode != "update-missing") {
     io_uring_sqe* s = sqe(ctx, be);
     io_uring_prep_timeout(s, &ts, count, flags);
@@ -65,20 +81,41 @@ AIOH_SCENARIO(uring_timeout,
     ++expect;
   }
   __kernel_timespec upd = kms(1);
+  // update-unreadable: the new timespec on a PROT_NONE page.
+  void* none = MAP_FAILED;
+  if (mode == "update-unreadable") {
+    none = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (none == MAP_FAILED) ctx.broken("mmap PROT_NONE");
+  }
   if (mode == "remove" || mode == "remove-missing" || mode == "update" ||
-      mode == "update-missing") {
+      mode == "update-missing" || mode == "update-unreadable") {
     // Submitted separately so the target is armed first.
     submit_n(ctx, be, expect);
     io_uring_sqe* s = sqe(ctx, be);
     if (mode.rfind("remove", 0) == 0)
       io_uring_prep_timeout_remove(s, kTimeoutTag, 0);
     else
-      io_uring_prep_timeout_update(s, &upd, kTimeoutTag, 0);
+      io_uring_prep_timeout_update(s, none != MAP_FAILED ? static_cast<__kernel_timespec*>(none) : &upd,
+                                   kTimeoutTag, 0);
     io_uring_sqe_set_data64(s, kRemoveTag);
     submit_n(ctx, be, 1);
     ++expect;
   } else {
     submit_n(ctx, be, expect);
+  }
+  if (timed) {
+    // Its one CQE, timed on its clock: -ETIME no earlier than `ms` (at once
+    // for a deadline already past) and within the slack. A timeout on another
+    // clock fires at once or (a wall-clock deadline read as CLOCK_MONOTONIC)
+    // decades late: nothing within the bound is observed as the wait's ETIME.
+    const double want = mode == "abs-past" ? 0 : static_cast<double>(ctx.num("ms"));
+    std::vector<RawCqe> got;
+    Outcome w = be.reap(1, ms(static_cast<long>(want + timing::slack_ms(ctx.env()) + 1000)), got);
+    const double took = now_ms() - t0;
+    if (got.empty()) return ctx.observe(w);
+    timing::observe_wait_between(ctx, IoUringBackend::res_outcome(got[0].res), took, want, want,
+                                 "the timeout's CQE");
+    return;
   }
   if (mode == "bad-ts") {
     // A kernel without the check arms a timeout that never fires: observed
@@ -90,6 +127,7 @@ AIOH_SCENARIO(uring_timeout,
     return;
   }
   observe_cqes(ctx, reap(ctx, be, expect));
+  if (none != MAP_FAILED) munmap(none, 4096);
 }
 
 #ifndef IORING_TIMEOUT_MULTISHOT
