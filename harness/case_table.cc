@@ -312,6 +312,32 @@ void parse_xfail(const RowCtx& c) {
   c.r.xfail = xf;
 }
 
+// fault.fails = { if = PRED, then = NAME, else = NAME }: only on a syscall
+// fault naming two alternatives, each of them once.
+void parse_fault_fails(const RowCtx& c, const toml::node& n, const faults::FaultSpec& f) {
+  auto* t = n.as_table();
+  if (!t) c.fail(n, "fault.fails must be a table { if, then, else }");
+  FaultFails ff;
+  for (auto& [k, v] : *t) {
+    std::string key(k.str());
+    auto s = v.value<std::string>();
+    if (!s) c.fail(v, fmt::format("fault.fails.{} must be a string", key));
+    if (key == "if") ff.pred = parse_predicate(c.file, v, *s);
+    else if (key == "then") ff.then_name = *s;
+    else if (key == "else") ff.else_name = *s;
+    else c.fail(v, fmt::format("unknown key '{}' in fault.fails", key));
+  }
+  for (auto key : {"if", "then", "else"})
+    if (!t->get(key)) c.fail(n, fmt::format("fault.fails needs '{}' (if, then and else)", key));
+  const std::string alt_a = f.target.substr(0, f.target.find('|'));
+  const std::string alt_b = f.target.find('|') == std::string::npos ? "" : f.target.substr(f.target.find('|') + 1);
+  if (f.layer != "syscall" || alt_b.empty() || alt_b.find('|') != std::string::npos)
+    c.fail(n, "fault.fails needs a syscall fault whose target names two alternatives (\"a|b\")");
+  bool both = (ff.then_name == alt_a && ff.else_name == alt_b) || (ff.then_name == alt_b && ff.else_name == alt_a);
+  if (!both) c.fail(n, fmt::format("fault.fails: then and else must be the two alternatives of '{}', one each", f.target));
+  c.r.fault_fails = ff;
+}
+
 // Every key a fault needs is written out: a missing trigger is refused, not
 // taken as "always".
 void parse_fault(const RowCtx& c) {
@@ -320,8 +346,13 @@ void parse_fault(const RowCtx& c) {
   auto* ft = fn->as_table();
   if (!ft) c.fail(*fn, "fault must be a table { layer, target, effect, trigger }");
   faults::FaultSpec f;
+  const toml::node* fails = nullptr;
   for (auto& [k, v] : *ft) {
     std::string key(k.str());
+    if (key == "fails") {
+      fails = &v;
+      continue;
+    }
     auto s = v.value<std::string>();
     if (!s) c.fail(v, fmt::format("fault.{} must be a string", key));
     if (key == "layer") f.layer = *s;
@@ -335,6 +366,7 @@ void parse_fault(const RowCtx& c) {
     if (!ft->get(key)) c.fail(*fn, fmt::format("fault needs '{}' (layer, target, effect and trigger)", key));
   if (auto err = faults::validate(f); !err.empty()) c.fail(*fn, err);
   c.r.fault = f;
+  if (fails) parse_fault_fails(c, *fails, f);
 }
 
 // The one resource need the scheduler cannot derive from the row.

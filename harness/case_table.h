@@ -46,6 +46,15 @@ struct XFail {
   std::optional<Predicate> cond;
 };
 
+// `fault.fails = { if, then, else }`: which syscall of a two-syscall target
+// (`a|b`) the call must be the one failed, by a probed fact: `then` where
+// the predicate holds, `else` where it does not. The readback must name it,
+// so a library that switched syscalls without the probe seeing it fails.
+struct FaultFails {
+  Predicate pred;
+  std::string then_name, else_name;
+};
+
 struct CaseRow {
   std::string id, area, scenario, source, doc, why;
   std::string file;
@@ -59,6 +68,7 @@ struct CaseRow {
   std::optional<double> timeout_s;
   // `fault = { layer, target, effect, trigger }` (faults/fault.h), validated at load.
   std::optional<faults::FaultSpec> fault;
+  std::optional<FaultFails> fault_fails;
   // `targets`: selectors (targets/target.h target_selected); empty: the row
   // runs once per interface, in the scratch dir, without a target.
   std::vector<std::string> targets;

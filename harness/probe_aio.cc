@@ -86,6 +86,25 @@ void probe_eventfd(Environment& env) {
          "preadv2(eventfd, RWF_NOWAIT) " + (r < 0 ? errno_name(err) : std::to_string(r)));
 }
 
+// pwritev2(RWF_NOWAIT) of the value 1 to an eventfd: only a file with
+// ->write_iter takes the flag (fs/read_write.c vfs_writev(); without it
+// do_loop_readv_writev() refuses every flag but RWF_HIPRI with EOPNOTSUPP),
+// and eventfd has had FMODE_NOWAIT since 5.12. fs/eventfd.c eventfd_write()
+// is a plain ->write, which fs/aio.c aio_write() refuses (EINVAL); a kernel
+// that converts it shows 1 here. The counter must then read 2.
+void probe_eventfd_write(Environment& env) {
+  int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return decide(env, "rwf.nowait.eventfd_write", 2, "eventfd " + errno_name(errno));
+  uint64_t v = 1, got = 0;
+  iovec iv{&v, sizeof v};
+  ssize_t r = pwritev2(efd, &iv, 1, -1, RWF_NOWAIT);
+  int err = errno;
+  bool counted = r == 8 && read(efd, &got, sizeof got) == sizeof got && got == 2;
+  close(efd);
+  decide(env, "rwf.nowait.eventfd_write", counted ? 1 : r < 0 && err == EOPNOTSUPP ? 0 : 2,
+         "pwritev2(eventfd, RWF_NOWAIT) " + (r < 0 ? errno_name(err) : std::to_string(r) + ", counter " + std::to_string(got)));
+}
+
 // preadv2(RWF_DONTCACHE) of a scratch file: include/linux/fs.h
 // kiocb_set_rw_flags() refuses it with EOPNOTSUPP unless the filesystem sets
 // FOP_DONTCACHE (and before Linux 6.14 as an unknown flag).
@@ -368,6 +387,7 @@ void probe_aio_target(const std::string& path, bool raw, std::map<std::string, F
 
 void probe_aio_behaviour(Environment& env, const std::string& scratch) {
   probe_eventfd(env);
+  probe_eventfd_write(env);
   probe_dontcache(env, scratch);
   probe_nosignal(env);
   probe_ioprio_hints(env);
@@ -386,7 +406,7 @@ bool is_aio_target_fact(const std::string& name) {
 }
 
 bool is_aio_fact(const std::string& name) {
-  for (const char* n : {"rwf.nowait.eventfd", "rwf.dontcache", "rwf.nosignal", "ioprio.hints",
+  for (const char* n : {"rwf.nowait.eventfd", "rwf.nowait.eventfd_write", "rwf.dontcache", "rwf.nosignal", "ioprio.hints",
                         "statx_write_atomic", "dio_nowait_clean_read", "dio_nowait_overwrite", "aio.ring_forked",
                         "sysctl.ulong_negative_einval"})
     if (name == n) return true;

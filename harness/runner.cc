@@ -354,6 +354,12 @@ CasePlan Runner::plan_at(const CaseRun& c, unsigned seq) const {
   decide_xfail(res, row, env);
   p.exp = row.expectation_for(c.interface, env);
   res.expected = p.exp ? p.exp->text : "";
+  if (const auto& ff = row.fault_fails) {
+    bool holds = ff->pred.eval(env);
+    p.fault_other = holds ? ff->else_name : ff->then_name;
+    if (env.facts.count(ff->pred.fact)) p.fault_want = holds ? ff->then_name : ff->else_name;
+    p.fault_why = ff->pred.text + (holds ? " holds" : " does not hold");
+  }
 
   if (auto avail = env.interfaces.find(c.interface); avail != env.interfaces.end() && !avail->second.available) {
     set_final(p, Verdict::skip, c.interface + " unavailable: " + avail->second.reason);
@@ -510,7 +516,23 @@ Result Runner::finish(CasePlan& p, CaseProcess& proc) {
   // crashed) is undone now, before anything that needs it runs.
   std::vector<std::string> restored = Journal::run_journal().undo_pid(proc.pid);
   classify(res, p.exp, proc, p.limit_s, restored);
+  if (row.fault_fails) apply_fault_prediction(res, p.fault_want, p.fault_other, p.fault_why);
   return res;
+}
+
+void apply_fault_prediction(Result& res, const std::string& want, const std::string& other, const std::string& why) {
+  if (!res.fault || !res.fault->fired() || (res.verdict != Verdict::pass && res.verdict != Verdict::fail)) return;
+  const std::string& rb = res.fault->readback;
+  auto failed = [&](const std::string& name) { return rb.find("failed " + name) != std::string::npos; };
+  if (want.empty()) {
+    res.notes.push_back("fault.fails: the probe did not decide its fact, either alternative is accepted (" + rb + ")");
+    return;
+  }
+  if (failed(want) && !failed(other)) return;
+  res.reason = fmt::format("the fault failed {}, but {}: the call should make {}", failed(other) ? other : "neither alternative",
+                           why, want) +
+               (res.reason.empty() ? "" : "; " + res.reason);
+  res.verdict = Verdict::fail;
 }
 
 void classify(Result& res, const Expectation* exp, const CaseProcess& proc, double limit_s,

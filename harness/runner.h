@@ -99,6 +99,9 @@ struct CasePlan {
   faults::FaultState* fault_state = nullptr;
   bool fault_state_pooled = false;         // the spawner's shared slot, not the plan's to free
   uint64_t fault_seed = 0;
+  // fault.fails: the alternative the probed fact predicts and the other one;
+  // want "" where the probe left the fact undecided.
+  std::string fault_want, fault_other, fault_why;
   unsigned seq = 0;
 };
 
@@ -110,6 +113,10 @@ void classify(Result& res, const Expectation* exp, const CaseProcess& proc, doub
 // ("kernel-log: WHY"), and last the row's known defect turns a fail into
 // xfail and a pass into xpass.
 void apply_kernel_log(Result& res, const std::string& why);
+// A row's fault.fails: a fired fault whose readback does not name `want` as
+// failed, or names `other`, fails the case (why: the fact's text); with
+// `want` "" (the fact undecided) only a note records which one it was.
+void apply_fault_prediction(Result& res, const std::string& want, const std::string& other, const std::string& why);
 void apply_xfail(Result& res, const CaseRow& row);
 
 class Runner {

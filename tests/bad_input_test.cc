@@ -234,6 +234,18 @@ const Refusal kRefusals[] = {
         "fault needs 'trigger'"},
     {"FaultLimitNotANumber", rw_row("", "fault = { layer = \"rlimit\", target = \"fsize\", effect = \"limit:abc\", trigger = \"always\" }\n"),
         "rlimit effect 'limit:abc' is not limit:BYTES"},
+    {"FaultFailsOnOneTarget", rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\", trigger = \"always\", "
+        "fails = { if = \"root\", then = \"io_submit\", else = \"io_submit\" } }\n"),
+        "fault.fails needs a syscall fault whose target names two alternatives"},
+    {"FaultFailsNotTheAlternatives", rw_row("", "fault = { layer = \"syscall\", target = \"io_getevents|io_pgetevents\", effect = \"EINTR\", "
+        "trigger = \"always\", fails = { if = \"root\", then = \"io_getevents\", else = \"io_getevents\" } }\n"),
+        "then and else must be the two alternatives of 'io_getevents|io_pgetevents', one each"},
+    {"FaultFailsWithoutElse", rw_row("", "fault = { layer = \"syscall\", target = \"io_getevents|io_pgetevents\", effect = \"EINTR\", "
+        "trigger = \"always\", fails = { if = \"root\", then = \"io_getevents\" } }\n"),
+        "fault.fails needs 'else'"},
+    {"FaultFailsUnknownFact", rw_row("", "fault = { layer = \"syscall\", target = \"io_getevents|io_pgetevents\", effect = \"EINTR\", "
+        "trigger = \"always\", fails = { if = \"no.such.fact\", then = \"io_getevents\", else = \"io_pgetevents\" } }\n"),
+        "unknown fact 'no.such.fact'"},
     {"FaultRandomNaN", rw_row("", "fault = { layer = \"syscall\", target = \"io_submit\", effect = \"EAGAIN\", trigger = \"random:nan\" }\n"),
         "fault trigger 'random:nan'"},
     // predicates and expectations

@@ -225,6 +225,39 @@ TEST(Faults, AlternativeTargetsFailTheSyscallMadeAndNameIt) {
   EXPECT_EQ(readback["faults.via-pgetevents@kernel-aio"].find("failed io_getevents"), std::string::npos);
 }
 
+// fault.fails: the readback must name the alternative the fact predicts.
+// Kernel AIO's default wait makes io_getevents; keyed on kernel_aio (true
+// wherever the case runs), a prediction of io_getevents passes and one of
+// io_pgetevents fails the case, naming the syscall that was failed.
+TEST(Faults, FailsPredictionChecksTheSyscallFailed) {
+  if (access(test::harness_bin().c_str(), X_OK) != 0) GTEST_SKIP() << "no harness binary at " << test::harness_bin();
+  test::TempDir d;
+  auto fault = [](const std::string& then_name, const std::string& else_name) {
+    return R"({ layer = "syscall", target = "io_getevents|io_pgetevents", effect = "EINTR", trigger = "always", )"
+           R"(fails = { if = "kernel_aio", then = ")" + then_name + R"(", else = ")" + else_name + R"(" } })";
+  };
+  d.write("f.toml", test::case_table("faults", {
+      {.id = "predicted", .scenario = "fault_rw", .interfaces = R"(["kernel-aio"])",
+       .fault = fault("io_getevents", "io_pgetevents"), .expect = "1@submit, EINTR@wait"},
+      {.id = "mispredicted", .scenario = "fault_rw", .interfaces = R"(["kernel-aio"])",
+       .fault = fault("io_pgetevents", "io_getevents"), .expect = "1@submit, EINTR@wait"}}));
+  std::string out = d.path + "/r.jsonl";
+  auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
+  EXPECT_EQ(r.status, 1) << r.out;
+  std::ifstream in(out);
+  std::string line;
+  std::map<std::string, nlohmann::json> by_id;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "result") by_id[j["id"]] = j;
+  }
+  ASSERT_TRUE(by_id.count("faults.predicted@kernel-aio") && by_id.count("faults.mispredicted@kernel-aio")) << r.out;
+  EXPECT_EQ(by_id["faults.predicted@kernel-aio"]["verdict"], "pass") << by_id["faults.predicted@kernel-aio"];
+  const auto& bad = by_id["faults.mispredicted@kernel-aio"];
+  EXPECT_EQ(bad["verdict"], "fail") << bad;
+  EXPECT_NE(bad["reason"].get<std::string>().find("the fault failed io_getevents"), std::string::npos) << bad["reason"];
+}
+
 TEST(Faults, PolicyProfilesAreClassifiedByTheProbe) {
   if (access(test::harness_bin().c_str(), X_OK) != 0) GTEST_SKIP() << "no harness binary at " << test::harness_bin();
   if (geteuid() != 0) GTEST_SKIP() << "sysctl profiles need root";

@@ -70,7 +70,7 @@ class ProbeAioTest : public test::ProbedTest {
 };
 
 TEST_F(ProbeAioTest, AllFactNamesAreKnownToCaseTables) {
-  for (const char* n : {"rwf.nowait.eventfd", "rwf.dontcache", "rwf.nosignal", "ioprio.hints", "statx_write_atomic",
+  for (const char* n : {"rwf.nowait.eventfd", "rwf.nowait.eventfd_write", "rwf.dontcache", "rwf.nosignal", "ioprio.hints", "statx_write_atomic",
                         "statx_dio_read_align", "dio_setfl", "dio_seg_align", "dio_mem_relaxed",
                         "atomic_write_unit_min", "atomic_write_unit_max", "atomic_write_segments_max",
                         "dio_nowait_clean_read", "dio_nowait_overwrite", "aio.ring_forked",
@@ -89,6 +89,21 @@ TEST_F(ProbeAioTest, EventfdNowaitAgreesWithIoSubmit) {
   io_prep_pread(&cb, efd, &v, sizeof v, 0);
   cb.aio_rw_flags = RWF_NOWAIT;
   expect_submit_agrees(nowait, cb, 8, -EOPNOTSUPP);
+  close(efd);
+}
+
+// The write side: with ->write_iter an IOCB_CMD_PWRITE of 8 bytes is
+// accepted and adds its value; without it fs/aio.c aio_write() refuses it.
+TEST_F(ProbeAioTest, EventfdWriteIterAgreesWithIoSubmit) {
+  bool write_iter = fact("rwf.nowait.eventfd_write");
+  int efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+  uint64_t v = 3;
+  iocb cb{};
+  io_prep_pwrite(&cb, efd, &v, sizeof v, 0);
+  expect_submit_agrees(write_iter, cb, 8, -EINVAL);
+  uint64_t got = 0;
+  EXPECT_EQ(read(efd, &got, sizeof got), 8);
+  EXPECT_EQ(got, write_iter ? 4u : 1u);
   close(efd);
 }
 

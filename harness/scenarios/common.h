@@ -5,10 +5,12 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -155,6 +157,23 @@ inline int closed_fd() {
 }
 
 inline constexpr timespec kReapTimeout{5, 0};
+
+// The largest offset a write can reach on fd's filesystem (its s_maxbytes),
+// found as libaio's harness 8.t does: binary search with a 1-byte pwrite;
+// the file is truncated back to its size afterwards. -1 if that fails.
+inline int64_t fs_max_offset(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return -1;
+  int64_t lo = 0, hi = INT64_MAX;
+  char c = 0;
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (pwrite(fd, &c, 1, mid) == 1) lo = mid;
+    else hi = mid;
+  }
+  if (ftruncate(fd, st.st_size) != 0) return -1;
+  return hi;  // the first offset a 1-byte write is refused at
+}
 
 // A plain read request.
 inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {

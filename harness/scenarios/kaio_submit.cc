@@ -158,21 +158,10 @@ int open_fd(CaseContext& ctx, Fds& fds, const std::string& kind, size_t file_siz
   return open_pipe_kind(ctx, fds, kind);
 }
 
-// The largest offset a write can reach on the scratch filesystem (its
-// s_maxbytes), found as libaio's harness 8.t does: binary search with
-// pwrite; the file is truncated back to its size afterwards.
 int64_t fs_max_offset(CaseContext& ctx, int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) ctx.broken("fstat failed");
-  int64_t lo = 0, hi = INT64_MAX;
-  char c = 0;
-  while (hi - lo > 1) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (pwrite(fd, &c, 1, mid) == 1) lo = mid;
-    else hi = mid;
-  }
-  if (ftruncate(fd, st.st_size) != 0) ctx.broken("cannot truncate the file back");
-  return hi;  // the first offset a 1-byte write is refused at
+  int64_t m = scn::fs_max_offset(fd);
+  if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
+  return m;
 }
 
 // The request the row describes; buffer and iovecs point into `buf`.
@@ -281,6 +270,38 @@ void verify_transfer(CaseContext& ctx, const Completion& c, Op op, int fd, const
   ctx.check(bad.empty(), bad);
 }
 
+// An eventfd's counter, read without blocking (0 when it is zero), and put
+// back; -1 when it cannot be read.
+int64_t eventfd_counter(int efd) {
+  int fl = fcntl(efd, F_GETFL);
+  if (fl < 0 || fcntl(efd, F_SETFL, fl | O_NONBLOCK) != 0) return -1;
+  uint64_t n = 0;
+  ssize_t r = read(efd, &n, sizeof n);
+  int64_t v = r == sizeof n ? static_cast<int64_t>(n) : (r < 0 && errno == EAGAIN ? 0 : -1);
+  if (v > 0 && write(efd, &n, sizeof n) != sizeof n) v = -1;
+  fcntl(efd, F_SETFL, fl);
+  return v;
+}
+
+bool is_eventfd_kind(const std::string& k) { return k == "eventfd" || k == "eventfd_1"; }
+
+// The 8 bytes a read from an eventfd delivered, and its counter afterwards
+// (eventfd(2): a read returns the counter and resets it to 0; a write adds
+// its 8-byte value).
+void check_eventfd(CaseContext& ctx, int fd, const Completion& c, Op op, const void* buf) {
+  if (ctx.has("efd_read") && op == Op::read && !c.result.is_error && c.result.value == 8) {
+    uint64_t got = 0;
+    std::memcpy(&got, buf, sizeof got);
+    ctx.check(got == static_cast<uint64_t>(ctx.num("efd_read")),
+              "the read delivered " + std::to_string(got) + ", not the counter " + std::to_string(ctx.num("efd_read")));
+  }
+  if (ctx.has("efd_after")) {
+    int64_t now = eventfd_counter(fd);
+    ctx.check(now == ctx.num("efd_after"),
+              "eventfd counter after the request is " + std::to_string(now) + ", expected " + std::to_string(ctx.num("efd_after")));
+  }
+}
+
 // After the completion: the file's size, the RESFD eventfd's counter,
 // whether SIGPIPE was raised (it is blocked for the case), aio_key.
 void check_after(CaseContext& ctx, int fd, int efd, const KIocb* cb) {
@@ -359,6 +380,12 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
   one.lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : one.offset;
   one.buf = std::make_unique<AlignedBuffer>(len ? len : 1, 4096);
   if (op == Op::write || op == Op::writev) fill_pattern(one.buf->data(), len, kWriteSeed, one.lands_at);
+  // A write to an eventfd carries the 8-byte value to add (-1: 0xffff...ffff,
+  // which eventfd(2) refuses), or as much of it as aio_nbytes holds.
+  if (op == Op::write && is_eventfd_kind(fdkind)) {
+    uint64_t v = static_cast<uint64_t>(ctx.num("efd_value"));
+    std::memcpy(one.buf->data(), &v, std::min(len, sizeof v));
+  }
   one.req = build_request(ctx, op, one.fd, *one.buf, len, one.offset);
   if (void* b = special_buffer(ctx, one.fault, one.ro_page)) one.req.buf = b;
   const std::string resfd = ctx.str("resfd");
@@ -402,6 +429,9 @@ AIOH_SCENARIO(kaio_submit_one,
               aioh::param::integer("poll_events", POLLIN, "IOCB_CMD_POLL events"),
               aioh::param::integer("lands_at", -1, "where a write's bytes must land (-1: aio_offset)", -1),
               aioh::param::integer("size_after", 0, "file size after the request"),
+              aioh::param::integer("efd_value", 1, "the 8-byte value a write to an eventfd carries (-1: 0xffffffffffffffff)", -1),
+              aioh::param::optional_integer("efd_read", "the value a read from an eventfd must deliver", 0),
+              aioh::param::optional_integer("efd_after", "the eventfd's counter after the completion", 0),
               aioh::param::text("fs", "", "run only on a scratch filesystem of this type")) {
   AioBackendBase& be = aio(ctx);
   if (ctx.has("fs") && ctx.env().text("scratch_fs") != ctx.str("fs"))
@@ -418,10 +448,18 @@ AIOH_SCENARIO(kaio_submit_one,
   KIocb* arr[1] = {home.get()};
   Outcome s = be.raw_submit(be.context(), 1, arr);
   ctx.observe(s);
-  if (s.is_error || s.value != 1) return;
+  const bool efd_target = is_eventfd_kind(ctx.str("fd"));
+  if (s.is_error || s.value != 1) {
+    // Refused: nothing reached the eventfd, its counter is what eventfd() set.
+    if (efd_target)
+      ctx.check(eventfd_counter(one.fd) == (ctx.str("fd") == "eventfd_1" ? 1 : 0),
+                "a refused iocb changed the eventfd's counter to " + std::to_string(eventfd_counter(one.fd)));
+    return;
+  }
   if (auto c = reap_one(ctx, be, home.get(), one.req.tag)) {
     if (is_file_kind(ctx.str("fd")))
       verify_transfer(ctx, *c, one.req.op, one.fd, one.req.buf, one.offset, one.lands_at);
+    if (efd_target) check_eventfd(ctx, one.fd, *c, one.req.op, one.req.buf);
     check_after(ctx, one.fd, one.efd, home.get());
   }
 }

@@ -90,6 +90,7 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
               aioh::param::choice("fd", "file", {"file", "bad", "rdonly", "append", "pipe", "socket", "dir", "epoll", "fifo_nowriter", "pipe_noreader", "opath"}, "the file"),
               aioh::param::integer("file_size", 16384, "scratch file size", 0),
               aioh::param::integer("offset", 0, "aio_offset"),
+              aioh::param::integer("offset_from_max", -1, "aio_offset = the filesystem's maximum file size minus this (-1: unused)", -1),
               aioh::param::integer("len", 4096, "aio_nbytes", 0),
               aioh::param::choice("nbytes", "", {"", "size_max", "ssize_max_plus_1"}, "a huge aio_nbytes instead of len"),
               aioh::param::choice("buf", "ok", {"ok", "null"}, "aio_buf"),
@@ -103,15 +104,23 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   const std::string op = ctx.str("op");
   const std::string fdkind = ctx.str("fd");
   const size_t file_size = static_cast<size_t>(ctx.num("file_size"));
-  const int64_t off = ctx.num("offset");
+  const int64_t off_param = ctx.num("offset");
   const size_t len = nbytes_param(ctx);
   const size_t buf_size = 65536;
   const bool is_read = op == "read";
   const bool stream = fdkind == "pipe" || fdkind == "socket";
-  const int64_t at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : off;
   if (ctx.flag("sigpipe_default")) signal(SIGPIPE, SIG_DFL);
 
   int rw = posix::data_file(ctx, "f", file_size);
+  // At the filesystem's maximum file size (s_maxbytes) minus offset_from_max.
+  const bool at_max = ctx.num("offset_from_max") >= 0;
+  int64_t off = off_param;
+  if (at_max) {
+    int64_t m = scn::fs_max_offset(rw);
+    if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
+    off = m - ctx.num("offset_from_max");
+  }
+  const int64_t at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : off;
   std::vector<int> own;
   int fd = rw, peer = -1;
   if (fdkind == "bad") fd = closed_fd();
@@ -144,7 +153,7 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   ctx.observe(c);
   const bool regular = fdkind == "file" || fdkind == "rdonly" || fdkind == "append" || fdkind == "bad";
   if (c.is_error) {
-    if (!is_read && regular && len <= buf_size && off >= 0)
+    if (!is_read && regular && len <= buf_size && off >= 0 && !at_max)
       ctx.check(verify_file(rw, off, len, kFileSeed).empty(),
                 "a failed aio_write changed the file: " + verify_file(rw, off, len, kFileSeed));
   } else if (regular || stream) {
@@ -185,6 +194,43 @@ AIOH_SCENARIO(posix_append_order, aioh::posix::aio_threads_param(),
   struct stat st {};
   fstat(fd, &st);
   ctx.check(st.st_size == size + static_cast<int64_t>(2 * n), "file size " + std::to_string(st.st_size));
+}
+
+// aio_reqprio orders what waits behind a running request on one fd: glibc
+// aio_misc.c __aio_enqueue_request() files a request for a busy fd into the
+// fd's next_prio chain by __abs_prio (the caller's sched_priority minus
+// aio_reqprio), after every one of equal or higher priority, and the worker
+// takes them in that order. Read A holds the worker in read(2) on a pipe; B
+// (first_prio) then C (second_prio) queue behind it; then 12 bytes arrive at
+// once. Observes the three submissions, the three completions, then where in
+// the pipe's stream B's and C's 4 bytes came from (4: right after A).
+int64_t stream_position(const uint8_t* b) {
+  for (uint64_t at : {0u, 4u, 8u})
+    if (verify_buffer(b, 4, kWriteSeed, at).empty()) return static_cast<int64_t>(at);
+  return -1;
+}
+
+AIOH_SCENARIO(posix_reqprio_order, aioh::posix::aio_threads_param(),
+              aioh::param::integer("first_prio", 0, "aio_reqprio of B, queued first", 0, 20),
+              aioh::param::integer("second_prio", 0, "aio_reqprio of C, queued second", 0, 20)) {
+  auto& be = posix::setup(ctx);
+  posix::Pipe p(ctx);
+  uint8_t a[4] = {}, b[4] = {}, c[4] = {};
+  Request ra = posix::req(Op::read, p.r, a, 4, 0, 1);
+  ctx.observe(be.submit({&ra}));
+  if (!posix::worker_in_read(p.r)) ctx.broken("no worker was seen in read(2) on the pipe");
+  Request rb = posix::req(Op::read, p.r, b, 4, 0, 2);
+  rb.reqprio = static_cast<int>(ctx.num("first_prio"));
+  Request rc = posix::req(Op::read, p.r, c, 4, 0, 3);
+  rc.reqprio = static_cast<int>(ctx.num("second_prio"));
+  ctx.observe(be.submit({&rb}));
+  ctx.observe(be.submit({&rc}));
+  if (!p.feed(12)) ctx.broken("cannot feed the pipe");
+  posix::Reaper reaper(be);
+  for (uint64_t tag : {1u, 2u, 3u}) ctx.observe(reaper.get(tag));
+  ctx.check(stream_position(a) == 0, "A, running when the others were queued, did not get the first 4 bytes");
+  ctx.observe(Outcome::ok(stream_position(b), Channel::aio_return, Phase::completion));
+  ctx.observe(Outcome::ok(stream_position(c), Channel::aio_return, Phase::completion));
 }
 
 // aio_fsync on a pipe behind a read of that pipe that is still blocked:
