@@ -29,12 +29,7 @@ std::vector<std::string> interface_names() { return registry().names(); }
 
 bool is_interface(std::string_view name) { return find_backend(name) != nullptr; }
 
-int interface_index(std::string_view name) {
-  auto& r = registry().all();
-  for (size_t i = 0; i < r.size(); i++)
-    if (r[i].name == name) return static_cast<int>(i);
-  return -1;
-}
+int interface_index(std::string_view name) { return registry().index_of(name); }
 
 std::unique_ptr<Backend> make_backend(std::string_view name) {
   const BackendEntry* e = find_backend(name);

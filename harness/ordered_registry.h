@@ -17,10 +17,15 @@ namespace aioh {
 template <class Entry>
 class OrderedRegistry {
  public:
+  // The entry's position in the stable order, -1 when there is none.
+  int index_of(std::string_view name) const {
+    for (size_t i = 0; i < entries_.size(); i++)
+      if (entries_[i].name == name) return static_cast<int>(i);
+    return -1;
+  }
   const Entry* find(std::string_view name) const {
-    for (auto& e : entries_)
-      if (e.name == name) return &e;
-    return nullptr;
+    int i = index_of(name);
+    return i < 0 ? nullptr : &entries_[static_cast<size_t>(i)];
   }
   // A second entry of the same name, or an incomplete one (`complete`
   // false: it lacks the fields `needs` names), aborts; `kind` names it.

@@ -6,11 +6,9 @@
 // scheduler's fork server does.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <limits.h>
 #include <unistd.h>
 
-#include <cerrno>
 
 #include "case_rows.h"
 #include "runner.h"
@@ -20,17 +18,16 @@
 
 using namespace aioh;
 
-// Observes how fcntl(F_GETFD) answers for `fd` in the case's child (EBADF:
-// closed), and fails the case when /proc/self/fd names the output file.
+// Observes whether `fd` in the case's child is the output file (1) or not
+// (0: closed, or reused by the child for something else, which is no leak),
+// from the child's own /proc/self/fd.
 AIOH_SCENARIO(test_fd_in_child, aioh::param::integer("fd", -1, "the parent's fd of the output file"),
               aioh::param::text("path", "", "the output file")) {
   int fd = static_cast<int>(ctx.num("fd"));
   char link[PATH_MAX] = {};
   ssize_t n = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1);
-  ctx.check(n < 0 || std::string(link, static_cast<size_t>(n)) != ctx.str("path"),
-            "the harness's output file is open in the case's child");
-  if (fcntl(fd, F_GETFD) < 0) ctx.observe(Outcome::error(errno, Channel::errno_, Phase::submit));
-  else ctx.observe(Outcome::ok(0, Channel::ret, Phase::submit));
+  bool leaked = n >= 0 && std::string(link, static_cast<size_t>(n)) == ctx.str("path");
+  ctx.observe(Outcome::ok(leaked ? 1 : 0, Channel::ret, Phase::submit));
 }
 
 namespace {
@@ -51,7 +48,7 @@ struct FdHygieneTest : ::testing::Test {
     ASSERT_EQ(outputs.add_file(OutputSpec{"jsonl", path, true}), "");
     output_fd = fd_of(path);
     ASSERT_GE(output_fd, 0) << "the output file is not open in the test process";
-    rows.add("t", "fd", "test_fd_in_child", {{"fd", int64_t{output_fd}}, {"path", path}}, "EBADF@submit");
+    rows.add("t", "fd", "test_fd_in_child", {{"fd", int64_t{output_fd}}, {"path", path}}, "0@submit");
   }
 
   // The fd this process has `file` open as, from /proc/self/fd; -1 if none.
@@ -71,7 +68,7 @@ TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheRunnerForks) {
   Runner runner(env, RunOptions{10, scratch.path, false});
   Result r = runner.run_one(rows.runs[0]);
   EXPECT_EQ(r.verdict_name(), "pass") << r.reason;
-  EXPECT_EQ(r.observed, "EBADF@submit");
+  EXPECT_EQ(r.observed, "0@submit");
 }
 
 TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheForkServerForks) {
@@ -81,5 +78,5 @@ TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheForkServerForks) {
   s.run(rows.runs, [&](const Result& r, size_t) { out.push_back(r); });
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].verdict_name(), "pass") << out[0].reason;
-  EXPECT_EQ(out[0].observed, "EBADF@submit");
+  EXPECT_EQ(out[0].observed, "0@submit");
 }

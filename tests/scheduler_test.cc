@@ -422,6 +422,14 @@ TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
   auto m = claim(memlock, "io_uring");
   EXPECT_EQ(m.class_name(), "serial");
   EXPECT_EQ(m.serial, (std::vector<std::string>{"memlock"}));
+  CaseRow enospc = row_with("fault_rw");
+  enospc.fault = fault("enospc", "ext4-loop", "full:65536");
+  auto e = claim(enospc, "libaio");
+  EXPECT_EQ(e.class_name(), "serial") << "its own filesystem, but making its loop device races another maker";
+  EXPECT_EQ(e.serial, (std::vector<std::string>{"loop-create"}));
+  CaseRow disk = row_with("fault_rw");
+  disk.fault = fault("vm", "blkdebug:read_aio@2621440", "EIO");
+  EXPECT_EQ(claim(disk, "libaio").class_name(), "exclusive") << "a rule on the guest's disk meets every case's I/O";
   CaseRow lsm = row_with("fault_rw");
   lsm.fault = fault("lsm", "read", "EACCES");
   EXPECT_EQ(claim(lsm, "libaio").class_name(), "exclusive");
@@ -454,6 +462,17 @@ TEST(ResourceClass, AFaultThatCannotBeInstalledHereClaimsNothing) {
   env.facts["null_blk"] = true;
   EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
   EXPECT_EQ(derive_claim(run, default_targets()).class_name(), "exclusive") << "--list shows the row's own class";
+}
+
+TEST(ResourceClass, ADiskFaultOutsideAGuestClaimsNothing) {
+  CaseRow disk = row_with("fault_rw");
+  disk.fault = fault("vm", "blkdebug:read_aio@2621440", "EIO");
+  CaseRun run{&disk, "libaio", "t.x@libaio"};
+  Environment env;
+  env.facts["vm_guest"] = false;
+  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "shared");
+  env.facts["vm_guest"] = true;
+  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
 }
 
 TEST(ResourceBudget, SerialKeysExclusiveAndJobs) {

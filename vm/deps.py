@@ -45,5 +45,7 @@ def ensure(log=print) -> None:
         raise RuntimeError("missing packages (install them as root): " + " ".join(pkgs))
     log("installing: " + " ".join(pkgs))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # A fresh machine may have no package lists yet.
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs], env=env,
                    check=True, stdout=subprocess.DEVNULL)

@@ -34,18 +34,6 @@ int lio_mode(CaseContext& ctx) {
   ctx.broken("unknown mode " + m);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  size_t at = 0;
-  while (at <= s.size() && !s.empty()) {
-    size_t c = s.find(',', at);
-    if (c == std::string::npos) c = s.size();
-    v.push_back(s.substr(at, c - at));
-    at = c + 1;
-  }
-  return v;
-}
-
 using posix::closed_fd;
 
 // members: comma list of read | write | bad-fd | bad-prio | nop | null |
@@ -61,7 +49,7 @@ AIOH_SCENARIO(posix_listio_batch, aioh::posix::aio_threads_param(),
               aioh::param::boolean("reap", true, "reap and observe the members")) {
   auto& be = posix::setup(ctx);
   const size_t blk = 4096;
-  auto members = split(ctx.str("members"));
+  auto members = split_fields(ctx.str("members"), ',');
   const std::vector<std::string> once = members;
   for (int64_t k = 1; k < ctx.num("repeat"); ++k) members.insert(members.end(), once.begin(), once.end());
   int fd = posix::data_file(ctx, "f", blk * (members.size() + 1));

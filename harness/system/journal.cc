@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -38,6 +39,7 @@
 #include "errno_names.h"
 #include "system/block_device.h"
 #include "system/settings.h"
+#include "system/tab_fields.h"
 #include "system/trusted_path.h"
 
 #ifndef CONFIGFS_MAGIC
@@ -113,18 +115,6 @@ std::string excerpt(const std::string& s) {
   return s.size() > 80 ? out + "..." : out;
 }
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    parts.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return parts;
-}
-
 struct Entry {
   long id;
   pid_t pid;
@@ -156,7 +146,7 @@ Parsed parse(const std::string& text) {
     }
     std::string line = text.substr(start, nl - start);
     start = nl + 1;
-    auto parts = split_tabs(line);
+    auto parts = system::split_tabs(line);
     const std::string& t = parts[0];
     long id = 0, pid = 0;
     UndoKind kind{};
@@ -348,11 +338,12 @@ std::string Journal::state_dir_problem() {
 }
 
 Journal& Journal::run_journal() {
-  static Journal* j = [] {
+  static std::once_flag made;
+  std::call_once(made, [] {
     pid_t me = getpid();
-    return run_ = new Journal(state_dir(), me, system::process_start_time(me));
-  }();
-  return *j;
+    run_ = new Journal(state_dir(), me, system::process_start_time(me));
+  });
+  return *run_;
 }
 
 int Journal::held_fd() { return run_ ? run_->dir_fd_ : -1; }

@@ -31,6 +31,7 @@
 #include "errno_names.h"
 #include "system/journal.h"
 #include "system/signals.h"
+#include "system/tab_fields.h"
 #include "system/trusted_path.h"
 
 namespace aioh::system {
@@ -49,15 +50,6 @@ struct Original {
   pid_t pid = 0;
   std::string start;
 };
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream is(line);
-  while (std::getline(is, part, '\t')) parts.push_back(part);
-  if (!line.empty() && line.back() == '\t') parts.push_back("");
-  return parts;
-}
 
 std::string read_fd(int fd, size_t cap) {
   std::string s;
