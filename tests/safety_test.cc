@@ -819,8 +819,8 @@ TEST(SafetyPolicy, IoUringDisabled1KeepsTheFuseProbeAndLeavesNoMount) {
   State s;
   test::TempDir scratch;
   std::string before = first_line("/proc/sys/kernel/io_uring_disabled");
-  auto r = test::run_cmd(s.env() + test::harness_bin() + " --policy io_uring-disabled-1 --probe --scratch " + scratch.path +
-                         " 2>/dev/null");
+  auto r = test::run_cmd(s.env() + test::harness_bin() + " --policy io_uring-disabled-1 --probe --scratch " + scratch.path,
+                         true);
   ASSERT_EQ(r.status, 0) << r.out;
   auto env = nlohmann::json::parse(r.out);
   EXPECT_EQ(env["facts"]["fuse"], true) << env["info"].value("fuse_reason", "");

@@ -94,10 +94,11 @@ struct Run {
   std::string out;  // stdout and stderr together
 };
 
-// Runs a shell command line, capturing output.
-inline Run run_cmd(const std::string& cmd) {
+// Runs a shell command line, capturing `cmd`'s stdout and stderr together; with `stdout_only`, stderr is dropped
+// (a document on stdout stays parseable when another run's notice appears).
+inline Run run_cmd(const std::string& cmd, bool stdout_only = false) {
   Run r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = popen((cmd + (stdout_only ? " 2>/dev/null" : " 2>&1")).c_str(), "r");
   if (!p) return r;
   char buf[4096];
   size_t n;
