@@ -43,6 +43,11 @@ struct RunOptions {
 void install_stop_handlers();
 int stop_signal();
 
+// Called by a process that forks cases once its signal dispositions are
+// final (the fork server): its children then reset only the signals it
+// does not leave at SIG_DFL, read once, instead of reading them per fork.
+void remember_dispositions();
+
 // Everything the child said, parsed from its JSON lines.
 struct ChildReport {
   std::vector<ObservedStep> seen;

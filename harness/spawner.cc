@@ -192,6 +192,7 @@ std::unique_ptr<Spawner> Spawner::start(Runner& runner, const std::vector<CaseRu
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, nullptr);
     int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    remember_dispositions();  // final from here on: its children reset only these
     Server server{sv[1], sigfd, runner, cases, s->pool_, {}, {}};
     server.live.reserve(2048);  // --jobs is at most 1024
     server.wanted.reserve(2048);

@@ -3,10 +3,12 @@
 // report file the harness has open. A test-only scenario looks at the fd the
 // harness's output file has in the parent, through the child's own
 // /proc/self/fd, both when the runner forks the child itself and when the
-// scheduler's fork server does.
+// scheduler's fork server does. Likewise the child's signal dispositions:
+// every one SIG_DFL, whatever the forking process ignores or handles.
 #include <gtest/gtest.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <unistd.h>
 
 
@@ -30,7 +32,20 @@ AIOH_SCENARIO(test_fd_in_child, aioh::param::integer("fd", -1, "the parent's fd 
   ctx.observe(Outcome::ok(leaked ? 1 : 0, Channel::ret, Phase::submit));
 }
 
+// Fails the case for each signal whose disposition in the child is not SIG_DFL.
+AIOH_SCENARIO(test_dispositions_in_child, aioh::param::none) {
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction sa {};
+    if (s == SIGKILL || s == SIGSTOP || sigaction(s, nullptr, &sa) != 0) continue;
+    ctx.check(!(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL,
+              "signal " + std::to_string(s) + " is not SIG_DFL in the case's child");
+  }
+  ctx.observe(Outcome::ok(0, Channel::ret, Phase::submit));
+}
+
 namespace {
+
+void on_usr2(int) {}
 
 struct FdHygieneTest : ::testing::Test {
   test::TempDir scratch;
@@ -79,4 +94,24 @@ TEST_F(FdHygieneTest, OutputFileIsNotOpenInACaseChildTheForkServerForks) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].verdict_name(), "pass") << out[0].reason;
   EXPECT_EQ(out[0].observed, "0@submit");
+}
+
+// The harness ignores SIGUSR1 and handles SIGUSR2 before the run (as it
+// ignores or handles others, and its fork server more): a case's child,
+// forked by the fork server from the dispositions it read once, has neither.
+TEST_F(FdHygieneTest, EverySignalIsDefaultInACaseChildTheForkServerForks) {
+  test::CaseRows sig_rows;
+  sig_rows.add("t", "dispositions", "test_dispositions_in_child", {}, "0@submit");
+  struct sigaction ign {}, handler {}, old1 {}, old2 {};
+  ign.sa_handler = SIG_IGN;
+  handler.sa_handler = on_usr2;
+  ASSERT_EQ(sigaction(SIGUSR1, &ign, &old1), 0);
+  ASSERT_EQ(sigaction(SIGUSR2, &handler, &old2), 0);
+  Runner runner(env, RunOptions{10, scratch.path, false});
+  std::vector<Result> out;
+  Scheduler(runner, SchedulerOptions{2, 1}).run(sig_rows.runs, [&](const Result& r, size_t) { out.push_back(r); });
+  sigaction(SIGUSR1, &old1, nullptr);
+  sigaction(SIGUSR2, &old2, nullptr);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].verdict_name(), "pass") << out[0].reason;
 }

@@ -317,32 +317,49 @@ class Inputs:
 class Slots:
     """At most `n` guests boot or run their catalog at once (--jobs); a guest left with only its
     alone and fault parts gives its slot up (run.Options.on_light), so the next guest boots while
-    those finish instead of after."""
+    those finish instead of after, and takes one back before it boots again (run.Options.on_boot:
+    a panic there reboots it into a heavy boot)."""
 
     def __init__(self, n: int):
         self.sem = threading.Semaphore(max(1, n))
 
-    def hold(self):
+    def hold(self) -> "Slot":
         self.sem.acquire()
-        lock, held = threading.Lock(), [True]
+        return Slot(self.sem)
 
-        def release() -> None:
-            with lock:
-                if held[0]:
-                    held[0] = False
-                    self.sem.release()
-        return release
+
+class Slot:
+    """One guest's place among the --jobs: released at most once per time it was taken."""
+
+    def __init__(self, sem: threading.Semaphore):
+        self.sem, self.lock, self.held = sem, threading.Lock(), True
+
+    def release(self) -> None:
+        with self.lock:
+            if self.held:
+                self.held = False
+                self.sem.release()
+
+    def take(self) -> None:
+        """Hold the slot again if it was given up (waits for one); a no-op while held."""
+        with self.lock:
+            if self.held:
+                return
+        self.sem.acquire()
+        with self.lock:
+            self.held = True
 
 
 def run_one(p: Plan, inp: Inputs, kernels: dict, target, progress, slots: Slots | None = None) -> tuple[str, dict]:
-    release = slots.hold() if slots else (lambda: None)
+    slot = slots.hold() if slots else None
     try:
-        return run_one_held(p, inp, kernels, target, progress, release)
+        return run_one_held(p, inp, kernels, target, progress, slot)
     finally:
-        release()
+        if slot:
+            slot.release()
 
 
-def run_one_held(p: Plan, inp: Inputs, kernels: dict, target, progress, release) -> tuple[str, dict]:
+def run_one_held(p: Plan, inp: Inputs, kernels: dict, target, progress, slot: Slot | None) -> tuple[str, dict]:
     """One kernel x device (x library build): its guest, the device-fault parts included, as one
     document written to --out; returns (name, document)."""
     a, cases, out = p.a, inp.cases, inp.out
@@ -370,7 +387,7 @@ def run_one_held(p: Plan, inp: Inputs, kernels: dict, target, progress, release)
                 memory_mb=a.memory, cpus=a.cpus, harness_args=inp.harness_args, argv=tuple(argv),
                 inject_panic_after=a.inject_panic_after, device_faults=tuple(p.faults), fault_parts=parts,
                 tag=libs.tag(lib_id), allow_panic=a.test_allow_panic, lib_id=lib_id, lib_dir=lib_dir,
-                on_light=release)
+                on_light=slot.release if slot else None, on_boot=slot.take if slot else None)
     doc = run_target(k, device, cases, o, progress)
     if lib_id:
         libs.label(doc, lib_id, lib_dir)

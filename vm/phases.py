@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from reports import vocabulary as V
 
-PHASES = ("fetch", "build-guest", "boot", "setup", "run", "collect")
+# "alone": the part after the catalog with the rows that run alone (vm/run.py ALONE_PART); the
+# device-fault parts after it mark themselves run-fault.<k>, which is "run".
+PHASES = ("fetch", "build-guest", "boot", "setup", "run", "alone", "collect")
 # The vocabulary's VM-only verdicts, and timeout (no progress), which the harness also writes.
 VM_VERDICTS = V.VM_ONLY + ("timeout",)
 
@@ -31,8 +33,10 @@ class Ending:
 
 
 def last_phase(console: str) -> str:
-    marks = MARK_RE.findall(console)
-    return marks[-1].split("-")[0] if marks else "boot"   # setup-mkfs is still setup
+    """The phase of the last marker this classifier knows (setup-mkfs is still setup)."""
+    marks = [m.split("-")[0] for m in MARK_RE.findall(console)]
+    known = [m for m in marks if m in PHASES]
+    return known[-1] if known else "boot"
 
 
 def excerpt(console: str, around: int | None = None, lines: int = EXCERPT_LINES) -> str:

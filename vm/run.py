@@ -71,6 +71,10 @@ class Options:
     # device delays, throttle and ratelimit waits), so that scripts/matrix can boot the next
     # guest meanwhile.
     on_light: Callable[[], None] | None = None
+    # Called before every boot after the first: a guest that gave its place up in on_light and
+    # then panicked (or hung) reboots into a boot that may run its catalog again, so it takes a
+    # place back first (waiting for one) and boots within scripts/matrix --jobs.
+    on_boot: Callable[[], None] | None = None
     allow_panic: bool = False            # test-only: the guest may run the sysrq panic row
     # A library build swapped in (scripts/matrix --libs, vm/libs.py): its id and host directory.
     lib_id: str = ""
@@ -297,6 +301,8 @@ class TargetRun:
         res = self.workdir / f"result.{n}.jsonl"
         for f in (con, res):
             f.unlink(missing_ok=True)
+        if n > 1 and self.o.on_boot:
+            self.o.on_boot()
         cfg = self.vm_config(n, con, res)
         stream, t0 = Stream(), time.time()
         self.say("boot", len(self.results), boot=n)

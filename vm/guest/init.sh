@@ -135,6 +135,8 @@ fi
 # sysctls; each waits with nothing else in flight wherever it runs): after the catalog, so the
 # host boots the next guest while these wait, on the same scratch.
 if [ -s /job/alone.ids ]; then
+  # Its own phase: a panic or hang here is the alone part's, not the catalog's (vm/phases.py).
+  phase alone "$(wc -l < /job/alone.ids) ids"
   run_part alone /job/alone.ids /run/out.alone.jsonl /mnt/scratch
   # The first failing part's status names why unreported ids have no result.
   if [ -z "$ALL_RC" ] || [ "$ALL_RC" -eq 0 ]; then ALL_RC=$RC; fi

@@ -103,14 +103,32 @@ def test_a_row_executed_in_no_guest_fails_the_unsharded_run(tmp_path, capsys):
 def test_a_guest_left_with_its_fault_parts_frees_its_slot_once():
     import threading
     slots = matrix.Slots(1)
-    release = slots.hold()
+    slot = slots.hold()
     got = []
     t = threading.Thread(target=lambda: got.append(slots.hold()))
     t.start()
     t.join(0.2)
     assert t.is_alive()                    # the one slot is taken: the next guest waits
-    release()
-    release()                              # on_light, then the end of the target: one release
+    slot.release()
+    slot.release()                         # on_light, then the end of the target: one release
     t.join(2)
     assert not t.is_alive() and got
     assert not slots.sem.acquire(blocking=False)   # the second release gave nothing back
+
+
+def test_a_guest_that_gave_its_slot_up_waits_for_one_before_it_boots_again():
+    import threading
+    slots = matrix.Slots(1)
+    slot = slots.hold()
+    slot.take()                            # held: taking it again is a no-op, not a second slot
+    slot.release()                         # its alone part began (on_light)
+    other = slots.hold()                   # the next guest boots in its place
+    t = threading.Thread(target=slot.take)  # it panicked: before boot 2 it wants a slot again
+    t.start()
+    t.join(0.2)
+    assert t.is_alive()                    # both places are not its to have: it waits
+    other.release()
+    t.join(2)
+    assert not t.is_alive() and not slots.sem.acquire(blocking=False)
+    slot.release()                         # the end of the target gives the one it took back
+    assert slots.sem.acquire(blocking=False)

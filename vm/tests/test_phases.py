@@ -70,3 +70,26 @@ def test_sub_phase_markers_map_to_phases():
 def test_case_marks_that_end_close_the_case():
     con = "aioharness: begin a@x\naioharness: end a@x\n"
     assert phases.running_case(con) is None
+
+
+def test_a_panic_in_the_alone_part_is_classed_alone():
+    # The catalog's marker, then the alone part's, then a panic in one of its rows.
+    con = read("console-panic.log").replace("AIOH-PHASE run t=15.87 2 ids\n",
+                                            "AIOH-PHASE run t=15.87 2 ids\nAIOH-PHASE alone t=40.1 1 ids\n")
+    assert "AIOH-PHASE alone" in con
+    e = phases.classify(con, finished=False, timed_out=False)
+    assert (e.verdict, e.phase) == ("kernel-panic", "alone")
+
+
+def test_the_guest_marks_the_alone_part_with_a_phase_the_classifier_knows():
+    init = (Path(phases.__file__).parent / "guest" / "init.sh").read_text().splitlines()
+    at = next(i for i, ln in enumerate(init) if ln.strip().startswith("run_part alone "))
+    marks = [ln.split()[1] for ln in init[:at] if ln.strip().startswith("phase ")]
+    assert phases.last_phase(f"AIOH-PHASE {marks[-1]} t=1\n") == "alone"
+    # Every marker the guest prints is a phase the classifier knows.
+    every = [ln.split()[1].strip('"') for ln in init if ln.strip().startswith("phase ")]
+    assert all(m.split("-")[0] in phases.PHASES for m in every), every
+
+
+def test_an_unknown_marker_leaves_the_phase_as_it_was():
+    assert phases.last_phase("AIOH-PHASE run t=1\nAIOH-PHASE bogus t=2\n") == "run"

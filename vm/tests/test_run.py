@@ -111,3 +111,75 @@ def test_monitor_socket_lives_in_a_short_runtime_dir(tmp_path: Path):
 def test_harness_args_reach_the_guest(tmp_path: Path):
     t = target(tmp_path, harness_args=("--jobs", "8"), case_timeout=30)
     assert t.guest_env(2)["HARNESS_ARGS"] == f"--cases {run.initramfs.CASES_IN_GUEST} --jobs 8 --timeout 30"
+
+
+def test_a_reboot_after_a_panic_in_the_alone_part_takes_its_slot_back_first(tmp_path: Path, monkeypatch):
+    """Boot 1 reaches the alone part (the guest gives its slot up) and panics in its second row;
+    boot 2, for the row left, must not start before the guest holds a slot again."""
+    import json
+    import subprocess
+    import threading
+    from types import SimpleNamespace
+
+    from vm import matrix
+    slots = matrix.Slots(1)
+    slot = slots.hold()
+    cases = [{"id": "plain@io_uring", "resources": {"class": "shared"}},
+             {"id": "alone.a@io_uring", "resources": {"class": "exclusive"}},
+             {"id": "alone.b@io_uring", "resources": {"class": "exclusive"}},
+             {"id": "alone.c@io_uring", "resources": {"class": "exclusive"}}]
+    t = target(tmp_path, cases=cases, on_light=slot.release, on_boot=slot.take)
+    t.base = tmp_path / "base"
+    free_at_boot = []
+
+    def vm_config(n, con, res):
+        return SimpleNamespace(console_log=con, result_file=res, monitor=None)
+
+    class Guest:
+        """QEMU's stand-in: boot 1 runs the catalog and panics in the alone part's first row;
+        boot 2 runs what is left."""
+
+        def __init__(self, argv, **kw):
+            n = len(t.boots) + 1
+            got = slots.sem.acquire(blocking=False)       # a place nobody holds?
+            if got:
+                slots.sem.release()
+            free_at_boot.append(got)
+            rec = lambda **r: json.dumps(r) + "\n"
+            res = lambda i: rec(type="result", id=i, verdict="pass")
+            if n == 1:
+                out = (rec(type="aioh-part", part="catalog", ids=1) + res("plain@io_uring")
+                       + rec(type="aioh-part", part="alone", ids=3) + res("alone.a@io_uring"))
+                con = ("AIOH-PHASE run t=9 1 ids\nAIOH-PHASE alone t=20 3 ids\n"
+                       "aioharness: begin alone.b@io_uring\nKernel panic - not syncing: x\n")
+            else:
+                out = rec(type="aioh-part", part="alone", ids=1) + res("alone.c@io_uring") + rec(type="aioh-exit", rc=0)
+                con = "AIOH-PHASE alone t=20 1 ids\nAIOH-PHASE collect t=30 rc=0\n"
+            t.workdir.joinpath(f"result.{n}.jsonl").write_text(out)
+            (tmp_path / run.console_name(t.label, n)).write_text(con)
+            self.polls = 0
+
+        def poll(self):
+            self.polls += 1
+            return None if self.polls < 2 else 0
+
+        def kill(self):
+            pass
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(initramfs, "cached_image", lambda *a, **k: tmp_path / "base")
+    monkeypatch.setattr(t, "vm_config", vm_config)
+    monkeypatch.setattr(qemu, "vm_argv", lambda cfg: [])
+    monkeypatch.setattr(subprocess, "Popen", Guest)
+    monkeypatch.setattr(run.time, "sleep", lambda s: None)
+    t.run()
+    assert [b.ending.verdict for b in t.boots] == ["kernel-panic", None]
+    assert t.boots[0].ending.phase == "alone"
+    assert t.results["alone.b@io_uring"]["verdict"] == "kernel-panic"   # the case it died in
+    # Boot 1 held the place; boot 2 came after the guest had taken it back, not beside it.
+    assert free_at_boot == [False, False]
+    assert slots.sem.acquire(blocking=False)   # boot 2's alone part gave it up again, once
+    slot.release()
+    assert not slots.sem.acquire(blocking=False)
