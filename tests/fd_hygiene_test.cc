@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-
 #include "case_rows.h"
 #include "runner.h"
 #include "scheduler.h"

@@ -427,9 +427,6 @@ TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
   auto e = claim(enospc, "libaio");
   EXPECT_EQ(e.class_name(), "serial") << "its own filesystem, but making its loop device races another maker";
   EXPECT_EQ(e.serial, (std::vector<std::string>{"loop-create"}));
-  CaseRow disk = row_with("fault_rw");
-  disk.fault = fault("vm", "blkdebug:read_aio@2621440", "EIO");
-  EXPECT_EQ(claim(disk, "libaio").class_name(), "exclusive") << "a rule on the guest's disk meets every case's I/O";
   CaseRow lsm = row_with("fault_rw");
   lsm.fault = fault("lsm", "read", "EACCES");
   EXPECT_EQ(claim(lsm, "libaio").class_name(), "exclusive");
@@ -451,28 +448,27 @@ TEST(ResourceClass, DerivedFromFaultScenarioTargetAndTheRow) {
 }
 
 TEST(ResourceClass, AFaultThatCannotBeInstalledHereClaimsNothing) {
-  CaseRow blk = row_with("fault_block");
-  blk.fault = fault("block", "null_blk-badblocks", "sectors:64-71");
-  CaseRun run{&blk, "libaio", "t.x@libaio"};
-  Environment env;
-  env.facts["null_blk"] = false;
-  auto c = derive_claim(run, default_targets(), &env);
-  EXPECT_EQ(c.class_name(), "shared");
-  EXPECT_NE(c.why.find("null_blk is missing here"), std::string::npos) << c.why;
-  env.facts["null_blk"] = true;
-  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
-  EXPECT_EQ(derive_claim(run, default_targets()).class_name(), "exclusive") << "--list shows the row's own class";
-}
-
-TEST(ResourceClass, ADiskFaultOutsideAGuestClaimsNothing) {
-  CaseRow disk = row_with("fault_rw");
-  disk.fault = fault("vm", "blkdebug:read_aio@2621440", "EIO");
-  CaseRun run{&disk, "libaio", "t.x@libaio"};
-  Environment env;
-  env.facts["vm_guest"] = false;
-  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "shared");
-  env.facts["vm_guest"] = true;
-  EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
+  // Each layer's claim holds only where its fault can go in: null_blk's
+  // badblocks need the module, a rule on the guest's disk needs a guest.
+  struct Layer {
+    const char *scenario, *layer, *target, *effect, *fact, *why;
+  };
+  for (const Layer& l : {Layer{"fault_block", "block", "null_blk-badblocks", "sectors:64-71", "null_blk",
+                               "null_blk is missing here"},
+                         Layer{"fault_rw", "vm", "blkdebug:read_aio@2621440", "EIO", "vm_guest", "not a VM guest"}}) {
+    SCOPED_TRACE(l.layer);
+    CaseRow row = row_with(l.scenario);
+    row.fault = fault(l.layer, l.target, l.effect);
+    CaseRun run{&row, "libaio", "t.x@libaio"};
+    Environment env;
+    env.facts[l.fact] = false;
+    auto c = derive_claim(run, default_targets(), &env);
+    EXPECT_EQ(c.class_name(), "shared");
+    EXPECT_NE(c.why.find(l.why), std::string::npos) << c.why;
+    env.facts[l.fact] = true;
+    EXPECT_EQ(derive_claim(run, default_targets(), &env).class_name(), "exclusive");
+    EXPECT_EQ(derive_claim(run, default_targets()).class_name(), "exclusive") << "--list shows the row's own class";
+  }
 }
 
 TEST(ResourceBudget, SerialKeysExclusiveAndJobs) {
