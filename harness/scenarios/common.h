@@ -175,6 +175,17 @@ inline int64_t fs_max_offset(int fd) {
   return hi;  // the first offset a 1-byte write is refused at
 }
 
+// fs_max_offset for a row written at s_maxbytes: broken where it cannot be
+// found, a skip where it is INT64_MAX (tmpfs, xfs, btrfs: MAX_LFS_FILESIZE),
+// since there pos + count overflows and fs/read_write.c rw_verify_area()
+// refuses with EINVAL before any EFBIG check is reached.
+inline int64_t fs_max_offset(CaseContext& ctx, int fd) {
+  int64_t m = fs_max_offset(fd);
+  if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
+  if (m == INT64_MAX) ctx.skip("the scratch filesystem's maximum file size is the largest offset: no EFBIG before the offset overflows");
+  return m;
+}
+
 // A plain read request.
 inline Request read_req(int fd, void* buf, size_t len, int64_t offset, uint64_t tag) {
   return make_request(Op::read, fd, buf, len, offset, tag);

@@ -207,7 +207,7 @@ size_t clamped_ring_pages_bytes(CaseContext& ctx) {
   io_uring_params p{};
   p.flags = IORING_SETUP_CLAMP;
   const int fd = static_cast<int>(syscall(__NR_io_uring_setup, 65536, &p));
-  if (fd < 0) ctx.broken("io_uring_setup(65536, CLAMP): " + std::string(strerror(errno)));
+  if (fd < 0) ctx.broken("io_uring_setup(65536, CLAMP): " + errno_name(errno));
   close(fd);
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   auto pow2_pages = [&](size_t bytes) {

@@ -158,12 +158,6 @@ int open_fd(CaseContext& ctx, Fds& fds, const std::string& kind, size_t file_siz
   return open_pipe_kind(ctx, fds, kind);
 }
 
-int64_t fs_max_offset(CaseContext& ctx, int fd) {
-  int64_t m = scn::fs_max_offset(fd);
-  if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
-  return m;
-}
-
 // The request the row describes; buffer and iovecs point into `buf`.
 Request build_request(CaseContext& ctx, Op op, int fd, AlignedBuffer& buf, size_t len, int64_t offset) {
   Request r;
@@ -375,7 +369,7 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
   const size_t len = static_cast<size_t>(ctx.num("len"));
   one.fd = open_fd(ctx, one.fds, fdkind, static_cast<size_t>(ctx.num("file_size")));
   if (one.fd < 0) ctx.broken("cannot open the " + fdkind);
-  one.offset = ctx.num("offset_from_max") >= 0 ? fs_max_offset(ctx, one.fd) - ctx.num("offset_from_max")
+  one.offset = ctx.num("offset_from_max") >= 0 ? scn::fs_max_offset(ctx, one.fd) - ctx.num("offset_from_max")
                                                : ctx.num("offset");
   one.lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : one.offset;
   one.buf = std::make_unique<AlignedBuffer>(len ? len : 1, 4096);
@@ -451,9 +445,11 @@ AIOH_SCENARIO(kaio_submit_one,
   const bool efd_target = is_eventfd_kind(ctx.str("fd"));
   if (s.is_error || s.value != 1) {
     // Refused: nothing reached the eventfd, its counter is what eventfd() set.
-    if (efd_target)
-      ctx.check(eventfd_counter(one.fd) == (ctx.str("fd") == "eventfd_1" ? 1 : 0),
-                "a refused iocb changed the eventfd's counter to " + std::to_string(eventfd_counter(one.fd)));
+    if (efd_target) {
+      const int64_t counter = eventfd_counter(one.fd);
+      ctx.check(counter == (ctx.str("fd") == "eventfd_1" ? 1 : 0),
+                "a refused iocb changed the eventfd's counter to " + std::to_string(counter));
+    }
     return;
   }
   if (auto c = reap_one(ctx, be, home.get(), one.req.tag)) {

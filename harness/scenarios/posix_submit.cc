@@ -116,9 +116,7 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   const bool at_max = ctx.num("offset_from_max") >= 0;
   int64_t off = off_param;
   if (at_max) {
-    int64_t m = scn::fs_max_offset(rw);
-    if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
-    off = m - ctx.num("offset_from_max");
+    off = scn::fs_max_offset(ctx, rw) - ctx.num("offset_from_max");
   }
   const int64_t at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : off;
   std::vector<int> own;
@@ -229,8 +227,8 @@ AIOH_SCENARIO(posix_reqprio_order, aioh::posix::aio_threads_param(),
   posix::Reaper reaper(be);
   for (uint64_t tag : {1u, 2u, 3u}) ctx.observe(reaper.get(tag));
   ctx.check(stream_position(a) == 0, "A, running when the others were queued, did not get the first 4 bytes");
-  ctx.observe(Outcome::ok(stream_position(b), Channel::aio_return, Phase::completion));
-  ctx.observe(Outcome::ok(stream_position(c), Channel::aio_return, Phase::completion));
+  ctx.observe(Outcome::ok(stream_position(b), Channel::ret, Phase::completion));
+  ctx.observe(Outcome::ok(stream_position(c), Channel::ret, Phase::completion));
 }
 
 // aio_fsync on a pipe behind a read of that pipe that is still blocked:

@@ -16,8 +16,10 @@ from reports import keyed as K
 from reports import results as R
 from reports import vocabulary as V
 
-CHANGES = tomllib.loads((ROOT / "reports" / "keyed_changes.toml").read_text())["change"]
-CHECKS = ("all-true", "all-false", "unkeyed-same")
+LIST = tomllib.loads((ROOT / "reports" / "keyed_changes.toml").read_text())
+CHANGES = LIST["change"]
+EXEMPT = {e["fact"]: e.get("reason") for e in LIST.get("exempt", [])}
+CHECKS = ("all-true", "all-false", "unkeyed-same", "other-side-skips")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,18 @@ def test_each_change_shows_both_sides_or_says_why_not(change, matrix, catalog, e
                        f"across the matrix ({statuses}); fix the row or record why one side cannot be shown")
         return
     assert not shown, f"{change['name']}: the matrix shows it through {shown}: the `{check}` entry is stale"
+    if check == "other-side-skips":
+        for f in facts:
+            rows = [row for row in catalog.values() if any(p.fact == f for p, _ in row.when)]
+            false_side = [c for c in matrix if _own_fact(c, f) is not None and not _own_fact(c, f)]
+            ran = [(c.label, rid) for c in false_side for rid, res in c.results.items()
+                   if any(rid.startswith(r.case + "@") for r in rows) and res["verdict"] != "skip"]
+            assert not ran, f"{change['name']}: a row keyed on {f} ran where it is false: {ran[:4]}"
+            true_side = [c.label for c in matrix if _own_fact(c, f)
+                         and any(rid.startswith(r.case + "@") and res["verdict"] != "skip"
+                                 for rid, res in c.results.items() for r in rows)]
+            assert true_side, f"{change['name']}: no row keyed on {f} ran where it holds either"
+        return
     for f in facts:
         values = {c.label: _own_fact(c, f) for c in matrix}
         if check == "all-true":
@@ -84,6 +98,17 @@ def test_each_change_shows_both_sides_or_says_why_not(change, matrix, catalog, e
         else:
             wrong = [label for label, v in values.items() if v is None or bool(v)]
         assert not wrong, f"{change['name']}: {check} for {f} does not hold on {wrong}"
+
+
+def test_every_fact_a_row_keys_on_is_a_listed_change_or_exempt(catalog):
+    listed = {f for c in CHANGES for f in c.get("facts", [])}
+    assert all(EXEMPT.values()), "an exempt fact needs a reason"
+    assert not listed & set(EXEMPT), f"listed and exempt at once: {sorted(listed & set(EXEMPT))}"
+    keyed = {p.fact: row.case for row in catalog.values() for p, _ in row.when}
+    missing = sorted(f"{f} ({case})" for f, case in keyed.items() if f not in listed and f not in EXEMPT)
+    assert not missing, f"facts rows key on that reports/keyed_changes.toml does not list: {missing}"
+    stale = sorted(set(EXEMPT) - set(keyed))
+    assert not stale, f"exempt facts no row keys on: {stale}"
 
 
 def test_the_matrix_has_no_fail_that_is_not_a_recorded_xfail(matrix):
