@@ -115,12 +115,7 @@ SuiteRun run_suite(const std::string& extra) {
   auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path +
                          " --filter 'faults.*' --no-kernel-log --color never --format jsonl --output " + out + " " + extra);
   s.status = r.status;
-  std::ifstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("type", "") == "result") s.results.push_back(j);
-  }
+  s.results = test::results_of(out);
   return s;
 }
 
@@ -181,12 +176,8 @@ TEST(Faults, FaultThatDidNotFireIsBroken) {
   std::string out = d.path + "/r.jsonl";
   auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
   EXPECT_EQ(r.status, 1) << r.out;
-  std::ifstream in(out);
-  std::string line;
   int seen = 0;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || j.value("type", "") != "result") continue;
+  for (const auto& j : test::results_of(out)) {
     seen++;
     EXPECT_EQ(j["verdict"], "broken");
     EXPECT_FALSE(j["fault"]["fired"].get<bool>());
@@ -210,13 +201,9 @@ TEST(Faults, AlternativeTargetsFailTheSyscallMadeAndNameIt) {
   std::string out = d.path + "/r.jsonl";
   auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
   EXPECT_EQ(r.status, 0) << r.out;
-  std::ifstream in(out);
-  std::string line;
   std::map<std::string, std::string> readback;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || j.value("type", "") != "result") continue;
-    EXPECT_EQ(j["verdict"], "pass") << line;
+  for (const auto& j : test::results_of(out)) {
+    EXPECT_EQ(j["verdict"], "pass") << j;
     readback[j["id"]] = j["fault"].value("readback", "");
   }
   EXPECT_NE(readback["faults.via-getevents@kernel-aio"].find("failed io_getevents"), std::string::npos);
@@ -244,13 +231,8 @@ TEST(Faults, FailsPredictionChecksTheSyscallFailed) {
   std::string out = d.path + "/r.jsonl";
   auto r = test::run_cmd(test::harness_bin() + " --cases " + d.path + " --no-kernel-log --format jsonl --output " + out);
   EXPECT_EQ(r.status, 1) << r.out;
-  std::ifstream in(out);
-  std::string line;
   std::map<std::string, nlohmann::json> by_id;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("type", "") == "result") by_id[j["id"]] = j;
-  }
+  for (const auto& j : test::results_of(out)) by_id[j["id"]] = j;
   ASSERT_TRUE(by_id.count("faults.predicted@kernel-aio") && by_id.count("faults.mispredicted@kernel-aio")) << r.out;
   EXPECT_EQ(by_id["faults.predicted@kernel-aio"]["verdict"], "pass") << by_id["faults.predicted@kernel-aio"];
   const auto& bad = by_id["faults.mispredicted@kernel-aio"];

@@ -24,17 +24,6 @@
 namespace aioh {
 namespace {
 
-std::vector<nlohmann::json> results_of(const std::string& jsonl) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(jsonl);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("type", "") == "result") out.push_back(j);
-  }
-  return out;
-}
-
 // Waits (bounded) for the kernel to free programs of a closed link: the
 // free runs after an RCU grace period.
 int settled_program_count(int want, int seconds = 5) {
@@ -120,7 +109,7 @@ TEST(LsmFault, RowsPassWithFaultsFiredAndNoProgramLeft) {
   auto r = test::run_cmd(test::harness_bin() + " --cases " + tables +
                          " --no-kernel-log --format jsonl --output " + out +
                          " --filter 'faults.lsm-*' --filter 'faults.nofile-*' --filter 'faults.memlock-*' --filter 'faults.android-*'");
-  auto res = results_of(out);
+  auto res = test::results_of(out);
   ASSERT_GE(res.size(), 24u) << r.out;
   bool lsm_here = probe_reason().empty();
   for (auto& j : res) {
@@ -222,7 +211,7 @@ nlohmann::json run_external(bool drive) {
   }
   int st = 0;
   waitpid(h, &st, 0);
-  auto res = results_of(out);
+  auto res = test::results_of(out);
   EXPECT_EQ(res.size(), 1u) << fiu_out;
   return res.empty() ? nlohmann::json{} : res[0];
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "backend.h"
 #include "pattern.h"
@@ -116,6 +117,18 @@ inline bool any_contains(const std::vector<std::string>& lines, const std::strin
 }
 
 inline std::string harness_bin() { return AIOH_HARNESS_BIN; }
+
+// The result records of a --format jsonl output file, in file order.
+inline std::vector<nlohmann::json> results_of(const std::string& jsonl) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(jsonl);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "result") out.push_back(j);
+  }
+  return out;
+}
 inline std::string cases_dir() { return std::string(AIOH_SOURCE_DIR) + "/cases"; }
 inline std::string fixture_lib(const std::string& name) {
   return std::filesystem::path(AIOH_HARNESS_BIN).parent_path().string() + "/lib" + name + ".so";
