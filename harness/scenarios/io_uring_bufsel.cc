@@ -55,13 +55,15 @@ void observe_selected(CaseContext& ctx, const RawCqe& c, const uint8_t* base, un
 //  remove (4 provided, remove 2, remove 8: what is left, then remove again) |
 //  remove-missing (remove from a group never provided) |
 //  provide-zero (nbufs 0) | provide-bid-overflow (bid 65535, 2 buffers) |
+//  provide-bid-limit (bid 65535, 1 buffer: the last id; then bid 65536) |
 //  provide-addr-wrap (2 buffers of 4 KiB at the last page of the address
 //    space: addr + size wraps) | provide-kernel-addr (1 buffer of 64 bytes
 //    at 0xffff888000000000, in the kernel's half) | provide-same-bid (bid 0
 //    provided twice, then REMOVE of 8: how many were in the group)
 AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is done with the provided buffers",
                            "read", "exhaust", "empty-group", "remove", "remove-missing", "provide-zero",
-                           "provide-bid-overflow", "provide-addr-wrap", "provide-kernel-addr", "provide-same-bid") {
+                           "provide-bid-overflow", "provide-addr-wrap", "provide-kernel-addr", "provide-same-bid",
+                           "provide-bid-limit") {
   int fd = ctx.scratch_file("bufsel", 4096, O_RDONLY | O_CLOEXEC);
   std::vector<uint8_t> pool(4 * kBufLen, 0);
   auto provide = [&](unsigned nbufs, int bid, uint64_t tag) {
@@ -107,6 +109,9 @@ AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is don
     provide(1, 0, 1);
     provide(1, 0, 2);
     remove(8, 1, 3);
+  } else if (mode == "provide-bid-limit") {
+    provide(1, 65535, 1);
+    provide(1, 65536, 2);
   } else {
     provide(2, 65535, 1);
   }

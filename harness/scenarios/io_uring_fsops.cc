@@ -36,6 +36,10 @@ constexpr const char* kXattr = "trusted.aioh";  // trusted.*: every filesystem a
 //  openat2-bad-mode     how.mode set without O_CREAT: res.
 //  openat2-no-symlinks  RESOLVE_NO_SYMLINKS through a symlink: res.
 //  openat2-small-size   sizeof(open_how) - 1: res.
+//  openat-missing       OPENAT O_RDONLY of a name absent from the scratch dir: res; OPENAT
+//                       O_CREAT of a name under a directory that does not exist: res.
+//  openat-excl          OPENAT O_CREAT|O_EXCL of a new name: res an fd (1); O_CREAT|O_EXCL|
+//                       O_TRUNC of the existing 8 KiB scratch file: res; its size after.
 //  sync-file-range      SYNC_FILE_RANGE_WRITE of 8 KiB: res.
 //  fsetxattr-fgetxattr  FSETXATTR of 8 bytes then FGETXATTR: both res, the bytes match (1).
 //  setxattr-getxattr    the same by path (SETXATTR/GETXATTR).
@@ -53,6 +57,7 @@ constexpr const char* kXattr = "trusted.aioh";  // trusted.*: every filesystem a
 AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its case",
                            "symlinkat", "symlinkat-exists", "linkat", "linkat-dir", "openat2", "openat2-unknown-flag",
                            "openat2-bad-mode", "openat2-no-symlinks", "openat2-small-size", "sync-file-range",
+                           "openat-missing", "openat-excl",
                            "fsetxattr-fgetxattr", "setxattr-getxattr", "fgetxattr-missing", "fgetxattr-small",
                            "fsetxattr-create-exists", "epoll-ctl-add", "epoll-ctl-add-twice", "epoll-ctl-del-absent",
                            "files-update", "files-update-bad-fd", "files-update-unreadable",
@@ -114,6 +119,23 @@ AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its 
       value(1);
       value(read16(r));
       close(r);
+    }
+  } else if (op == "openat-missing" || op == "openat-excl") {
+    auto open_at = [&](const std::string& name, int flags) {
+      submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, name.c_str(), flags, 0600); });
+      const int r = reap(ctx, be, 1)[0].res;
+      if (r >= 0) close(r);
+      ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+    };
+    if (op == "openat-missing") {
+      open_at(dir + "/absent", O_RDONLY | O_CLOEXEC);
+      open_at(dir + "/no-such-dir/new", O_CREAT | O_WRONLY | O_CLOEXEC);
+    } else {
+      open_at(dir + "/excl", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC);
+      // The refused open must not have truncated the existing file.
+      open_at(path, O_CREAT | O_EXCL | O_WRONLY | O_TRUNC | O_CLOEXEC);
+      struct stat st {};
+      value(stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1);
     }
   } else if (op == "sync-file-range") {
     run([&](io_uring_sqe* s) { io_uring_prep_sync_file_range(s, fd, 8192, 0, SYNC_FILE_RANGE_WRITE); });

@@ -9,6 +9,9 @@
 // io_recvzc_prep() read them.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -77,6 +80,37 @@ int64_t carry(int from, int to) {
   return std::memcmp(in, out, sizeof in) == 0 ? 16 : -1;
 }
 
+// RLIMIT_NOFILE's soft limit lowered to the lowest free descriptor for this
+// case's process only (as uring-rsrc.files-over-nofile does), so the next fd
+// anyone asks for gets EMFILE (fs/file.c alloc_fd()); restored on every path.
+// The rlimit fault layer arms before a scenario that is not fault_*, which
+// would refuse this ring's own setup instead.
+struct NoFdSlot {
+  rlimit old{};
+  bool set = false;
+  NoFdSlot() {
+    int lowest = dup(STDIN_FILENO);
+    if (lowest < 0 || getrlimit(RLIMIT_NOFILE, &old) != 0) return;
+    close(lowest);
+    rlimit lim{static_cast<rlim_t>(lowest), old.rlim_max};
+    set = setrlimit(RLIMIT_NOFILE, &lim) == 0;
+  }
+  void restore() {
+    if (set) setrlimit(RLIMIT_NOFILE, &old);
+    set = false;
+  }
+  ~NoFdSlot() { restore(); }
+};
+
+// The TCP state of `fd` (TCP_INFO); for a listener tcpi_unacked is its
+// accept queue's length (net/ipv4/tcp.c tcp_get_info()).
+tcp_info tcpinfo(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) ti.tcpi_state = 0;
+  return ti;
+}
+
 // op:
 //  socket              SOCKET AF_INET/SOCK_STREAM: res is an fd (1), SO_TYPE, SO_DOMAIN.
 //  socket-bad-domain   SOCKET of domain 12345: res.
@@ -103,12 +137,24 @@ int64_t carry(int from, int to) {
 //  shutdown-not-connected SHUTDOWN(SHUT_RDWR) of a TCP socket never connected: res.
 //  shutdown-not-socket SHUTDOWN of a regular file: res.
 //  send-after-shutdown SEND (MSG_NOSIGNAL) on a connected socket after shutdown(SHUT_WR): res.
+//  socket-emfile       SOCKET with no descriptor slot under RLIMIT_NOFILE: res; the limit
+//                      restored, SOCKET again: an fd (1).
+//  accept-emfile       a connection queued on a plain listener, ACCEPT with no slot: res;
+//                      the limit restored, ACCEPT again: an fd (1) and 16 bytes carried
+//                      over it (the refused accept left the connection queued).
+//  connect-ealready    a listener of backlog 1 holding two unaccepted connections drops
+//                      a third client's SYN (its accept queue is full), so that client's
+//                      non-blocking connect(2) (EINPROGRESS) stays in SYN_SENT (checked
+//                      with TCP_INFO, else broken); CONNECT of it through the ring: res.
+//  recv-connreset      the accepted end closed with SO_LINGER {1, 0} (a RST), poll(2)
+//                      until the client sees it; RECV: res; RECV again: res.
 AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and its case",
                            "socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use", "bind-not-socket",
                            "bind-len-set", "bind-addrlen-big", "listen-not-socket", "listen-udp", "listen-addr-set",
                            "accept-connect", "connect-refused", "accept-not-listening", "recv-zc-no-ifq",
                            "socket-bad-protocol", "accept-not-socket", "connect-isconn", "shutdown-not-connected",
-                           "shutdown-not-socket", "send-after-shutdown") {
+                           "shutdown-not-socket", "send-after-shutdown", "socket-emfile", "accept-emfile",
+                           "connect-ealready", "recv-connreset") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto run = [&](uint64_t tag, auto prep) {
     submit_one(ctx, be, tag, prep);
@@ -247,6 +293,73 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
       uint8_t b[16] = {};
       run(1, [&](io_uring_sqe* s) { io_uring_prep_send(s, cli.fd, b, sizeof b, MSG_NOSIGNAL); });
     }
+  } else if (op == "socket-emfile") {
+    auto sock = [&] {
+      submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_socket(s, AF_INET, SOCK_STREAM, 0, 0); });
+      const int r = reap(ctx, be, 1)[0].res;
+      if (r >= 0) close(r);
+      ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+    };
+    NoFdSlot lim;
+    if (!lim.set) ctx.broken("cannot lower RLIMIT_NOFILE");
+    sock();
+    lim.restore();
+    sock();
+  } else if (op == "accept-emfile") {
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    auto acc = [&](uint64_t tag) {
+      submit_one(ctx, be, tag, [&](io_uring_sqe* s) { io_uring_prep_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC); });
+      return reap(ctx, be, 1)[0].res;
+    };
+    NoFdSlot lim;
+    if (!lim.set) ctx.broken("cannot lower RLIMIT_NOFILE");
+    int r = acc(1);
+    lim.restore();
+    if (r >= 0) close(r);
+    ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+    r = acc(2);
+    if (r < 0) {
+      ctx.observe(IoUringBackend::res_outcome(r));
+    } else {
+      value(1);
+      value(carry(cli.fd, r));
+      close(r);
+    }
+  } else if (op == "connect-ealready") {
+    Sock l, a(SOCK_STREAM), b(SOCK_STREAM), c;
+    l.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in any = loopback(0);
+    if (l.fd < 0 || bind(l.fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 || listen(l.fd, 1) != 0)
+      ctx.broken("listener");
+    sockaddr_in to = loopback(port_of(l.fd));
+    for (int fd : {a.fd, b.fd})
+      if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    // Both handshakes finished on the listener's side: its queue holds 2 > backlog 1.
+    for (int i = 0; i < 1000 && tcpinfo(l.fd).tcpi_unacked < 2; ++i) usleep(1000);
+    if (tcpinfo(l.fd).tcpi_unacked < 2) ctx.broken("the listener's accept queue never held 2");
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int rc = connect(c.fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    ctx.observe(rc == 0 ? Outcome::ok(0, Channel::ret, Phase::setup) : Outcome::error(errno, Channel::errno_, Phase::setup));
+    if (tcpinfo(c.fd).tcpi_state != TCP_SYN_SENT) ctx.broken("the third client is not in SYN_SENT: its SYN was answered");
+    run(1, [&](io_uring_sqe* s) { io_uring_prep_connect(s, c.fd, reinterpret_cast<sockaddr*>(&to), sizeof to); });
+  } else if (op == "recv-connreset") {
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    int acc = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (acc < 0) ctx.broken("accept");
+    linger lg{1, 0};
+    if (setsockopt(acc, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) ctx.broken("SO_LINGER");
+    close(acc);  // linger 0: tcp_disconnect() sends a RST, no FIN
+    pollfd pfd{cli.fd, POLLIN, 0};
+    if (poll(&pfd, 1, 2000) != 1) ctx.broken("the RST did not reach the client within 2 s");
+    uint8_t b[16];
+    run(1, [&](io_uring_sqe* s) { io_uring_prep_recv(s, cli.fd, b, sizeof b, 0); });
+    run(2, [&](io_uring_sqe* s) { io_uring_prep_recv(s, cli.fd, b, sizeof b, 0); });
   } else {  // recv-zc-no-ifq
     Sock l, cli(SOCK_STREAM);
     listener(l);

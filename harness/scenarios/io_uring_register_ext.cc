@@ -3,7 +3,7 @@
 // IORING_UNREGISTER_IOWQ_AFF (5.14), IORING_REGISTER_PBUF_STATUS (6.8),
 // IORING_REGISTER_NAPI / UNREGISTER_NAPI (6.9; the opcode field of 6.13),
 // IORING_REGISTER_CLOCK and CLONE_BUFFERS (6.12), SEND_MSG_RING and
-// MEM_REGION (6.13) and QUERY (6.18), each with its documented argument
+// MEM_REGION and RESIZE_RINGS (6.13) and QUERY (6.18), each with its documented argument
 // checks; a malformed argument is shown next to the same call well formed
 // where one exists, so its EINVAL is the field's.
 // The opcode numbers and argument layouts are the kernel's uapi
@@ -16,8 +16,10 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <cstring>
 #include <functional>
 
+#include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
@@ -34,6 +36,7 @@ constexpr unsigned kUnregisterNapi = 28;      // 6.9
 constexpr unsigned kRegisterClock = 29;       // 6.12
 constexpr unsigned kRegisterCloneBuffers = 30;  // 6.12
 constexpr unsigned kRegisterSendMsgRing = 31;   // 6.13
+constexpr unsigned kRegisterResizeRings = 33;   // 6.13, argument a struct io_uring_params
 constexpr unsigned kRegisterMemRegion = 34;     // 6.13
 constexpr unsigned kRegisterQuery = 35;         // 6.18
 constexpr unsigned kCloneSrcRegistered = 1u << 0;  // IORING_REGISTER_SRC_REGISTERED
@@ -497,6 +500,153 @@ AIOH_SCENARIO(uring_register_ext,
   st.head = 0xdead;
   int ret = reg(kRegisterPbufStatus, &st, 1, "io_uring_register(PBUF_STATUS)");
   if (ret == 0) ctx.observe(Outcome::ok(st.head, Channel::ret, Phase::setup));
+}
+
+// IORING_REGISTER_RESIZE_RINGS (6.13, io_uring/register.c
+// io_register_resize_rings()): the SQ and CQ rings reallocated at new sizes,
+// the SQEs and CQEs between head and tail copied slot for slot, -EOVERFLOW
+// (old rings kept) when they do not fit. liburing 2.3 has no
+// io_uring_resize_rings() and would go on using its stale mappings, so the
+// ring is raw (rawring::Ring: its own mmaps, remapped from the offsets the
+// kernel writes back into the params) and the call is io_uring_register(2)
+// through syscall(2). Only SINGLE_ISSUER | DEFER_TASKRUN rings are resized.
+// The SQ has no index array (NO_SQARRAY, 6.6) where the kernel takes the
+// flag: the copy is of SQE slots, and a new SQ array would start zeroed.
+// Without the opcode (before 6.13) every call answers EINVAL
+// (opcode >= IORING_REGISTER_LAST, checked before the ring is looked at),
+// and the rows key that on a fact; so where DEFER_TASKRUN itself is unknown
+// (before 6.1) the rings are plain ones and the rows still run.
+// mode:
+//  keeps-entries   4/8 entries: NOPs 1-3 submitted (their CQEs pending), NOPs 4-5 queued
+//                  unsubmitted; resize to 8/32 (CQSIZE): the call, the params' sq_entries and
+//                  cq_entries written back, the new mapping's cq ring_entries, its CQEs pending
+//                  and their tags, its SQEs pending, an enter submitting them and their tags.
+//  cq-overflow     3 CQEs pending, resize to 1/2: the call; then through the old mapping
+//                  the 3 CQEs pending and their tags, a NOP submitted and its tag.
+//  sq-overflow     3 NOPs queued unsubmitted, resize to 2/8: the call; then the SQEs
+//                  pending, an enter submitting them, their tags.
+//  needs-defer     a ring without DEFER_TASKRUN resized to 8 entries, then a DEFER_TASKRUN one.
+//  bad-flags       flags IORING_SETUP_SQPOLL (not CQSIZE/CLAMP), then flags 0.
+//  zero-entries    sq_entries 0, then 8.
+//  cq-below-sq     CQSIZE with 8/4, then 8/16.
+//  too-many        65536 entries (past IORING_MAX_ENTRIES), then with CLAMP: the call and
+//                  the sq_entries written back.
+//  bad-pointer     the params on a PROT_NONE page, then a NULL pointer.
+//  nr-args         nr_args 2, then 1.
+AIOH_SCENARIO(uring_resize_rings,
+              aioh::param::choice("mode", "keeps-entries",
+                                  {"keeps-entries", "cq-overflow", "sq-overflow", "needs-defer", "bad-flags",
+                                   "zero-entries", "cq-below-sq", "too-many", "bad-pointer", "nr-args"},
+                                  "which resize")) {
+  backend(ctx);
+  const std::string mode = ctx.str("mode");
+  auto val = [&](int64_t v, Phase ph = Phase::setup) { ctx.observe(Outcome::ok(v, Channel::ret, ph)); };
+  unsigned flags = 0;
+  if (ctx.env().flag("io_uring.setup.DEFER_TASKRUN")) flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  if (ctx.env().flag("io_uring.setup.NO_SQARRAY")) flags |= IORING_SETUP_NO_SQARRAY;
+  rawring::Ring r;
+  if (r.create(4, mode == "needs-defer" ? 0u : flags) != 0)
+    ctx.broken(std::string("io_uring_setup: ") + std::strerror(r.err));
+  const int fd = static_cast<int>(r.fd);
+  auto resize = [&](int rfd, void* arg, unsigned nr = 1) {
+    long rc = rawring::reg(static_cast<unsigned>(rfd), kRegisterResizeRings, arg, nr);
+    ctx.observe(rc < 0 ? Outcome::error(errno, Channel::errno_, Phase::setup) : Outcome::ok(rc, Channel::ret, Phase::setup));
+    return rc;
+  };
+  auto sizes = [](unsigned sq, unsigned cq, unsigned f) {
+    io_uring_params p{};
+    p.sq_entries = sq;
+    p.cq_entries = cq;
+    p.flags = f;
+    return p;
+  };
+  auto cq_pending = [&] { return *r.u32(r.p.cq_off.tail) - *r.u32(r.p.cq_off.head); };
+  auto sq_pending = [&] { return *r.u32(r.p.sq_off.tail) - *r.u32(r.p.sq_off.head); };
+  auto queue = [&](uint64_t from, uint64_t to) {
+    for (uint64_t t = from; t <= to; ++t)
+      if (!r.queue_nop(t)) ctx.broken("no SQ slot");
+  };
+  auto enter = [&](unsigned n, unsigned flags_) {
+    long got = r.enter_ring(n, flags_ ? n : 0, flags_);
+    ctx.observe(got < 0 ? Outcome::error(errno, Channel::errno_, Phase::submit) : Outcome::ok(got, Channel::ret, Phase::submit));
+    return got;
+  };
+  auto tags = [&](unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      uint64_t tag = 0;
+      int32_t res = 0;
+      if (!r.pop(tag, res)) ctx.broken("a CQE counted pending is not there");
+      val(static_cast<int64_t>(tag), Phase::completion);
+    }
+  };
+  // NOPs 1..3 completed, their CQEs left on the ring.
+  auto three_cqes = [&] {
+    queue(1, 3);
+    if (r.enter_ring(3, 0, 0) != 3 || cq_pending() != 3) ctx.broken("3 NOPs did not leave 3 CQEs");
+  };
+
+  if (mode == "keeps-entries") {
+    three_cqes();
+    queue(4, 5);
+    io_uring_params np = sizes(8, 32, IORING_SETUP_CQSIZE);
+    if (resize(fd, &np) != 0) return;
+    val(np.sq_entries);
+    val(np.cq_entries);
+    // The old mappings still show the old rings' pages: map the new ones.
+    munmap(r.ring_mem, r.ring_len);
+    munmap(r.sqe_mem, r.sqe_len);
+    r.ring_mem = r.sqe_mem = MAP_FAILED;
+    r.p = np;
+    if (r.map() != 0) ctx.broken(std::string("mmap of the resized rings: ") + std::strerror(r.err));
+    val(*r.u32(r.p.cq_off.ring_entries));
+    const unsigned c = cq_pending();
+    val(c);
+    tags(std::min(c, 3u));
+    val(sq_pending());
+    if (enter(2, IORING_ENTER_GETEVENTS) == 2) tags(2);
+  } else if (mode == "cq-overflow") {
+    three_cqes();
+    io_uring_params np = sizes(1, 2, IORING_SETUP_CQSIZE);
+    resize(fd, &np);
+    val(cq_pending());
+    tags(3);
+    queue(4, 4);
+    if (enter(1, IORING_ENTER_GETEVENTS) == 1) tags(1);
+  } else if (mode == "sq-overflow") {
+    queue(1, 3);
+    io_uring_params np = sizes(2, 8, IORING_SETUP_CQSIZE);
+    resize(fd, &np);
+    val(sq_pending());
+    if (enter(3, IORING_ENTER_GETEVENTS) == 3) tags(3);
+  } else if (mode == "needs-defer") {
+    io_uring_params np = sizes(8, 0, 0);
+    resize(fd, &np);
+    rawring::Ring d;
+    if (d.create(4, flags) != 0) ctx.broken(std::string("io_uring_setup DEFER_TASKRUN: ") + std::strerror(d.err));
+    np = sizes(8, 0, 0);
+    resize(static_cast<int>(d.fd), &np);
+  } else if (mode == "bad-flags" || mode == "zero-entries" || mode == "cq-below-sq" || mode == "nr-args") {
+    io_uring_params bad = sizes(8, 0, mode == "bad-flags" ? IORING_SETUP_SQPOLL : 0u);
+    io_uring_params good = sizes(8, 0, 0);
+    if (mode == "zero-entries") bad.sq_entries = 0;
+    if (mode == "cq-below-sq") {
+      bad = sizes(8, 4, IORING_SETUP_CQSIZE);
+      good = sizes(8, 16, IORING_SETUP_CQSIZE);
+    }
+    resize(fd, &bad, mode == "nr-args" ? 2 : 1);
+    resize(fd, &good);
+  } else if (mode == "too-many") {
+    io_uring_params np = sizes(65536, 0, 0);
+    resize(fd, &np);
+    np = sizes(65536, 0, IORING_SETUP_CLAMP);
+    if (resize(fd, &np) == 0) val(np.sq_entries);
+  } else {  // bad-pointer
+    void* none = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (none == MAP_FAILED) ctx.broken("mmap PROT_NONE");
+    resize(fd, none);
+    munmap(none, 4096);
+    resize(fd, nullptr);
+  }
 }
 
 }  // namespace
