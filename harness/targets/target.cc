@@ -130,6 +130,35 @@ Target make_target(std::string name, std::string kind, std::string fs, int64_t s
   return t;
 }
 
+// mkfs on each target's device, all at once (each its own device); a
+// failure becomes the target's reason.
+void make_filesystems(const std::vector<Target*>& ts) {
+  std::vector<Target*> made;
+  std::vector<std::vector<std::string>> argvs;
+  for (Target* t : ts) {
+    std::string mkfs = find_tool("mkfs." + t->fs);
+    if (mkfs.empty()) {
+      t->reason = fmt::format("mkfs.{} not found (install {})", t->fs,
+                              t->fs == "xfs" ? "xfsprogs" : t->fs == "btrfs" ? "btrfs-progs" : "e2fsprogs");
+      continue;
+    }
+    std::vector<std::string> argv = {mkfs};
+    if (t->fs == "ext4") argv.insert(argv.end(), {"-q", "-F", "-b", "4096"});
+    else argv.insert(argv.end(), {"-q", "-f"});
+    argv.push_back(t->device);
+    made.push_back(t);
+    argvs.push_back(std::move(argv));
+  }
+  std::vector<std::string> errs = run_tools(argvs);
+  for (size_t i = 0; i < made.size(); i++) {
+    if (errs[i].empty()) continue;
+    // Once more after a pause: seen once in a guest, mkfs.xfs refusing a disk
+    // that had only just appeared.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (std::string again = run_tool(argvs[i]); !again.empty()) made[i]->reason = again;
+  }
+}
+
 }  // namespace
 
 std::vector<Target> default_targets() {
@@ -225,16 +254,26 @@ nlohmann::json TargetSet::to_json() const {
 void TargetSet::create(const std::vector<std::string>& wanted, const std::string& scratch_dir,
                        std::vector<std::string>* log) {
   Journal::run_journal().declare_root(scratch_dir);  // what is undone must lie below it
+  std::vector<Target*> used;
   for (auto& t : targets_) {
-    if (std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) {
-      t.reason = "not used by this run";
-      continue;
-    }
-    create_one(t, scratch_dir);
-    if (t.reason.empty()) probe(t);
+    if (std::find(wanted.begin(), wanted.end(), t.name) == wanted.end()) t.reason = "not used by this run";
+    else used.push_back(&t);
+  }
+  // The devices one after another (LOOP_CTL_GET_FREE races with another
+  // maker), then every filesystem made at once, each on its own device
+  // (mkfs is most of the time before the first case), then the mounts.
+  for (Target* t : used) create_one(*t, scratch_dir);
+  std::vector<Target*> fs;
+  for (Target* t : used)
+    if (t->reason.empty() && t->kind == "fs") fs.push_back(t);
+  make_filesystems(fs);
+  for (Target* t : fs)
+    if (t->reason.empty()) mount_new_fs(*t, scratch_dir);
+  for (Target* t : used) {
+    if (t->reason.empty()) probe(*t);
     if (log)
-      log->push_back(t.reason.empty() ? fmt::format("target {}: ready ({})", t.name, t.dir.empty() ? t.device : t.dir)
-                                      : fmt::format("target {}: unavailable: {}", t.name, t.reason));
+      log->push_back(t->reason.empty() ? fmt::format("target {}: ready ({})", t->name, t->dir.empty() ? t->device : t->dir)
+                                       : fmt::format("target {}: unavailable: {}", t->name, t->reason));
   }
 }
 
@@ -260,10 +299,10 @@ void TargetSet::create_one(Target& t, const std::string& scratch) {
     mount_tmpfs(t, scratch);
   } else {
     // raw and fs: the orchestrator's disk in a guest, else a loop device
-    // over a sparse file in the scratch dir; a filesystem is made on it.
+    // over a sparse file in the scratch dir (create() makes and mounts an
+    // fs target's filesystem on it).
     if (t.guest_disk.empty()) attach_loop(t, scratch);
     else take_guest_disk(t);
-    if (t.reason.empty() && t.kind == "fs") mount_new_fs(t, scratch);
   }
 }
 
@@ -382,26 +421,6 @@ void TargetSet::attach_loop(Target& t, const std::string& scratch) {
 }
 
 void TargetSet::mount_new_fs(Target& t, const std::string& scratch) {
-  std::string mkfs = find_tool("mkfs." + t.fs);
-  if (mkfs.empty()) {
-    t.reason = fmt::format("mkfs.{} not found (install {})", t.fs,
-                           t.fs == "xfs" ? "xfsprogs" : t.fs == "btrfs" ? "btrfs-progs" : "e2fsprogs");
-    return;
-  }
-  std::vector<std::string> argv = {mkfs};
-  if (t.fs == "ext4") argv.insert(argv.end(), {"-q", "-F", "-b", "4096"});
-  else argv.insert(argv.end(), {"-q", "-f"});
-  argv.push_back(t.device);
-  // Once more after a pause: seen once in a guest, mkfs.xfs refusing a disk
-  // that had only just appeared.
-  std::string err = run_tool(argv);
-  if (!err.empty()) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    if (std::string again = run_tool(argv); !again.empty()) {
-      t.reason = again;
-      return;
-    }
-  }
   std::string mp = mkdir_in_scratch(t, scratch, "target-" + t.name);
   if (!t.reason.empty()) return;
   Journal& j = Journal::run_journal();
