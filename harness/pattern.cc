@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
+
 namespace aioh {
 
 uint8_t pattern_byte(uint64_t seed, uint64_t off) {
@@ -52,7 +54,7 @@ std::string verify_file(int fd, uint64_t off, size_t len, uint64_t seed) {
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0 && (fl & O_DIRECT)) {
     own = open(fmt::format("/proc/self/fd/{}", fd).c_str(), O_RDONLY | O_CLOEXEC);
-    if (own < 0) return fmt::format("cannot reopen fd {} for read-back: {}", fd, strerror(errno));
+    if (own < 0) return fmt::format("cannot reopen fd {} for read-back: {}", fd, errno_name(errno));
     fd = own;
   }
   struct Closer {
@@ -65,7 +67,7 @@ std::string verify_file(int fd, uint64_t off, size_t len, uint64_t seed) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread(fd, got.data() + done, len - done, off + done);
-    if (n < 0) return fmt::format("read-back failed at offset {}: {}", off + done, strerror(errno));
+    if (n < 0) return fmt::format("read-back failed at offset {}: {}", off + done, errno_name(errno));
     if (n == 0)
       return fmt::format("read-back short: file ends at {} before {}", off + done, off + len);
     done += n;

@@ -89,7 +89,7 @@ std::string install_fault_or_exit(const CaseRun& c, const std::string& dir, Repo
 
   Reporter rep(out_fd);
   if (mkdir(dir.c_str(), 0700) != 0) {
-    rep.exit("broken", fmt::format("cannot create case scratch dir {}: {}", dir, strerror(errno)));
+    rep.exit("broken", fmt::format("cannot create case scratch dir {}: {}", dir, errno_name(errno)));
     _exit(0);
   }
   auto be = make_backend(c.interface);
@@ -455,7 +455,7 @@ pid_t Runner::fork_case(const CaseRun& c, unsigned seq, faults::FaultState* st, 
   if (pid < 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
-    *err = fmt::format("fork failed: {}", strerror(errno));
+    *err = fmt::format("fork failed: {}", errno_name(errno));
     return -1;
   }
   setpgid(pid, pid);

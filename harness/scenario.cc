@@ -250,7 +250,7 @@ void CaseContext::note(const std::string& text) { rep_.note(text); }
 int CaseContext::scratch_file(const std::string& name, size_t size, int flags) {
   std::string path = scratch_ + "/" + name;
   int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) broken("cannot create scratch file " + path + ": " + strerror(errno));
+  if (fd < 0) broken("cannot create scratch file " + path + ": " + errno_name(errno));
   std::vector<uint8_t> chunk(1 << 16);
   for (size_t off = 0; off < size; off += chunk.size()) {
     size_t n = std::min(chunk.size(), size - off);

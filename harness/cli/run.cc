@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/outputs.h"
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "system/journal.h"
 #include "probe.h"
@@ -49,7 +50,7 @@ class Scratch {
     if (!std::filesystem::is_directory(base, ec)) usage_error(fmt::format("scratch directory {} does not exist", base));
     std::string tmpl = base + "/aioharness-XXXXXX";
     if (!mkdtemp(tmpl.data()))
-      usage_error(fmt::format("cannot create a scratch dir in {}: {}", base, strerror(errno)));
+      usage_error(fmt::format("cannot create a scratch dir in {}: {}", base, errno_name(errno)));
     dir = tmpl;
     undo_ = Journal::run_journal().add_scratch_root(dir);
     live_ = this;

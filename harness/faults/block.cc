@@ -58,11 +58,11 @@ bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 std::string put(const std::string& path, const std::string& value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return fmt::format("open {}: {}", path, strerror(errno));
+  if (fd < 0) return fmt::format("open {}: {}", path, errno_name(errno));
   ssize_t n = write(fd, value.data(), value.size());
   int e = errno;
   close(fd);
-  if (n != static_cast<ssize_t>(value.size())) return fmt::format("write '{}' to {}: {}", value, path, strerror(e));
+  if (n != static_cast<ssize_t>(value.size())) return fmt::format("write '{}' to {}: {}", value, path, errno_name(e));
   return "";
 }
 
@@ -106,20 +106,20 @@ std::string node_for(const BlockCase& b, const std::string& disk) {
   if (stat(dev.c_str(), &sb) == 0 && S_ISBLK(sb.st_mode) && sb.st_rdev == makedev(maj, min)) return dev;
   std::string mine = b.case_dir + "/" + disk;
   if (mknod(mine.c_str(), S_IFBLK | 0600, makedev(maj, min)) != 0)
-    throw BlockFail{Installed::broken, fmt::format("mknod {}: {}", mine, strerror(errno))};
+    throw BlockFail{Installed::broken, fmt::format("mknod {}: {}", mine, errno_name(errno))};
   return mine;
 }
 
 void prefill(const std::string& node) {
   int fd = open(node.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) throw BlockFail{Installed::broken, fmt::format("open {}: {}", node, strerror(errno))};
+  if (fd < 0) throw BlockFail{Installed::broken, fmt::format("open {}: {}", node, errno_name(errno))};
   AlignedBuffer buf(64 << 10);
   for (size_t off = 0; off < kPrefill; off += buf.size()) {
     fill_pattern(buf.data(), buf.size(), kFileSeed, off);
     if (pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(buf.size())) {
       int e = errno;
       close(fd);
-      throw BlockFail{Installed::broken, fmt::format("prefill {} at {}: {}", node, off, strerror(e))};
+      throw BlockFail{Installed::broken, fmt::format("prefill {} at {}: {}", node, off, errno_name(e))};
     }
   }
   fsync(fd);

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "faults/block_mechanism.h"
 #include "system/journal.h"
 #include "system/loop_device.h"
@@ -55,7 +56,7 @@ void make_loop(BlockCase& b) {
   close(bfd);
   if (loop.failed == system::LoopDevice::control || loop.failed == system::LoopDevice::get_free)
     throw BlockFail{Installed::skip, "no free loop device for the device under dm"};
-  if (!loop.ok()) throw BlockFail{Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, strerror(loop.err))};
+  if (!loop.ok()) throw BlockFail{Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, errno_name(loop.err))};
   close(loop.fd);  // detached by teardown (the journal's loop_detach), not by a last close
   b.loop_dev = loop.path;
   b.loop_id = loop.journal_id;

@@ -33,7 +33,7 @@ void mount_configfs(BlockCase& b) {
   if (mount("configfs", cfg.c_str(), "configfs", 0, nullptr) != 0) {
     Journal::run_journal().done(b.configfs_id);
     b.configfs_id = -1;
-    throw BlockFail{Installed::skip, std::string("cannot mount configfs: ") + strerror(errno)};
+    throw BlockFail{Installed::skip, std::string("cannot mount configfs: ") + errno_name(errno)};
   }
   b.configfs_mnt = cfg;
 }
@@ -62,7 +62,7 @@ void make_null_blk(BlockCase& b) {
   if (mkdir(b.nullb_dir.c_str(), 0755) != 0) {
     Journal::run_journal().done(b.nullb_id);
     b.nullb_id = -1;
-    throw BlockFail{Installed::broken, fmt::format("mkdir {}: {}", b.nullb_dir, strerror(errno))};
+    throw BlockFail{Installed::broken, fmt::format("mkdir {}: {}", b.nullb_dir, errno_name(errno))};
   }
   // Documentation/block/null_blk.rst: size in MB, memory_backed keeps the
   // data, irqmode=2 completes through a timer after completion_nsec.

@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "system/journal.h"
 #include "system/loop_device.h"
@@ -76,9 +77,9 @@ std::string validate_enospc(const FaultSpec& f) {
 Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& case_dir) {
   long leave = f.effect.size() > 5 ? strtol(f.effect.c_str() + 5, nullptr, 0) : 0;
   if (access("/dev/loop-control", W_OK) != 0) return {Installed::skip, "no /dev/loop-control: cannot make a loop device here", ""};
-  if (unshare(CLONE_NEWNS) != 0) return {Installed::skip, std::string("unshare(CLONE_NEWNS): ") + strerror(errno), ""};
+  if (unshare(CLONE_NEWNS) != 0) return {Installed::skip, std::string("unshare(CLONE_NEWNS): ") + errno_name(errno), ""};
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-    return {Installed::broken, std::string("cannot make / private in the case's namespace: ") + strerror(errno), ""};
+    return {Installed::broken, std::string("cannot make / private in the case's namespace: ") + errno_name(errno), ""};
 
   std::string img = case_dir + "/enospc.img";
   g_mnt = case_dir + "/enospc";
@@ -98,7 +99,7 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
     return {Installed::skip, "LOOP_CTL_GET_FREE failed: no free loop device", ""};
   if (loop.failed == system::LoopDevice::open_device) return {Installed::broken, "cannot open " + loop.path, ""};
   if (loop.failed == system::LoopDevice::configure)
-    return {Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, strerror(loop.err)), ""};
+    return {Installed::skip, fmt::format("LOOP_CONFIGURE {}: {}", loop.path, errno_name(loop.err)), ""};
   g_loop_id = loop.journal_id;
   std::string dev = loop.path;
   int lfd = loop.fd;
@@ -106,7 +107,7 @@ Installed install_enospc(const FaultSpec& f, FaultState* st, const std::string& 
   int rc = mount(dev.c_str(), g_mnt.c_str(), "ext4", 0, nullptr);
   int e = errno;
   close(lfd);  // the mount holds the device now
-  if (rc != 0) return {Installed::broken, fmt::format("mount {} on {}: {}", dev, g_mnt, strerror(e)), ""};
+  if (rc != 0) return {Installed::broken, fmt::format("mount {} on {}: {}", dev, g_mnt, errno_name(e)), ""};
 
   int ffd = open((g_mnt + "/filler").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (ffd < 0) return {Installed::broken, "cannot create the filler file", ""};

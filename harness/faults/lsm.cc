@@ -113,7 +113,7 @@ Loaded load_and_attach() {
   }
   l.obj = bpf_object__open_mem(aioh_lsm_bpf_obj, sizeof aioh_lsm_bpf_obj, nullptr);
   if (!l.obj) {
-    l.error = fmt::format("cannot open the embedded BPF object: {}", strerror(errno));
+    l.error = fmt::format("cannot open the embedded BPF object: {}", errno_name(errno));
     return l;
   }
   if (bpf_object__load(l.obj) != 0) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "system/capabilities.h"
 #include "system/settings.h"
@@ -79,7 +80,7 @@ std::string apply_policy(const std::string& name) {
   if (rc == 0) rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
   if (rc == 0) rc = seccomp_load(ctx);
   seccomp_release(ctx);
-  return rc == 0 ? "" : fmt::format("cannot load the {} seccomp profile: {}", name, strerror(-rc));
+  return rc == 0 ? "" : fmt::format("cannot load the {} seccomp profile: {}", name, errno_name(-rc));
 }
 
 std::string with_policy_sysctl(const std::string& name, const std::function<void()>& probe) {

@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "system/capabilities.h"
 
@@ -50,8 +51,8 @@ void on_sigxfsz(int) {
 Installed install_memlock(long limit, FaultState* st) {
   g_memlock = limit;
   rlimit rl{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
-  if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) return {Installed::broken, std::string("setrlimit(RLIMIT_MEMLOCK) failed: ") + strerror(errno), ""};
-  if (!drop_capability(CAP_IPC_LOCK)) return {Installed::broken, std::string("cannot drop CAP_IPC_LOCK: ") + strerror(errno), ""};
+  if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) return {Installed::broken, std::string("setrlimit(RLIMIT_MEMLOCK) failed: ") + errno_name(errno), ""};
+  if (!drop_capability(CAP_IPC_LOCK)) return {Installed::broken, std::string("cannot drop CAP_IPC_LOCK: ") + errno_name(errno), ""};
   snprintf(st->detail, sizeof st->detail, "RLIMIT_MEMLOCK=%ld and CAP_IPC_LOCK dropped (effective+permitted) in the case's process", limit);
   return {Installed::ok, "", ""};
 }
@@ -82,7 +83,7 @@ Installed install_rlimit(const FaultSpec& f, FaultState* st) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGXFSZ, &sa, nullptr);
   rlimit rl{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
-  if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return {Installed::broken, std::string("setrlimit(RLIMIT_FSIZE) failed: ") + strerror(errno), ""};
+  if (setrlimit(RLIMIT_FSIZE, &rl) != 0) return {Installed::broken, std::string("setrlimit(RLIMIT_FSIZE) failed: ") + errno_name(errno), ""};
   snprintf(st->detail, sizeof st->detail, "RLIMIT_FSIZE=%ld in the case's process; SIGXFSZ counted by a handler", limit);
   return {Installed::ok, "", ""};
 }

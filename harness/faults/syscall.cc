@@ -102,7 +102,7 @@ Installed install_trap(int nr, const FaultSpec& f, FaultState* st) {
   int rc = seccomp_rule_add(ctx, SCMP_ACT_TRAP, nr, 0);
   if (rc == 0) rc = seccomp_load(ctx);
   seccomp_release(ctx);
-  if (rc != 0) return {Installed::broken, fmt::format("cannot load the seccomp TRAP filter for {}: {}", f.target, strerror(-rc)), ""};
+  if (rc != 0) return {Installed::broken, fmt::format("cannot load the seccomp TRAP filter for {}: {}", f.target, errno_name(-rc)), ""};
   snprintf(st->detail, sizeof st->detail, "seccomp SECCOMP_RET_TRAP on %s: SIGSYS (SYS_SECCOMP) counted, then fatal", f.target.c_str());
   return {Installed::ok, "", ""};
 }
@@ -167,7 +167,7 @@ Installed install_syscall(const FaultSpec& f, FaultState* st) {
   if (rc == 0) rc = seccomp_load(ctx);
   int fd = rc == 0 ? seccomp_notify_fd(ctx) : -1;
   seccomp_release(ctx);
-  if (rc != 0 || fd < 0) return {Installed::broken, fmt::format("cannot load the seccomp notify filter for {}: {}", f.target, strerror(-rc)), ""};
+  if (rc != 0 || fd < 0) return {Installed::broken, fmt::format("cannot load the seccomp notify filter for {}: {}", f.target, errno_name(-rc)), ""};
   (void)!write(g_sup.ready[1], &fd, sizeof fd);
   snprintf(st->detail, sizeof st->detail, "seccomp SECCOMP_RET_USER_NOTIF on %s; the supervisor answers %s", f.target.c_str(), f.effect.c_str());
   return {Installed::ok, "", ""};

@@ -133,7 +133,7 @@ Installed install_vm(const FaultSpec& f, FaultState* st, const std::string& case
     return {Installed::broken, fmt::format("AIOH_FAULT_DEVICE '{}' is not a block device", dev ? dev : ""), case_dir};
   g_armed = Armed{*rule, dev, std::string(dev).substr(std::string(dev).rfind('/') + 1), -1, -1, st};
   g_armed.kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (g_armed.kmsg < 0) return {Installed::broken, std::string("cannot read /dev/kmsg for the readback: ") + strerror(errno), case_dir};
+  if (g_armed.kmsg < 0) return {Installed::broken, std::string("cannot read /dev/kmsg for the readback: ") + errno_name(errno), case_dir};
   lseek(g_armed.kmsg, 0, SEEK_END);  // only what this case causes
   g_active = true;
   return {Installed::ok, "", case_dir};

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "errno_names.h"
 
 namespace aioh {
 namespace {
@@ -44,7 +45,7 @@ struct Reported {
 Reported statx_of(CaseContext& ctx, int fd) {
   unsigned char b[256] = {};
   if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, kDioalign | kDioReadAlign | kWriteAtomic, b) != 0)
-    ctx.broken(std::string("statx failed: ") + strerror(errno));
+    ctx.broken(std::string("statx failed: ") + errno_name(errno));
   Reported r;
   r.dioalign = u32(b, kMask) & kDioalign;
   r.read_align = u32(b, kMask) & kDioReadAlign;
@@ -102,7 +103,7 @@ Outcome one(CaseContext& ctx, Op op, int fd, void* buf, size_t len, uint64_t tag
 
 void packet_pipe(CaseContext& ctx) {
   int p[2];
-  if (pipe2(p, O_CLOEXEC | O_DIRECT) != 0) ctx.broken(std::string("pipe2(O_DIRECT) failed: ") + strerror(errno));
+  if (pipe2(p, O_CLOEXEC | O_DIRECT) != 0) ctx.broken(std::string("pipe2(O_DIRECT) failed: ") + errno_name(errno));
   Reported r = statx_of(ctx, p[0]);
   ctx.observe(Outcome::ok(r.dioalign, Channel::ret, Phase::open));
   ctx.observe(Outcome::ok(r.mem, Channel::ret, Phase::open));
@@ -131,7 +132,7 @@ AIOH_SCENARIO(dio_statx,
   const bool raw = !device.empty();
   int fd = raw ? open(device.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC)
                : ctx.scratch_file("data", 65536, O_RDONLY | O_DIRECT);
-  if (fd < 0) ctx.broken(std::string("cannot open the target with O_DIRECT: ") + strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open the target with O_DIRECT: ") + errno_name(errno));
   Reported r = statx_of(ctx, fd);
   ctx.observe(Outcome::ok(r.dioalign, Channel::ret, Phase::open));
   ctx.observe(Outcome::ok(r.read_align, Channel::ret, Phase::open));

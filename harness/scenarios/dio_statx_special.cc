@@ -15,6 +15,7 @@
 
 #include <cstring>
 
+#include "errno_names.h"
 #include "scenarios/io_uring_scenario.h"
 
 namespace aioh {
@@ -49,7 +50,7 @@ AIOH_URING_CHOICE_SCENARIO(statx_special_inode, 4, inode, "dir", "the special in
   } else {
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
-  if (fd < 0) ctx.broken(std::string("cannot open the ") + inode + ": " + std::strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open the ") + inode + ": " + errno_name(errno));
   const unsigned want = kDioalign | kDioReadAlign | STATX_BASIC_STATS;
   auto report = [&](const unsigned char* b) {
     const uint32_t mask = u32(b, kMask);

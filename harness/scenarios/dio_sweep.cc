@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "common.h"
+#include "errno_names.h"
 
 namespace {
 
@@ -100,7 +101,7 @@ AIOH_SCENARIO(dio_sweep,
   ctx.observe(Outcome::ok(0, Channel::errno_, Phase::open));
   if (op == "open") return;
   int vfd = open(path.c_str(), O_RDWR | O_CLOEXEC);  // buffered, to verify
-  if (vfd < 0) ctx.broken("cannot open " + path + " for verification: " + strerror(errno));
+  if (vfd < 0) ctx.broken("cannot open " + path + " for verification: " + errno_name(errno));
 
   std::vector<int64_t> aligns = ctx.has("seg_align") ? int_list(ctx.str("seg_align")) : std::vector<int64_t>{};
   aligns.resize(segs.size(), ctx.num("buf_align"));

@@ -15,6 +15,7 @@
 
 #include <cstring>
 
+#include "errno_names.h"
 #include "faults/block.h"
 #include "scenarios/common.h"
 #include "timespec.h"
@@ -46,7 +47,7 @@ void fault_block(CaseContext& ctx) {
   int64_t off = ctx.num("offset");
   if (off + static_cast<int64_t>(len) > (128 << 10)) ctx.broken("the row reaches past the prefilled 128 KiB");
   int fd = open(dev.c_str(), O_RDWR | O_CLOEXEC | (ctx.flag("direct") ? O_DIRECT : 0));
-  if (fd < 0) ctx.broken("cannot open " + dev + ": " + strerror(errno));
+  if (fd < 0) ctx.broken("cannot open " + dev + ": " + errno_name(errno));
 
   AlignedBuffer buf(len);
   if (is_write) fill_pattern(buf.data(), len, kWriteSeed, static_cast<uint64_t>(off));
@@ -93,7 +94,7 @@ void fault_block(CaseContext& ctx) {
     int err = 0;
     std::string back = read_back(dev, off, len, &err);
     if (err != 0) {
-      ctx.check(false, "a write reported successful cannot be read back: " + std::string(strerror(err)));
+      ctx.check(false, "a write reported successful cannot be read back: " + std::string(errno_name(err)));
     } else if (ctx.flag("lost_write")) {
       // The row says this device loses writes: the read back must show the
       // old bytes, so the success the interface reported was a lie.

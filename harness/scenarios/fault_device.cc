@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "pattern.h"
 #include "scenarios/common.h"
@@ -38,7 +39,7 @@ bool raw_io(int fd, bool write, void* buf, size_t len, int64_t off) {
 struct DeviceFd {
   int fd;
   DeviceFd(CaseContext& ctx, const std::string& device) : fd(open(device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC)) {
-    if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", device, strerror(errno)));
+    if (fd < 0) ctx.broken(fmt::format("cannot open {}: {}", device, errno_name(errno)));
   }
   ~DeviceFd() { close(fd); }
   DeviceFd(const DeviceFd&) = delete;
@@ -70,19 +71,19 @@ void fault_device_rw(CaseContext& ctx) {
     if (op == "read") {
       // Known bytes under every request (the rule fails reads only: iotype=read).
       fill_pattern(bufs[i]->data(), len, kFileSeed, static_cast<uint64_t>(off));
-      if (!raw_io(fd, true, bufs[i]->data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, strerror(errno)));
+      if (!raw_io(fd, true, bufs[i]->data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, errno_name(errno)));
       memset(bufs[i]->data(), 0, len);
       reqs[i] = scn::read_req(fd, bufs[i]->data(), len, off, 1 + i);
     } else if (op == "write") {
       // What a failed write must leave in place (the rule fails writes only).
-      if (!raw_io(fd, false, before[i]->data(), len, off)) ctx.broken(fmt::format("reading offset {}: {}", off, strerror(errno)));
+      if (!raw_io(fd, false, before[i]->data(), len, off)) ctx.broken(fmt::format("reading offset {}: {}", off, errno_name(errno)));
       fill_pattern(bufs[i]->data(), len, kWriteSeed, static_cast<uint64_t>(off));
       reqs[i] = scn::read_req(fd, bufs[i]->data(), len, off, 1 + i);
       reqs[i].op = Op::write;
     } else if (op == "fsync") {
       // Something for the flush to carry to stable storage.
       fill_pattern(bufs[i]->data(), len, kWriteSeed, static_cast<uint64_t>(off));
-      if (!raw_io(fd, true, bufs[i]->data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, strerror(errno)));
+      if (!raw_io(fd, true, bufs[i]->data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, errno_name(errno)));
       reqs[i] = Request{};
       reqs[i].op = Op::fsync;
       reqs[i].fd = fd;
@@ -109,7 +110,7 @@ void fault_device_rw(CaseContext& ctx) {
     } else if (op == "write") {
       AlignedBuffer now(len);
       if (!raw_io(fd, false, now.data(), len, off)) {
-        ctx.check(false, fmt::format("read-back of offset {} failed: {}", off, strerror(errno)));
+        ctx.check(false, fmt::format("read-back of offset {} failed: {}", off, errno_name(errno)));
         continue;
       }
       if (ok) {
@@ -149,10 +150,10 @@ void device_inflight_cancel(CaseContext& ctx) {
   int fd = dev.fd;
   AlignedBuffer buf(len);
   fill_pattern(buf.data(), len, kFileSeed, static_cast<uint64_t>(off));
-  if (!raw_io(fd, true, buf.data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, strerror(errno)));
+  if (!raw_io(fd, true, buf.data(), len, off)) ctx.broken(fmt::format("preparing offset {}: {}", off, errno_name(errno)));
   // Use up the throttle's burst so the case's own read waits in QEMU.
   for (int64_t i = 0; i < t.rule.iops + 2; i++)
-    if (!raw_io(fd, false, buf.data(), len, off)) ctx.broken("burst read failed: " + std::string(strerror(errno)));
+    if (!raw_io(fd, false, buf.data(), len, off)) ctx.broken("burst read failed: " + std::string(errno_name(errno)));
   memset(buf.data(), 0, len);
   Request r = scn::read_req(fd, buf.data(), len, off, 1);
   faults::arm();
@@ -188,7 +189,7 @@ void sysrq_panic(CaseContext& ctx) {
   if (!guest || strcmp(guest, "1") != 0) ctx.skip("test-only: panics the kernel, runs only in a VM guest of scripts/matrix");
   if (!allow || strcmp(allow, "1") != 0) ctx.skip("test-only: the guest did not opt in (scripts/matrix --test-allow-panic)");
   int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) ctx.broken(std::string("cannot open /proc/sysrq-trigger: ") + strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open /proc/sysrq-trigger: ") + errno_name(errno));
   sync();
   (void)!write(fd, "c", 1);
   // Still here: the kernel did not crash.

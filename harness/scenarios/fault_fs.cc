@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "scenarios/common.h"
 #include "timespec.h"
@@ -27,7 +28,7 @@ void fault_fs_delay(CaseContext& ctx) {
   size_t len = ctx.num("len");
   int64_t offset = ctx.num("offset");
   int fd = ctx.scratch_file("data", ctx.num("file_size"), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
-  if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + errno_name(errno));
   AlignedBuffer buf(len);
   if (is_write) fill_pattern(buf.data(), len, kWriteSeed, offset);
   Request r = scn::read_req(fd, buf.data(), len, offset, 1);
@@ -82,7 +83,7 @@ void fault_fs_short_write(CaseContext& ctx) {
   size_t len = ctx.num("len"), taken = ctx.num("short");
   int64_t offset = ctx.num("offset");
   int fd = ctx.scratch_file("data", ctx.num("file_size"), O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
-  if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open the file on the fault fs: ") + errno_name(errno));
   AlignedBuffer buf(len);
   fill_pattern(buf.data(), len, kWriteSeed, offset);
   Request r = scn::read_req(fd, buf.data(), len, offset, 1);

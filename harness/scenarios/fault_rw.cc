@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "backends/aio_iocb.h"
+#include "errno_names.h"
 #include "faults/fault.h"
 #include "scenarios/common.h"
 #include "timespec.h"
@@ -51,7 +52,7 @@ void fault_rw(CaseContext& ctx) {
   int64_t offset = ctx.num("offset");
   size_t file_size = ctx.num("file_size");
   int fd = ctx.scratch_file("data", file_size, O_RDWR | (ctx.flag("direct") ? O_DIRECT : 0));
-  if (fd < 0) ctx.broken(std::string("cannot open the scratch file: ") + strerror(errno));
+  if (fd < 0) ctx.broken(std::string("cannot open the scratch file: ") + errno_name(errno));
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::vector<Request> reqs(count);
   std::vector<Request*> ptrs;

@@ -142,7 +142,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its 
   } else if (op.find("xattr") != std::string::npos) {
     const char val[8] = {'a', 'i', 'o', 'h', '-', 'x', 'a', 't'};
     if (op == "fgetxattr-small" || op == "fsetxattr-create-exists")
-      if (fsetxattr(fd, kXattr, val, sizeof val, 0) != 0) ctx.broken(std::string("fsetxattr: ") + std::strerror(errno));
+      if (fsetxattr(fd, kXattr, val, sizeof val, 0) != 0) ctx.broken("fsetxattr: " + errno_name(errno));
     char got[8] = {};
     if (op == "fsetxattr-fgetxattr") {
       run([&](io_uring_sqe* s) { io_uring_prep_fsetxattr(s, fd, kXattr, val, 0, sizeof val); });

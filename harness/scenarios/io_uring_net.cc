@@ -16,6 +16,7 @@
 
 #include <cstring>
 
+#include "errno_names.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 
@@ -167,7 +168,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     l.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a = loopback(0);
     if (l.fd < 0 || bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l.fd, 4) != 0)
-      ctx.broken(std::string("loopback listener: ") + std::strerror(errno));
+      ctx.broken("loopback listener: " + errno_name(errno));
   };
 
   if (op == "socket" || op == "socket-bad-domain") {
@@ -193,7 +194,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     sockaddr_in to = loopback(port);
     value(connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 ? 0 : -errno);
     int acc = accept4(srv.fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (acc < 0) ctx.broken(std::string("accept after connect: ") + std::strerror(errno));
+    if (acc < 0) ctx.broken("accept after connect: " + errno_name(errno));
     value(carry(cli.fd, acc));
     close(acc);
   } else if (op == "bind-in-use") {

@@ -21,6 +21,7 @@
 
 #include "backends/io_uring_raw.h"
 #include "convention.h"
+#include "errno_names.h"
 #include "pattern.h"
 #include "scenarios/io_uring_scenario.h"
 #include "scenarios/wait_timing.h"
@@ -546,7 +547,7 @@ AIOH_SCENARIO(uring_resize_rings,
   if (ctx.env().flag("io_uring.setup.NO_SQARRAY")) flags |= IORING_SETUP_NO_SQARRAY;
   rawring::Ring r;
   if (r.create(4, mode == "needs-defer" ? 0u : flags) != 0)
-    ctx.broken(std::string("io_uring_setup: ") + std::strerror(r.err));
+    ctx.broken("io_uring_setup: " + errno_name(r.err));
   const int fd = static_cast<int>(r.fd);
   auto resize = [&](int rfd, void* arg, unsigned nr = 1) {
     long rc = rawring::reg(static_cast<unsigned>(rfd), kRegisterResizeRings, arg, nr);
@@ -597,7 +598,7 @@ AIOH_SCENARIO(uring_resize_rings,
     munmap(r.sqe_mem, r.sqe_len);
     r.ring_mem = r.sqe_mem = MAP_FAILED;
     r.p = np;
-    if (r.map() != 0) ctx.broken(std::string("mmap of the resized rings: ") + std::strerror(r.err));
+    if (r.map() != 0) ctx.broken("mmap of the resized rings: " + errno_name(r.err));
     val(*r.u32(r.p.cq_off.ring_entries));
     const unsigned c = cq_pending();
     val(c);
@@ -622,7 +623,7 @@ AIOH_SCENARIO(uring_resize_rings,
     io_uring_params np = sizes(8, 0, 0);
     resize(fd, &np);
     rawring::Ring d;
-    if (d.create(4, flags) != 0) ctx.broken(std::string("io_uring_setup DEFER_TASKRUN: ") + std::strerror(d.err));
+    if (d.create(4, flags) != 0) ctx.broken("io_uring_setup DEFER_TASKRUN: " + errno_name(d.err));
     np = sizes(8, 0, 0);
     resize(static_cast<int>(d.fd), &np);
   } else if (mode == "bad-flags" || mode == "zero-entries" || mode == "cq-below-sq" || mode == "nr-args") {

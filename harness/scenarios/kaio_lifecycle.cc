@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common.h"
+#include "errno_names.h"
 #include "kaio_util.h"
 #include "pattern.h"
 
@@ -196,7 +197,7 @@ AIOH_SCENARIO(kaio_ring_mremap, aioh::param::none) {
   void* dest = mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   void* moved = dest == MAP_FAILED ? MAP_FAILED
                                    : mremap(reinterpret_cast<void*>(old_ctx), len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
-  if (moved == MAP_FAILED) ctx.broken(std::string("mremap of the ring failed: ") + strerror(errno));
+  if (moved == MAP_FAILED) ctx.broken(std::string("mremap of the ring failed: ") + errno_name(errno));
   be.forget_context();
   if (mmap(reinterpret_cast<void*>(old_ctx), 4096, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)

@@ -38,6 +38,7 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
 #include "kaio_util.h"
 #include "pattern.h"
 #include "rwf_compat.h"
@@ -603,7 +604,7 @@ AIOH_SCENARIO(kaio_submit_ring_full,
   const int here = sched_getcpu();
   CPU_SET(here < 0 ? 0 : here, &one);
   // Per-CPU batches: a migration mid-call would strand the rest of a batch.
-  if (sched_setaffinity(0, sizeof one, &one) != 0) ctx.broken(std::string("sched_setaffinity: ") + strerror(errno));
+  if (sched_setaffinity(0, sizeof one, &one) != 0) ctx.broken(std::string("sched_setaffinity: ") + errno_name(errno));
   const unsigned entries = static_cast<unsigned>(ctx.num("entries"));
   kaio::setup_or_broken(ctx, entries);
   const auto* ring = reinterpret_cast<const AioRingHeader*>(be.context());

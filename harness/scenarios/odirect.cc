@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common.h"
+#include "errno_names.h"
 
 AIOH_SCENARIO(dio_rw,
               aioh::param::choice("op", "read", {"read", "write", "readv", "writev"}, "the request"),
@@ -104,10 +105,10 @@ AIOH_SCENARIO(dio_coherence,
   const bool dirty_first = ctx.str("mode") == "dirty_then_direct";
   const std::string device = ctx.str("target_device");
   int cached = open_cached(ctx, device);
-  if (cached < 0) ctx.broken(std::string("cannot open the target buffered: ") + strerror(errno));
+  if (cached < 0) ctx.broken(std::string("cannot open the target buffered: ") + errno_name(errno));
   const std::string path = device.empty() ? ctx.scratch_dir() + "/data" : device;
   int direct = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (direct < 0) ctx.broken(std::string("cannot open the target with O_DIRECT: ") + strerror(errno));
+  if (direct < 0) ctx.broken(std::string("cannot open the target with O_DIRECT: ") + errno_name(errno));
   AlignedBuffer buf(kDirectLen, 4096, 0);
   std::vector<uint8_t> mine(kDirtyLen), back(kDirectLen);
   fill_pattern(mine.data(), mine.size(), kWriteSeed, kDirtyAt);

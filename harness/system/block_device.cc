@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "errno_names.h"
+
 namespace aioh::system {
 namespace {
 
@@ -31,13 +33,13 @@ void dm_header(dm_ioctl* io, const std::string& name, size_t data_size) {
 
 std::string dm_call(unsigned long req, const char* what, void* arg) {
   int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return fmt::format("open /dev/mapper/control: {}", strerror(errno));
+  if (fd < 0) return fmt::format("open /dev/mapper/control: {}", errno_name(errno));
   int rc = ioctl(fd, req, arg);
   int e = errno;
   close(fd);
   if (rc != 0) {
     errno = e;
-    return fmt::format("{}: {}", what, strerror(e));
+    return fmt::format("{}: {}", what, errno_name(e));
   }
   return "";
 }
@@ -122,14 +124,14 @@ std::string remove_nullb(const std::string& configfs_dir) {
     (void)!write(fd, "0", 1);
     close(fd);
   }
-  if (rmdir(configfs_dir.c_str()) != 0 && errno != ENOENT) return fmt::format("rmdir {}: {}", configfs_dir, strerror(errno));
+  if (rmdir(configfs_dir.c_str()) != 0 && errno != ENOENT) return fmt::format("rmdir {}: {}", configfs_dir, errno_name(errno));
   return "";
 }
 
 std::string unload_module(const std::string& module) {
   if (!exists("/sys/module/" + module)) return "";
   if (syscall(SYS_delete_module, module.c_str(), O_NONBLOCK) != 0 && errno != ENOENT)
-    return fmt::format("delete_module {}: {}", module, strerror(errno));
+    return fmt::format("delete_module {}: {}", module, errno_name(errno));
   return "";
 }
 
