@@ -132,6 +132,29 @@ TEST(Targets, GuestDiskMountedIsRefusedByTheDeviceGuard) {
   unsetenv("AIOH_VM_GUEST");
 }
 
+// Two targets naming one disk (in a guest, a namespace name that resolved
+// twice) would be formatted at once: the later one is refused, the first made.
+TEST(Targets, TwoTargetsOnOneDiskTheLaterIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  test::Loop l;
+  if (l.dev.empty()) GTEST_SKIP() << "no loop device here";
+  int fd = open(l.dev.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, kGuestDiskLabel, sizeof kGuestDiskLabel - 1, 0), static_cast<ssize_t>(sizeof kGuestDiskLabel - 1));
+  fsync(fd);
+  close(fd);
+  setenv("AIOH_VM_GUEST", "1", 1);
+  test::TempDir d;
+  {
+    TargetSet set(guest_targets("ext4=" + l.dev + ",xfs=" + l.dev));
+    set.create({"disk-ext4", "disk-xfs"}, d.path, nullptr);
+    EXPECT_EQ(set.find("disk-ext4")->reason, "");
+    EXPECT_NE(set.find("disk-xfs")->reason.find("is the device of target disk-ext4 too"), std::string::npos)
+        << set.find("disk-xfs")->reason;
+  }
+  unsetenv("AIOH_VM_GUEST");
+}
+
 TEST(Targets, MalformedGuestDisksIsOneUsageLine) {
   auto r = test::run_cmd("AIOH_GUEST_DISKS=zfs=/dev/vdb " + test::harness_bin() + " --list");
   EXPECT_EQ(r.status, 2) << r.out;

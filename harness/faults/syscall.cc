@@ -167,7 +167,7 @@ Installed install_syscall(const FaultSpec& f, FaultState* st) {
   if (rc == 0) rc = seccomp_load(ctx);
   int fd = rc == 0 ? seccomp_notify_fd(ctx) : -1;
   seccomp_release(ctx);
-  if (rc != 0 || fd < 0) return {Installed::broken, fmt::format("cannot load the seccomp notify filter for {}: {}", f.target, errno_name(-rc)), ""};
+  if (rc != 0 || fd < 0) return {Installed::broken, fmt::format("cannot load the seccomp notify filter for {}: {}", f.target, errno_name(rc != 0 ? -rc : -fd)), ""};
   (void)!write(g_sup.ready[1], &fd, sizeof fd);
   snprintf(st->detail, sizeof st->detail, "seccomp SECCOMP_RET_USER_NOTIF on %s; the supervisor answers %s", f.target.c_str(), f.effect.c_str());
   return {Installed::ok, "", ""};

@@ -175,15 +175,17 @@ inline int64_t fs_max_offset(int fd) {
   return hi;  // the first offset a 1-byte write is refused at
 }
 
-// fs_max_offset for a row written at s_maxbytes: broken where it cannot be
-// found, a skip where it is INT64_MAX (tmpfs, xfs, btrfs: MAX_LFS_FILESIZE),
-// since there pos + count overflows and fs/read_write.c rw_verify_area()
-// refuses with EINVAL before any EFBIG check is reached.
-inline int64_t fs_max_offset(CaseContext& ctx, int fd) {
+// The offset `from_max` bytes below s_maxbytes, for a request of `count`
+// bytes there: broken where s_maxbytes cannot be found, a skip where it is
+// INT64_MAX (tmpfs, xfs, btrfs: MAX_LFS_FILESIZE) and the request reaches
+// past it, since pos + count then overflows and fs/read_write.c
+// rw_verify_area() refuses with EINVAL before any EFBIG check.
+inline int64_t offset_below_max(CaseContext& ctx, int fd, int64_t from_max, size_t count) {
   int64_t m = fs_max_offset(fd);
   if (m < 0) ctx.broken("cannot find the filesystem's maximum file size");
-  if (m == INT64_MAX) ctx.skip("the scratch filesystem's maximum file size is the largest offset: no EFBIG before the offset overflows");
-  return m;
+  if (m == INT64_MAX && count > static_cast<uint64_t>(from_max))
+    ctx.skip("the scratch filesystem's maximum file size is the largest offset: no EFBIG before the offset overflows");
+  return m - from_max;
 }
 
 // A plain read request.

@@ -513,9 +513,10 @@ AIOH_SCENARIO(uring_register_ext,
 // through syscall(2). Only SINGLE_ISSUER | DEFER_TASKRUN rings are resized.
 // The SQ has no index array (NO_SQARRAY, 6.6) where the kernel takes the
 // flag: the copy is of SQE slots, and a new SQ array would start zeroed.
-// Without the opcode (before 6.13) every call answers EINVAL
-// (opcode >= IORING_REGISTER_LAST, checked before the ring is looked at),
-// and the rows key that on a fact; so where DEFER_TASKRUN itself is unknown
+// Without the opcode (before 6.13) every call answers EINVAL (today's
+// opcode >= IORING_REGISTER_LAST check; the 5.15-era io_uring of Debian's
+// 5.10 first quiesces the ring for an unknown opcode, then its switch's
+// default answers EINVAL), and the rows key that on a fact; so where DEFER_TASKRUN itself is unknown
 // (before 6.1) the rings are plain ones and the rows still run.
 // mode:
 //  keeps-entries   4/8 entries: NOPs 1-3 submitted (their CQEs pending), NOPs 4-5 queued

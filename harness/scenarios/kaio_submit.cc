@@ -370,7 +370,7 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
   const size_t len = static_cast<size_t>(ctx.num("len"));
   one.fd = open_fd(ctx, one.fds, fdkind, static_cast<size_t>(ctx.num("file_size")));
   if (one.fd < 0) ctx.broken("cannot open the " + fdkind);
-  one.offset = ctx.num("offset_from_max") >= 0 ? scn::fs_max_offset(ctx, one.fd) - ctx.num("offset_from_max")
+  one.offset = ctx.num("offset_from_max") >= 0 ? scn::offset_below_max(ctx, one.fd, ctx.num("offset_from_max"), len)
                                                : ctx.num("offset");
   one.lands_at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : one.offset;
   one.buf = std::make_unique<AlignedBuffer>(len ? len : 1, 4096);

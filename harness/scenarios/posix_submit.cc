@@ -116,7 +116,7 @@ AIOH_SCENARIO(posix_submit_rw, aioh::posix::aio_threads_param(),
   const bool at_max = ctx.num("offset_from_max") >= 0;
   int64_t off = off_param;
   if (at_max) {
-    off = scn::fs_max_offset(ctx, rw) - ctx.num("offset_from_max");
+    off = scn::offset_below_max(ctx, rw, ctx.num("offset_from_max"), len);
   }
   const int64_t at = ctx.num("lands_at") >= 0 ? ctx.num("lands_at") : off;
   std::vector<int> own;

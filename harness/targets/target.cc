@@ -30,6 +30,7 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -263,6 +264,15 @@ void TargetSet::create(const std::vector<std::string>& wanted, const std::string
   // maker), then every filesystem made at once, each on its own device
   // (mkfs is most of the time before the first case), then the mounts.
   for (Target* t : used) create_one(*t, scratch_dir);
+  // Two targets on one device (a guest's namespace name that resolved twice)
+  // would be formatted at once: the later one is refused.
+  std::map<dev_t, const Target*> device_of;
+  for (Target* t : used) {
+    struct stat st {};
+    if (!t->reason.empty() || t->device.empty() || stat(t->device.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) continue;
+    if (auto [first, fresh] = device_of.emplace(st.st_rdev, t); !fresh)
+      t->reason = fmt::format("{} is the device of target {} too", t->device, first->second->name);
+  }
   std::vector<Target*> fs;
   for (Target* t : used)
     if (t->reason.empty() && t->kind == "fs") fs.push_back(t);
