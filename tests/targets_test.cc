@@ -111,6 +111,16 @@ TEST(Targets, GuestDiskRefusedOutsideAGuestOrWithoutTheLabel) {
   unsetenv("AIOH_VM_GUEST");
 }
 
+// Writes the orchestrator's guest-disk label at offset 0 of dev.
+bool label_as_guest_disk(const std::string& dev) {
+  int fd = open(dev.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = pwrite(fd, kGuestDiskLabel, sizeof kGuestDiskLabel - 1, 0) == static_cast<ssize_t>(sizeof kGuestDiskLabel - 1);
+  ok = fsync(fd) == 0 && ok;
+  close(fd);
+  return ok;
+}
+
 // A labelled disk passes only while --device's rules refuse nothing: the
 // same disk mounted is refused, naming the mount. (ext4 leaves the first
 // 1024 bytes alone, so the label is written after mkfs.)
@@ -119,11 +129,7 @@ TEST(Targets, GuestDiskMountedIsRefusedByTheDeviceGuard) {
   test::Loop l;
   if (l.dev.empty()) GTEST_SKIP() << "no loop device here";
   ASSERT_TRUE(l.mkfs_and_mount());
-  int fd = open(l.dev.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(pwrite(fd, kGuestDiskLabel, sizeof kGuestDiskLabel - 1, 0), static_cast<ssize_t>(sizeof kGuestDiskLabel - 1));
-  fsync(fd);
-  close(fd);
+  ASSERT_TRUE(label_as_guest_disk(l.dev));
   setenv("AIOH_VM_GUEST", "1", 1);
   std::string why = guest_disk_refusal(l.dev);
   EXPECT_NE(why.find("is mounted on " + l.mnt), std::string::npos) << why;
@@ -138,11 +144,7 @@ TEST(Targets, TwoTargetsOnOneDiskTheLaterIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   test::Loop l;
   if (l.dev.empty()) GTEST_SKIP() << "no loop device here";
-  int fd = open(l.dev.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(pwrite(fd, kGuestDiskLabel, sizeof kGuestDiskLabel - 1, 0), static_cast<ssize_t>(sizeof kGuestDiskLabel - 1));
-  fsync(fd);
-  close(fd);
+  ASSERT_TRUE(label_as_guest_disk(l.dev));
   setenv("AIOH_VM_GUEST", "1", 1);
   test::TempDir d;
   {
