@@ -123,9 +123,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_fsops, 8, op, "symlinkat", "the opcode and its 
   } else if (op == "openat-missing" || op == "openat-excl") {
     auto open_at = [&](const std::string& name, int flags) {
       submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, name.c_str(), flags, 0600); });
-      const int r = reap(ctx, be, 1)[0].res;
-      if (r >= 0) close(r);
-      ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+      observe_fd_res(ctx, reap(ctx, be, 1)[0].res);
     };
     if (op == "openat-missing") {
       open_at(dir + "/absent", O_RDONLY | O_CLOEXEC);

@@ -269,9 +269,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     run(1, [&](io_uring_sqe* s) { io_uring_prep_accept(s, s2.fd, nullptr, nullptr, 0); });
   } else if (op == "socket-bad-protocol") {
     submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_socket(s, AF_INET, SOCK_STREAM, IPPROTO_UDP, 0); });
-    const int r = reap(ctx, be, 1)[0].res;
-    if (r >= 0) close(r);
-    ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+    observe_fd_res(ctx, reap(ctx, be, 1)[0].res);
   } else if (op == "accept-not-socket" || op == "shutdown-not-socket") {
     int fd = ctx.scratch_file("notsock", 4096, O_RDWR | O_CLOEXEC);
     if (op == "accept-not-socket")
@@ -297,9 +295,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
   } else if (op == "socket-emfile") {
     auto sock = [&] {
       submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_socket(s, AF_INET, SOCK_STREAM, 0, 0); });
-      const int r = reap(ctx, be, 1)[0].res;
-      if (r >= 0) close(r);
-      ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
+      observe_fd_res(ctx, reap(ctx, be, 1)[0].res);
     };
     NoFdSlot lim;
     if (!lim.set) ctx.broken("cannot lower RLIMIT_NOFILE");
@@ -317,11 +313,10 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     };
     NoFdSlot lim;
     if (!lim.set) ctx.broken("cannot lower RLIMIT_NOFILE");
-    int r = acc(1);
+    const int refused = acc(1);
     lim.restore();
-    if (r >= 0) close(r);
-    ctx.observe(r >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(r));
-    r = acc(2);
+    observe_fd_res(ctx, refused);
+    const int r = acc(2);
     if (r < 0) {
       ctx.observe(IoUringBackend::res_outcome(r));
     } else {

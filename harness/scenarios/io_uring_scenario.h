@@ -158,6 +158,13 @@ void observe_pending_then_cancel(CaseContext& ctx, IoUringBackend& be, Prep prep
   for (const RawCqe& c : v) ctx.observe(IoUringBackend::res_outcome(c.res));
 }
 
+// A CQE whose res is a new descriptor (SOCKET, ACCEPT, OPENAT): 1, the fd
+// closed; else its errno.
+inline void observe_fd_res(CaseContext& ctx, int res) {
+  if (res >= 0) close(res);
+  ctx.observe(res >= 0 ? Outcome::ok(1, Channel::ret, Phase::completion) : IoUringBackend::res_outcome(res));
+}
+
 inline void observe_cqes(CaseContext& ctx, std::vector<RawCqe> v,
                          bool by_tag = true) {
   if (by_tag) sort_by_tag(v);
