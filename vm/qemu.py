@@ -1,8 +1,9 @@
 """QEMU argv, built by small pure functions with one concern each, and the KVM probe.
 
 Every function returns a list of arguments; `vm_argv` only concatenates.  The probe decides KVM
-by running guest code under it (a boot sector that writes to isa-debug-exit), because on some
-hosts /dev/kvm opens fine but cannot run an ordinary guest.
+by running guest code under it (a boot sector that writes to isa-debug-exit) with the guests' own
+accelerator and CPU arguments, because on some hosts /dev/kvm opens fine but cannot run an
+ordinary guest.
 """
 from __future__ import annotations
 
@@ -295,7 +296,10 @@ PROBE_EXIT = (0x2A << 1) | 1
 
 
 def probe_argv(image: Path, accel: str) -> list[str]:
-    return [QEMU, *quiet_args(), "-accel", accel, "-M", "pc", "-m", "64",
+    # The guests' own accelerator and CPU model: on a nested host, KVM runs the boot sector
+    # with QEMU's default CPU but aborts at start with `-cpu host` (an MSR the outer
+    # hypervisor refuses), so a probe without it passed and every guest then failed to boot.
+    return [QEMU, *quiet_args(), *accel_args(accel), "-M", "pc", "-m", "64",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
             "-drive", f"file={image},format=raw,if=ide"]
 

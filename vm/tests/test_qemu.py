@@ -115,7 +115,16 @@ def test_probe_sector_is_a_boot_sector_writing_the_exit_port():
 def test_probe_argv_has_debug_exit_device():
     argv = qemu.probe_argv(Path("/p.img"), "tcg")
     assert any(x.startswith("isa-debug-exit,iobase=0xf4") for x in argv)
-    assert ("-accel", "tcg") in pairs(argv)
+
+
+def test_probe_runs_with_the_guests_accelerator_and_cpu():
+    """A nested host runs the boot sector under KVM with QEMU's default CPU and aborts with
+    `-cpu host`: the probe must use exactly the arguments the guests get."""
+    for accel in ("kvm", "tcg"):
+        argv = qemu.probe_argv(Path("/p.img"), accel)
+        want = qemu.accel_args(accel)
+        at = argv.index(want[0])
+        assert argv[at:at + len(want)] == want
 
 
 def test_device_fault_parse_and_blkdebug_config():
