@@ -62,7 +62,9 @@ std::string put(const std::string& path, const std::string& value) {
   ssize_t n = write(fd, value.data(), value.size());
   int e = errno;
   close(fd);
-  if (n != static_cast<ssize_t>(value.size())) return fmt::format("write '{}' to {}: {}", value, path, errno_name(e));
+  if (n < 0) return fmt::format("write '{}' to {}: {}", value, path, errno_name(e));
+  // A short write sets no errno: say how much was taken, not a stale errno's name.
+  if (n != static_cast<ssize_t>(value.size())) return fmt::format("write '{}' to {}: {} of {} bytes", value, path, n, value.size());
   return "";
 }
 
@@ -116,10 +118,12 @@ void prefill(const std::string& node) {
   AlignedBuffer buf(64 << 10);
   for (size_t off = 0; off < kPrefill; off += buf.size()) {
     fill_pattern(buf.data(), buf.size(), kFileSeed, off);
-    if (pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(buf.size())) {
+    ssize_t n = pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(off));
+    if (n != static_cast<ssize_t>(buf.size())) {
       int e = errno;
       close(fd);
-      throw BlockFail{Installed::broken, fmt::format("prefill {} at {}: {}", node, off, errno_name(e))};
+      throw BlockFail{Installed::broken, n < 0 ? fmt::format("prefill {} at {}: {}", node, off, errno_name(e))
+                                               : fmt::format("prefill {} at {}: {} of {} bytes", node, off, n, buf.size())};
     }
   }
   fsync(fd);
