@@ -31,6 +31,28 @@ TEST(Pattern, DetectsDataFromTheWrongOffset) {
   }
 }
 
+// fill_pattern and first_mismatch work a word at a time: at every start
+// offset and length (word-aligned or not) they agree with pattern_byte, and
+// a flipped byte is found at its own offset, not at its word's start.
+TEST(Pattern, WordAtATimeAgreesWithEveryByteAtAnyOffset) {
+  for (uint64_t start : {0, 1, 3, 7, 8, 9, 4095, 4096, 4101}) {
+    for (size_t len : {0, 1, 5, 8, 9, 16, 23, 100}) {
+      std::vector<uint8_t> b(len);
+      fill_pattern(b.data(), len, kWriteSeed, start);
+      for (size_t i = 0; i < len; i++)
+        ASSERT_EQ(b[i], pattern_byte(kWriteSeed, start + i)) << "start " << start << " len " << len << " byte " << i;
+      EXPECT_FALSE(first_mismatch(b.data(), len, kWriteSeed, start));
+      for (size_t i = 0; i < len; i++) {
+        b[i] ^= 0x80;
+        auto bad = first_mismatch(b.data(), len, kWriteSeed, start);
+        ASSERT_TRUE(bad) << "start " << start << " len " << len << " byte " << i;
+        EXPECT_EQ(*bad, start + i);
+        b[i] ^= 0x80;
+      }
+    }
+  }
+}
+
 TEST(Pattern, VerifyFileReportsShortAndWrongData) {
   test::TempDir d;
   std::string p = d.path + "/f";
