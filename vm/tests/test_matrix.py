@@ -132,3 +132,14 @@ def test_a_guest_that_gave_its_slot_up_waits_for_one_before_it_boots_again():
     assert not t.is_alive() and not slots.sem.acquire(blocking=False)
     slot.release()                         # the end of the target gives the one it took back
     assert slots.sem.acquire(blocking=False)
+
+
+def test_guests_start_newest_kernel_first_and_report_in_plan_order():
+    """The longest guests (newest kernels: fewest skips) start first so none is the tail;
+    geometries of one kernel keep their order."""
+    runs = [(k, d, ("", None)) for k in ("5.10", "6.1", "6.12", "6.18", "7") for d in ("nvme-512", "nvme-4k")]
+    order = matrix.start_order(runs)
+    assert [runs[j][:2] for j in order[:4]] == [("7", "nvme-512"), ("7", "nvme-4k"),
+                                                  ("6.18", "nvme-512"), ("6.18", "nvme-4k")]
+    assert [runs[j][0] for j in order[-2:]] == ["5.10", "5.10"]
+    assert sorted(order) == list(range(len(runs)))
