@@ -1,6 +1,8 @@
 // File and socket opcodes beyond read/write, each checked for its effect and
 // not just its CQE: IORING_OP_CLOSE (the fd is gone; an io_uring fd is
-// refused), STATX (the size comes back), FALLOCATE (the file grows),
+// refused; a direct descriptor's slot is emptied, and its refusals), STATX
+// (the size comes back; IOSQE_FIXED_FILE refused), a direct OPENAT into an
+// occupied slot (the slot's file replaced), FALLOCATE (the file grows),
 // UNLINKAT / MKDIRAT / RENAMEAT (the directory changes; their errno when it
 // cannot), FTRUNCATE (6.9), FIXED_FD_INSTALL (6.8: a registered file back
 // in the process's fd table, O_CLOEXEC unless asked; its refusals), SPLICE and TEE between pipes and a file (bytes
@@ -49,7 +51,17 @@ void prep_fixed_fd_install(io_uring_sqe* s, int fd, bool fixed, unsigned flags, 
 // it is the same file) | fixed-fd-install-no-cloexec (the same with
 // IORING_FIXED_FD_NO_CLOEXEC) | fixed-fd-install-bad-flag (flag bit 1) |
 // fixed-fd-install-not-fixed (a plain fd, no IOSQE_FIXED_FILE) |
-// fixed-fd-install-personality (a registered personality on the SQE).
+// fixed-fd-install-personality (a registered personality on the SQE) |
+// close-direct (IORING_OP_CLOSE of direct descriptor 0, the registered
+// table {scratch file, -1}; then a fixed read of slot 0 and
+// whether the process's own fd is still open, 1/0) | close-direct-empty
+// (slot 1 of the table {file, -1}) | close-fixed-flag (a CLOSE with
+// IOSQE_FIXED_FILE) | close-fd-and-slot (a CLOSE of a dup'ed fd with
+// file_index set too; then whether that fd is still open, 1/0) |
+// statx-fixed-flag (a STATX by path with IOSQE_FIXED_FILE) |
+// openat-direct-occupied (slot 0 holds the 8 KiB scratch file; a direct
+// open of a 4 KiB one into slot 0, then a fixed read of 8 KiB from slot 0:
+// 4096 and its bytes verified when the slot now holds the new file).
 // Observes the CQE's res, then the effect as a value where there is one (the
 // fd still open 1/0, the size, the name's presence 1/0, bytes read back, the
 // peer's read).
@@ -57,7 +69,9 @@ AIOH_URING_CHOICE_SCENARIO(uring_ops, 8, op, "close", "the opcode and its case",
                            "close", "close-ring", "statx", "fallocate", "unlinkat", "unlinkat-missing",
                            "mkdirat-exists", "renameat", "ftruncate", "splice", "tee", "shutdown", "fadvise",
                            "madvise", "fixed-fd-install", "fixed-fd-install-no-cloexec", "fixed-fd-install-bad-flag",
-                           "fixed-fd-install-not-fixed", "fixed-fd-install-personality") {
+                           "fixed-fd-install-not-fixed", "fixed-fd-install-personality", "close-direct",
+                           "close-direct-empty", "close-fixed-flag", "close-fd-and-slot", "statx-fixed-flag",
+                           "openat-direct-occupied") {
   const std::string dir = ctx.scratch_dir();
   const std::string path = dir + "/ops";
   int fd = ctx.scratch_file("ops", 8192, O_RDWR | O_CLOEXEC);
@@ -103,6 +117,49 @@ AIOH_URING_CHOICE_SCENARIO(uring_ops, 8, op, "close", "the opcode and its case",
       value(fstat(c.res, &x) == 0 && fstat(fd, &y) == 0 && x.st_ino == y.st_ino && x.st_dev == y.st_dev ? 1 : 0);
       close(c.res);
     }
+  } else if (op == "close-direct" || op == "close-direct-empty" || op == "openat-direct-occupied") {
+    int set[] = {fd, -1};
+    if (int r = io_uring_register_files(&be.ring(), set, 2); r < 0) ctx.broken("register files: " + errno_name(-r));
+    if (op == "openat-direct-occupied") {
+      int small = ctx.scratch_file("ops-small", 4096, O_RDONLY | O_CLOEXEC);
+      if (small < 0) ctx.broken("scratch file");
+      close(small);
+      const std::string small_path = dir + "/ops-small";
+      run([&](io_uring_sqe* s) { io_uring_prep_openat_direct(s, AT_FDCWD, small_path.c_str(), O_RDONLY, 0, 0); });
+    } else {
+      run([&](io_uring_sqe* s) { io_uring_prep_close_direct(s, op == "close-direct" ? 0 : 1); });
+    }
+    if (op != "close-direct-empty") {
+      AlignedBuffer buf(8192);
+      const int res = run([&](io_uring_sqe* s) {
+        io_uring_prep_read(s, 0, buf.data(), 8192, 0);
+        s->flags |= IOSQE_FIXED_FILE;
+      });
+      if (res > 0)
+        ctx.check(verify_buffer(buf.data(), static_cast<size_t>(res), kFileSeed, 0).empty(), "fixed read data mismatch");
+    }
+    // Closing the slot drops the table's reference only.
+    if (op == "close-direct") value(fcntl(fd, F_GETFD) == -1 ? 0 : 1);
+  } else if (op == "close-fixed-flag") {
+    run([&](io_uring_sqe* s) {
+      io_uring_prep_close(s, 0);
+      s->flags |= IOSQE_FIXED_FILE;
+    });
+  } else if (op == "close-fd-and-slot") {
+    int victim = dup(fd);
+    if (victim < 0) ctx.broken("dup");
+    run([&](io_uring_sqe* s) {
+      io_uring_prep_close(s, victim);
+      s->file_index = 1;
+    });
+    value(fcntl(victim, F_GETFD) == -1 ? 0 : 1);
+    close(victim);
+  } else if (op == "statx-fixed-flag") {
+    struct statx stx {};
+    run([&](io_uring_sqe* s) {
+      io_uring_prep_statx(s, AT_FDCWD, path.c_str(), 0, STATX_SIZE, &stx);
+      s->flags |= IOSQE_FIXED_FILE;
+    });
   } else if (op == "close") {
     int victim = dup(fd);
     run([&](io_uring_sqe* s) { io_uring_prep_close(s, victim); });
