@@ -90,7 +90,7 @@ constexpr const char* kUringOps[] = {
     "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
     "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL",
     "FTRUNCATE", "BIND", "LISTEN", "RECV_ZC", "EPOLL_WAIT", "READV_FIXED",
-    "WRITEV_FIXED"};
+    "WRITEV_FIXED", "PIPE"};
 
 constexpr const char* kUringFeats[] = {
     "SINGLE_MMAP", "NODROP", "SUBMIT_STABLE", "RW_CUR_POS", "CUR_PERSONALITY",

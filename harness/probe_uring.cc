@@ -35,6 +35,8 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr unsigned char kOpPipe = 62;  // IORING_OP_PIPE (6.16), newer than liburing 2.3's headers
+
 std::string res_name(int res) { return res < 0 ? errno_name(-res) : std::to_string(res); }
 
 // Submits the one prepared SQE and returns its CQE (res, flags); res 1 when
@@ -192,6 +194,33 @@ json filealloc_hint_escapes() {
   return undecided(why.empty() ? "the allocation took slot " + std::to_string(got) + " (1 or 5 expected)" : why);
 }
 
+// The defect linux commit f4d0668b38d8 ('io_uring/openclose: fix
+// io_pipe_fixed() slot tracking for specific slots', 7.0, in stable) fixes,
+// seen in a form uring-ops.pipe-direct-slot does not use: an IORING_OP_PIPE
+// (6.16) into direct slot 0 of a sparse table of 2. Before the fix
+// io_pipe_fixed() writes __io_fixed_fd_install()'s 0 for both ends, {0, 0}
+// (true); fixed, the slots, {0, 1} (false).
+json pipe_slot_fds_zero() {
+  io_uring ring{};
+  if (int r = io_uring_queue_init(4, &ring, 0); r < 0) return undecided("io_uring_queue_init " + errno_name(-r));
+  int fds[2] = {-1, -1};
+  std::string why;
+  if (int r = io_uring_register_files_sparse(&ring, 2); r < 0) {
+    why = "sparse files " + errno_name(-r);
+  } else {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    io_uring_prep_rw(kOpPipe, s, 0, fds, 0, 0);
+    s->file_index = 1;  // slot 0
+    auto [res, f] = one_cqe(ring, 1000);
+    if (res != 0) why = "IORING_OP_PIPE into slot 0 answered " + res_name(res);
+  }
+  io_uring_queue_exit(&ring);
+  if (!why.empty()) return undecided(why);
+  if (fds[0] == 0 && fds[1] == 0) return yes_no(true);
+  if (fds[0] == 0 && fds[1] == 1) return yes_no(false);
+  return undecided("a pipe into slots 0 and 1 wrote back {" + std::to_string(fds[0]) + ", " + std::to_string(fds[1]) + "}");
+}
+
 const std::vector<std::string> kFacts = {"io_uring.cancel.op",         "io_uring.timeout.multishot",
                                          "io_uring.timeout.etime_success", "io_uring.setup.NO_MMAP",
                                          "io_uring.setup.REGISTERED_FD_ONLY", "io_uring.setup.CQE_MIXED",
@@ -200,6 +229,7 @@ constexpr unsigned kSetupCqeMixed = 1u << 18;  // IORING_SETUP_CQE_MIXED, newer 
 constexpr unsigned kSetupSqeMixed = 1u << 19;  // IORING_SETUP_SQE_MIXED
 constexpr const char* kRingCharged = "io_uring.ring_charged";
 constexpr const char* kFileAllocHint = "io_uring.filealloc.hint_escapes_range";
+constexpr const char* kPipeSlotZero = "io_uring.pipe.slot_fds_zero";
 
 }  // namespace
 
@@ -208,6 +238,7 @@ void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const Prob
     for (const auto& n : kFacts) env.info[n + "_reason"] = "io_uring unavailable";
     env.info[std::string(kRingCharged) + "_reason"] = "io_uring unavailable";
     env.info[std::string(kFileAllocHint) + "_reason"] = "io_uring unavailable";
+    env.info[std::string(kPipeSlotZero) + "_reason"] = "io_uring unavailable";
     return;
   }
   absorb(env, run([] {
@@ -225,10 +256,11 @@ void probe_uring_facts(Environment& env, const ProbeChildRunner& run, const Prob
   // Its own child: it gives up CAP_IPC_LOCK and lowers a hard limit for good.
   absorb(env, run([] { return json{{kRingCharged, ring_charge()}}; }, 5000), {kRingCharged});
   absorb(env, run([] { return json{{kFileAllocHint, filealloc_hint_escapes()}}; }, 5000), {kFileAllocHint});
+  absorb(env, run([] { return json{{kPipeSlotZero, pipe_slot_fds_zero()}}; }, 5000), {kPipeSlotZero});
 }
 
 bool is_uring_probe_fact(const std::string& name) {
-  if (name == kRingCharged || name == kFileAllocHint) return true;
+  if (name == kRingCharged || name == kFileAllocHint || name == kPipeSlotZero) return true;
   for (const auto& n : kFacts)
     if (n == name) return true;
   return false;

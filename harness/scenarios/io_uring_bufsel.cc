@@ -127,10 +127,14 @@ AIOH_URING_CHOICE_SCENARIO(uring_provide_buffers, 16, mode, "read", "what is don
 //  provide-into-ring (PROVIDE_BUFFERS into a group that is a ring) |
 //  wrap (4 entries: buffers 20..23 taken by four reads, then 30 and 31
 //    added past the ring's end, at slots 0 and 1 again, taken by two more;
-//    a seventh read finds none)
+//    a seventh read finds none) |
+//  over-classic (one classic buffer provided to group 2 first: the
+//    PROVIDE_BUFFERS CQE, then the ring registration for group 2) |
+//  remove-from-ring (REMOVE_BUFFERS of group 2, which is a ring) |
+//  entries-65536 (ring_entries 65536, a power of two)
 AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with the buffer ring",
                            "read", "empty", "npot", "misaligned", "twice", "unregister-missing", "provide-into-ring",
-                           "wrap") {
+                           "wrap", "over-classic", "remove-from-ring", "entries-65536") {
   int fd = ctx.scratch_file("bufring", 4096, O_RDONLY | O_CLOEXEC);
   auto lib = [&](int ret, int e, const char* call) { return be.liburing_ret(ret, e, Phase::setup, call); };
   BufRing br;
@@ -141,8 +145,14 @@ AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with 
     close(fd);
     return;
   }
+  std::vector<uint8_t> classic(kBufLen);
+  if (mode == "over-classic") {
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_provide_buffers(s, classic.data(), kBufLen, 1, 2, 0); });
+    observe_cqes(ctx, reap(ctx, be, 1));
+  }
+  const unsigned entries = mode == "npot" ? 3 : mode == "wrap" ? 4 : mode == "entries-65536" ? 65536 : 8;
   arm_errno();
-  int ret = br.reg(be.ring(), mode == "npot" ? 3 : mode == "wrap" ? 4 : 8, 2, mode == "misaligned");
+  int ret = br.reg(be.ring(), entries, 2, mode == "misaligned");
   ctx.observe(lib(ret, errno, "io_uring_register_buf_ring"));
   if (ret == 0 && mode == "twice") {
     BufRing again;
@@ -152,6 +162,9 @@ AIOH_URING_CHOICE_SCENARIO(uring_buf_ring, 16, mode, "read", "what is done with 
   } else if (ret == 0 && mode == "provide-into-ring") {
     std::vector<uint8_t> pool(kBufLen);
     submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_provide_buffers(s, pool.data(), kBufLen, 1, 2, 0); });
+    observe_cqes(ctx, reap(ctx, be, 1));
+  } else if (ret == 0 && mode == "remove-from-ring") {
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) { io_uring_prep_remove_buffers(s, 1, 2); });
     observe_cqes(ctx, reap(ctx, be, 1));
   } else if (ret == 0 && mode == "wrap") {
     auto take = [&](unsigned n, unsigned first_bid, uint64_t tag) {

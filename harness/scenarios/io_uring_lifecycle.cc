@@ -12,14 +12,19 @@
 // ring and a registered buffer need no locked-memory allowance; without it a
 // registered buffer always does, the rings themselves only on some kernels
 // (faults.memlock-ring-setup). kernel.io_uring_disabled and
-// kernel.io_uring_group (6.6) decide who may create a ring at all.
+// kernel.io_uring_group (6.6) decide who may create a ring at all. An
+// SQPOLL ring's SQ thread belongs to the process that set it up and dies
+// with it; the ring, held elsewhere, then answers -EOWNERDEAD.
 #include <poll.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <condition_variable>
+#include <csignal>
 #include <mutex>
 #include <thread>
 
@@ -284,6 +289,71 @@ AIOH_SCENARIO(uring_map_count, aioh::param::none) {
   ctx.observe(first);
   ctx.observe(Outcome::ok(left, Channel::ret, Phase::setup));
   ctx.observe(again);
+}
+
+// IORING_SETUP_SQPOLL and the process that set the ring up. A creator
+// process sharing this case child's descriptor table (clone(CLONE_FILES): an
+// io_uring fd cannot travel by SCM_RIGHTS) sets up an SQPOLL ring (8
+// entries, raw io_uring_setup), says which fd, and waits for a byte. This
+// child enters with IORING_ENTER_SQ_WAKEUP while the creator lives, lets it
+// exit and reaps it: a thread-group leader is reaped only once all its
+// threads, the iou-sqp SQ thread among them (io_uring/sqpoll.c:
+// create_io_thread()), have exited, so the SQ thread is gone. Then it enters
+// again, with SQ_WAKEUP and with to_submit 1. Observes the three answers.
+AIOH_SCENARIO(uring_sqpoll_owner_exit, aioh::param::none) {
+  IoUringBackend& be = backend(ctx);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) ctx.broken("socketpair");
+  // Like fork(), but the fd table is shared, so the ring fd stays open here
+  // after the creator exits.
+  const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, CLONE_FILES | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+  if (pid < 0) ctx.broken("clone: " + errno_name(errno));
+  if (pid == 0) {
+    // Raw syscalls only until _exit: no glibc state is safe in this child.
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SQPOLL;
+    p.sq_thread_idle = 1000;
+    long fd = syscall(__NR_io_uring_setup, 8, &p);
+    int msg = fd < 0 ? -errno : static_cast<int>(fd);
+    if (syscall(SYS_write, sv[1], &msg, sizeof msg) != static_cast<long>(sizeof msg)) syscall(SYS_exit_group, 1);
+    char go;
+    syscall(SYS_read, sv[1], &go, 1);
+    syscall(SYS_exit_group, 0);
+  }
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  int fd = -1;
+  pollfd rp{sv[0], POLLIN, 0};
+  const ssize_t n = poll(&rp, 1, 5000) == 1 ? read(sv[0], &fd, sizeof fd) : -2;
+  auto reap_creator = [&](bool wait) {
+    pollfd pp{pidfd, POLLIN, 0};
+    bool gone = pidfd >= 0 && poll(&pp, 1, wait ? 5000 : 0) == 1;
+    if (!gone) kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return gone;
+  };
+  if (n != static_cast<ssize_t>(sizeof fd) || fd < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    reap_creator(false);
+    ctx.broken(n == static_cast<ssize_t>(sizeof fd) ? "SQPOLL setup in the creator: " + errno_name(-fd)
+                                                     : "no ring fd from the creator");
+  }
+  const unsigned rfd = static_cast<unsigned>(fd);
+  arm_errno();
+  int r = io_uring_enter(rfd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+  ctx.observe(be.liburing_ret(r, errno, Phase::submit, "io_uring_enter SQ_WAKEUP, creator alive"));
+  if (write(sv[0], "x", 1) != 1) ctx.note("the creator's socket: " + errno_name(errno));
+  close(sv[0]);
+  close(sv[1]);
+  if (!reap_creator(true)) ctx.broken("the creator did not exit within 5 s (or no pidfd)");
+  close(pidfd);
+  arm_errno();
+  r = io_uring_enter(rfd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+  ctx.observe(be.liburing_ret(r, errno, Phase::submit, "io_uring_enter SQ_WAKEUP, creator gone"));
+  arm_errno();
+  r = io_uring_enter(rfd, 1, 0, 0, nullptr);
+  ctx.observe(be.liburing_ret(r, errno, Phase::submit, "io_uring_enter to_submit 1, creator gone"));
+  close(fd);
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // io_uring_register(2) resources and their use: registered files
 // (IOSQE_FIXED_FILE with an index out of range, with no table, a sparse
 // slot, a set that holds a closed fd, an empty set, registering twice,
-// unregistering nothing, an update past the table) and registered buffers
+// unregistering nothing, an update past the table, the ring's own fd in a
+// set or an update) and registered buffers
 // (IORING_OP_READ_FIXED/WRITE_FIXED inside the buffer, with an index out of
 // range, an address outside it, no table, zero-length, NULL and over-1 GiB
-// iovecs, twice, unregistering nothing), an unknown register opcode or a fd
-// that is not a ring, IORING_REGISTER_RESTRICTIONS, and the eventfd,
+// iovecs, one whose end wraps, twice, unregistering nothing), an unknown
+// register opcode or a fd that is not a ring, IORING_REGISTER_RESTRICTIONS
+// (opcodes, SQE flags, register opcodes, twice, an unknown rule), and the eventfd,
 // personality and io-wq worker-limit registrations.
 // Register calls are phase setup; fixed I/O results are cqe->res.
 #include <sys/eventfd.h>
@@ -50,7 +52,7 @@ bool table_lifecycle(const std::string& mode, const std::function<void()>& regis
 AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
                            "a fixed-file read (at a bad index, without a table, from a sparse slot) or a registration case",
                            "read", "index-oob", "no-table", "sparse-slot", "closed-fd-in-set", "empty-set", "twice",
-                           "unregister-none", "update-past-end") {
+                           "unregister-none", "update-past-end", "ring-fd-in-set", "ring-fd-update") {
   io_uring& ring = be.ring();
   int fd = ctx.scratch_file("files", 8192, O_RDONLY | O_CLOEXEC);
   if (fd < 0) ctx.broken("scratch file");
@@ -64,6 +66,23 @@ AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
   if (mode == "closed-fd-in-set") {
     int fds[] = {fd, closed_fd()};
     observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, fds, 2); });
+  } else if (mode == "ring-fd-in-set") {
+    // The ring's own fd after a regular file: the whole set is refused.
+    int fds[] = {fd, ring.ring_fd};
+    observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, fds, 2); });
+  } else if (mode == "ring-fd-update") {
+    // Slot 0 holds the file; an update putting the ring's fd there is
+    // refused, and the slot is emptied before the new fd is looked at, so a
+    // fixed read of slot 0 then finds nothing.
+    register_set();
+    observe_setup(ctx, be, "io_uring_register_files_update",
+                  [&] { return io_uring_register_files_update(&ring, 0, &ring.ring_fd, 1); });
+    AlignedBuffer buf(4096);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) {
+      io_uring_prep_read(s, 0, buf.data(), 4096, 0);
+      s->flags |= IOSQE_FIXED_FILE;
+    });
+    observe_cqes(ctx, reap(ctx, be, 1));
   } else if (mode == "empty-set") {
     observe_setup(ctx, be, "io_uring_register_files", [&] { return io_uring_register_files(&ring, &fd, 0); });
   } else if (table_lifecycle(mode, register_set, unregister_set)) {
@@ -102,7 +121,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_register_files, 8, mode, "read",
 AIOH_SCENARIO(uring_register_buffers,
               aioh::param::choice("mode", "read",
                                   {"read", "write", "index-oob", "outside", "no-table", "zero-len", "null-base",
-                                   "too-big", "twice", "unregister-none"},
+                                   "too-big", "twice", "unregister-none", "wrap"},
                                   "a fixed-buffer read or write (at a bad index, past the buffer, without a table) or a registration case")) {
   IoUringBackend& be = up(ctx, 8);
   io_uring& ring = be.ring();
@@ -118,7 +137,12 @@ AIOH_SCENARIO(uring_register_buffers,
   auto unregister_set = [&] {
     observe_setup(ctx, be, "io_uring_unregister_buffers", [&] { return io_uring_unregister_buffers(&ring); });
   };
-  if (mode == "zero-len" || mode == "null-base" || mode == "too-big") {
+  if (mode == "wrap") {
+    // The address space's last page with two pages' length: base + len
+    // wraps past zero (never mapped or touched).
+    iov = {reinterpret_cast<void*>(~uintptr_t{0} - 4095), 8192};
+    register_set();
+  } else if (mode == "zero-len" || mode == "null-base" || mode == "too-big") {
     void* big = MAP_FAILED;
     if (mode == "zero-len") iov.iov_len = 0;
     if (mode == "null-base") iov.iov_base = nullptr;
@@ -212,6 +236,79 @@ AIOH_SCENARIO(uring_restrictions,
   Outcome o = be.submit_queued();
   ctx.observe(o);
   if (!o.is_error) observe_cqes(ctx, reap(ctx, be, static_cast<unsigned>(o.value)));
+}
+
+// The rest of IORING_REGISTER_RESTRICTIONS, each on a ring created
+// R_DISABLED (io_uring/register.c io_parse_restrictions(); the SQE checks in
+// io_uring/io_uring.c io_check_restriction()). mode:
+//  flags-required (NOP allowed, IOSQE_ASYNC required: a NOP with it, tag 1,
+//    then one without, tag 2; the failing SQE last, as submission stops there) |
+//  flags-allowed (NOP allowed with IOSQE_ASYNC only: NOP|ASYNC, then
+//    NOP|IOSQE_FIXED_FILE, which a NOP never looks at otherwise) |
+//  register-op (NOP and the register opcode IORING_REGISTER_PROBE allowed:
+//    after enabling, PROBE answers 0 and PERSONALITY is refused) |
+//  twice (a second registration of restrictions) |
+//  unknown-opcode (restriction opcode 99; then a valid registration, which
+//    the failed one did not use up)
+// Observes each register call (setup), then the submit's count and the CQEs
+// in tag order.
+AIOH_SCENARIO(uring_restriction_rules,
+              aioh::param::choice("mode", "flags-required",
+                                  {"flags-required", "flags-allowed", "register-op", "twice", "unknown-opcode"},
+                                  "which restriction rule")) {
+  const std::string mode = ctx.str("mode");
+  IoUringBackend& rb = up(ctx, 8, IORING_SETUP_R_DISABLED);
+  const unsigned fd = static_cast<unsigned>(rb.ring().ring_fd);
+  auto reg = [&](unsigned op, void* arg, unsigned nr, const char* name) {
+    arm_errno();
+    int ret = io_uring_register(fd, op, arg, nr);
+    ctx.observe(rb.liburing_ret(ret, errno, Phase::setup, name));
+    return ret;
+  };
+  std::vector<io_uring_restriction> res(1);
+  res[0].opcode = IORING_RESTRICTION_SQE_OP;
+  res[0].sqe_op = IORING_OP_NOP;
+  if (mode == "twice") {
+    reg(IORING_REGISTER_RESTRICTIONS, res.data(), 1, "io_uring_register(RESTRICTIONS)");
+    reg(IORING_REGISTER_RESTRICTIONS, res.data(), 1, "io_uring_register(RESTRICTIONS)");
+    return;
+  }
+  if (mode == "unknown-opcode") {
+    io_uring_restriction bad{};
+    bad.opcode = 99;
+    reg(IORING_REGISTER_RESTRICTIONS, &bad, 1, "io_uring_register(RESTRICTIONS)");
+    reg(IORING_REGISTER_RESTRICTIONS, res.data(), 1, "io_uring_register(RESTRICTIONS)");
+    return;
+  }
+  io_uring_restriction extra{};
+  if (mode == "register-op") {
+    extra.opcode = IORING_RESTRICTION_REGISTER_OP;
+    extra.register_op = IORING_REGISTER_PROBE;
+  } else {
+    extra.opcode = mode == "flags-required" ? IORING_RESTRICTION_SQE_FLAGS_REQUIRED
+                                            : IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    extra.sqe_flags = IOSQE_ASYNC;
+  }
+  res.push_back(extra);
+  if (reg(IORING_REGISTER_RESTRICTIONS, res.data(), 2, "io_uring_register(RESTRICTIONS)") < 0) return;
+  if (reg(IORING_REGISTER_ENABLE_RINGS, nullptr, 0, "io_uring_register(ENABLE_RINGS)") < 0) return;
+  if (mode == "register-op") {
+    std::vector<uint8_t> mem(sizeof(io_uring_probe) + 4 * sizeof(io_uring_probe_op), 0);
+    reg(IORING_REGISTER_PROBE, mem.data(), 4, "io_uring_register(PROBE)");
+    reg(IORING_REGISTER_PERSONALITY, nullptr, 0, "io_uring_register(PERSONALITY)");
+    return;
+  }
+  io_uring_sqe* s = sqe(ctx, rb);
+  io_uring_prep_nop(s);
+  s->flags = IOSQE_ASYNC;
+  io_uring_sqe_set_data64(s, 1);
+  s = sqe(ctx, rb);
+  io_uring_prep_nop(s);
+  s->flags = mode == "flags-required" ? 0 : IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(s, 2);
+  Outcome o = rb.submit_queued();
+  ctx.observe(o);
+  if (!o.is_error) observe_cqes(ctx, reap(ctx, rb, static_cast<unsigned>(o.value)));
 }
 
 // Other io_uring_register(2) resources. mode:

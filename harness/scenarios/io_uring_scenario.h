@@ -42,6 +42,7 @@ inline constexpr uint8_t kOpRecvZc = 58;       // IORING_OP_RECV_ZC
 inline constexpr uint8_t kOpEpollWait = 59;    // IORING_OP_EPOLL_WAIT
 inline constexpr uint8_t kOpReadvFixed = 60;   // IORING_OP_READV_FIXED
 inline constexpr uint8_t kOpWritevFixed = 61;  // IORING_OP_WRITEV_FIXED
+inline constexpr uint8_t kOpPipe = 62;         // IORING_OP_PIPE
 
 inline IoUringBackend& backend(CaseContext& ctx) {
   auto* b = dynamic_cast<IoUringBackend*>(&ctx.backend());

@@ -225,11 +225,13 @@ AIOH_SCENARIO(uring_single_issuer,
 //  registered-fd-only (NO_MMAP | REGISTERED_FD_ONLY, 6.5: setup returns a
 //    registered ring index, below 16; a NOP entered by it) |
 //  registered-fd-only-mmap (REGISTERED_FD_ONLY without NO_MMAP) |
-//  null-params (io_uring_setup(2) with no params)
+//  null-params (io_uring_setup(2) with no params) |
+//  cloexec (a plain ring: whether the fd io_uring_setup(2) returned has
+//    FD_CLOEXEC, 1/0, read by fcntl(F_GETFD) before anything else touches it)
 AIOH_SCENARIO(uring_setup_mode,
               aioh::param::choice("mode", "no-mmap",
                                   {"no-mmap", "no-mmap-no-memory", "no-sqarray", "registered-fd-only",
-                                   "registered-fd-only-mmap", "null-params"},
+                                   "registered-fd-only-mmap", "null-params", "cloexec"},
                                   "which raw setup")) {
   backend(ctx);
   const std::string mode = ctx.str("mode");
@@ -253,6 +255,11 @@ AIOH_SCENARIO(uring_setup_mode,
   if (rc != 0) return;
   if (mode == "no-sqarray") ctx.observe(Outcome::ok(r.p.sq_off.array, Channel::ret, Phase::setup));
   if (mode == "registered-fd-only") ctx.observe(Outcome::ok(r.fd < 16, Channel::ret, Phase::setup));
+  if (mode == "cloexec") {
+    const int fdflags = fcntl(static_cast<int>(r.fd), F_GETFD);
+    ctx.observe(fdflags < 0 ? Outcome::error(errno, Channel::errno_, Phase::setup)
+                            : Outcome::ok((fdflags & FD_CLOEXEC) ? 1 : 0, Channel::ret, Phase::setup));
+  }
   if (!r.queue_nop(7)) ctx.broken("no SQ slot on a new ring");
   long n = r.enter_ring(1, 1, IORING_ENTER_GETEVENTS);
   int e = errno;

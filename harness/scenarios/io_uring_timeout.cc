@@ -22,6 +22,7 @@ using namespace uring;
 
 constexpr uint64_t kTimeoutTag = 1, kOtherTag = 2, kRemoveTag = 3;
 constexpr unsigned kEnterAbsTimer = 1U << 5;  // IORING_ENTER_ABS_TIMER (6.12), newer than liburing 2.3
+constexpr unsigned kEnterNoIowait = 1U << 7;  // IORING_ENTER_NO_IOWAIT (6.15)
 
 AIOH_SCENARIO(uring_timeout,
               aioh::param::choice("mode", "expire",
@@ -379,11 +380,15 @@ AIOH_SCENARIO(uring_wait_timeout,
 // io_uring_enter(2) directly: IORING_ENTER_EXT_ARG with a timeout (or a
 // malformed argument size), min_complete honoured on return, and the
 // call's own argument checks: a sigset size other than _NSIG / 8 (plain
-// and through EXT_ARG), IORING_ENTER_ABS_TIMER with a deadline passed.
+// and through EXT_ARG), IORING_ENTER_ABS_TIMER with a deadline passed,
+// IORING_ENTER_NO_IOWAIT on a wait for a 20 ms TIMEOUT already submitted
+// (the enter's answer; when 0, the CQEs ready at its return; the TIMEOUT's
+// CQE either way).
 AIOH_SCENARIO(uring_enter,
               aioh::param::choice("mode", "ext-arg",
                                   {"ext-arg", "ext-arg-bad-size", "min-complete", "bad-flags", "not-a-ring",
-                                   "closed-fd", "sigmask-bad-size", "ext-arg-sigmask-bad-size", "abs-timer-past"},
+                                   "closed-fd", "sigmask-bad-size", "ext-arg-sigmask-bad-size", "abs-timer-past",
+                                   "no-iowait"},
                                   "the io_uring_enter call"),
               aioh::param::integer("n", 3, "NOPs of min-complete (the ring has 8 entries)", 1, 8),
               aioh::param::integer("ms", 5, "the EXT_ARG timeout", 0, aioh::param::kMaxMs)) {
@@ -422,6 +427,16 @@ AIOH_SCENARIO(uring_enter,
     int ret = io_uring_enter(target, 0, 0, flags, nullptr);
     ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter"));
     if (file >= 0) close(file);
+    return;
+  }
+  if (mode == "no-iowait") {
+    __kernel_timespec t = kms(20);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* x) { io_uring_prep_timeout(x, &t, 0, 0); });
+    arm_errno();
+    int ret = io_uring_enter(fd, 0, 1, IORING_ENTER_GETEVENTS | kEnterNoIowait, nullptr);
+    ctx.observe(be.liburing_ret(ret, errno, Phase::wait, "io_uring_enter"));
+    if (ret == 0) ctx.observe(Outcome::ok(io_uring_cq_ready(&be.ring()), Channel::ret, Phase::wait));
+    observe_cqes(ctx, reap(ctx, be, 1));
     return;
   }
   sigset_t empty;

@@ -1,6 +1,8 @@
 // What io_uring_enter(2) and liburing's wait calls return, and when. Plain
 // io_uring_enter: to_submit is capped by what is queued, min_complete means
-// nothing without IORING_ENTER_GETEVENTS and is capped at the CQ ring size.
+// nothing without IORING_ENTER_GETEVENTS and is capped at the CQ ring size,
+// a short submit skips the GETEVENTS wait, an SQ array entry past sq_entries
+// is dropped (counted in sq_off.dropped) and stops submission.
 // liburing: io_uring_wait_cqes() for more CQEs than arrive returns 0 after
 // its timeout (the kernel answers 0, not -ETIME, when the CQ ring is not
 // empty), wait_nr 0 is -EAGAIN, a timed wait does not submit (with
@@ -16,6 +18,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "backends/io_uring_raw.h"
 #include "convention.h"
 #include "scenarios/io_uring_scenario.h"
 #include "scenarios/kaio_util.h"  // SignalTimer: a SIGALRM that counts its deliveries
@@ -76,10 +79,17 @@ unsigned flush_sq(IoUringBackend& be) {
 //    without GETEVENTS: returns 1 at once) |
 //  getevents-min-zero (GETEVENTS, min_complete 0, nothing pending: 0 at once) |
 //  min-over-cq (16 CQEs fill the CQ ring of 16; min_complete 100 is capped
-//    at 16, so the wait returns at once instead of waiting out 1 s)
+//    at 16, so the wait returns at once instead of waiting out 1 s) |
+//  getevents-short-submit (a read of an empty pipe, which never completes,
+//    queued alone: to_submit 8, min_complete 1 with GETEVENTS returns the 1
+//    submitted at once, without waiting; then no CQE is ready) |
+//  sq-index-dropped (a raw ring of 4 without IORING_SETUP_NO_SQARRAY, three
+//    NOPs queued whose middle SQ array entry names SQE 7, past sq_entries:
+//    to_submit 3 answers 1, *sq.kdropped is 1 and the SQ head 2 (past the
+//    bad entry); to_submit 1 then takes the third NOP: 1; the two CQEs)
 AIOH_URING_CHOICE_SCENARIO(uring_enter_plain, 8, mode, "submit-only", "which io_uring_enter(2) rule",
                            "submit-only", "submit-more-than-queued", "min-without-getevents", "getevents-min-zero",
-                           "min-over-cq") {
+                           "min-over-cq", "getevents-short-submit", "sq-index-dropped") {
   Pipe p;
   if (!p.ok()) ctx.broken("pipe");
   if (mode == "submit-only" || mode == "submit-more-than-queued") {
@@ -101,6 +111,49 @@ AIOH_URING_CHOICE_SCENARIO(uring_enter_plain, 8, mode, "submit-only", "which io_
     Outcome o = enter(be, 1, 1, 0, Phase::submit);
     timing::observe_wait(ctx, o, sw.ms(), -1, true);
     ctx.observe(Outcome::ok(io_uring_cq_ready(&be.ring()), Channel::ret, Phase::completion));
+    return;
+  }
+  if (mode == "getevents-short-submit") {
+    io_uring_sqe* s = sqe(ctx, be);
+    static char byte;
+    io_uring_prep_read(s, p.r(), &byte, 1, 0);
+    io_uring_sqe_set_data64(s, 1);
+    flush_sq(be);
+    timing::Stopwatch sw;
+    Outcome o = enter(be, 8, 1, IORING_ENTER_GETEVENTS, Phase::submit);
+    timing::observe_wait(ctx, o, sw.ms(), -1, true);
+    ctx.observe(Outcome::ok(io_uring_cq_ready(&be.ring()), Channel::ret, Phase::completion));
+    return;
+  }
+  if (mode == "sq-index-dropped") {
+    rawring::Ring r;
+    if (r.create(4, 0) != 0) ctx.broken("raw ring: " + std::to_string(r.err));
+    for (uint64_t tag = 1; tag <= 3; ++tag)
+      if (!r.queue_nop(tag)) ctx.broken("no SQ slot on a new ring");
+    r.u32(r.p.sq_off.array)[1] = r.p.sq_entries + 3;  // the second NOP's entry
+    auto entered = [&](unsigned n) {
+      long ret = r.enter_ring(n, 0, 0);
+      ctx.observe(ret < 0 ? Outcome::error(errno, Channel::errno_, Phase::submit)
+                          : Outcome::ok(ret, Channel::ret, Phase::submit));
+    };
+    entered(3);
+    ctx.observe(Outcome::ok(std::atomic_ref<unsigned>(*r.u32(r.p.sq_off.dropped)).load(), Channel::ret,
+                            Phase::submit));
+    ctx.observe(Outcome::ok(std::atomic_ref<unsigned>(*r.u32(r.p.sq_off.head)).load(), Channel::ret,
+                            Phase::submit));
+    entered(1);
+    std::vector<uint64_t> tags;
+    for (int tries = 0; tries < 1000 && tags.size() < 2; ++tries) {
+      uint64_t tag = 0;
+      int32_t res = 1;
+      if (r.pop(tag, res)) {
+        tags.push_back(tag);
+        ctx.observe(IoUringBackend::res_outcome(res));
+      } else {
+        usleep(1000);
+      }
+    }
+    ctx.check(tags == std::vector<uint64_t>{1, 3}, "the CQEs are not those of the first and third NOPs");
     return;
   }
   if (mode == "getevents-min-zero") {
