@@ -183,3 +183,29 @@ AIOH_SCENARIO(rw_sync, aioh::param::choice("op", "fsync", {"fsync", "fdatasync"}
   if (scn::submit_observed(ctx, {&r}) < 1) return;
   scn::reap_observed(ctx, 1);
 }
+
+// A 16-byte read of an empty pipe whose read end is O_NONBLOCK. An interface
+// that answers at once (EAGAIN from pipe_read()) is observed so; one that
+// parks the read instead shows no completion within 200 ms (0@wait), then
+// completes with the 16 pattern bytes written afterwards (verified).
+AIOH_SCENARIO(rw_pipe_nonblock, aioh::param::none) {
+  using namespace aioh;
+  scn::setup_or_broken(ctx);
+  scn::Pipe p;
+  if (p.rd < 0 || fcntl(p.rd, F_SETFL, O_NONBLOCK) != 0) ctx.broken("an O_NONBLOCK pipe");
+  AlignedBuffer buf(16);
+  Request r = scn::read_req(p.rd, buf.data(), 16, 0, 1);
+  if (scn::submit_observed(ctx, {&r}) < 1) return;
+  std::vector<Completion> out;
+  ctx.backend().wait(1, 1, timespec{0, 200 * 1000 * 1000}, out);
+  if (!out.empty()) {
+    ctx.observe(out[0].result);
+    return;
+  }
+  ctx.observe(Outcome::ok(0, Channel::ret, Phase::wait));
+  uint8_t data[16];
+  fill_pattern(data, sizeof data, kFileSeed, 0);
+  if (write(p.wr, data, sizeof data) != 16) ctx.broken("pipe write");
+  auto got = scn::reap_observed(ctx, 1);
+  if (got.count(1)) scn::verify_read(ctx, got[1], buf.data(), 0);
+}
