@@ -1,6 +1,8 @@
 // io_uring's socket set-up opcodes on loopback TCP/UDP: IORING_OP_SOCKET
 // (5.19), BIND and LISTEN (6.11), ACCEPT and CONNECT, and RECV_ZC's refusal on
-// a ring without a zero-copy receive queue (6.15). Each success is checked for
+// a ring without a zero-copy receive queue (6.15); the CQE features of
+// receive and accept: IORING_CQE_F_SOCK_NONEMPTY and IORING_ACCEPT_MULTISHOT
+// (5.19), IORING_ACCEPT_DONTWAIT (6.10). Each success is checked for
 // its effect with plain syscalls: the socket's type and domain (SO_TYPE,
 // SO_DOMAIN), the bound port (getsockname), a listener a plain connect(2)
 // reaches, an accepted connection that carries 16 pattern bytes read back
@@ -11,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -26,6 +29,7 @@ namespace {
 using namespace uring;
 
 constexpr unsigned kRecvMultishot = 1u << 1;  // IORING_RECV_MULTISHOT (sqe->ioprio)
+constexpr unsigned kAcceptDontwait = 1u << 1;  // IORING_ACCEPT_DONTWAIT (sqe->ioprio, 6.10)
 
 // A socket closed on every path.
 struct Sock {
@@ -149,13 +153,25 @@ tcp_info tcpinfo(int fd) {
 //                      with TCP_INFO, else broken); CONNECT of it through the ring: res.
 //  recv-connreset      the accepted end closed with SO_LINGER {1, 0} (a RST), poll(2)
 //                      until the client sees it; RECV: res; RECV again: res.
+//  recv-sock-nonempty  32 pattern bytes queued on the receiver (FIONREAD 32); RECV 16:
+//                      res, IORING_CQE_F_SOCK_NONEMPTY (1/0); RECV 16 again: res, the
+//                      flag; the 32 bytes read back.
+//  accept-multishot    ACCEPT with IORING_ACCEPT_MULTISHOT on a plain listener (a CQE
+//                      within 100 ms: its res, and the case ends); three clients
+//                      connect: per CQE an fd (1), IORING_CQE_F_MORE (1/0), 16 bytes
+//                      carried; then cancelled: the last CQE's res, its MORE, the
+//                      cancel's res.
+//  accept-dontwait     ACCEPT with IORING_ACCEPT_DONTWAIT, nothing queued: res (a
+//                      failure other than EAGAIN ends the case); a client connects
+//                      (queued, TCP_INFO), the same ACCEPT: an fd (1), 16 bytes carried.
 AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and its case",
                            "socket", "socket-bad-domain", "bind-listen-connect", "bind-in-use", "bind-not-socket",
                            "bind-len-set", "bind-addrlen-big", "listen-not-socket", "listen-udp", "listen-addr-set",
                            "accept-connect", "connect-refused", "accept-not-listening", "recv-zc-no-ifq",
                            "socket-bad-protocol", "accept-not-socket", "connect-isconn", "shutdown-not-connected",
                            "shutdown-not-socket", "send-after-shutdown", "socket-emfile", "accept-emfile",
-                           "connect-ealready", "recv-connreset") {
+                           "connect-ealready", "recv-connreset", "recv-sock-nonempty", "accept-multishot",
+                           "accept-dontwait") {
   auto value = [&](int64_t v) { ctx.observe(Outcome::ok(v, Channel::ret, Phase::completion)); };
   auto run = [&](uint64_t tag, auto prep) {
     submit_one(ctx, be, tag, prep);
@@ -169,6 +185,25 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     sockaddr_in a = loopback(0);
     if (l.fd < 0 || bind(l.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l.fd, 4) != 0)
       ctx.broken("loopback listener: " + errno_name(errno));
+  };
+  // An ACCEPT's res: an fd (1) and 16 bytes carried to it from `client`, or its errno.
+  auto observe_accepted = [&](int res, int client) {
+    if (res < 0) {
+      ctx.observe(IoUringBackend::res_outcome(res));
+    } else {
+      value(1);
+      value(carry(client, res));
+      close(res);
+    }
+  };
+  // `cli` connected by plain syscalls to a new listener `l`: the accepted fd.
+  auto accepted = [&](Sock& l, Sock& cli) {
+    listener(l);
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    int acc = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (acc < 0) ctx.broken("accept");
+    return acc;
   };
 
   if (op == "socket" || op == "socket-bad-domain") {
@@ -246,13 +281,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     const RawCqe* con = find_tag(v, 2);
     if (!acc || !con) ctx.broken("accept/connect CQEs");
     ctx.observe(IoUringBackend::res_outcome(con->res));
-    if (acc->res < 0) {
-      ctx.observe(IoUringBackend::res_outcome(acc->res));
-    } else {
-      value(1);
-      value(carry(cli.fd, acc->res));
-      close(acc->res);
-    }
+    observe_accepted(acc->res, cli.fd);
   } else if (op == "connect-refused") {
     Sock probe(SOCK_STREAM), cli(SOCK_STREAM);
     // A port just bound and released: nobody listens on it.
@@ -316,14 +345,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     const int refused = acc(1);
     lim.restore();
     observe_fd_res(ctx, refused);
-    const int r = acc(2);
-    if (r < 0) {
-      ctx.observe(IoUringBackend::res_outcome(r));
-    } else {
-      value(1);
-      value(carry(cli.fd, r));
-      close(r);
-    }
+    observe_accepted(acc(2), cli.fd);
   } else if (op == "connect-ealready") {
     Sock l, a(SOCK_STREAM), b(SOCK_STREAM), c;
     l.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -343,11 +365,7 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     run(1, [&](io_uring_sqe* s) { io_uring_prep_connect(s, c.fd, reinterpret_cast<sockaddr*>(&to), sizeof to); });
   } else if (op == "recv-connreset") {
     Sock l, cli(SOCK_STREAM);
-    listener(l);
-    sockaddr_in to = loopback(port_of(l.fd));
-    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
-    int acc = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (acc < 0) ctx.broken("accept");
+    const int acc = accepted(l, cli);
     linger lg{1, 0};
     if (setsockopt(acc, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) ctx.broken("SO_LINGER");
     close(acc);  // linger 0: tcp_disconnect() sends a RST, no FIN
@@ -356,6 +374,78 @@ AIOH_URING_CHOICE_SCENARIO(uring_net, 8, op, "socket", "the socket request and i
     uint8_t b[16];
     run(1, [&](io_uring_sqe* s) { io_uring_prep_recv(s, cli.fd, b, sizeof b, 0); });
     run(2, [&](io_uring_sqe* s) { io_uring_prep_recv(s, cli.fd, b, sizeof b, 0); });
+  } else if (op == "recv-sock-nonempty") {
+    Sock l, cli(SOCK_STREAM);
+    const int acc = accepted(l, cli);
+    uint8_t out[32], in[32] = {};
+    fill_pattern(out, sizeof out, kWriteSeed, 0);
+    if (send(cli.fd, out, sizeof out, MSG_NOSIGNAL) != 32) ctx.broken("send");
+    // All 32 bytes on the receiver's queue before the first RECV.
+    int queued = 0;
+    for (int i = 0; i < 2000 && queued < 32; ++i) {
+      if (ioctl(acc, FIONREAD, &queued) != 0) queued = -1;
+      if (queued < 32) usleep(1000);
+    }
+    if (queued != 32) ctx.broken("the receiver never held 32 bytes");
+    for (uint64_t tag : {1, 2}) {
+      submit_one(ctx, be, tag, [&](io_uring_sqe* s) { io_uring_prep_recv(s, acc, in + 16 * (tag - 1), 16, 0); });
+      const RawCqe c = reap(ctx, be, 1)[0];
+      ctx.observe(IoUringBackend::res_outcome(c.res));
+      value((c.flags & IORING_CQE_F_SOCK_NONEMPTY) ? 1 : 0);
+    }
+    ctx.check(std::memcmp(in, out, sizeof in) == 0, "the 32 bytes received differ from those sent");
+    close(acc);
+  } else if (op == "accept-multishot") {
+    Sock l, c[3];
+    listener(l);
+    submit_one(ctx, be, 1, [&](io_uring_sqe* s) {
+      io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    });
+    if (ready_within(be, 100) != 0) {  // refused at once (a kernel without the flag)
+      ctx.observe(IoUringBackend::res_outcome(reap(ctx, be, 1)[0].res));
+      return;
+    }
+    sockaddr_in to = loopback(port_of(l.fd));
+    for (Sock& s : c) {
+      s.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (s.fd < 0 || connect(s.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+      const RawCqe a = reap(ctx, be, 1)[0];
+      if (a.res < 0) {
+        ctx.observe(IoUringBackend::res_outcome(a.res));
+      } else {
+        value(1);
+        value((a.flags & IORING_CQE_F_MORE) ? 1 : 0);
+        value(carry(s.fd, a.res));
+        close(a.res);
+      }
+      if (!(a.flags & IORING_CQE_F_MORE)) return;  // the request ended
+    }
+    submit_one(ctx, be, 2, [](io_uring_sqe* s) { io_uring_prep_cancel64(s, 1, 0); });
+    auto v = reap(ctx, be, 2);
+    const RawCqe* last = find_tag(v, 1);
+    const RawCqe* cancel = find_tag(v, 2);
+    if (!last || !cancel) ctx.broken("the accept's last CQE and the cancel's");
+    ctx.observe(IoUringBackend::res_outcome(last->res));
+    value((last->flags & IORING_CQE_F_MORE) ? 1 : 0);
+    ctx.observe(IoUringBackend::res_outcome(cancel->res));
+  } else if (op == "accept-dontwait") {
+    Sock l, cli(SOCK_STREAM);
+    listener(l);
+    auto acc = [&](uint64_t tag) {
+      submit_one(ctx, be, tag, [&](io_uring_sqe* s) {
+        io_uring_prep_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        s->ioprio = kAcceptDontwait;
+      });
+      return reap(ctx, be, 1)[0].res;
+    };
+    const int first = acc(1);
+    observe_fd_res(ctx, first);
+    if (first != -EAGAIN) return;
+    sockaddr_in to = loopback(port_of(l.fd));
+    if (connect(cli.fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) ctx.broken("connect");
+    for (int i = 0; i < 1000 && tcpinfo(l.fd).tcpi_unacked < 1; ++i) usleep(1000);
+    if (tcpinfo(l.fd).tcpi_unacked < 1) ctx.broken("the connection never reached the accept queue");
+    observe_accepted(acc(2), cli.fd);
   } else {  // recv-zc-no-ifq
     Sock l, cli(SOCK_STREAM);
     listener(l);

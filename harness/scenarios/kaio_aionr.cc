@@ -3,9 +3,9 @@
 // and process exit give back, and the size of the ring the kernel maps for a
 // context (fs/aio.c ioctx_alloc() doubles nr_events after raising it to
 // 4 x possible CPUs, aio_setup_ring() rounds the ring up to whole pages and
-// reports the slots in the ring header's nr). aio-nr is read from procfs
-// around each call; the rows run alone (`exclusive`), since any other
-// context on the machine moves the same counter.
+// reports the slots in the ring header's nr, beside the header's constants).
+// aio-nr is read from procfs around each call; those rows run alone
+// (`exclusive`), since any other context on the machine moves the counter.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,8 +46,11 @@ long possible_cpus() {
 //           io_destroy: the rise the child saw, the rise left after its exit.
 //  ring-nr  io_setup(entries): the ring header's nr equals the slots
 //           aio_setup_ring() computes (1), from possible CPUs and the page size.
+//  ring-header  io_setup(entries): the rest of the header aio_setup_ring()
+//           writes, each @setup: magic, compat_features, incompat_features,
+//           header_length, head, tail (what libaio's user-space reap checks).
 AIOH_SCENARIO(kaio_aio_nr,
-              aioh::param::choice("mode", "destroy", {"destroy", "exit", "ring-nr"}, "what gives the events back"),
+              aioh::param::choice("mode", "destroy", {"destroy", "exit", "ring-nr", "ring-header"}, "what gives the events back"),
               aioh::param::integer("entries", 1000, "nr_events of the context", 1, 65536)) {
   AioBackendBase& be = aio(ctx);
   const std::string mode = ctx.str("mode");
@@ -75,6 +78,13 @@ AIOH_SCENARIO(kaio_aio_nr,
     value(aio_nr() - before, Phase::setup);
     ctx.observe(be.raw_destroy(c));
     value(aio_nr() - before, Phase::teardown);
+    return;
+  }
+  if (mode == "ring-header") {
+    const auto* h = reinterpret_cast<const volatile AioRingHeader*>(c);
+    for (unsigned v : {h->magic, h->compat_features, h->incompat_features, h->header_length, h->head, h->tail})
+      value(v, Phase::setup);
+    be.raw_destroy(c);
     return;
   }
   // ring-nr: fs/aio.c ioctx_alloc() + aio_setup_ring().

@@ -5,8 +5,9 @@
 // what the kernel would refuse); exit cancels what can be cancelled and
 // waits for the rest (exit_aio() -> kill_ioctx(), like io_destroy), so a
 // pending IOCB_CMD_POLL lets go of its file and an O_DIRECT read has landed
-// by the time the parent reaps the child; and mremap(2) of the ring moves the
-// context id with it (aio_ring_mremap() updates ctx->user_id).
+// by the time the parent reaps the child; mremap(2) of the ring moves the
+// context id with it (aio_ring_mremap() updates ctx->user_id); and the
+// context is found through ring->id in user memory (lookup_ioctx()).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -209,6 +210,50 @@ AIOH_SCENARIO(kaio_ring_mremap, aioh::param::none) {
   ctx.observe(be.raw_getevents(new_ctx, 0, 1, &ev, &shrt));
   ctx.observe(be.raw_destroy(new_ctx));
   munmap(reinterpret_cast<void*>(old_ctx), 4096);
+}
+
+// The context is looked up through the ring in user memory: fs/aio.c
+// lookup_ioctx() reads ring->id with get_user() and takes that slot of
+// mm->ioctx_table only if its user_id is the ctx address. With ring->id
+// overwritten (far past the table) io_submit, io_getevents (a 1 ms timeout,
+// so libaio's zero-timeout ring shortcut does not answer instead of the
+// kernel) and io_destroy all answer EINVAL; with the id written back the
+// same context works again: a read is submitted, reaped (its bytes checked)
+// and the context destroyed.
+AIOH_SCENARIO(kaio_ring_id, aioh::param::none) {
+  AioBackendBase& be = aio(ctx);
+  kaio::setup_or_broken(ctx);
+  const AioContext c = be.context();
+  auto* ring = reinterpret_cast<volatile AioRingHeader*>(c);
+  if (ring->magic != kAioRingMagic) ctx.broken("the context is not a mapped aio ring");
+  int fd = ctx.scratch_file("data", 8192, O_RDONLY);
+  if (fd < 0) ctx.broken("cannot open the scratch file");
+  AlignedBuffer buf(4096);
+  Request r = make_request(Op::read, fd, buf.data(), 4096, 4096, 7);
+  KIocb cb;
+  build_iocb(r, r.iov, cb);
+  KIocb* arr[1] = {&cb};
+  KIoEvent ev{};
+  timespec shrt{0, 1000000};
+  const unsigned id = ring->id;
+  ring->id = 0x7fff0000u;  // no table slot: lookup_ioctx() finds nothing
+  ctx.observe(be.raw_submit(c, 1, arr));
+  ctx.observe(be.raw_getevents(c, 0, 1, &ev, &shrt));
+  ctx.observe(be.raw_destroy(c));
+  ring->id = id;
+  ctx.observe(be.raw_submit(c, 1, arr));
+  timespec ts{5, 0};
+  Outcome w = be.raw_getevents(c, 1, 1, &ev, &ts);
+  ctx.observe(w);
+  if (!w.is_error && w.value == 1) {
+    ctx.check(ev.data == 7, "the event is not the read's (aio_data " + std::to_string(ev.data) + ")");
+    Completion done = AioBackendBase::to_completion(ev);
+    ctx.observe(done.result);
+    scn::verify_read(ctx, done, buf.data(), 4096);
+  }
+  ctx.observe(be.raw_destroy(c));
+  be.forget_context();
+  close(fd);
 }
 
 }  // namespace

@@ -5,12 +5,13 @@
 // and without the other end, sockets, eventfds, epoll fds, directories,
 // procfs files, O_PATH descriptors), which offsets (negative, overflowing,
 // at the filesystem's maximum file size) and buffers (unmapped, read-only,
-// NULL with length 0), where each answer
+// NULL with length 0, an unmapped iovec array), where each answer
 // arrives (the call, or io_event.res) and in what order fs/aio.c checks them;
-// how a batch stops at the first bad iocb and what becomes of the rest; and
-// the call's own argument checks. The iocb is built from the row and patched
-// raw where a Request cannot say it, then sent through the backend's own
-// io_submit, so the convention is checked too.
+// how a batch stops at the first bad iocb and what becomes of the rest; the
+// call's own argument checks; and a full ring, also one whose events user
+// space consumed by moving ring->head. The iocb is built from the row and
+// patched raw where a Request cannot say it, then sent through the backend's
+// own io_submit, so the convention is checked too.
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
@@ -390,6 +391,8 @@ void prepare_one(CaseContext& ctx, OneIocb& one) {
   if (fdkind == "direct") prepare_cache(ctx, one.fd, len, one.offset);
   build_iocb(one.req, one.req.iov, one.cb);
   patch_iocb(ctx, one.cb);
+  // The iovec array itself in a PROT_NONE page (readv/writev: aio_buf is the array).
+  if (ctx.str("buf") == "iov_unmapped") one.cb.aio_buf = reinterpret_cast<uintptr_t>(one.fault.get());
 }
 
 // Params: see the declarations; the iocb is built, patched, placed, submitted.
@@ -416,7 +419,8 @@ AIOH_SCENARIO(kaio_submit_one,
               aioh::param::optional_integer("buf_raw", "raw aio_buf (absent: the request's buffer or poll mask)", 0),
               aioh::param::integer("aio_key", 0, "aio_key preset before io_submit", 0, UINT32_MAX),
               aioh::param::integer("key_after", 0, "aio_key io_submit must leave", 0, UINT32_MAX),
-              aioh::param::choice("buf", "ok", {"ok", "unmapped", "readonly"}, "the data buffer"),
+              aioh::param::choice("buf", "ok", {"ok", "unmapped", "readonly", "iov_unmapped"},
+                                  "the data buffer (iov_unmapped: the readv/writev iovec array PROT_NONE)"),
               aioh::param::choice("iocb", "normal", {"normal", "readonly"}, "the iocb's own memory"),
               aioh::param::choice("cache", "", {"", "dirty", "uncached"}, "page cache over the range (O_DIRECT rows)"),
               aioh::param::choice("times", "", {"", "stale"}, "the file's times before the request (O_DIRECT rows): far in the past"),
@@ -582,6 +586,16 @@ unsigned possible_cpus() {
   return n;
 }
 
+// Pins the case to the CPU it runs on: fs/aio.c hands out requests in
+// per-CPU batches, and a migration mid-call would strand the rest of a batch.
+void pin_to_this_cpu(CaseContext& ctx) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  const int here = sched_getcpu();
+  CPU_SET(here < 0 ? 0 : here, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) ctx.broken(std::string("sched_setaffinity: ") + errno_name(errno));
+}
+
 // More requests than the context has room for. fs/aio.c: io_setup sizes the
 // ring for 2 * max(nr_events, 4 * possible CPUs) events (rounded up to whole
 // pages: ring->nr), makes ring->nr - 1 requests available, handed to each
@@ -599,12 +613,7 @@ AIOH_SCENARIO(kaio_submit_ring_full,
   AioBackendBase& be = aio(ctx);
   const unsigned cpus = possible_cpus();
   if (cpus == 0) ctx.broken("cannot read /sys/devices/system/cpu/possible");
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  const int here = sched_getcpu();
-  CPU_SET(here < 0 ? 0 : here, &one);
-  // Per-CPU batches: a migration mid-call would strand the rest of a batch.
-  if (sched_setaffinity(0, sizeof one, &one) != 0) ctx.broken(std::string("sched_setaffinity: ") + errno_name(errno));
+  pin_to_this_cpu(ctx);
   const unsigned entries = static_cast<unsigned>(ctx.num("entries"));
   kaio::setup_or_broken(ctx, entries);
   const auto* ring = reinterpret_cast<const AioRingHeader*>(be.context());
@@ -638,6 +647,65 @@ AIOH_SCENARIO(kaio_submit_ring_full,
   ctx.check(!first.is_error && first.value >= static_cast<int64_t>(std::min<size_t>(entries, n)),
             fmt::format("the first io_submit accepted {}, fewer than nr_events {}", first.str(), entries));
   ctx.observe(be.raw_submit(be.context(), static_cast<long>(n), arr.data()));
+  close(fd);
+}
+
+// Events consumed in user space give their slots back: the ring is filled
+// (buffered reads of a cached file complete inside io_submit, so every
+// accepted iocb's event is in the ring) until io_submit refuses (EAGAIN); then
+// ring->head is set to ring->tail, as a reaper reading the ring itself does.
+// fs/aio.c __get_reqs_available() -> user_refill_reqs_available() reads
+// that head and frees completed_events - (tail - head) slots, so the next
+// io_submit is accepted, and io_getevents (aio_read_events_ring(), from the
+// user's head) returns that one event and none of the consumed ones.
+// Observed: the EAGAIN, the next io_submit, io_getevents' count, the event.
+AIOH_SCENARIO(kaio_ring_user_consume,
+              aioh::param::integer("count", 300, "iocbs in each filling io_submit", 1, 100000)) {
+  AioBackendBase& be = aio(ctx);
+  pin_to_this_cpu(ctx);
+  kaio::setup_or_broken(ctx, 1);
+  auto* ring = reinterpret_cast<volatile AioRingHeader*>(be.context());
+  if (ring->magic != kAioRingMagic) ctx.broken("the context is not a mapped aio ring");
+  const size_t n = static_cast<size_t>(ctx.num("count"));
+  int fd = ctx.scratch_file("data", 4096, O_RDONLY);
+  if (fd < 0) ctx.broken("cannot open the scratch file");
+  AlignedBuffer buf(512), last(512);
+  std::vector<KIocb> cbs(n);
+  std::vector<KIocb*> arr(n);
+  for (size_t i = 0; i < n; ++i) {
+    Request r = make_request(Op::read, fd, buf.data(), 512, 0, i);
+    build_iocb(r, r.iov, cbs[i]);
+    arr[i] = &cbs[i];
+  }
+  // Filled until refused, however many CPUs the ring was sized for (each
+  // call takes at most ring->nr; the kernel copies the iocbs, so they are reused).
+  Outcome full = Outcome::ok(0, Channel::ret, Phase::submit);
+  int64_t accepted = 0;
+  for (unsigned round = 0; !full.is_error && round <= ring->nr; ++round) {
+    full = be.raw_submit(be.context(), static_cast<long>(n), arr.data());
+    if (!full.is_error) accepted += full.value;
+  }
+  const unsigned tail = ring->tail;
+  ctx.check(accepted > 0 && tail - ring->head == static_cast<uint64_t>(accepted),
+            fmt::format("{} iocbs accepted but {} events in the ring", accepted, tail - ring->head));
+  ctx.observe(full);
+  if (!full.is_error) return;
+  ring->head = tail;  // every event consumed, as by a user-space reaper
+  Request r = make_request(Op::read, fd, last.data(), 512, 1024, 0xc0de);
+  KIocb cb;
+  build_iocb(r, r.iov, cb);
+  KIocb* lone[1] = {&cb};
+  ctx.observe(be.raw_submit(be.context(), 1, lone));
+  std::vector<KIoEvent> evs(n + 1);
+  timespec zero{0, 0};
+  Outcome w = be.raw_getevents(be.context(), 0, static_cast<long>(evs.size()), evs.data(), &zero);
+  ctx.observe(w);
+  if (!w.is_error && w.value == 1) {
+    ctx.check(evs[0].data == 0xc0de, fmt::format("io_getevents returned a consumed event (aio_data {})", evs[0].data));
+    Completion c = AioBackendBase::to_completion(evs[0]);
+    ctx.observe(c.result);
+    if (evs[0].data == 0xc0de) scn::verify_read(ctx, c, last.data(), 1024);
+  }
   close(fd);
 }
 

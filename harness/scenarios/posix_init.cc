@@ -6,13 +6,19 @@
 // handle_fildes_io), and 0 leaves the current value (__aio_init changes it
 // only when non-zero, even after the request pool exists). The linger is
 // timed from the completion to the thread's disappearance from
-// /proc/self/task, with the stated slack (wait_timing.h).
+// /proc/self/task, with the stated slack (wait_timing.h). A worker thread
+// blocks every signal while it runs a request (__aio_create_helper_thread).
 #include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <set>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "convention.h"
 #include "posix_util.h"
@@ -80,6 +86,74 @@ AIOH_SCENARIO(posix_idle_time, aioh::posix::aio_threads_param(),
   timing::observe_wait_between(ctx, Outcome::ok(task_count() - before, Channel::ret, Phase::teardown), gone,
                                want * 0.9, want, "the idle worker's exit");
   close(fd);
+}
+
+std::set<std::string> task_ids() {
+  std::set<std::string> ids;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ids.insert(e->d_name);
+    closedir(d);
+  }
+  return ids;
+}
+
+// The SigBlk mask of /proc/self/task/TID/status (bit N-1 = signal N); false
+// when the thread or the line is gone.
+bool blocked_mask(const std::string& tid, uint64_t* mask) {
+  std::ifstream f("/proc/self/task/" + tid + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("SigBlk:", 0) == 0) {
+      *mask = std::stoull(line.substr(7), nullptr, 16);
+      return true;
+    }
+  return false;
+}
+
+// Signals an application can block (1..31 but SIGKILL and SIGSTOP, which
+// sigprocmask() silently keeps open, and SIGRTMIN..SIGRTMAX: 32 and 33 are
+// glibc's own) that `mask` leaves unblocked.
+int unblocked_signals(uint64_t mask) {
+  int n = 0;
+  for (int sig = 1; sig <= SIGRTMAX; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP || (sig > 31 && sig < SIGRTMIN)) continue;
+    n += !(mask & (uint64_t{1} << (sig - 1)));
+  }
+  return n;
+}
+
+// A read on an empty pipe keeps a worker thread in flight; the thread that
+// appeared in /proc/self/task for it is found blocked in read(2) on the pipe,
+// and its SigBlk must block every signal an application can block (observed:
+// the new threads, 1@wait, and the signals left open, 0@wait). The caller's
+// own mask must leave some signal open, so the reading tells the two apart.
+// Then the pipe is fed and the read completes with its byte.
+AIOH_SCENARIO(posix_worker_sigmask, aioh::posix::aio_threads_param()) {
+  auto& be = posix::setup(ctx);
+  const std::set<std::string> before = task_ids();
+  posix::Pipe p(ctx);
+  char byte = 0;
+  Request r = posix::req(Op::read, p.r, &byte, 1, 0, 1);
+  Outcome s = be.submit({&r});
+  ctx.observe(s);
+  if (s.is_error) return;
+  const bool parked = posix::worker_in_read(p.r);
+  std::vector<std::string> fresh;
+  for (const std::string& t : task_ids())
+    if (!before.count(t)) fresh.push_back(t);
+  ctx.observe(Outcome::ok(static_cast<int64_t>(fresh.size()), Channel::ret, Phase::wait));
+  uint64_t worker = 0, mine = 0;
+  if (!parked || fresh.size() != 1 || !blocked_mask(fresh[0], &worker)) {
+    p.feed(1);
+    ctx.broken(parked ? "cannot read the new thread's SigBlk" : "no thread blocked in read(2) on the pipe");
+  }
+  if (!blocked_mask(std::to_string(gettid()), &mine)) ctx.broken("cannot read this thread's SigBlk");
+  ctx.note(fmt::format("worker {} SigBlk {:016x}; caller SigBlk {:016x}", fresh[0], worker, mine));
+  ctx.check(unblocked_signals(mine) > 0, "the caller blocks every signal too: the reading cannot tell");
+  ctx.observe(Outcome::ok(unblocked_signals(worker), Channel::ret, Phase::wait));
+  if (!p.feed(1)) ctx.broken("cannot feed the pipe");
+  posix::observe_read_back(ctx, be, &byte, kWriteSeed, 0, "the byte read from the pipe");
 }
 
 }  // namespace
