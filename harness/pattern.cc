@@ -71,6 +71,12 @@ std::optional<uint64_t> first_mismatch(const void* buf, size_t len,
   return std::nullopt;
 }
 
+int write_back(int fd) {
+  if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+    return 0;
+  return fsync(fd);
+}
+
 std::string verify_buffer(const void* buf, size_t len, uint64_t seed,
                           uint64_t off) {
   auto bad = first_mismatch(buf, len, seed, off);

@@ -20,6 +20,14 @@ void fill_pattern(void* buf, size_t len, uint64_t seed, uint64_t file_offset);
 std::optional<uint64_t> first_mismatch(const void* buf, size_t len,
                                        uint64_t seed, uint64_t file_offset);
 
+// Writes the file's dirty pages back and waits for them (sync_file_range
+// WAIT_BEFORE|WRITE|WAIT_AFTER), so an O_DIRECT request sees what a buffered
+// write put there and a RWF_NOWAIT one finds nothing to wait for; no journal
+// commit and no device cache flush, which fsync(2) adds and no case's set-up
+// needs (each one a journal commit per case, most of a set-up's kernel time in
+// a TCG guest). Falls back to fsync where the call is refused. 0 or -1/errno.
+int write_back(int fd);
+
 // Reads [offset, offset+len) back with pread and compares with the pattern;
 // returns "" when intact, else a reason naming the first differing offset.
 std::string verify_file(int fd, uint64_t offset, size_t len, uint64_t seed);

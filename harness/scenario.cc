@@ -260,7 +260,7 @@ int CaseContext::scratch_file(const std::string& name, size_t size, int flags) {
       broken(fmt::format("cannot fill scratch file {}: pwrite of {} bytes at {} gave {}", path, n, off,
                          w < 0 ? errno_name(errno) : std::to_string(w)));
   }
-  fsync(fd);
+  write_back(fd);
   ::close(fd);
   // The caller's flags decide the mode (O_RDONLY, O_WRONLY, O_DIRECT, ...);
   // -1 with errno is returned so an open-phase error can be observed.

@@ -39,7 +39,7 @@ std::unique_ptr<AlignedBuffer> seg_buffer(size_t len, int64_t align) {
 }
 
 // Fills [lo, hi) of fd with the file pattern through the page cache and
-// makes it durable, so an O_DIRECT read sees it.
+// writes it back, so an O_DIRECT read sees it.
 bool prefill(int fd, int64_t lo, int64_t hi) {
   std::vector<uint8_t> chunk(1 << 16);
   for (int64_t off = lo; off < hi; off += static_cast<int64_t>(chunk.size())) {
@@ -47,7 +47,7 @@ bool prefill(int fd, int64_t lo, int64_t hi) {
     fill_pattern(chunk.data(), n, kFileSeed, off);
     if (pwrite(fd, chunk.data(), n, off) != static_cast<ssize_t>(n)) return false;
   }
-  return fsync(fd) == 0;
+  return write_back(fd) == 0;
 }
 
 }  // namespace
