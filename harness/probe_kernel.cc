@@ -31,6 +31,7 @@
 #include "probe_aio.h"
 #include "probe_uring.h"
 #include "rwf_compat.h"
+#include "scenarios/thread_state.h"
 #include "system/child.h"
 #include "timespec.h"
 
@@ -360,23 +361,7 @@ bool is_kernel_behaviour_fact(const std::string& name) {
 
 bool io_wq_worker_asleep() {
   for (int i = 0; i < 2000; ++i) {
-    if (DIR* d = opendir("/proc/self/task")) {
-      bool found = false;
-      while (dirent* e = readdir(d)) {
-        std::string base = std::string("/proc/self/task/") + e->d_name;
-        std::ifstream comm(base + "/comm");
-        std::string name;
-        std::getline(comm, name);
-        if (name.rfind("iou-wrk-", 0) != 0) continue;
-        std::ifstream st(base + "/stat");
-        std::string line;
-        std::getline(st, line);
-        auto rp = line.rfind(')');
-        found |= rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'S';
-      }
-      closedir(d);
-      if (found) return true;
-    }
+    if (threads::named_thread_state("iou-wrk-") == 'S') return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return false;

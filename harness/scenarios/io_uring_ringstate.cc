@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "scenarios/io_uring_scenario.h"
+#include "scenarios/thread_state.h"
 
 namespace aioh {
 namespace {
@@ -40,27 +41,6 @@ void queue_published(CaseContext& ctx, IoUringBackend& be, unsigned n, uint64_t 
 
 unsigned sq_flags(IoUringBackend& be) { return IO_URING_READ_ONCE(*be.ring().sq.kflags); }
 
-// The scheduler state letter of this process's iou-sqp thread ('S' asleep),
-// or 0 when there is none.
-char sq_thread_state() {
-  char state = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) {
-      std::string base = std::string("/proc/self/task/") + e->d_name;
-      std::ifstream comm(base + "/comm");
-      std::string name;
-      std::getline(comm, name);
-      if (name.rfind("iou-sqp-", 0) != 0) continue;
-      std::ifstream stat(base + "/stat");
-      std::string line;
-      std::getline(stat, line);
-      auto close_paren = line.rfind(')');
-      if (close_paren != std::string::npos && close_paren + 2 < line.size()) state = line[close_paren + 2];
-    }
-    closedir(d);
-  }
-  return state;
-}
 
 // mode:
 //  poll-ring-fd   poll(2) of the ring fd: the mask of a fresh ring; with the 8-entry SQ
@@ -137,7 +117,7 @@ AIOH_SCENARIO(uring_ring_state,
     // are waited for (2 s bound), never assumed from a fixed sleep.
     bool asleep = false;
     for (int i = 0; i < 2000 && !asleep; ++i) {
-      asleep = (sq_flags(be) & IORING_SQ_NEED_WAKEUP) && sq_thread_state() == 'S';
+      asleep = (sq_flags(be) & IORING_SQ_NEED_WAKEUP) && threads::named_thread_state("iou-sqp-") == 'S';
       if (!asleep) usleep(1000);
     }
     observe_value(ctx, asleep ? 1 : 0, Phase::setup);

@@ -5,12 +5,15 @@
 // waits on) poll this instead of sleeping and hoping the thread got there.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace aioh::threads {
 
@@ -26,6 +29,30 @@ inline long blocked_syscall(pid_t tid) {
   if (n <= 0 || buf[0] < '0' || buf[0] > '9') return -1;
   buf[n] = 0;
   return atol(buf);
+}
+
+// The scheduler state letter ('S' asleep, 'R' running, ...) of a thread of
+// this process whose name starts with `prefix` (the kernel's iou-sqp-/iou-wrk-
+// threads), 'S' if any such thread sleeps, or 0 when there is none.
+inline char named_thread_state(const std::string& prefix) {
+  char state = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    std::string base = std::string("/proc/self/task/") + e->d_name;
+    std::ifstream comm(base + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::ifstream stat(base + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close_paren = line.rfind(')');
+    if (close_paren == std::string::npos || close_paren + 2 >= line.size()) continue;
+    if (state != 'S') state = line[close_paren + 2];
+  }
+  closedir(d);
+  return state;
 }
 
 }  // namespace aioh::threads
